@@ -1,0 +1,24 @@
+"""history_track: row history for PostgreSQL, recorded by triggers.
+
+The SQL extension does the work; this package installs it, wraps its API,
+renders history in the terminal and runs temporary servers for tests.
+"""
+
+from ._resources import version as _extension_version
+from .api import Event, Tracker, track_table, trackers, untrack_table
+from .install import create_extension, install_files
+from .server import TemporaryServer
+
+__version__ = _extension_version()
+
+__all__ = [
+    "Event",
+    "TemporaryServer",
+    "Tracker",
+    "__version__",
+    "create_extension",
+    "install_files",
+    "track_table",
+    "trackers",
+    "untrack_table",
+]

@@ -1,0 +1,145 @@
+"""The history-track command (also python -m history_track)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from typing import Any, Sequence
+
+import psycopg
+
+from . import api
+from ._resources import version
+from .install import InstallError, create_extension, install_files
+from .server import ServerError, TemporaryServer
+
+
+def _print_events(evs: list[api.Event], out: Any) -> None:
+    headers = ["pgh_id", "label", "operation", "obj_id", "context", "row"]
+    rows = [
+        [
+            str(e.id), e.label, e.operation, str(e.obj_id),
+            json.dumps(e.context, sort_keys=True) if e.context is not None else "",
+            json.dumps(e.data, sort_keys=True, default=str),
+        ]
+        for e in evs
+    ]
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
+    line = "  ".join(h.ljust(w) for h, w in zip(headers, widths))
+    print(line.rstrip(), file=out)
+    print("  ".join("-" * w for w in widths), file=out)
+    for r in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip(), file=out)
+
+
+DEMO_SETUP = """
+CREATE TABLE orders (
+    id     integer PRIMARY KEY,
+    item   text    NOT NULL,
+    amount numeric(10,2) NOT NULL,
+    status text    NOT NULL DEFAULT 'new'
+);
+"""
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    out = sys.stdout
+    started = time.monotonic()
+    print(f"history_track {version()}: starting a temporary PostgreSQL server ...", file=out)
+    with TemporaryServer(pg_config=args.pg_config) as server:
+        print(f"  PostgreSQL {server.installation.version} on port {server.port}"
+              f"{' (running as OS user ' + server.run_as + ')' if server.run_as else ''}", file=out)
+        with psycopg.connect(server.conninfo(), autocommit=True) as conn:
+            create_extension(conn)
+            conn.execute(DEMO_SETUP)
+            event_table = api.track_table(conn, "orders")
+            print(f"\nSELECT track_table('orders');  -- events go to {event_table}\n", file=out)
+            story = [
+                ({"user": "alice", "request": "POST /orders"},
+                 ["INSERT INTO orders VALUES (1, 'teapot', 25.00), (2, 'cups', 12.50)"]),
+                ({"user": "bob", "request": "POST /orders/1/pay"},
+                 ["UPDATE orders SET status = 'paid' WHERE id = 1"]),
+                ({"user": "alice", "request": "PATCH /orders/2"},
+                 ["UPDATE orders SET amount = 10.00 WHERE id = 2",
+                  "UPDATE orders SET status = status"]),
+                ({"user": "carol", "request": "DELETE /orders/2"},
+                 ["DELETE FROM orders WHERE id = 2"]),
+            ]
+            for context, statements in story:
+                with conn.transaction():
+                    conn.execute("SELECT set_history_context(%s::jsonb)", [json.dumps(context)])
+                    for stmt in statements:
+                        conn.execute(stmt)
+                        print(f"  [{context['user']:>5}] {stmt}", file=out)
+            print(f"\nSELECT * FROM {event_table} ORDER BY pgh_id;"
+                  "  -- UPDATE ... SET status = status wrote nothing\n", file=out)
+            _print_events(api.events(conn, event_table), out)
+    print(f"\nDone in {time.monotonic() - started:.1f}s; the temporary server and its files are gone.",
+          file=out)
+    return 0
+
+
+def cmd_install(args: argparse.Namespace) -> int:
+    if not args.no_files:
+        for path in install_files(args.pg_config):
+            print(f"installed {path}")
+    if args.dsn:
+        with psycopg.connect(args.dsn, autocommit=True) as conn:
+            installed = create_extension(conn, schema=args.schema)
+            print(f"CREATE EXTENSION history_track: version {installed}")
+    return 0
+
+
+def cmd_version(args: argparse.Namespace) -> int:
+    print(version())
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="history-track",
+        description="Row history for PostgreSQL, recorded by triggers.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="<command>", required=True)
+
+    demo = sub.add_parser("demo", help="track a table on a temporary server and show its history",
+                          description="Start a temporary PostgreSQL server, track an orders table, "
+                                      "make a few changes with context, print the events, clean up.")
+    demo.add_argument("--pg-config", help="pg_config of the PostgreSQL to use (default: on PATH)")
+    demo.set_defaults(func=cmd_demo)
+
+    install = sub.add_parser("install", help="install the extension's files (and CREATE EXTENSION)",
+                             description="Write history_track's control file and SQL scripts into the "
+                                         "share/extension directory of a PostgreSQL installation; "
+                                         "with --dsn, also run CREATE EXTENSION in that database.")
+    install.add_argument("--pg-config", help="pg_config of the target installation (default: on PATH)")
+    install.add_argument("--dsn", help="connection string of a database to CREATE EXTENSION in")
+    install.add_argument("--schema", help="schema for the public API (default: the first in search_path)")
+    install.add_argument("--no-files", action="store_true", help="only run CREATE EXTENSION")
+    install.set_defaults(func=cmd_install)
+
+    ver = sub.add_parser("version", help="print the extension version", description="Print the version.")
+    ver.set_defaults(func=cmd_version)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except InstallError as exc:
+        print(f"history-track: error: {exc}", file=sys.stderr)
+        if exc.hint:
+            print(f"hint: {exc.hint}", file=sys.stderr)
+        return 1
+    except ServerError as exc:
+        print(f"history-track: error: {exc}", file=sys.stderr)
+        return 1
+    except psycopg.Error as exc:
+        diag = exc.diag
+        print(f"history-track: error: {diag.message_primary or exc} (SQLSTATE {exc.sqlstate})", file=sys.stderr)
+        if diag.message_hint:
+            print(f"hint: {diag.message_hint}", file=sys.stderr)
+        return 1

@@ -1,0 +1,28 @@
+-- history_track: row history with triggers.
+--
+-- This file and the others in src/ are concatenated, in file-name order, into
+-- history_track--<version>.sql by the Makefile and by the Python installer.
+-- One concern per file:
+--   00_schema.sql    the internal schema and conventions
+--   10_catalog.sql   the catalog: tracked tables and their trackers
+--   20_util.sql      small helpers: errors, caller, names, columns
+--   30_context.sql   where context is read (the only place)
+--   40_generate.sql  where trigger code is generated (the only place)
+--   50_api.sql       the public API: track_table, untrack_table, history_trackers
+--
+-- Conventions
+--   * Public API names live in the extension's schema (@extschema@); their
+--     parameter names are part of the API (tbl, label, ...).
+--   * Everything else lives in the schema history_track, private helpers
+--     start with "_", their parameters are p_*, local variables v_*.
+--   * Dynamic SQL only through format() with %I / %L, never concatenation of
+--     names. Everything is schema-qualified; SECURITY DEFINER functions pin
+--     search_path = pg_catalog, pg_temp and say why they need the privilege.
+
+\echo Use "CREATE EXTENSION history_track" to load this file. \quit
+
+CREATE SCHEMA history_track;
+COMMENT ON SCHEMA history_track IS
+    'history_track internals: catalog, generated trigger functions and helpers; not a public API';
+REVOKE ALL ON SCHEMA history_track FROM PUBLIC;
+GRANT USAGE ON SCHEMA history_track TO PUBLIC;

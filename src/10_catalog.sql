@@ -1,0 +1,54 @@
+-- The catalog: which tables have an event table, and which trackers write to it.
+--
+-- A row of tracked_table exists as long as the event table does: untracking a
+-- table (without drop_events) removes its trackers but keeps this row, so the
+-- history stays known and a later track_table() appends to the same event table.
+-- Catalog references are regclass, so renames and pg_dump keep working.
+
+CREATE SEQUENCE history_track.tracked_table_id_seq AS integer;
+
+CREATE TABLE history_track.tracked_table (
+    table_name  regclass    NOT NULL PRIMARY KEY,
+    event_table regclass    NOT NULL UNIQUE,
+    -- Stable short id used to name the generated trigger functions.
+    table_id    integer     NOT NULL UNIQUE
+                            DEFAULT pg_catalog.nextval('history_track.tracked_table_id_seq'),
+    -- Mirrored columns: NULL means every column of the table, minus exclude.
+    columns     name[],
+    exclude     name[]      NOT NULL DEFAULT '{}',
+    tracked_by  name        NOT NULL,
+    tracked_at  timestamptz NOT NULL DEFAULT pg_catalog.now()
+);
+ALTER SEQUENCE history_track.tracked_table_id_seq OWNED BY history_track.tracked_table.table_id;
+
+COMMENT ON TABLE history_track.tracked_table IS
+    'One row per table with an event table (tracked now, or tracked before and its history kept)';
+
+CREATE TABLE history_track.tracker (
+    table_name regclass NOT NULL
+               REFERENCES history_track.tracked_table (table_name) ON DELETE CASCADE,
+    label      text     NOT NULL CHECK (label <> ''),
+    operations text[]   NOT NULL
+               CHECK (operations <@ '{insert,update,delete}' AND pg_catalog.cardinality(operations) > 0),
+    -- SQL boolean expression over OLD and NEW, as the user wrote it.
+    condition  text,
+    -- For updates: record only when one of these columns changed;
+    -- NULL means any mirrored column.
+    changed    name[],
+    -- 'old' or 'new': which row an event stores; NULL: new for insert and
+    -- update, old for delete.
+    snapshot   text     CHECK (snapshot IN ('old', 'new')),
+    created_by name     NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    PRIMARY KEY (table_name, label)
+);
+
+COMMENT ON TABLE history_track.tracker IS
+    'One row per tracker: a label, the operations it fires on, its condition and the row it stores';
+
+SELECT pg_catalog.pg_extension_config_dump('history_track.tracked_table', '');
+SELECT pg_catalog.pg_extension_config_dump('history_track.tracked_table_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('history_track.tracker', '');
+
+REVOKE ALL ON history_track.tracked_table, history_track.tracker,
+              history_track.tracked_table_id_seq FROM PUBLIC;

@@ -1,0 +1,355 @@
+-- Trigger generation: the one place that writes trigger code.
+--
+-- For every tracked table and every operation (insert, update, delete) that
+-- has at least one tracker, _generate() writes one trigger function
+--     history_track._t<table_id>_<operation>()
+-- and one AFTER ... FOR EACH STATEMENT trigger "history_track_<operation>" on
+-- the table. The function holds one INSERT ... SELECT per tracker, reading the
+-- statement's transition tables (pgh_old_rows / pgh_new_rows), so a bulk
+-- statement writes its events in one pass instead of one function call per row.
+--
+-- Updates pair the old and new transition rows by position: PostgreSQL appends
+-- the old and the new version of each updated row to the two transition tables
+-- together, so the n-th old row and the n-th new row are the same row, even
+-- when the update changed its primary key.
+--
+-- The generated functions are SECURITY DEFINER and owned by the extension's
+-- owner, who also owns the event tables: that is what lets any role allowed to
+-- write the table record history it cannot itself write, rewrite or skip.
+-- They pin search_path and qualify every function and operator they call.
+
+-- schema.name of a relation, quoted.
+CREATE FUNCTION history_track._qualified(p_rel regclass) RETURNS text
+LANGUAGE sql STABLE STRICT
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT pg_catalog.format('%I.%I', n.nspname, c.relname)
+      FROM pg_catalog.pg_class AS c
+      JOIN pg_catalog.pg_namespace AS n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
+     WHERE c.oid OPERATOR(pg_catalog.=) p_rel
+$$;
+
+-- The SQL type of pgh_obj_id: the key column's own type for a one-column key,
+-- jsonb (an array of the key's values in key order) for a composite key.
+CREATE FUNCTION history_track._obj_id_type(p_table regclass) RETURNS text
+LANGUAGE sql STABLE STRICT
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT CASE WHEN pg_catalog.cardinality(k.cols) OPERATOR(pg_catalog.=) 1
+                THEN (SELECT pg_catalog.format_type(a.atttypid, a.atttypmod)
+                        FROM pg_catalog.pg_attribute AS a
+                       WHERE a.attrelid OPERATOR(pg_catalog.=) p_table
+                         AND a.attname OPERATOR(pg_catalog.=) k.cols[1])
+                ELSE 'jsonb' END
+      FROM (SELECT history_track._key_columns(p_table) AS cols) AS k
+$$;
+
+-- The expression computing pgh_obj_id from the row aliased p_alias.
+-- Key values of types that are not PostgreSQL's own go into the JSON array as
+-- their text form, so no cast defined by a type's owner runs here.
+CREATE FUNCTION history_track._obj_id_sql(p_table regclass, p_alias text) RETURNS text
+LANGUAGE sql STABLE STRICT
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT CASE WHEN pg_catalog.cardinality(k.cols) OPERATOR(pg_catalog.=) 1
+                THEN pg_catalog.format('%I.%I', p_alias, k.cols[1])
+                ELSE pg_catalog.format('pg_catalog.jsonb_build_array(%s)',
+                         (SELECT pg_catalog.string_agg(
+                                     CASE WHEN history_track._is_builtin_type(a.atttypid)
+                                          THEN pg_catalog.format('%I.%I', p_alias, a.attname)
+                                          ELSE pg_catalog.format('pg_catalog.format(''%%s'', %I.%I)', p_alias, a.attname)
+                                     END, ', ' ORDER BY u.ord)
+                            FROM pg_catalog.unnest(k.cols) WITH ORDINALITY AS u(col, ord)
+                            JOIN pg_catalog.pg_attribute AS a
+                              ON a.attrelid OPERATOR(pg_catalog.=) p_table
+                             AND a.attname OPERATOR(pg_catalog.=) u.col))
+           END
+      FROM (SELECT history_track._key_columns(p_table) AS cols) AS k
+$$;
+
+-- The INSERT ... SELECT that one tracker runs for one operation.
+CREATE FUNCTION history_track._tracker_sql(p_table regclass, p_label text, p_operation text)
+RETURNS text
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_table   history_track.tracked_table;
+    v_tracker history_track.tracker;
+    v_cols    name[];
+    v_changed name[];
+    v_snap    text;
+    v_from    text;
+    v_where   text[] := '{}';
+BEGIN
+    SELECT * INTO STRICT v_table FROM history_track.tracked_table AS t
+     WHERE t.table_name OPERATOR(pg_catalog.=) p_table;
+    SELECT * INTO STRICT v_tracker FROM history_track.tracker AS t
+     WHERE t.table_name OPERATOR(pg_catalog.=) p_table AND t.label OPERATOR(pg_catalog.=) p_label;
+
+    SELECT pg_catalog.array_agg(m.attname) INTO v_cols
+      FROM history_track._mirrored_columns(p_table, v_table.columns, v_table.exclude) AS m;
+
+    v_snap := CASE p_operation WHEN 'insert' THEN 'new'
+                               WHEN 'delete' THEN 'old'
+                               ELSE COALESCE(v_tracker.snapshot, 'new') END;
+
+    IF p_operation OPERATOR(pg_catalog.=) 'insert' THEN
+        v_from := 'pgh_new_rows AS new';
+        IF v_tracker.condition IS NOT NULL THEN
+            v_from := v_from || pg_catalog.format(E'\n      CROSS JOIN (SELECT (NULL::%s).*) AS old',
+                                                  history_track._qualified(p_table));
+        END IF;
+    ELSIF p_operation OPERATOR(pg_catalog.=) 'delete' THEN
+        v_from := 'pgh_old_rows AS old';
+        IF v_tracker.condition IS NOT NULL THEN
+            v_from := v_from || pg_catalog.format(E'\n      CROSS JOIN (SELECT (NULL::%s).*) AS new',
+                                                  history_track._qualified(p_table));
+        END IF;
+    ELSE
+        v_from := E'(SELECT pg_catalog.row_number() OVER () AS pgh_rn, * FROM pgh_old_rows) AS old'
+               || E'\n      JOIN (SELECT pg_catalog.row_number() OVER () AS pgh_rn, * FROM pgh_new_rows) AS new'
+               || E'\n        ON old.pgh_rn OPERATOR(pg_catalog.=) new.pgh_rn';
+        -- An update is recorded only when a watched column really changed:
+        -- compared by binary image, so no type's equality operator runs here,
+        -- every type compares (json, point, ...), and 1.0 -> 1.00 is a change.
+        v_changed := COALESCE(v_tracker.changed, v_cols);
+        v_where := v_where || pg_catalog.format('pg_catalog.record_image_ne(ROW(%s), ROW(%s))',
+            (SELECT pg_catalog.string_agg(pg_catalog.format('old.%I', c), ', ') FROM pg_catalog.unnest(v_changed) AS c),
+            (SELECT pg_catalog.string_agg(pg_catalog.format('new.%I', c), ', ') FROM pg_catalog.unnest(v_changed) AS c));
+    END IF;
+
+    IF v_tracker.condition IS NOT NULL THEN
+        -- Checked by _check_condition() to be exactly one boolean expression.
+        v_where := v_where || (E'(\n' || v_tracker.condition || E'\n)');
+    END IF;
+
+    RETURN pg_catalog.format(
+        E'INSERT INTO %s\n'
+        '        (pgh_created_at, pgh_label, pgh_operation, pgh_obj_id, pgh_context_id, pgh_context%s)\n'
+        '    SELECT pg_catalog.now(), %L, %L, %s, pgh_c.context_id, pgh_c.context%s\n'
+        '      FROM %s\n'
+        '      CROSS JOIN history_track._context() AS pgh_c%s',
+        history_track._qualified(v_table.event_table),
+        (SELECT pg_catalog.string_agg(pg_catalog.format(', %I', c), '') FROM pg_catalog.unnest(v_cols) AS c),
+        v_tracker.label,
+        pg_catalog.upper(p_operation),
+        history_track._obj_id_sql(p_table, v_snap),
+        (SELECT pg_catalog.string_agg(pg_catalog.format(', %I.%I', v_snap, c), '') FROM pg_catalog.unnest(v_cols) AS c),
+        v_from,
+        CASE WHEN pg_catalog.cardinality(v_where) OPERATOR(pg_catalog.>) 0
+             THEN E'\n     WHERE ' || pg_catalog.array_to_string(v_where, E'\n       AND ')
+             ELSE '' END);
+END
+$$;
+
+-- Check a tracker's condition before it is compiled into a trigger:
+-- it must be one boolean SQL expression over OLD and NEW (nothing can follow
+-- it), contain no subquery, and call only non-volatile functions and operators
+-- installed by a superuser, because the generated trigger runs it with the
+-- privileges of the history's owner.
+CREATE FUNCTION history_track._check_condition(p_table regclass, p_label text, p_condition text)
+RETURNS void
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_fn      regprocedure;
+    v_bad     text;
+    v_state   text;
+    v_message text;
+    v_detail  text;
+BEGIN
+    IF pg_catalog.btrim(p_condition, E' \t\r\n') OPERATOR(pg_catalog.=) '' THEN
+        RAISE EXCEPTION 'condition of tracker "%" on table % is empty', p_label, p_table
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Pass a boolean SQL expression over OLD and NEW, or leave condition out.';
+    END IF;
+    BEGIN
+        EXECUTE pg_catalog.format(
+            E'CREATE FUNCTION pg_temp.history_track_condition(old %1$s, new %1$s) RETURNS boolean\n'
+            'LANGUAGE sql STABLE RETURN (\n%2$s\n)',
+            history_track._qualified(p_table), p_condition);
+    EXCEPTION WHEN OTHERS THEN
+        GET STACKED DIAGNOSTICS v_state = RETURNED_SQLSTATE, v_message = MESSAGE_TEXT;
+        RAISE EXCEPTION 'invalid condition for tracker "%" on table %', p_label, p_table
+            USING ERRCODE = CASE WHEN v_state OPERATOR(pg_catalog.=) 'XX000' THEN '42601' ELSE v_state END,
+                  DETAIL = v_message,
+                  HINT = 'A condition is one boolean SQL expression over the rows OLD and NEW, e.g. OLD.status IS DISTINCT FROM NEW.status.';
+    END;
+    v_fn := 'pg_temp.history_track_condition(' || history_track._qualified(p_table) || ','
+            || history_track._qualified(p_table) || ')';
+
+    IF (SELECT p.prosqlbody::text FROM pg_catalog.pg_proc AS p WHERE p.oid OPERATOR(pg_catalog.=) v_fn)
+       LIKE '%{SUBLINK %' THEN
+        v_bad := 'it contains a subquery';
+    END IF;
+
+    IF v_bad IS NULL THEN
+        -- What the expression calls, directly or through an operator.
+        SELECT pg_catalog.format('it calls %s function %s', 
+                                 CASE WHEN p.provolatile OPERATOR(pg_catalog.=) 'v' THEN 'the volatile' ELSE 'the non-superuser' END,
+                                 p.oid::regprocedure)
+          INTO v_bad
+          FROM pg_catalog.pg_depend AS d
+          LEFT JOIN pg_catalog.pg_operator AS o
+            ON d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_operator'::regclass
+           AND o.oid OPERATOR(pg_catalog.=) d.refobjid
+          JOIN pg_catalog.pg_proc AS p
+            ON p.oid OPERATOR(pg_catalog.=) CASE WHEN o.oid IS NOT NULL THEN o.oprcode::oid ELSE d.refobjid END
+          JOIN pg_catalog.pg_roles AS r ON r.oid OPERATOR(pg_catalog.=) p.proowner
+         WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_proc'::regclass
+           AND d.objid OPERATOR(pg_catalog.=) v_fn
+           AND d.refclassid OPERATOR(pg_catalog.=) ANY (ARRAY['pg_catalog.pg_proc'::regclass, 'pg_catalog.pg_operator'::regclass])
+           AND (p.provolatile OPERATOR(pg_catalog.=) 'v' OR NOT r.rolsuper)
+         LIMIT 1;
+    END IF;
+
+    IF v_bad IS NULL THEN
+        -- Casts to a domain run the domain's checks: only a superuser's domains.
+        SELECT pg_catalog.format('it uses the domain %s, owned by a non-superuser', t.oid::regtype)
+          INTO v_bad
+          FROM pg_catalog.pg_depend AS d
+          JOIN pg_catalog.pg_type AS t ON t.oid OPERATOR(pg_catalog.=) d.refobjid
+          JOIN pg_catalog.pg_roles AS r ON r.oid OPERATOR(pg_catalog.=) t.typowner
+         WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_proc'::regclass
+           AND d.objid OPERATOR(pg_catalog.=) v_fn
+           AND d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_type'::regclass
+           AND t.typtype OPERATOR(pg_catalog.=) 'd' AND NOT r.rolsuper
+         LIMIT 1;
+    END IF;
+
+    EXECUTE pg_catalog.format('DROP FUNCTION %s', v_fn);
+
+    IF v_bad IS NOT NULL THEN
+        RAISE EXCEPTION 'condition of tracker "%" on table % is not allowed: %', p_label, p_table, v_bad
+            USING ERRCODE = 'feature_not_supported',
+                  DETAIL = 'Conditions run inside the history trigger with the privileges of the history''s owner, once per written row.',
+                  HINT = 'Use only the rows OLD and NEW, operators and non-volatile built-in functions; no subqueries.';
+    END IF;
+END
+$$;
+
+-- (Re)write the trigger functions and triggers of p_table from the catalog.
+-- Every statement is executed once against empty stand-ins for the transition
+-- tables first, so any mistake is reported here, not at the application's
+-- next write.
+CREATE FUNCTION history_track._generate(p_table regclass) RETURNS void
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_table     history_track.tracked_table;
+    v_operation text;
+    v_labels    text[];
+    v_label     text;
+    v_stmt      text;
+    v_body      text;
+    v_function  text;
+    v_trigger   name;
+    v_existing  regprocedure;
+    v_state     text;
+    v_message   text;
+    v_detail    text;
+BEGIN
+    SELECT * INTO STRICT v_table FROM history_track.tracked_table AS t
+     WHERE t.table_name OPERATOR(pg_catalog.=) p_table;
+
+    FOREACH v_operation IN ARRAY ARRAY['insert', 'update', 'delete'] LOOP
+        v_function := pg_catalog.format('history_track.%I', pg_catalog.format('_t%s_%s', v_table.table_id, v_operation));
+        v_trigger := ('history_track_' || v_operation)::name;
+
+        SELECT tg.tgfoid::regprocedure INTO v_existing
+          FROM pg_catalog.pg_trigger AS tg
+         WHERE tg.tgrelid OPERATOR(pg_catalog.=) p_table AND tg.tgname OPERATOR(pg_catalog.=) v_trigger;
+        IF v_existing IS NOT NULL AND v_existing::text OPERATOR(pg_catalog.<>) (v_function || '()') THEN
+            RAISE EXCEPTION 'table % already has a trigger named "%"', p_table, v_trigger
+                USING ERRCODE = 'duplicate_object',
+                      DETAIL = pg_catalog.format('It calls %s, not history_track''s generated function.', v_existing),
+                      HINT = 'Rename that trigger (ALTER TRIGGER ... RENAME TO ...), then track the table again.';
+        END IF;
+
+        -- The default tracker first, then labeled ones in label order.
+        SELECT pg_catalog.array_agg(t.label ORDER BY t.label OPERATOR(pg_catalog.<>) v_operation, t.label)
+          INTO v_labels
+          FROM history_track.tracker AS t
+         WHERE t.table_name OPERATOR(pg_catalog.=) p_table
+           AND v_operation OPERATOR(pg_catalog.=) ANY (t.operations);
+
+        IF v_labels IS NULL THEN
+            EXECUTE pg_catalog.format('DROP TRIGGER IF EXISTS %I ON %s', v_trigger, history_track._qualified(p_table));
+            EXECUTE pg_catalog.format('DROP FUNCTION IF EXISTS %s()', v_function);
+            CONTINUE;
+        END IF;
+
+        v_body := '';
+        FOREACH v_label IN ARRAY v_labels LOOP
+            v_stmt := history_track._tracker_sql(p_table, v_label, v_operation);
+            BEGIN
+                IF pg_catalog.to_regclass('pg_temp.pgh_old_rows') IS NOT NULL
+                   OR pg_catalog.to_regclass('pg_temp.pgh_new_rows') IS NOT NULL THEN
+                    RAISE EXCEPTION 'this session has a temporary table named pgh_old_rows or pgh_new_rows'
+                        USING ERRCODE = 'duplicate_table',
+                              HINT = 'Drop it, or track the table from another session.';
+                END IF;
+                EXECUTE pg_catalog.format('CREATE TEMPORARY TABLE pgh_old_rows (LIKE %s)', history_track._qualified(p_table));
+                EXECUTE pg_catalog.format('CREATE TEMPORARY TABLE pgh_new_rows (LIKE %s)', history_track._qualified(p_table));
+                EXECUTE v_stmt;
+                DROP TABLE pg_temp.pgh_old_rows, pg_temp.pgh_new_rows;
+            EXCEPTION WHEN OTHERS THEN
+                GET STACKED DIAGNOSTICS v_state = RETURNED_SQLSTATE, v_message = MESSAGE_TEXT,
+                                        v_detail = PG_EXCEPTION_DETAIL;
+                RAISE EXCEPTION 'tracker "%" on table % cannot record % events: %', v_label, p_table, v_operation, v_message
+                    USING ERRCODE = v_state,
+                          DETAIL = COALESCE(NULLIF(v_detail, ''), 'The generated statement failed when checked.'),
+                          HINT = 'Check the tracker''s condition and options; history_trackers shows them.';
+            END;
+            v_body := v_body || '    ' || v_stmt || E';\n';
+        END LOOP;
+
+        EXECUTE pg_catalog.format(
+            E'CREATE OR REPLACE FUNCTION %s() RETURNS trigger\n'
+            'LANGUAGE plpgsql SECURITY DEFINER\n'
+            'SET search_path = pg_catalog, pg_temp\n'
+            'AS %L',
+            v_function,
+            E'#variable_conflict use_column\n'
+            || pg_catalog.format(E'-- Generated by history_track for %s (%s); do not edit: the catalog is the source.\n',
+                                 history_track._qualified(p_table), v_operation)
+            || E'BEGIN\n' || v_body || E'    RETURN NULL;\nEND\n');
+        EXECUTE pg_catalog.format('REVOKE ALL ON FUNCTION %s() FROM PUBLIC', v_function);
+        EXECUTE pg_catalog.format('COMMENT ON FUNCTION %s() IS %L', v_function,
+            pg_catalog.format('history_track: records %s events of %s; generated, do not edit',
+                              v_operation, history_track._qualified(p_table)));
+
+        IF v_existing IS NULL THEN
+            EXECUTE pg_catalog.format(
+                'CREATE TRIGGER %I AFTER %s ON %s REFERENCING %s FOR EACH STATEMENT EXECUTE FUNCTION %s()',
+                v_trigger, pg_catalog.upper(v_operation), history_track._qualified(p_table),
+                CASE v_operation WHEN 'insert' THEN 'NEW TABLE AS pgh_new_rows'
+                                 WHEN 'delete' THEN 'OLD TABLE AS pgh_old_rows'
+                                 ELSE 'OLD TABLE AS pgh_old_rows NEW TABLE AS pgh_new_rows' END,
+                v_function);
+        END IF;
+    END LOOP;
+END
+$$;
+
+-- Remove every generated trigger and function of a table.
+CREATE FUNCTION history_track._drop_generated(p_table regclass, p_table_id integer) RETURNS void
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_operation text;
+BEGIN
+    FOREACH v_operation IN ARRAY ARRAY['insert', 'update', 'delete'] LOOP
+        IF EXISTS (SELECT FROM pg_catalog.pg_class AS c WHERE c.oid OPERATOR(pg_catalog.=) p_table) THEN
+            EXECUTE pg_catalog.format('DROP TRIGGER IF EXISTS %I ON %s',
+                                      'history_track_' || v_operation, history_track._qualified(p_table));
+        END IF;
+        EXECUTE pg_catalog.format('DROP FUNCTION IF EXISTS history_track.%I()',
+                                  pg_catalog.format('_t%s_%s', p_table_id, v_operation));
+    END LOOP;
+END
+$$;
