@@ -22,7 +22,7 @@ DATA       = $(wildcard upgrade/$(EXTENSION)--*--*.sql)
 
 # pg_regress: every sql/*.sql in file-name order (00_install first, 99_uninstall last).
 REGRESS      = $(patsubst sql/%.sql,%,$(sort $(wildcard sql/*.sql)))
-REGRESS_OPTS = --inputdir=. --dbname=history_track_regress
+REGRESS_OPTS = --inputdir=.
 
 EXTRA_CLEAN = $(EXTENSION)--*.zip
 

@@ -53,35 +53,35 @@ BEGIN
      WHERE c.oid OPERATOR(pg_catalog.=) p_table;
 
     IF v_class.relkind IN ('v', 'm') THEN
-        RAISE EXCEPTION '"%" is a view', p_table
+        RAISE EXCEPTION '% is a %', p_table, CASE v_class.relkind WHEN 'v' THEN 'view' ELSE 'materialized view' END
             USING ERRCODE = 'wrong_object_type',
                   DETAIL = 'Only ordinary tables can be tracked: history is recorded by triggers on the table that holds the rows.',
                   HINT = 'Track the table(s) the view reads from.';
     ELSIF v_class.relkind = 'f' THEN
-        RAISE EXCEPTION '"%" is a foreign table', p_table
+        RAISE EXCEPTION '% is a foreign table', p_table
             USING ERRCODE = 'wrong_object_type',
                   DETAIL = 'Writes to a foreign table happen on the remote server, out of reach of local triggers.',
                   HINT = 'Track the table on the server that holds the rows.';
     ELSIF v_class.relkind = 'p' THEN
-        RAISE EXCEPTION 'partitioned table "%" cannot be tracked yet', p_table
+        RAISE EXCEPTION 'partitioned table % cannot be tracked yet', p_table
             USING ERRCODE = 'feature_not_supported',
                   DETAIL = 'Tracking partitioned tables is not supported in this version.',
                   HINT = 'Track each partition''s rows through an ordinary table, or wait for partition support.';
     ELSIF v_class.relkind <> 'r' THEN
-        RAISE EXCEPTION '"%" is not a table', p_table
+        RAISE EXCEPTION '% is not a table', p_table
             USING ERRCODE = 'wrong_object_type',
                   HINT = 'Pass an ordinary table to track_table().';
     END IF;
 
     IF v_class.relispartition THEN
-        RAISE EXCEPTION '"%" is a partition', p_table
+        RAISE EXCEPTION '% is a partition', p_table
             USING ERRCODE = 'feature_not_supported',
                   DETAIL = 'Writes routed through the partitioned table would not be recorded by a partition''s own triggers.',
                   HINT = 'Partition support is not available in this version.';
     END IF;
 
     IF v_class.relpersistence = 't' THEN
-        RAISE EXCEPTION '"%" is a temporary table', p_table
+        RAISE EXCEPTION '% is a temporary table', p_table
             USING ERRCODE = 'feature_not_supported',
                   DETAIL = 'A temporary table disappears with its session; its history would be meaningless to anyone else.',
                   HINT = 'Track a permanent (or unlogged) table.';
@@ -96,7 +96,7 @@ BEGIN
 
     IF EXISTS (SELECT FROM history_track.tracked_table AS t
                 WHERE t.event_table OPERATOR(pg_catalog.=) p_table) THEN
-        RAISE EXCEPTION '"%" is an event table', p_table
+        RAISE EXCEPTION '% is an event table', p_table
             USING ERRCODE = 'wrong_object_type',
                   DETAIL = 'Event tables are append-only history written by history_track itself.',
                   HINT = 'Track the table whose history it holds instead.';

@@ -172,10 +172,20 @@ BEGIN
             history_track._qualified(p_table), p_condition);
     EXCEPTION WHEN OTHERS THEN
         GET STACKED DIAGNOSTICS v_state = RETURNED_SQLSTATE, v_message = MESSAGE_TEXT;
+        IF v_state OPERATOR(pg_catalog.=) '42P13' THEN
+            -- "return type mismatch": the expression is not boolean.
+            v_state := '42804';
+            v_message := 'the condition is not a boolean expression';
+        END IF;
         RAISE EXCEPTION 'invalid condition for tracker "%" on table %', p_label, p_table
-            USING ERRCODE = CASE WHEN v_state OPERATOR(pg_catalog.=) 'XX000' THEN '42601' ELSE v_state END,
+            USING ERRCODE = v_state,
                   DETAIL = v_message,
-                  HINT = 'A condition is one boolean SQL expression over the rows OLD and NEW, e.g. OLD.status IS DISTINCT FROM NEW.status.';
+                  HINT = pg_catalog.format(
+                      'A condition is one boolean SQL expression over the rows OLD and NEW, which have the columns %s.',
+                      (SELECT pg_catalog.string_agg(pg_catalog.quote_ident(a.attname), ', ' ORDER BY a.attnum)
+                         FROM pg_catalog.pg_attribute AS a
+                        WHERE a.attrelid OPERATOR(pg_catalog.=) p_table
+                          AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped));
     END;
     v_fn := 'pg_temp.history_track_condition(' || history_track._qualified(p_table) || ','
             || history_track._qualified(p_table) || ')';
@@ -186,22 +196,30 @@ BEGIN
     END IF;
 
     IF v_bad IS NULL THEN
-        -- What the expression calls, directly or through an operator.
-        SELECT pg_catalog.format('it calls %s function %s', 
-                                 CASE WHEN p.provolatile OPERATOR(pg_catalog.=) 'v' THEN 'the volatile' ELSE 'the non-superuser' END,
+        -- What the expression calls, directly or through an operator. Built-in
+        -- functions are pinned and never appear in pg_depend, so the function
+        -- ids are read from the stored expression tree itself.
+        WITH body AS (
+            SELECT p.prosqlbody::text AS tree FROM pg_catalog.pg_proc AS p WHERE p.oid OPERATOR(pg_catalog.=) v_fn
+        ), called AS (
+            SELECT m[1]::oid AS fn
+              FROM body, pg_catalog.regexp_matches(body.tree, ':(?:funcid|opfuncid|aggfnoid|winfnoid) ([0-9]+)', 'g') AS m
+            UNION
+            SELECT o.oprcode::oid
+              FROM body, pg_catalog.regexp_matches(body.tree, ':opnos? \(?o? ?([0-9 ]+)\)?', 'g') AS m
+             CROSS JOIN LATERAL pg_catalog.unnest(pg_catalog.string_to_array(pg_catalog.btrim(m[1]), ' ')) AS x(opno)
+              JOIN pg_catalog.pg_operator AS o ON o.oid OPERATOR(pg_catalog.=) x.opno::oid
+        )
+        SELECT pg_catalog.format('it calls %s function %s',
+                                 CASE WHEN p.provolatile OPERATOR(pg_catalog.=) 'v' THEN 'the volatile'
+                                      ELSE 'the non-superuser''s' END,
                                  p.oid::regprocedure)
           INTO v_bad
-          FROM pg_catalog.pg_depend AS d
-          LEFT JOIN pg_catalog.pg_operator AS o
-            ON d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_operator'::regclass
-           AND o.oid OPERATOR(pg_catalog.=) d.refobjid
-          JOIN pg_catalog.pg_proc AS p
-            ON p.oid OPERATOR(pg_catalog.=) CASE WHEN o.oid IS NOT NULL THEN o.oprcode::oid ELSE d.refobjid END
+          FROM called
+          JOIN pg_catalog.pg_proc AS p ON p.oid OPERATOR(pg_catalog.=) called.fn
           JOIN pg_catalog.pg_roles AS r ON r.oid OPERATOR(pg_catalog.=) p.proowner
-         WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_proc'::regclass
-           AND d.objid OPERATOR(pg_catalog.=) v_fn
-           AND d.refclassid OPERATOR(pg_catalog.=) ANY (ARRAY['pg_catalog.pg_proc'::regclass, 'pg_catalog.pg_operator'::regclass])
-           AND (p.provolatile OPERATOR(pg_catalog.=) 'v' OR NOT r.rolsuper)
+         WHERE p.provolatile OPERATOR(pg_catalog.=) 'v' OR NOT r.rolsuper
+         ORDER BY p.oid
          LIMIT 1;
     END IF;
 
@@ -237,6 +255,7 @@ $$;
 CREATE FUNCTION history_track._generate(p_table regclass) RETURNS void
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
+SET client_min_messages = warning  -- no "does not exist, skipping" notices
 AS $$
 DECLARE
     v_table     history_track.tracked_table;
@@ -339,6 +358,7 @@ $$;
 CREATE FUNCTION history_track._drop_generated(p_table regclass, p_table_id integer) RETURNS void
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
+SET client_min_messages = warning  -- no "does not exist, skipping" notices
 AS $$
 DECLARE
     v_operation text;

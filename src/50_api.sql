@@ -170,10 +170,14 @@ BEGIN
         SELECT o INTO v_bad FROM pg_catalog.unnest(v_operations) AS o
          WHERE o IS NULL OR pg_catalog.lower(o) OPERATOR(pg_catalog.<>) ALL (ARRAY['insert', 'update', 'delete'])
          LIMIT 1;
-        IF FOUND OR pg_catalog.cardinality(v_operations) OPERATOR(pg_catalog.=) 0 THEN
-            RAISE EXCEPTION 'unknown operation %', COALESCE(pg_catalog.quote_literal(v_bad), 'list (empty)')
+        IF FOUND THEN
+            RAISE EXCEPTION 'unknown operation %', COALESCE(pg_catalog.quote_literal(v_bad), 'NULL')
                 USING ERRCODE = 'invalid_parameter_value',
                       HINT = 'operations is a non-empty subset of {insert,update,delete}.';
+        ELSIF pg_catalog.cardinality(v_operations) OPERATOR(pg_catalog.=) 0 THEN
+            RAISE EXCEPTION 'operations must not be empty'
+                USING ERRCODE = 'invalid_parameter_value',
+                      HINT = 'operations is a non-empty subset of {insert,update,delete}; leave it out for all three.';
         END IF;
         -- Lower case, no duplicates, in the order insert, update, delete.
         v_operations := ARRAY(SELECT o FROM pg_catalog.unnest(ARRAY['insert', 'update', 'delete']) AS o
