@@ -32,7 +32,10 @@ include $(PGXS)
 $(EXTENSION)--$(EXTVERSION).sql: $(SRC) $(EXTENSION).control
 	cat $(SRC) > $@
 
+version:
+	@echo $(EXTVERSION)
+
 dist:
 	git archive --format zip --prefix=$(EXTENSION)-$(EXTVERSION)/ -o $(EXTENSION)-$(EXTVERSION).zip HEAD
 
-.PHONY: dist
+.PHONY: dist version

@@ -1,0 +1,237 @@
+"""The core: event tables, default trackers, exact event rows, any table."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from conftest import catalog_snapshot, rows
+
+
+def events(conn: psycopg.Connection[Any], event_table: str, columns: str) -> list[tuple[Any, ...]]:
+    return rows(conn, f"SELECT pgh_label, pgh_operation, pgh_obj_id, {columns} FROM {event_table} ORDER BY pgh_id")
+
+
+def test_track_table_creates_event_table_with_pgh_columns_then_mirrored(conn):
+    conn.execute("CREATE TABLE orders (id bigint PRIMARY KEY, status text, amount numeric(8,2))")
+    assert conn.execute("SELECT track_table('orders')::text").fetchone() == ("orders_event",)
+    assert rows(conn, """
+        SELECT attname, format_type(atttypid, atttypmod), attnotnull FROM pg_attribute
+         WHERE attrelid = 'orders_event'::regclass AND attnum > 0 ORDER BY attnum""") == [
+        ("pgh_id", "bigint", True),
+        ("pgh_created_at", "timestamp with time zone", True),
+        ("pgh_label", "text", True),
+        ("pgh_operation", "text", True),
+        ("pgh_obj_id", "bigint", True),
+        ("pgh_context_id", "uuid", False),
+        ("pgh_context", "jsonb", False),
+        ("id", "bigint", False),
+        ("status", "text", False),
+        ("amount", "numeric(8,2)", False),
+    ]
+    assert rows(conn, "SELECT table_name::text, event_table::text, label, operations, condition, snapshot"
+                      " FROM history_trackers") == [
+        ("orders", "orders_event", "insert", ["insert"], None, "new"),
+        ("orders", "orders_event", "update", ["update"], None, "new"),
+        ("orders", "orders_event", "delete", ["delete"], None, "old"),
+    ]
+
+
+def test_default_trackers_record_exact_rows(conn):
+    conn.execute("CREATE TABLE orders (id int PRIMARY KEY, status text, amount numeric)")
+    conn.execute("SELECT track_table('orders')")
+    conn.execute("INSERT INTO orders VALUES (1, 'new', 10), (2, 'new', NULL)")
+    conn.execute("UPDATE orders SET status = 'paid' WHERE id = 1")
+    conn.execute("UPDATE orders SET status = status, amount = amount")  # no change: nothing
+    conn.execute("UPDATE orders SET amount = 10.0 WHERE id = 1")  # 10 -> 10.0: a stored change
+    conn.execute("UPDATE orders SET amount = NULL WHERE id = 2")  # NULL -> NULL: nothing
+    conn.execute("DELETE FROM orders")
+    assert events(conn, "orders_event", "id, status, amount") == [
+        ("insert", "INSERT", 1, 1, "new", Decimal("10")),
+        ("insert", "INSERT", 2, 2, "new", None),
+        ("update", "UPDATE", 1, 1, "paid", Decimal("10")),
+        ("update", "UPDATE", 1, 1, "paid", Decimal("10.0")),
+        ("delete", "DELETE", 1, 1, "paid", Decimal("10.0")),
+        ("delete", "DELETE", 2, 2, "new", None),
+    ]
+    ids = [r[0] for r in rows(conn, "SELECT pgh_id FROM orders_event ORDER BY pgh_created_at, pgh_id")]
+    assert ids == sorted(ids) and len(set(ids)) == 6
+
+
+def test_rolled_back_work_leaves_no_events(conn):
+    conn.execute("CREATE TABLE t (id int PRIMARY KEY, v text)")
+    conn.execute("SELECT track_table('t')")
+    with pytest.raises(psycopg.errors.DivisionByZero):
+        with conn.transaction():
+            conn.execute("INSERT INTO t VALUES (1, 'a')")
+            conn.execute("SELECT 1 / 0")
+    with conn.transaction():
+        conn.execute("INSERT INTO t VALUES (2, 'kept')")
+        with pytest.raises(psycopg.errors.UniqueViolation):
+            with conn.transaction():  # a savepoint
+                conn.execute("UPDATE t SET v = 'lost'")
+                conn.execute("INSERT INTO t VALUES (2, 'dup')")
+    assert events(conn, "t_event", "id, v") == [("insert", "INSERT", 2, 2, "kept")]
+
+
+def test_track_table_twice_is_harmless(conn):
+    conn.execute("CREATE TABLE t (id int PRIMARY KEY)")
+    conn.execute("SELECT track_table('t')")
+    before = catalog_snapshot(conn)
+    assert conn.execute("SELECT track_table('t')::text").fetchone() == ("t_event",)
+    assert catalog_snapshot(conn) == before
+    conn.execute("INSERT INTO t VALUES (1)")
+    assert events(conn, "t_event", "id") == [("insert", "INSERT", 1, 1)]
+
+
+def test_untrack_keeps_events_and_drop_events_removes_them(conn):
+    conn.execute("CREATE TABLE t (id int PRIMARY KEY)")
+    conn.execute("SELECT track_table('t')")
+    conn.execute("INSERT INTO t VALUES (1)")
+    conn.execute("SELECT untrack_table('t')")
+    conn.execute("INSERT INTO t VALUES (2)")
+    assert events(conn, "t_event", "id") == [("insert", "INSERT", 1, 1)]
+    assert rows(conn, "SELECT count(*) FROM pg_trigger WHERE tgrelid = 't'::regclass") == [(0,)]
+    conn.execute("SELECT track_table('t')")
+    conn.execute("DELETE FROM t WHERE id = 2")
+    assert events(conn, "t_event", "id") == [("insert", "INSERT", 1, 1), ("delete", "DELETE", 2, 2)]
+    conn.execute("SELECT untrack_table('t', drop_events => true)")
+    assert rows(conn, "SELECT to_regclass('t_event')") == [(None,)]
+    assert rows(conn, "SELECT count(*) FROM pg_proc WHERE pronamespace = 'history_track'::regnamespace"
+                      " AND proname ~ '^_t[0-9]+_'") == [(0,)]
+    assert rows(conn, "SELECT count(*) FROM history_track.tracked_table") == [(0,)]
+
+
+def test_swapping_primary_keys_in_one_statement_pairs_rows_correctly(conn):
+    conn.execute("CREATE TABLE t (id int PRIMARY KEY DEFERRABLE INITIALLY DEFERRED, name text)")
+    conn.execute("SELECT track_table('t')")
+    conn.execute("INSERT INTO t VALUES (1, 'one'), (2, 'two'), (3, 'three')")
+    conn.execute("UPDATE t SET id = 4 - id, name = name || '!'")
+    got = rows(conn, "SELECT pgh_obj_id, id, name FROM t_event WHERE pgh_operation = 'UPDATE' ORDER BY pgh_id")
+    assert sorted(got) == [(1, 1, "three!"), (2, 2, "two!"), (3, 3, "one!")]
+
+
+@pytest.mark.parametrize("work_mem", ["64kB", "64MB"])
+def test_key_changing_bulk_update_pairs_every_row(conn, work_mem):
+    """Old and new transition rows are paired by position; prove it on 20k rows,
+    with transition tables in memory and spilled to disk."""
+    conn.execute("CREATE TABLE t (id int PRIMARY KEY, original int NOT NULL, pad text)")
+    conn.execute("SELECT track_table('t')")
+    conn.execute("INSERT INTO t SELECT g, g, repeat('x', 50) FROM generate_series(1, 20000) g")
+    conn.execute(f"SET work_mem = '{work_mem}'")
+    conn.execute("UPDATE t SET id = id + 100000, pad = md5(id::text)")
+    bad = rows(conn, """
+        SELECT count(*) FILTER (WHERE pgh_obj_id <> original + 100000 OR id <> pgh_obj_id
+                                   OR pad <> md5(original::text)),
+               count(*)
+          FROM t_event WHERE pgh_operation = 'UPDATE'""")
+    assert bad == [(0, 20000)]
+
+
+def test_upsert_records_insert_and_update(conn):
+    conn.execute("CREATE TABLE t (id int PRIMARY KEY, n int)")
+    conn.execute("SELECT track_table('t')")
+    conn.execute("INSERT INTO t VALUES (1, 1)")
+    conn.execute("INSERT INTO t VALUES (1, 10), (2, 20) ON CONFLICT (id) DO UPDATE SET n = excluded.n")
+    conn.execute("INSERT INTO t VALUES (1, 10) ON CONFLICT (id) DO UPDATE SET n = excluded.n")  # no change
+    conn.execute("INSERT INTO t VALUES (1, 99) ON CONFLICT DO NOTHING")
+    got = sorted(rows(conn, "SELECT pgh_operation, pgh_obj_id, n FROM t_event"))
+    assert got == [("INSERT", 1, 1), ("INSERT", 2, 20), ("UPDATE", 1, 10)]
+
+
+def test_composite_key_is_a_json_array_in_key_order(conn):
+    conn.execute("CREATE TYPE colour AS ENUM ('red', 'blue')")
+    conn.execute("CREATE TABLE lines (b text, a int, c colour, qty int, PRIMARY KEY (a, b, c))")
+    conn.execute("SELECT track_table('lines')")
+    conn.execute("INSERT INTO lines VALUES ('x', 1, 'red', 5)")
+    conn.execute("UPDATE lines SET c = 'blue'")
+    assert rows(conn, "SELECT pgh_obj_id, pg_typeof(pgh_obj_id)::text FROM lines_event ORDER BY pgh_id") == [
+        ([1, "x", "red"], "jsonb"),
+        ([1, "x", "blue"], "jsonb"),
+    ]
+
+
+def test_column_values_round_trip_exactly(conn):
+    conn.execute("""
+        CREATE TYPE mood AS ENUM ('sad', 'happy');
+        CREATE DOMAIN short_text AS varchar(5) CHECK (VALUE <> '');
+        CREATE TABLE t (
+            id int GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            n numeric(20,10), f float8, ts timestamptz, d date, iv interval, b bytea,
+            arr int[][], tags text[], j jsonb, js json, m mood, s short_text, u uuid, inet_ inet,
+            r int4range, twice int GENERATED ALWAYS AS (length(s) * 2) STORED)""")
+    conn.execute("SELECT track_table('t')")
+    conn.execute("""
+        INSERT INTO t (n, f, ts, d, iv, b, arr, tags, j, js, m, s, u, inet_, r) VALUES
+        (1.0000000001, 'NaN', '2026-03-04 05:06:07.123456+02', '2026-01-01', '1 day 2 hours', '\\x00ff',
+         '{{1,2},{3,4}}', '{"a b",NULL,"\\""}', '{"z": 1, "a": [true, null]}', '{"b":1,  "a":2}', 'happy',
+         'hé', gen_random_uuid(), '10.0.0.1/8', '[1,5)'),
+        (NULL, '-0', NULL, NULL, NULL, NULL, NULL, '{}', 'null', '[]', NULL, NULL, NULL, NULL, 'empty')""")
+    conn.execute("UPDATE t SET f = 0 WHERE f = '-0'")  # -0 -> 0 is a different stored value
+    # Every event's mirrored columns equal the row it recorded (by text form).
+    mismatched = rows(conn, """
+        SELECT e.pgh_id FROM t_event e
+          JOIN t ON t.id = e.id
+         WHERE e.pgh_operation = 'INSERT' AND e.id = 1
+           AND (e.n, e.f::text, e.ts, e.d, e.iv, e.b, e.arr, e.tags, e.j, e.js::text, e.m, e.s, e.u, e.inet_, e.r, e.twice)
+               IS DISTINCT FROM
+               (t.n, t.f::text, t.ts, t.d, t.iv, t.b, t.arr, t.tags, t.j, t.js::text, t.m, t.s, t.u, t.inet_, t.r, t.twice)""")
+    assert mismatched == []
+    assert rows(conn, "SELECT pgh_operation, id, f::text, js::text, twice FROM t_event ORDER BY pgh_id") == [
+        ("INSERT", 1, "NaN", '{"b":1,  "a":2}', 4),
+        ("INSERT", 2, "-0", "[]", None),
+        ("UPDATE", 2, "0", "[]", None),
+    ]
+
+
+HOSTILE_SCHEMA = 'Ünïcode "schema"; --'
+HOSTILE_TABLE = 'Robert\'); DROP TABLE students;--'
+
+
+def test_hostile_identifiers_and_reserved_column_names(conn):
+    conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(HOSTILE_SCHEMA)))
+    table = sql.Identifier(HOSTILE_SCHEMA, HOSTILE_TABLE)
+    conn.execute(sql.SQL(
+        'CREATE TABLE {} ("select" int PRIMARY KEY, "old" text, "new" text, "User" text, "a""b" text,'
+        ' "order" int, "row" text, "%s" text)').format(table))
+    regclass = conn.execute(sql.SQL("SELECT {}::regclass::text").format(sql.Literal(table.as_string(conn)))).fetchone()[0]
+    event = conn.execute("SELECT track_table(%s::regclass)::text", [regclass]).fetchone()[0]
+    conn.execute("SELECT track_table(%s::regclass, label => 'renewed', operations => '{update}',"
+                 " condition => 'OLD.\"new\" IS DISTINCT FROM NEW.\"new\" AND NEW.\"a\"\"b\" = ''%%s''')",
+                 [regclass])
+    conn.execute(sql.SQL('INSERT INTO {} VALUES (1, \'o\', \'n\', \'u\', \'q\', 2, \'r\', \'p\')').format(table))
+    conn.execute(sql.SQL('UPDATE {} SET "new" = \'N\', "a""b" = \'%s\'').format(table))
+    conn.execute(sql.SQL('DELETE FROM {}').format(table))
+    assert event == sql.Identifier(HOSTILE_SCHEMA, HOSTILE_TABLE + "_event").as_string(conn)
+    assert rows(conn, f'SELECT pgh_label, pgh_obj_id, "select", "old", "new", "a""b", "%s" FROM {event} ORDER BY pgh_id') == [
+        ("insert", 1, 1, "o", "n", "q", "p"),
+        ("update", 1, 1, "o", "N", "%s", "p"),
+        ("renewed", 1, 1, "o", "N", "%s", "p"),
+        ("delete", 1, 1, "o", "N", "%s", "p"),
+    ]
+
+
+def test_event_table_names_near_the_63_byte_limit(conn):
+    fits = "t" * 57  # 57 + len('_event') = 63: kept as is
+    long_a = "a" * 60 + "one"
+    long_b = "a" * 60 + "two"
+    for name in (fits, long_a, long_b):
+        conn.execute(sql.SQL("CREATE TABLE {} (id int PRIMARY KEY)").format(sql.Identifier(name)))
+    got = [conn.execute("SELECT track_table(%s::regclass)::text", [n]).fetchone()[0] for n in (fits, long_a, long_b)]
+    md5 = [conn.execute("SELECT left(md5(%s), 8)", [n]).fetchone()[0] for n in (long_a, long_b)]
+    assert got == [fits + "_event", "a" * 48 + "_" + md5[0] + "_event", "a" * 48 + "_" + md5[1] + "_event"]
+    assert all(len(g.encode()) <= 63 for g in got) and len(set(got)) == 3
+    for name in (fits, long_a, long_b):
+        conn.execute(sql.SQL("INSERT INTO {} VALUES (1)").format(sql.Identifier(name)))
+    assert [rows(conn, f"SELECT count(*) FROM {g}")[0][0] for g in got] == [1, 1, 1]
+
+
+def test_event_table_lives_in_the_tables_schema_and_belongs_to_the_extension_owner(conn):
+    conn.execute("CREATE SCHEMA sales; CREATE TABLE sales.orders (id int PRIMARY KEY)")
+    assert conn.execute("SELECT track_table('sales.orders')::text").fetchone() == ("sales.orders_event",)
+    assert rows(conn, "SELECT pg_get_userbyid(relowner) FROM pg_class WHERE oid = 'sales.orders_event'::regclass") \
+        == rows(conn, "SELECT pg_get_userbyid(extowner) FROM pg_extension WHERE extname = 'history_track'")
