@@ -9,6 +9,8 @@
 --   30_context.sql   where context is read (the only place)
 --   40_generate.sql  where trigger code is generated (the only place)
 --   50_api.sql       the public API: track_table, untrack_table, history_trackers
+--   60_manual.sql    record_history_event: manual events
+--   90_privileges.sql  who may execute what (last, so it covers everything)
 --
 -- Conventions
 --   * Public API names live in the extension's schema (@extschema@); their
