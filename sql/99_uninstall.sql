@@ -3,7 +3,10 @@
 \set SHOW_CONTEXT never
 CREATE TABLE kept (id int PRIMARY KEY);
 SELECT track_table('kept');
+-- (terse: the DETAIL lists generated function names, which carry catalog ids)
+\set VERBOSITY terse
 DROP EXTENSION history_track;
+\set VERBOSITY default
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
 SELECT untrack_table('kept', drop_events => true);
 DROP EXTENSION history_track;
