@@ -27,6 +27,19 @@ SELECT pgh_id, pgh_operation, pgh_obj_id, pgh_context, pgh_context_id = :'first_
 -- One id per transaction.
 SELECT count(DISTINCT pgh_context_id) AS context_ids FROM notes_event;
 
+-- All events of one context, across every event table the caller may read.
+CREATE TABLE tags (id int PRIMARY KEY, note int REFERENCES notes);
+SELECT track_table('tags');
+BEGIN;
+SELECT set_history_context('{"user": "carol"}') AS carol \gset
+INSERT INTO notes VALUES (5, 'tagged');
+INSERT INTO tags VALUES (1, 5);
+UPDATE notes SET body = 'tagged!' WHERE id = 5;
+COMMIT;
+SELECT table_name, event_table, pgh_label, pgh_operation, pgh_obj_id, pgh_context, data
+  FROM history_context_events(:'carol');
+SELECT count(*) AS events_of_first_context FROM history_context_events(:'first_id');
+
 -- Malformed context is refused where it is given ...
 SELECT set_history_context('[1, 2]');
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
@@ -39,5 +52,6 @@ INSERT INTO notes VALUES (4, 'refused');
 ROLLBACK;
 SELECT count(*) AS note_4 FROM notes WHERE id = 4;
 
+SELECT untrack_table('tags', drop_events => true);
 SELECT untrack_table('notes', drop_events => true);
-DROP TABLE notes;
+DROP TABLE tags, notes;

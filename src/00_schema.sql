@@ -10,6 +10,7 @@
 --   40_generate.sql  where trigger code is generated (the only place)
 --   50_api.sql       the public API: track_table, untrack_table, history_trackers
 --   60_manual.sql    record_history_event: manual events
+--   70_read.sql      reading history: history_context_events
 --   90_privileges.sql  who may execute what (last, so it covers everything)
 --
 -- Conventions

@@ -78,6 +78,10 @@ BEGIN
         v_event := pg_catalog.format('%I.%I', v_schema, v_name)::regclass;
         -- Serves a row's history: all events of one object, in order.
         EXECUTE pg_catalog.format('CREATE INDEX ON %s (pgh_obj_id, pgh_id)', history_track._qualified(v_event));
+        -- Serves history_context_events(): the events of one context. Partial:
+        -- writes without context do not pay for it.
+        EXECUTE pg_catalog.format('CREATE INDEX ON %s (pgh_context_id) WHERE pgh_context_id IS NOT NULL',
+                                  history_track._qualified(v_event));
         EXECUTE pg_catalog.format('COMMENT ON TABLE %s IS %L', history_track._qualified(v_event),
                                   pg_catalog.format('History of %s, written by history_track; append-only',
                                                     history_track._qualified(p_table)));

@@ -6,12 +6,15 @@ renders history in the terminal and runs temporary servers for tests.
 
 from ._resources import version as _extension_version
 from .api import Event, Tracker, track_table, trackers, untrack_table
+from .context import ContextEncoder, context
 from .install import create_extension, install_files
 from .server import TemporaryServer
 
 __version__ = _extension_version()
 
 __all__ = [
+    "ContextEncoder",
+    "context",
     "Event",
     "TemporaryServer",
     "Tracker",
