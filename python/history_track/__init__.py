@@ -5,7 +5,17 @@ renders history in the terminal and runs temporary servers for tests.
 """
 
 from ._resources import version as _extension_version
-from .api import Event, Tracker, track_table, trackers, untrack_table
+from .api import (
+    ContextEvent,
+    Event,
+    Tracker,
+    context_events,
+    events,
+    record_event,
+    track_table,
+    trackers,
+    untrack_table,
+)
 from .context import ContextEncoder, context
 from .install import create_extension, install_files
 from .server import TemporaryServer
@@ -14,6 +24,10 @@ __version__ = _extension_version()
 
 __all__ = [
     "ContextEncoder",
+    "ContextEvent",
+    "context_events",
+    "events",
+    "record_event",
     "context",
     "Event",
     "TemporaryServer",

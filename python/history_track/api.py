@@ -7,6 +7,7 @@ with PostgreSQL's SQLSTATE in ``exc.sqlstate``.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Sequence
@@ -14,6 +15,7 @@ from uuid import UUID
 
 import psycopg
 from psycopg import sql
+from psycopg.types.json import Jsonb
 
 
 @dataclass(frozen=True)
@@ -118,3 +120,44 @@ def events(conn: psycopg.Connection[Any], event_table: str, *, limit: int | None
         sql.SQL("LIMIT {}").format(sql.Literal(limit)) if limit is not None else sql.SQL(""),
     )
     return [Event(*r) for r in conn.execute(query).fetchall()]
+
+
+@dataclass(frozen=True)
+class ContextEvent:
+    """One row of history_context_events(): an event of one context, in any table."""
+
+    table_name: str
+    event_table: str
+    id: int
+    created_at: datetime
+    label: str
+    operation: str
+    obj_id: Any
+    context: dict[str, Any] | None
+    data: dict[str, Any]
+
+
+def context_events(conn: psycopg.Connection[Any], context_id: UUID | str) -> list[ContextEvent]:
+    """Every event of one context across the event tables the caller may read."""
+    return [
+        ContextEvent(*row)
+        for row in conn.execute(
+            "SELECT table_name::text, event_table::text, pgh_id, pgh_created_at, pgh_label, pgh_operation,"
+            " pgh_obj_id, pgh_context, data FROM history_context_events(%s)",
+            [str(context_id)],
+        ).fetchall()
+    ]
+
+
+def record_event(
+    conn: psycopg.Connection[Any], table: str, key: Any, label: str, context: dict[str, Any] | None = None
+) -> int:
+    """SELECT record_history_event(...): a manual event for one row; returns its pgh_id.
+    ``key`` is the primary key's value, or a list for a composite key."""
+    key_text = json.dumps(list(key)) if isinstance(key, (list, tuple)) else str(key)
+    row = conn.execute(
+        "SELECT record_history_event(%s::regclass, %s::text, %s, %s)",
+        [table, key_text, label, Jsonb(context) if context is not None else None],
+    ).fetchone()
+    assert row is not None
+    return int(row[0])
