@@ -235,3 +235,18 @@ def test_event_table_lives_in_the_tables_schema_and_belongs_to_the_extension_own
     assert conn.execute("SELECT track_table('sales.orders')::text").fetchone() == ("sales.orders_event",)
     assert rows(conn, "SELECT pg_get_userbyid(relowner) FROM pg_class WHERE oid = 'sales.orders_event'::regclass") \
         == rows(conn, "SELECT pg_get_userbyid(extowner) FROM pg_extension WHERE extname = 'history_track'")
+
+
+def test_bulk_update_after_a_small_one_in_the_same_session_stays_linear(conn):
+    """PL/pgSQL plans the trigger's statements once per session; the pairing of
+    old and new rows must not be planned as a nested loop for the first one-row
+    update and then reused for a large one (which took minutes: quadratic)."""
+    conn.execute("CREATE TABLE t (id int PRIMARY KEY, a int)")
+    conn.execute("SELECT track_table('t')")
+    conn.execute("INSERT INTO t VALUES (0, 0)")
+    conn.execute("UPDATE t SET a = a + 1")  # plans for one row
+    conn.execute("INSERT INTO t SELECT g, 0 FROM generate_series(1, 30000) g")
+    conn.execute("SET statement_timeout = '20s'")  # linear: well under a second; quadratic: minutes
+    conn.execute("UPDATE t SET a = a + 1")
+    conn.execute("RESET statement_timeout")
+    assert rows(conn, "SELECT count(*) FROM t_event WHERE pgh_operation = 'UPDATE'") == [(30002,)]

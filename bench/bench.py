@@ -1,0 +1,205 @@
+#!/usr/bin/env python3
+"""history_track's write-path benchmark.
+
+    python3 bench/bench.py [--rows 200000] [--rounds 3] [--seconds 10] [--pg-config PATH]
+
+Starts one temporary PostgreSQL server and, in one process run, measures:
+
+* bulk INSERT, UPDATE (every row) and DELETE of --rows rows, one statement each,
+  on four tables of the same shape:
+    untracked  no history
+    tracked    track_table() defaults
+    floor      the same statements writing the same event rows by hand, in one
+               statement (a CTE with RETURNING into an event table of our shape)
+    naive      one generic row trigger writing to_jsonb(NEW/OLD) into one log table
+  and the tracked statements again with a context set;
+* single-row OLTP updates with pgbench (1 and 4 clients), untracked, tracked, and
+  tracked with a context set.
+
+Variants alternate within each round (the order rotates between rounds) and the
+report gives medians over rounds, as ratios. Timings on a shared machine are
+noisy: compare ratios from one run, not absolute numbers across runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "python"))
+os.environ.setdefault("HISTORY_TRACK_SOURCE", str(Path(__file__).resolve().parent.parent))
+
+from history_track.server import TemporaryServer  # noqa: E402
+
+SHAPE = "id int PRIMARY KEY, a int NOT NULL, b text, c numeric(12,2), d timestamptz"
+COLS = "id, a, b, c, d"
+INSERT_SELECT = ("SELECT g, g % 1000, md5(g::text), g / 7.0, timestamptz '2026-01-01' + g * interval '1 second'"
+                 " FROM generate_series(1, {n}) g")
+
+SETUP = f"""
+CREATE EXTENSION history_track;
+CREATE TABLE t_untracked ({SHAPE});
+CREATE TABLE t_tracked ({SHAPE});
+CREATE TABLE t_context ({SHAPE});
+CREATE TABLE t_floor ({SHAPE});
+CREATE TABLE t_naive ({SHAPE});
+SELECT track_table('t_tracked');
+SELECT track_table('t_context');
+-- The floor's event table: the same shape and indexes as an event table.
+CREATE TABLE t_floor_event (LIKE t_tracked_event INCLUDING ALL);
+-- The naive audit trigger: one generic row trigger, one JSONB log table.
+CREATE TABLE audit_log (id bigserial PRIMARY KEY, table_name text NOT NULL, op text NOT NULL,
+                        at timestamptz NOT NULL DEFAULT now(), row_data jsonb);
+CREATE FUNCTION naive_audit() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO audit_log (table_name, op, row_data)
+    VALUES (TG_TABLE_NAME, TG_OP, to_jsonb(CASE WHEN TG_OP = 'DELETE' THEN OLD ELSE NEW END));
+    RETURN NULL;
+END $$;
+CREATE TRIGGER naive_audit AFTER INSERT OR UPDATE OR DELETE ON t_naive
+    FOR EACH ROW EXECUTE FUNCTION naive_audit();
+"""
+
+PGH = "pgh_created_at, pgh_label, pgh_operation, pgh_obj_id, pgh_context_id, pgh_context"
+
+
+def statements(variant: str, n: int) -> dict[str, str]:
+    table = f"t_{variant}"
+    if variant == "floor":
+        return {
+            "insert": f"WITH w AS (INSERT INTO t_floor {INSERT_SELECT.format(n=n)} RETURNING *)"
+                      f" INSERT INTO t_floor_event ({PGH}, {COLS})"
+                      f" SELECT now(), 'insert', 'INSERT', id, NULL, NULL, {COLS} FROM w",
+            "update": f"WITH w AS (UPDATE t_floor SET a = a + 1 RETURNING *)"
+                      f" INSERT INTO t_floor_event ({PGH}, {COLS})"
+                      f" SELECT now(), 'update', 'UPDATE', id, NULL, NULL, {COLS} FROM w",
+            "delete": f"WITH w AS (DELETE FROM t_floor RETURNING *)"
+                      f" INSERT INTO t_floor_event ({PGH}, {COLS})"
+                      f" SELECT now(), 'delete', 'DELETE', id, NULL, NULL, {COLS} FROM w",
+        }
+    return {
+        "insert": f"INSERT INTO {table} {INSERT_SELECT.format(n=n)}",
+        "update": f"UPDATE {table} SET a = a + 1",
+        "delete": f"DELETE FROM {table}",
+    }
+
+
+def reset(conn: psycopg.Connection[Any]) -> None:
+    conn.execute("TRUNCATE t_untracked, t_tracked, t_context, t_floor, t_naive, audit_log,"
+                  " t_tracked_event, t_context_event, t_floor_event")
+    conn.execute("VACUUM ANALYZE")
+    conn.execute("CHECKPOINT")
+
+
+def bulk(conn: psycopg.Connection[Any], n: int, rounds: int) -> dict[tuple[str, str], list[float]]:
+    variants = ["untracked", "tracked", "floor", "naive", "context"]
+    times: dict[tuple[str, str], list[float]] = {}
+    for r in range(rounds):
+        order = variants[r % len(variants):] + variants[:r % len(variants)]
+        reset(conn)
+        for variant in order:
+            for op, stmt in statements(variant, n).items():
+                with conn.transaction():
+                    if variant == "context":
+                        conn.execute("SELECT set_history_context('{\"user\": \"bench\", \"request\": \"POST /x\"}')")
+                    started = time.perf_counter()
+                    conn.execute(stmt)
+                    elapsed = time.perf_counter() - started
+                times.setdefault((variant, op), []).append(elapsed)
+        print(f"  bulk round {r + 1}/{rounds} done", file=sys.stderr)
+    # Sanity: the tracked tables recorded what the floor recorded.
+    counts = conn.execute("SELECT (SELECT count(*) FROM t_tracked_event), (SELECT count(*) FROM t_floor_event),"
+                          " (SELECT count(*) FROM t_context_event WHERE pgh_context IS NOT NULL)").fetchone()
+    assert counts[0] == counts[1] == counts[2] == 3 * n, counts
+    return times
+
+
+def pgbench(server: TemporaryServer, table: str, clients: int, seconds: int, with_context: bool) -> float:
+    script = ""
+    if with_context:
+        script += "BEGIN;\nSELECT set_config('history_track.context', '{\"user\": \"bench\", \"request\": \"POST /x\"}', true);\n"
+    script += f"\\set id random(1, 100000)\nUPDATE {table} SET a = a + 1 WHERE id = :id;\n"
+    if with_context:
+        script += "COMMIT;\n"
+    with tempfile.NamedTemporaryFile("w", suffix=".sql", delete=False) as f:
+        f.write(script)
+        path = f.name
+    try:
+        out = subprocess.run(
+            [str(server.installation.bindir / "pgbench"), "-n", "-M", "prepared", "-c", str(clients),
+             "-j", str(clients), "-T", str(seconds), "-f", path, "-h", "127.0.0.1", "-p", str(server.port),
+             "-U", "postgres", "bench"],
+            check=True, capture_output=True, text=True).stdout
+    finally:
+        os.unlink(path)
+    for line in out.splitlines():
+        if line.startswith("tps ="):
+            return float(line.split()[2])
+    raise RuntimeError(out)
+
+
+def oltp(server: TemporaryServer, conn: psycopg.Connection[Any], rounds: int, seconds: int) -> dict[tuple[str, int], list[float]]:
+    for table in ("t_untracked", "t_tracked"):
+        conn.execute(f"TRUNCATE {table}")
+        conn.execute(f"INSERT INTO {table} {INSERT_SELECT.format(n=100000)}")
+    conn.execute("VACUUM ANALYZE")
+    variants = [("untracked", "t_untracked", False), ("tracked", "t_tracked", False), ("context", "t_tracked", True)]
+    tps: dict[tuple[str, int], list[float]] = {}
+    for r in range(rounds):
+        for clients in (1, 4):
+            order = variants[r % 3:] + variants[:r % 3]
+            for name, table, ctx in order:
+                tps.setdefault((name, clients), []).append(pgbench(server, table, clients, seconds, ctx))
+        print(f"  oltp round {r + 1}/{rounds} done", file=sys.stderr)
+    return tps
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", type=int, default=200_000)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seconds", type=int, default=10, help="duration of each pgbench run")
+    parser.add_argument("--pg-config", default=None)
+    parser.add_argument("--skip-oltp", action="store_true")
+    args = parser.parse_args()
+
+    with TemporaryServer(pg_config=args.pg_config,
+                         postgres_args="-h 127.0.0.1 -F -c logging_collector=off -c max_connections=50"
+                                       " -c shared_buffers=512MB -c max_wal_size=4GB -c lc_messages=C") as server:
+        with psycopg.connect(server.conninfo("postgres"), autocommit=True) as c:
+            c.execute("CREATE DATABASE bench")
+        with psycopg.connect(server.conninfo("bench"), autocommit=True) as conn:
+            conn.execute(SETUP)
+            version = conn.execute("SHOW server_version").fetchone()[0]
+            print(f"PostgreSQL {version}, {args.rows} rows, {args.rounds} rounds (medians)\n")
+            times = bulk(conn, args.rows, args.rounds)
+            med = {k: statistics.median(v) for k, v in times.items()}
+            print(f"{'statement':<10}{'untracked':>11}{'tracked':>10}{'floor':>10}{'naive':>10}"
+                  f"{'tracked/untracked':>19}{'tracked/floor':>15}{'naive/untracked':>17}{'context/tracked':>17}")
+            for op in ("insert", "update", "delete"):
+                u, t, f, n, c = (med[(v, op)] for v in ("untracked", "tracked", "floor", "naive", "context"))
+                print(f"{op:<10}{u * 1000:>9.0f}ms{t * 1000:>8.0f}ms{f * 1000:>8.0f}ms{n * 1000:>8.0f}ms"
+                      f"{t / u:>18.2f}x{t / f:>14.2f}x{n / u:>16.2f}x{c / t:>16.2f}x")
+            if not args.skip_oltp:
+                tps = oltp(server, conn, args.rounds, args.seconds)
+                mt = {k: statistics.median(v) for k, v in tps.items()}
+                print(f"\n{'pgbench':<12}{'untracked':>12}{'tracked':>12}{'context':>12}"
+                      f"{'tracked/untracked':>19}{'context/tracked':>17}")
+                for clients in (1, 4):
+                    u, t, c = (mt[(v, clients)] for v in ("untracked", "tracked", "context"))
+                    print(f"{clients} client{'s' if clients > 1 else ' '}   {u:>10.0f}tps{t:>9.0f}tps{c:>9.0f}tps"
+                          f"{t / u:>18.2f}x{c / t:>16.2f}x")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
