@@ -331,10 +331,14 @@ BEGIN
         -- update by a nested loop would be chosen for a one-row update and then
         -- reused for a million-row one, quadratically: forbid it, so the pair
         -- join is a hash or merge join whatever the first call looked like.
+        -- No JIT: the forbidden plan's penalty cost would make PostgreSQL
+        -- compile every single-row update's statement (~150 ms each), and a
+        -- cached plan's JIT decision would follow the first call's size anyway.
         EXECUTE pg_catalog.format(
             E'CREATE OR REPLACE FUNCTION %s() RETURNS trigger\n'
             'LANGUAGE plpgsql SECURITY DEFINER\n'
             'SET search_path = pg_catalog, pg_temp\n'
+            'SET jit = off\n'
             '%s'
             'AS %L',
             v_function,

@@ -250,3 +250,17 @@ def test_bulk_update_after_a_small_one_in_the_same_session_stays_linear(conn):
     conn.execute("UPDATE t SET a = a + 1")
     conn.execute("RESET statement_timeout")
     assert rows(conn, "SELECT count(*) FROM t_event WHERE pgh_operation = 'UPDATE'") == [(30002,)]
+
+
+def test_single_row_updates_are_not_jit_compiled(conn):
+    """The update trigger forbids nested loops (see above); the penalty cost that
+    leaves on the plan must not make every single-row update pay a JIT compile."""
+    conn.execute("CREATE TABLE t (id int PRIMARY KEY, a int, b text, c numeric, d timestamptz)")
+    conn.execute("SELECT track_table('t')")
+    conn.execute("INSERT INTO t SELECT g, g, md5(g::text), g, now() FROM generate_series(1, 100) g")
+    conn.execute("SET jit = on; SET jit_above_cost = 100000")
+    conn.execute("SET statement_timeout = '100ms'")  # a JIT compile of the trigger's statement takes longer
+    for i in range(1, 21):
+        conn.execute("UPDATE t SET a = a + 1 WHERE id = %s", [i])
+    conn.execute("RESET statement_timeout")
+    assert rows(conn, "SELECT count(*) FROM t_event WHERE pgh_operation = 'UPDATE'") == [(20,)]

@@ -1,0 +1,70 @@
+"""The temporary-server harness, as root and as an unprivileged user.
+
+When the suite runs as root (CI), every other test already proves the root
+path (the server runs as the postgres OS user). This test proves the other
+one: it runs the harness in a separate Python process as an unprivileged user
+(postgres, when we are root; ourselves otherwise).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT
+
+SCRIPT = """
+import os, psycopg
+from history_track.server import TemporaryServer
+from history_track.install import create_extension
+assert os.geteuid() != 0
+with TemporaryServer() as server:
+    assert server.run_as is None
+    with psycopg.connect(server.conninfo(), autocommit=True) as conn:
+        create_extension(conn)
+        conn.execute("CREATE TABLE t (id int PRIMARY KEY)")
+        conn.execute("SELECT track_table('t')")
+        conn.execute("INSERT INTO t VALUES (1)")
+        print(conn.execute("SELECT pgh_operation, id FROM t_event").fetchall())
+    base = server.base_dir
+print(os.path.exists(base))
+"""
+
+PACKAGES = ["psycopg", "psycopg_binary", "psycopg_binary.libs", "testing", "pg8000", "scramp", "asn1crypto",
+            "typing_extensions.py", "dateutil", "six.py"]
+
+
+@pytest.fixture
+def unprivileged_python(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
+    """A command that runs Python as an unprivileged user with our dependencies importable."""
+    if os.geteuid() != 0:
+        return [sys.executable]
+    site = Path(__import__("psycopg").__file__).resolve().parent.parent
+    libs = Path(tempfile.mkdtemp(prefix="ht_libs_"))
+    for name in PACKAGES:
+        src = site / name
+        if src.is_dir():
+            shutil.copytree(src, libs / name)
+        elif src.exists():
+            shutil.copy2(src, libs / name)
+    os.chmod(libs, 0o755)
+    for path in libs.rglob("*"):
+        os.chmod(path, 0o755 if path.is_dir() else 0o644)
+    python = f"/usr/bin/python{sys.version_info.major}.{sys.version_info.minor}"
+    if not os.path.exists(python):
+        pytest.fail(f"{python} is needed to run the harness as an unprivileged user")
+    return ["setpriv", "--reuid=postgres", "--regid=postgres", "--init-groups", "--",
+            "env", f"PYTHONPATH={libs}:{ROOT / 'python'}", f"HISTORY_TRACK_SOURCE={ROOT}", "HOME=/tmp", python]
+
+
+def test_harness_runs_as_an_unprivileged_user(unprivileged_python):
+    proc = subprocess.run([*unprivileged_python, "-c", SCRIPT], capture_output=True, text=True, timeout=120,
+                          cwd="/tmp")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == ["[('INSERT', 1)]", "False"]
