@@ -14,6 +14,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
@@ -36,31 +37,34 @@ with TemporaryServer() as server:
 print(os.path.exists(base))
 """
 
-PACKAGES = ["psycopg", "psycopg_binary", "psycopg_binary.libs", "testing", "pg8000", "scramp", "asn1crypto",
-            "typing_extensions.py", "dateutil", "six.py"]
+# Our dependencies (and their metadata, which pg8000 reads) by name prefix.
+PREFIXES = ("psycopg", "testing", "pg8000", "scramp", "asn1crypto", "typing_extensions", "dateutil",
+            "python_dateutil", "six")
 
 
 @pytest.fixture
-def unprivileged_python(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
+def unprivileged_python() -> Iterator[list[str]]:
     """A command that runs Python as an unprivileged user with our dependencies importable."""
     if os.geteuid() != 0:
-        return [sys.executable]
+        yield [sys.executable]
+        return
     site = Path(__import__("psycopg").__file__).resolve().parent.parent
     libs = Path(tempfile.mkdtemp(prefix="ht_libs_"))
-    for name in PACKAGES:
-        src = site / name
-        if src.is_dir():
-            shutil.copytree(src, libs / name)
-        elif src.exists():
-            shutil.copy2(src, libs / name)
+    for src in site.iterdir():
+        if src.name.lower().startswith(PREFIXES):
+            if src.is_dir():
+                shutil.copytree(src, libs / src.name)
+            else:
+                shutil.copy2(src, libs / src.name)
     os.chmod(libs, 0o755)
     for path in libs.rglob("*"):
         os.chmod(path, 0o755 if path.is_dir() else 0o644)
     python = f"/usr/bin/python{sys.version_info.major}.{sys.version_info.minor}"
     if not os.path.exists(python):
         pytest.fail(f"{python} is needed to run the harness as an unprivileged user")
-    return ["setpriv", "--reuid=postgres", "--regid=postgres", "--init-groups", "--",
-            "env", f"PYTHONPATH={libs}:{ROOT / 'python'}", f"HISTORY_TRACK_SOURCE={ROOT}", "HOME=/tmp", python]
+    yield ["setpriv", "--reuid=postgres", "--regid=postgres", "--init-groups", "--",
+           "env", f"PYTHONPATH={libs}:{ROOT / 'python'}", f"HISTORY_TRACK_SOURCE={ROOT}", "HOME=/tmp", python]
+    shutil.rmtree(libs, ignore_errors=True)
 
 
 def test_harness_runs_as_an_unprivileged_user(unprivileged_python):
