@@ -7,16 +7,34 @@
 -- Its id is derived from the transaction, never from a setting, so it is the
 -- same for every event of one transaction and cannot be forged.
 
--- The id of the current transaction's context: an md5 (as a uuid) of the
--- server's start time, the database and the top-level transaction id, so
--- every event of one transaction shares it, no two transactions do, and no
--- setting can choose it. (No SET clause, so that it is inlined into its
--- callers; every name in it is qualified.)
+-- The id of the current transaction's context, laid out as a UUIDv7: the
+-- first 48 bits are the transaction's start time (now(), in milliseconds, the
+-- same clock as pgh_created_at), the rest an md5 of the server's start time,
+-- the database and the top-level transaction id. So every event of one
+-- transaction shares it, no two transactions do, no setting can choose it,
+-- ids sort by time, and history_context_events() finds a context's events
+-- through the time index on pgh_created_at instead of an index of its own.
+-- (No SET clause, so that it is inlined into its callers; every name in it is
+-- qualified.)
 CREATE FUNCTION history_track._context_id() RETURNS uuid
 LANGUAGE sql STABLE
 AS $$
-    SELECT pg_catalog.md5(pg_catalog.format('%s/%s/%s', pg_catalog.pg_postmaster_start_time(),
-                                            pg_catalog.current_database(), pg_catalog.pg_current_xact_id()))::uuid
+    SELECT (pg_catalog.lpad(pg_catalog.to_hex(pg_catalog.floor(
+                pg_catalog.date_part('epoch', pg_catalog.now()) OPERATOR(pg_catalog.*) 1000)::bigint), 12, '0')
+            OPERATOR(pg_catalog.||) '7' OPERATOR(pg_catalog.||) pg_catalog.substr(h.md5, 1, 3)
+            OPERATOR(pg_catalog.||) pg_catalog.substr('89ab', (pg_catalog.ascii(pg_catalog.substr(h.md5, 4, 1)) OPERATOR(pg_catalog.%) 4) OPERATOR(pg_catalog.+) 1, 1)
+            OPERATOR(pg_catalog.||) pg_catalog.substr(h.md5, 5, 15))::uuid
+      FROM (SELECT pg_catalog.md5(pg_catalog.format('%s/%s/%s', pg_catalog.pg_postmaster_start_time(),
+                                                    pg_catalog.current_database(), pg_catalog.pg_current_xact_id())) AS md5) AS h
+$$;
+
+-- When a context began: the transaction start time its id carries, to the millisecond.
+CREATE FUNCTION history_track._context_time(p_context_id uuid) RETURNS timestamptz
+LANGUAGE sql IMMUTABLE STRICT
+AS $$
+    SELECT pg_catalog.to_timestamp((('x' OPERATOR(pg_catalog.||) pg_catalog.substr(
+               pg_catalog.replace(p_context_id::text, '-', ''), 1, 12))::bit(48)::bigint)::double precision
+           OPERATOR(pg_catalog./) 1000)
 $$;
 
 -- The current context, or NULLs when none is set: what the generated triggers

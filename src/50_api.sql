@@ -1,5 +1,22 @@
 -- The public API: track_table, untrack_table, history_trackers.
 
+-- Every catalog change starts here: changes are serialised (two sessions
+-- tracking at once cannot race), tbl must be given, and the caller must own it.
+CREATE FUNCTION history_track._begin_change(p_table regclass, p_call text) RETURNS void
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('history_track catalog'));
+    IF p_table IS NULL THEN
+        RAISE EXCEPTION 'tbl must not be NULL'
+            USING ERRCODE = 'null_value_not_allowed',
+                  HINT = pg_catalog.format('Pass the table, e.g. %s(''orders'').', p_call);
+    END IF;
+    PERFORM history_track._assert_owner(p_table);
+END
+$$;
+
 -- Refuse names that are not columns of p_table.
 CREATE FUNCTION history_track._assert_columns(p_table regclass, p_names text[], p_option text)
 RETURNS void
@@ -78,9 +95,10 @@ BEGIN
         v_event := pg_catalog.format('%I.%I', v_schema, v_name)::regclass;
         -- Serves a row's history: all events of one object, in order.
         EXECUTE pg_catalog.format('CREATE INDEX ON %s (pgh_obj_id, pgh_id)', history_track._qualified(v_event));
-        -- Serves history_context_events(): the events of one context. Partial:
-        -- writes without context do not pay for it.
-        EXECUTE pg_catalog.format('CREATE INDEX ON %s (pgh_context_id) WHERE pgh_context_id IS NOT NULL',
+        -- Serves history_context_events() (a context id carries its time) and
+        -- time ranges. BRIN: events are appended in time order, and it costs
+        -- the writes next to nothing.
+        EXECUTE pg_catalog.format('CREATE INDEX ON %s USING brin (pgh_created_at)',
                                   history_track._qualified(v_event));
         EXECUTE pg_catalog.format('COMMENT ON TABLE %s IS %L', history_track._qualified(v_event),
                                   pg_catalog.format('History of %s, written by history_track; append-only',
@@ -160,13 +178,7 @@ DECLARE
     v_op         text;
     v_bad        text;
 BEGIN
-    PERFORM pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('history_track catalog'));
-
-    IF tbl IS NULL THEN
-        RAISE EXCEPTION 'tbl must not be NULL'
-            USING ERRCODE = 'null_value_not_allowed', HINT = 'Pass the table to track, e.g. track_table(''orders'').';
-    END IF;
-    PERFORM history_track._assert_owner(tbl);
+    PERFORM history_track._begin_change(tbl, 'track_table');
     PERFORM history_track._assert_trackable(tbl);
 
     -- Options.
@@ -334,13 +346,7 @@ DECLARE
     v_label  text := untrack_table.label;
     v_stored history_track.tracked_table;
 BEGIN
-    PERFORM pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('history_track catalog'));
-
-    IF tbl IS NULL THEN
-        RAISE EXCEPTION 'tbl must not be NULL'
-            USING ERRCODE = 'null_value_not_allowed', HINT = 'Pass the tracked table, e.g. untrack_table(''orders'').';
-    END IF;
-    PERFORM history_track._assert_owner(tbl);
+    PERFORM history_track._begin_change(tbl, 'untrack_table');
 
     SELECT * INTO v_stored FROM history_track.tracked_table AS t
      WHERE t.table_name OPERATOR(pg_catalog.=) tbl;

@@ -2,8 +2,9 @@
 
 -- Every event of one context (one transaction's context id), across all event
 -- tables the caller may read: grouped by event table, in write order within
--- each. Each event table is searched through its partial index on
--- pgh_context_id.
+-- each. A context id carries its transaction's start time, which is every
+-- one of its events' pgh_created_at: each event table is searched through its
+-- BRIN index on pgh_created_at around that millisecond.
 CREATE FUNCTION @extschema@.history_context_events(context_id uuid)
 RETURNS TABLE (
     table_name     regclass,
@@ -36,9 +37,13 @@ BEGIN
             E'SELECT $2, $3, e.pgh_id, e.pgh_created_at, e.pgh_label, e.pgh_operation,\n'
             '       pg_catalog.to_jsonb(e.pgh_obj_id), e.pgh_context,\n'
             '       pg_catalog.to_jsonb(e) OPERATOR(pg_catalog.-) ''{pgh_id,pgh_created_at,pgh_label,pgh_operation,pgh_obj_id,pgh_context_id,pgh_context}''::text[]\n'
-            '  FROM %s AS e WHERE e.pgh_context_id OPERATOR(pg_catalog.=) $1 ORDER BY e.pgh_id',
+            '  FROM %s AS e\n'
+            ' WHERE e.pgh_created_at OPERATOR(pg_catalog.>=) ($4 OPERATOR(pg_catalog.-) interval ''1 millisecond'')\n'
+            '   AND e.pgh_created_at OPERATOR(pg_catalog.<) ($4 OPERATOR(pg_catalog.+) interval ''2 milliseconds'')\n'
+            '   AND e.pgh_context_id OPERATOR(pg_catalog.=) $1\n'
+            ' ORDER BY e.pgh_id',
             history_track._qualified(v_table.ev))
-        USING v_id, v_table.tbl, v_table.ev;
+        USING v_id, v_table.tbl, v_table.ev, history_track._context_time(v_id);
     END LOOP;
 END
 $$;

@@ -192,3 +192,29 @@ def test_python_api_finds_a_contexts_events_and_records_manual_ones(notes):
         ("pairs", "insert", "INSERT", [1, "x"], {"user": "eve"}),
         ("pairs", "approved", "MANUAL", [1, "x"], {"user": "eve", "by": "boss"}),
     ]
+
+
+def test_context_ids_carry_their_transactions_time_and_find_late_writes(notes):
+    ids = []
+    for n in range(3):
+        with notes.transaction():
+            ids.append(notes.execute("SELECT set_history_context(%s::jsonb)", [f'{{"n": {n}}}']).fetchone()[0])
+            notes.execute("SELECT pg_sleep(0.02)")  # the writes come well after the transaction began
+            notes.execute("INSERT INTO notes VALUES (%s, 'x')", [n])
+    assert ids == sorted(ids)  # UUIDv7 layout: later transactions sort later
+    assert all(i.version == 7 for i in ids)
+    for n, ctx in enumerate(ids):
+        assert [e.data["id"] for e in history_track.context_events(notes, ctx)] == [n]
+    started = rows(notes, "SELECT history_track._context_time(%s), min(pgh_created_at) FROM notes_event"
+                          " WHERE pgh_context_id = %s", [ids[0], ids[0]])[0]
+    assert abs((started[0] - started[1]).total_seconds()) < 0.002
+
+
+def test_context_lookup_uses_the_time_index(notes):
+    notes.execute("INSERT INTO notes SELECT g, 'bulk' FROM generate_series(100, 60099) g")
+    notes.execute("ANALYZE notes_event")
+    plan = "\n".join(r[0] for r in rows(notes, """
+        EXPLAIN SELECT * FROM notes_event e
+         WHERE e.pgh_created_at >= now() - interval '1 ms' AND e.pgh_created_at < now() + interval '2 ms'
+           AND e.pgh_context_id = gen_random_uuid()"""))
+    assert "notes_event_pgh_created_at_idx" in plan, plan
