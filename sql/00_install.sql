@@ -10,6 +10,7 @@ SELECT pg_describe_object(classid, objid, objsubid) AS member
  WHERE refclassid = 'pg_extension'::regclass
    AND refobjid = (SELECT oid FROM pg_extension WHERE extname = 'history_track')
    AND deptype = 'e'
+   AND classid <> 'pg_type'::regclass  -- a view's row type is a member on 17+ only
    AND pg_describe_object(classid, objid, objsubid) NOT LIKE '%history\_track.%'
  ORDER BY 1;
 

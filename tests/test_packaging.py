@@ -57,7 +57,17 @@ def test_ci_runs_the_readmes_two_commands():
     readme = (ROOT / "README.md").read_text()
     blocks = re.findall(r"```sh\n(.*?)\n```", readme, re.S)
     demo, suite = blocks[0], blocks[1]
-    assert "history-track demo" in demo and "pytest" in suite
+    assert "history-track demo" in demo and "all_majors.py" in suite
     assert readme.index(demo) < readme.index("## Five minutes")
     ci = (ROOT / ".ci" / "run").read_text().splitlines()
     assert demo in ci and suite in ci
+
+
+def test_makefile_refuses_unsupported_majors(tmp_path):
+    fake = tmp_path / "pg_config"
+    fake.write_text("#!/bin/sh\necho 'PostgreSQL 13.16'\n")
+    fake.chmod(0o755)
+    proc = subprocess.run(["make", "-s", f"PG_CONFIG={fake}"], cwd=ROOT, capture_output=True, text=True)
+    assert proc.returncode != 0
+    assert 'history_track supports PostgreSQL 14 15 16 17 18; ' in proc.stderr
+    assert 'belongs to PostgreSQL "13"' in proc.stderr

@@ -145,6 +145,14 @@ class TemporaryServer(testing.postgresql.Postgresql):  # type: ignore[misc]
     def __init__(self, pg_config: str | os.PathLike[str] | None = None, **kwargs: Any) -> None:
         self.installation = Installation.find(pg_config)
         self.run_as = _unprivileged_user()
+        if self.run_as is not None:
+            probe = self.installation.sharedir / "postgres.bki"
+            if subprocess.run(["setpriv", f"--reuid={self.run_as}", f"--regid={self.run_as}", "--init-groups",
+                               "--", "test", "-r", str(probe)]).returncode != 0:
+                raise ServerError(
+                    f"the server runs as OS user {self.run_as!r}, who cannot read {probe}; "
+                    "put the PostgreSQL installation where that user can read it (not under /root)"
+                )
         base_dir = Path(tempfile.mkdtemp(prefix="history_track_"))
         self._own_base_dir = base_dir
         try:
