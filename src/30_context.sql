@@ -14,18 +14,24 @@
 -- transaction shares it, no two transactions do, no setting can choose it,
 -- ids sort by time, and history_context_events() finds a context's events
 -- through the time index on pgh_created_at instead of an index of its own.
--- (No SET clause, so that it is inlined into its callers; every name in it is
--- qualified.)
+-- (_context_id and _context run once per written statement, so they carry no
+-- SET clause of their own: only the extension's owner may call them, always
+-- from functions that pin search_path, and every name in them is qualified.)
 CREATE FUNCTION history_track._context_id() RETURNS uuid
-LANGUAGE sql STABLE
+LANGUAGE plpgsql STABLE
 AS $$
-    SELECT (pg_catalog.lpad(pg_catalog.to_hex(pg_catalog.floor(
-                pg_catalog.date_part('epoch', pg_catalog.now()) OPERATOR(pg_catalog.*) 1000)::bigint), 12, '0')
-            OPERATOR(pg_catalog.||) '7' OPERATOR(pg_catalog.||) pg_catalog.substr(h.md5, 1, 3)
-            OPERATOR(pg_catalog.||) pg_catalog.substr('89ab', (pg_catalog.ascii(pg_catalog.substr(h.md5, 4, 1)) OPERATOR(pg_catalog.%) 4) OPERATOR(pg_catalog.+) 1, 1)
-            OPERATOR(pg_catalog.||) pg_catalog.substr(h.md5, 5, 15))::uuid
-      FROM (SELECT pg_catalog.md5(pg_catalog.format('%s/%s/%s', pg_catalog.pg_postmaster_start_time(),
-                                                    pg_catalog.current_database(), pg_catalog.pg_current_xact_id())) AS md5) AS h
+DECLARE
+    v_hash text := pg_catalog.md5(pg_catalog.pg_postmaster_start_time()::text OPERATOR(pg_catalog.||) '/'
+                                  OPERATOR(pg_catalog.||) pg_catalog.current_database()::text OPERATOR(pg_catalog.||) '/'
+                                  OPERATOR(pg_catalog.||) pg_catalog.pg_current_xact_id()::text);
+    v_ms   bigint := pg_catalog.floor(pg_catalog.date_part('epoch', pg_catalog.now()) OPERATOR(pg_catalog.*) 1000);
+BEGIN
+    RETURN (pg_catalog.lpad(pg_catalog.to_hex(v_ms), 12, '0') OPERATOR(pg_catalog.||) '7'
+            OPERATOR(pg_catalog.||) pg_catalog.substr(v_hash, 1, 3)
+            OPERATOR(pg_catalog.||) pg_catalog.substr('89ab', (pg_catalog.ascii(pg_catalog.substr(v_hash, 4, 1))
+                                                               OPERATOR(pg_catalog.%) 4) OPERATOR(pg_catalog.+) 1, 1)
+            OPERATOR(pg_catalog.||) pg_catalog.substr(v_hash, 5, 15))::uuid;
+END
 $$;
 
 -- When a context began: the transaction start time its id carries, to the millisecond.
@@ -43,11 +49,11 @@ $$;
 -- instead of being recorded without it (invalid JSON: 22P02 from the cast).
 CREATE FUNCTION history_track._context(OUT context_id uuid, OUT context jsonb)
 LANGUAGE plpgsql STABLE
-SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     v_text text := pg_catalog.current_setting('history_track.context', true);
 BEGIN
+    -- (::jsonb and ::uuid below resolve in pg_catalog: callers pin search_path.)
     IF v_text IS NULL OR v_text OPERATOR(pg_catalog.=) '' THEN
         RETURN;
     END IF;
@@ -64,6 +70,9 @@ $$;
 
 CREATE FUNCTION @extschema@.set_history_context(metadata jsonb) RETURNS uuid
 LANGUAGE plpgsql VOLATILE
+-- SECURITY DEFINER: to call the internal context functions, which only the
+-- extension's owner may execute. It only sets the caller's own setting.
+SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
