@@ -76,10 +76,10 @@ def _upgrade_scripts() -> dict[str, str]:
         if not folder.is_dir():
             return {}
         return {p.name: p.read_text() for p in sorted(folder.glob(f"{EXTENSION}--*--*.sql"))}
-    folder = resources.files(__package__) / "upgrade"
-    if not folder.is_dir():
+    shipped = resources.files(__package__) / "upgrade"
+    if not shipped.is_dir():
         return {}
-    return {e.name: e.read_text() for e in folder.iterdir() if e.name.endswith(".sql")}
+    return {e.name: e.read_text() for e in shipped.iterdir() if e.name.endswith(".sql")}
 
 
 def extension_files() -> ExtensionFiles:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import decimal
+import functools
 import json
 import sys
 import time
 from typing import Any, Sequence
 
 import psycopg
+from psycopg.types.json import set_json_loads
 
 from . import api
 from ._resources import version
@@ -22,7 +25,7 @@ def _print_events(evs: list[api.Event], out: Any) -> None:
         [
             str(e.id), e.label, e.operation, str(e.obj_id),
             json.dumps(e.context, sort_keys=True) if e.context is not None else "",
-            json.dumps(e.data, sort_keys=True, default=str),
+            " ".join(f"{k}={v}" for k, v in e.data.items()),
         ]
         for e in evs
     ]
@@ -52,6 +55,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print(f"  PostgreSQL {server.installation.version} on port {server.port}"
               f"{' (running as OS user ' + server.run_as + ')' if server.run_as else ''}", file=out)
         with psycopg.connect(server.conninfo(), autocommit=True) as conn:
+            # Numbers in JSON as Decimal, so 25.00 prints as 25.00.
+            set_json_loads(functools.partial(json.loads, parse_float=decimal.Decimal), conn)
             create_extension(conn)
             conn.execute(DEMO_SETUP)
             event_table = api.track_table(conn, "orders")
