@@ -83,7 +83,7 @@ DECLARE
     v_changed name[];
     v_snap    text;
     v_from    text;
-    v_where   text[] := '{}';
+    v_where   text[] := '{}'::text[];
 BEGIN
     SELECT * INTO STRICT v_table FROM history_track.tracked_table AS t
      WHERE t.table_name OPERATOR(pg_catalog.=) p_table;
@@ -161,7 +161,6 @@ DECLARE
     v_bad     text;
     v_state   text;
     v_message text;
-    v_detail  text;
 BEGIN
     IF pg_catalog.btrim(p_condition, E' \t\r\n') OPERATOR(pg_catalog.=) '' THEN
         RAISE EXCEPTION 'condition of tracker "%" on table % is empty', p_label, p_table
@@ -190,8 +189,8 @@ BEGIN
                         WHERE a.attrelid OPERATOR(pg_catalog.=) p_table
                           AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped));
     END;
-    v_fn := 'pg_temp.history_track_condition(' || history_track._qualified(p_table) || ','
-            || history_track._qualified(p_table) || ')';
+    v_fn := ('pg_temp.history_track_condition(' || history_track._qualified(p_table) || ','
+             || history_track._qualified(p_table) || ')')::regprocedure;
 
     IF (SELECT p.prosqlbody::text FROM pg_catalog.pg_proc AS p WHERE p.oid OPERATOR(pg_catalog.=) v_fn)
        LIKE '%{SUBLINK %' THEN

@@ -172,7 +172,7 @@ DECLARE
     v_exclude    name[] := track_table.exclude::name[];
     v_stored     history_track.tracked_table;
     v_event      regclass;
-    v_want       history_track.tracker[] := '{}';
+    v_want       history_track.tracker[] := '{}'::history_track.tracker[];
     v_tracker    history_track.tracker;
     v_old        history_track.tracker;
     v_op         text;
