@@ -11,6 +11,7 @@
 --   50_api.sql       the public API: track_table, untrack_table, history_trackers
 --   60_manual.sql    record_history_event: manual events
 --   70_read.sql      reading history: history_context_events
+--   80_lifecycle.sql event triggers following DDL on tracked and event tables
 --   90_privileges.sql  who may execute what (last, so it covers everything)
 --
 -- Conventions

@@ -380,8 +380,10 @@ BEGIN
     END IF;
 
     IF drop_events THEN
-        EXECUTE pg_catalog.format('DROP TABLE %s', history_track._qualified(v_stored.event_table));
+        -- Forget the table first: the sql_drop event trigger refuses to drop
+        -- the event table of a table it still knows as tracked.
         DELETE FROM history_track.tracked_table AS t WHERE t.table_name OPERATOR(pg_catalog.=) tbl;
+        EXECUTE pg_catalog.format('DROP TABLE %s', history_track._qualified(v_stored.event_table));
     END IF;
 END
 $$;
