@@ -20,4 +20,4 @@ SELECT p.oid::regprocedure AS security_definer_function, p.proconfig
   FROM pg_proc p
  WHERE p.prosecdef
    AND p.pronamespace IN ('public'::regnamespace, 'history_track'::regnamespace)
- ORDER BY 1::text;
+ ORDER BY p.oid::regprocedure::text;
