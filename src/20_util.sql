@@ -179,7 +179,8 @@ AS $$
 $$;
 
 -- The columns the event table mirrors: the table's columns (or p_columns),
--- minus p_exclude, in the table's column order, with their SQL types.
+-- minus p_exclude and virtual generated columns, in the table's column order,
+-- with their SQL types.
 CREATE FUNCTION history_track._mirrored_columns(p_table regclass, p_columns name[], p_exclude name[])
 RETURNS TABLE (attname name, type_sql text, collation_sql text, is_builtin boolean)
 LANGUAGE sql STABLE
@@ -196,6 +197,9 @@ AS $$
       LEFT JOIN pg_catalog.pg_namespace AS cn ON cn.oid OPERATOR(pg_catalog.=) co.collnamespace
      WHERE a.attrelid OPERATOR(pg_catalog.=) p_table
        AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped
+       -- Virtual generated columns (PostgreSQL 18+) have no value in the
+       -- transition tables; they are computed from the mirrored columns.
+       AND a.attgenerated OPERATOR(pg_catalog.<>) 'v'
        AND (p_columns IS NULL OR a.attname OPERATOR(pg_catalog.=) ANY (p_columns))
        AND NOT (a.attname OPERATOR(pg_catalog.=) ANY (COALESCE(p_exclude, '{}')))
      ORDER BY a.attnum

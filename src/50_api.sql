@@ -235,6 +235,16 @@ BEGIN
     END IF;
     IF v_columns IS NOT NULL THEN
         PERFORM history_track._assert_columns(tbl, v_columns::text[], 'columns');
+        SELECT a.attname INTO v_bad FROM pg_catalog.pg_attribute AS a
+         WHERE a.attrelid OPERATOR(pg_catalog.=) tbl AND a.attname OPERATOR(pg_catalog.=) ANY (v_columns)
+           AND a.attgenerated OPERATOR(pg_catalog.=) 'v'
+         LIMIT 1;
+        IF FOUND THEN
+            RAISE EXCEPTION 'column "%" of table % is a virtual generated column', v_bad, tbl
+                USING ERRCODE = 'feature_not_supported',
+                      DETAIL = 'Virtual generated columns have no stored value to record; they follow from the columns they are computed from.',
+                      HINT = 'Leave it out of columns; mirror the columns it is computed from.';
+        END IF;
     END IF;
     IF v_exclude IS NOT NULL THEN
         PERFORM history_track._assert_columns(tbl, v_exclude::text[], 'exclude');

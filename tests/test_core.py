@@ -264,3 +264,26 @@ def test_single_row_updates_are_not_jit_compiled(conn):
         conn.execute("UPDATE t SET a = a + 1 WHERE id = %s", [i])
     conn.execute("RESET statement_timeout")
     assert rows(conn, "SELECT count(*) FROM t_event WHERE pgh_operation = 'UPDATE'") == [(20,)]
+
+
+def test_generated_columns_stored_are_mirrored_virtual_are_left_out(conn):
+    """Stored generated columns are recorded with their values. PostgreSQL 18's virtual
+    generated columns have no value in transition tables: they are not mirrored (they
+    follow from the mirrored columns), and asking for one is refused."""
+    version = conn.info.server_version
+    conn.execute("CREATE TABLE g (id int PRIMARY KEY, a int, twice int GENERATED ALWAYS AS (a * 2) STORED)")
+    conn.execute("SELECT track_table('g')")
+    conn.execute("INSERT INTO g (id, a) VALUES (1, 5)")
+    assert rows(conn, "SELECT a, twice FROM g_event") == [(5, 10)]
+    if version >= 180000:
+        conn.execute("CREATE TABLE v (id int PRIMARY KEY, a int, thrice int GENERATED ALWAYS AS (a * 3) VIRTUAL)")
+        with pytest.raises(psycopg.errors.FeatureNotSupported):
+            conn.execute("SELECT track_table('v', columns => '{id,a,thrice}')")
+        conn.execute("SELECT track_table('v')")
+        conn.execute("INSERT INTO v (id, a) VALUES (1, 5)")
+        conn.execute("UPDATE v SET a = 6")
+        assert rows(conn, "SELECT pgh_operation, id, a FROM v_event ORDER BY pgh_id") == [("INSERT", 1, 5), ("UPDATE", 1, 6)]
+        assert rows(conn, "SELECT count(*) FROM pg_attribute WHERE attrelid = 'v_event'::regclass AND attname = 'thrice'") == [(0,)]
+    else:
+        with pytest.raises(psycopg.errors.SyntaxError):  # VIRTUAL arrives in PostgreSQL 18
+            conn.execute("CREATE TABLE v (id int PRIMARY KEY, a int, thrice int GENERATED ALWAYS AS (a * 3) VIRTUAL)")
