@@ -24,3 +24,21 @@ CREATE TABLE depot.crates (id int PRIMARY KEY);
 SELECT track_table('depot.crates');
 DROP SCHEMA depot CASCADE;
 SELECT count(*) AS catalog_rows FROM history_track.tracked_table;
+
+-- TRUNCATE runs the delete trackers before the rows are gone: every row is
+-- recorded, as with DELETE, with pgh_operation TRUNCATE.
+CREATE TABLE pallets (id int PRIMARY KEY, spot text);
+SELECT track_table('pallets');
+SELECT track_table('pallets', label => 'cleared_a', operations => '{delete}', condition => 'OLD.spot = ''A''');
+INSERT INTO pallets VALUES (1, 'A'), (2, 'B');
+TRUNCATE pallets;
+SELECT pgh_label, pgh_operation, pgh_obj_id, spot FROM pallets_event WHERE pgh_operation <> 'INSERT' ORDER BY pgh_id;
+-- Without a delete tracker nothing is recorded, as for DELETE.
+SELECT untrack_table('pallets', label => 'delete');
+SELECT untrack_table('pallets', label => 'cleared_a');
+INSERT INTO pallets VALUES (3, 'C');
+TRUNCATE pallets;
+SELECT count(*) AS truncate_events FROM pallets_event WHERE pgh_obj_id = 3 AND pgh_operation = 'TRUNCATE';
+SELECT tgname FROM pg_trigger WHERE tgrelid = 'pallets'::regclass ORDER BY 1;
+SELECT untrack_table('pallets', drop_events => true);
+DROP TABLE pallets;

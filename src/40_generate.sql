@@ -70,8 +70,11 @@ $$;
 -- The INSERT ... SELECT that one tracker runs for one operation. p_context is
 -- the SQL of the context's id and metadata: the trigger function's variable
 -- (read once per statement), or NULLs when the statement is checked.
+-- 'truncate' is the delete trackers' statement reading the whole table before
+-- it is emptied (p_check: reading the empty stand-in instead).
 CREATE FUNCTION history_track._tracker_sql(p_table regclass, p_label text, p_operation text,
-                                           p_context text DEFAULT 'pgh_context.context_id, pgh_context.context')
+                                           p_context text DEFAULT 'pgh_context.context_id, pgh_context.context',
+                                           p_check boolean DEFAULT false)
 RETURNS text
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
@@ -94,8 +97,8 @@ BEGIN
       FROM history_track._mirrored_columns(p_table, v_table.columns, v_table.exclude) AS m;
 
     v_snap := CASE p_operation WHEN 'insert' THEN 'new'
-                               WHEN 'delete' THEN 'old'
-                               ELSE COALESCE(v_tracker.snapshot, 'new') END;
+                               WHEN 'update' THEN COALESCE(v_tracker.snapshot, 'new')
+                               ELSE 'old' END;
 
     IF p_operation OPERATOR(pg_catalog.=) 'insert' THEN
         v_from := 'pgh_new_rows AS new';
@@ -103,8 +106,10 @@ BEGIN
             v_from := v_from || pg_catalog.format(E'\n      CROSS JOIN (SELECT (NULL::%s).*) AS old',
                                                   history_track._qualified(p_table));
         END IF;
-    ELSIF p_operation OPERATOR(pg_catalog.=) 'delete' THEN
-        v_from := 'pgh_old_rows AS old';
+    ELSIF p_operation OPERATOR(pg_catalog.=) ANY (ARRAY['delete', 'truncate']) THEN
+        v_from := CASE WHEN p_operation OPERATOR(pg_catalog.=) 'truncate' AND NOT p_check
+                       THEN pg_catalog.format('ONLY %s AS old', history_track._qualified(p_table))
+                       ELSE 'pgh_old_rows AS old' END;
         IF v_tracker.condition IS NOT NULL THEN
             v_from := v_from || pg_catalog.format(E'\n      CROSS JOIN (SELECT (NULL::%s).*) AS new',
                                                   history_track._qualified(p_table));
@@ -277,7 +282,9 @@ BEGIN
     SELECT * INTO STRICT v_table FROM history_track.tracked_table AS t
      WHERE t.table_name OPERATOR(pg_catalog.=) p_table;
 
-    FOREACH v_operation IN ARRAY ARRAY['insert', 'update', 'delete'] LOOP
+    -- TRUNCATE runs the delete trackers, BEFORE the rows are gone: a truncated
+    -- table's rows are recorded like deleted ones (pgh_operation TRUNCATE).
+    FOREACH v_operation IN ARRAY ARRAY['insert', 'update', 'delete', 'truncate'] LOOP
         v_function := pg_catalog.format('history_track.%I', pg_catalog.format('_t%s_%s', v_table.table_id, v_operation));
         v_trigger := ('history_track_' || v_operation)::name;
 
@@ -292,11 +299,14 @@ BEGIN
         END IF;
 
         -- The default tracker first, then labeled ones in label order.
-        SELECT pg_catalog.array_agg(t.label ORDER BY t.label OPERATOR(pg_catalog.<>) v_operation, t.label)
+        SELECT pg_catalog.array_agg(t.label ORDER BY t.label OPERATOR(pg_catalog.<>)
+                                                     CASE v_operation WHEN 'truncate' THEN 'delete' ELSE v_operation END,
+                                    t.label)
           INTO v_labels
           FROM history_track.tracker AS t
          WHERE t.table_name OPERATOR(pg_catalog.=) p_table
-           AND v_operation OPERATOR(pg_catalog.=) ANY (t.operations);
+           AND CASE v_operation WHEN 'truncate' THEN 'delete' ELSE v_operation END
+               OPERATOR(pg_catalog.=) ANY (t.operations);
 
         IF v_labels IS NULL THEN
             EXECUTE pg_catalog.format('DROP TRIGGER IF EXISTS %I ON %s', v_trigger, history_track._qualified(p_table));
@@ -307,7 +317,7 @@ BEGIN
         v_body := '';
         FOREACH v_label IN ARRAY v_labels LOOP
             v_stmt := history_track._tracker_sql(p_table, v_label, v_operation);
-            v_check := history_track._tracker_sql(p_table, v_label, v_operation, 'NULL::uuid, NULL::jsonb');
+            v_check := history_track._tracker_sql(p_table, v_label, v_operation, 'NULL::uuid, NULL::jsonb', true);
             BEGIN
                 IF pg_catalog.to_regclass('pg_temp.pgh_old_rows') IS NOT NULL
                    OR pg_catalog.to_regclass('pg_temp.pgh_new_rows') IS NOT NULL THEN
@@ -359,11 +369,14 @@ BEGIN
 
         IF v_existing IS NULL THEN
             EXECUTE pg_catalog.format(
-                'CREATE TRIGGER %I AFTER %s ON %s REFERENCING %s FOR EACH STATEMENT EXECUTE FUNCTION %s()',
-                v_trigger, pg_catalog.upper(v_operation), history_track._qualified(p_table),
-                CASE v_operation WHEN 'insert' THEN 'NEW TABLE AS pgh_new_rows'
-                                 WHEN 'delete' THEN 'OLD TABLE AS pgh_old_rows'
-                                 ELSE 'OLD TABLE AS pgh_old_rows NEW TABLE AS pgh_new_rows' END,
+                'CREATE TRIGGER %I %s %s ON %s %s FOR EACH STATEMENT EXECUTE FUNCTION %s()',
+                v_trigger,
+                CASE v_operation WHEN 'truncate' THEN 'BEFORE' ELSE 'AFTER' END,
+                pg_catalog.upper(v_operation), history_track._qualified(p_table),
+                CASE v_operation WHEN 'insert' THEN 'REFERENCING NEW TABLE AS pgh_new_rows'
+                                 WHEN 'delete' THEN 'REFERENCING OLD TABLE AS pgh_old_rows'
+                                 WHEN 'update' THEN 'REFERENCING OLD TABLE AS pgh_old_rows NEW TABLE AS pgh_new_rows'
+                                 ELSE '' END,
                 v_function);
         END IF;
     END LOOP;
@@ -379,7 +392,7 @@ AS $$
 DECLARE
     v_operation text;
 BEGIN
-    FOREACH v_operation IN ARRAY ARRAY['insert', 'update', 'delete'] LOOP
+    FOREACH v_operation IN ARRAY ARRAY['insert', 'update', 'delete', 'truncate'] LOOP
         IF EXISTS (SELECT FROM pg_catalog.pg_class AS c WHERE c.oid OPERATOR(pg_catalog.=) p_table) THEN
             EXECUTE pg_catalog.format('DROP TRIGGER IF EXISTS %I ON %s',
                                       'history_track_' || v_operation, history_track._qualified(p_table));

@@ -287,3 +287,26 @@ def test_generated_columns_stored_are_mirrored_virtual_are_left_out(conn):
     else:
         with pytest.raises(psycopg.errors.SyntaxError):  # VIRTUAL arrives in PostgreSQL 18
             conn.execute("CREATE TABLE v (id int PRIMARY KEY, a int, thrice int GENERATED ALWAYS AS (a * 3) VIRTUAL)")
+
+
+def test_truncate_is_recorded_row_by_row_like_delete(conn):
+    conn.execute("CREATE TABLE parent_t (id int PRIMARY KEY)")
+    conn.execute("CREATE TABLE child_t (id int PRIMARY KEY, p int REFERENCES parent_t)")
+    for t in ("parent_t", "child_t"):
+        conn.execute("SELECT track_table(%s::regclass)", [t])
+    conn.execute("INSERT INTO parent_t VALUES (1), (2); INSERT INTO child_t VALUES (10, 1)")
+    with conn.transaction():
+        conn.execute("SELECT set_history_context('{\"job\": \"reset\"}')")
+        conn.execute("TRUNCATE parent_t CASCADE")
+    assert rows(conn, "SELECT pgh_label, pgh_operation, pgh_obj_id, pgh_context FROM parent_t_event"
+                      " WHERE pgh_operation = 'TRUNCATE' ORDER BY pgh_obj_id") == [
+        ("delete", "TRUNCATE", 1, {"job": "reset"}), ("delete", "TRUNCATE", 2, {"job": "reset"})]
+    assert rows(conn, "SELECT pgh_operation, pgh_obj_id, p FROM child_t_event WHERE pgh_operation = 'TRUNCATE'") == [
+        ("TRUNCATE", 10, 1)]
+    # A truncate that is rolled back leaves nothing.
+    conn.execute("INSERT INTO parent_t VALUES (3)")
+    with pytest.raises(psycopg.errors.DivisionByZero):
+        with conn.transaction():
+            conn.execute("TRUNCATE parent_t CASCADE")
+            conn.execute("SELECT 1/0")
+    assert rows(conn, "SELECT count(*) FROM parent_t_event WHERE pgh_obj_id = 3 AND pgh_operation = 'TRUNCATE'") == [(0,)]

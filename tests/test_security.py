@@ -127,7 +127,9 @@ def test_generated_trigger_functions_are_pinned_security_definers(conn):
                has_function_privilege('public', p.oid, 'EXECUTE')
           FROM pg_trigger t JOIN pg_proc p ON p.oid = t.tgfoid
          WHERE t.tgrelid = 't'::regclass ORDER BY 1""")
+    assert [g[0][-6:] for g in got] == ["delete", "insert", "uncate", "update"]
     assert [g[1:] for g in got] == [
+        (True, ["search_path=pg_catalog, pg_temp", "jit=off"], True, False),
         (True, ["search_path=pg_catalog, pg_temp", "jit=off"], True, False),
         (True, ["search_path=pg_catalog, pg_temp", "jit=off"], True, False),
         (True, ["search_path=pg_catalog, pg_temp", "jit=off", "enable_nestloop=off"], True, False),
