@@ -267,6 +267,7 @@ AS $$
 DECLARE
     v_table     history_track.tracked_table;
     v_operation text;
+    v_tracked   text;      -- the trackers' operation: truncate runs the delete trackers
     v_labels    text[];
     v_label     text;
     v_stmt      text;
@@ -282,11 +283,23 @@ BEGIN
     SELECT * INTO STRICT v_table FROM history_track.tracked_table AS t
      WHERE t.table_name OPERATOR(pg_catalog.=) p_table;
 
+    -- Empty stand-ins for the transition tables, against which every generated
+    -- statement is executed once below.
+    IF pg_catalog.to_regclass('pg_temp.pgh_old_rows') IS NOT NULL
+       OR pg_catalog.to_regclass('pg_temp.pgh_new_rows') IS NOT NULL THEN
+        RAISE EXCEPTION 'this session has a temporary table named pgh_old_rows or pgh_new_rows'
+            USING ERRCODE = 'duplicate_table',
+                  HINT = 'Drop it, or track the table from another session.';
+    END IF;
+    EXECUTE pg_catalog.format('CREATE TEMPORARY TABLE pgh_old_rows (LIKE %s)', history_track._qualified(p_table));
+    EXECUTE pg_catalog.format('CREATE TEMPORARY TABLE pgh_new_rows (LIKE %s)', history_track._qualified(p_table));
+
     -- TRUNCATE runs the delete trackers, BEFORE the rows are gone: a truncated
     -- table's rows are recorded like deleted ones (pgh_operation TRUNCATE).
     FOREACH v_operation IN ARRAY ARRAY['insert', 'update', 'delete', 'truncate'] LOOP
         v_function := pg_catalog.format('history_track.%I', pg_catalog.format('_t%s_%s', v_table.table_id, v_operation));
         v_trigger := ('history_track_' || v_operation)::name;
+        v_tracked := CASE v_operation WHEN 'truncate' THEN 'delete' ELSE v_operation END;
 
         SELECT tg.tgfoid::regprocedure INTO v_existing
           FROM pg_catalog.pg_trigger AS tg
@@ -299,14 +312,11 @@ BEGIN
         END IF;
 
         -- The default tracker first, then labeled ones in label order.
-        SELECT pg_catalog.array_agg(t.label ORDER BY t.label OPERATOR(pg_catalog.<>)
-                                                     CASE v_operation WHEN 'truncate' THEN 'delete' ELSE v_operation END,
-                                    t.label)
+        SELECT pg_catalog.array_agg(t.label ORDER BY t.label OPERATOR(pg_catalog.<>) v_tracked, t.label)
           INTO v_labels
           FROM history_track.tracker AS t
          WHERE t.table_name OPERATOR(pg_catalog.=) p_table
-           AND CASE v_operation WHEN 'truncate' THEN 'delete' ELSE v_operation END
-               OPERATOR(pg_catalog.=) ANY (t.operations);
+           AND v_tracked OPERATOR(pg_catalog.=) ANY (t.operations);
 
         IF v_labels IS NULL THEN
             EXECUTE pg_catalog.format('DROP TRIGGER IF EXISTS %I ON %s', v_trigger, history_track._qualified(p_table));
@@ -319,16 +329,7 @@ BEGIN
             v_stmt := history_track._tracker_sql(p_table, v_label, v_operation);
             v_check := history_track._tracker_sql(p_table, v_label, v_operation, 'NULL::uuid, NULL::jsonb', true);
             BEGIN
-                IF pg_catalog.to_regclass('pg_temp.pgh_old_rows') IS NOT NULL
-                   OR pg_catalog.to_regclass('pg_temp.pgh_new_rows') IS NOT NULL THEN
-                    RAISE EXCEPTION 'this session has a temporary table named pgh_old_rows or pgh_new_rows'
-                        USING ERRCODE = 'duplicate_table',
-                              HINT = 'Drop it, or track the table from another session.';
-                END IF;
-                EXECUTE pg_catalog.format('CREATE TEMPORARY TABLE pgh_old_rows (LIKE %s)', history_track._qualified(p_table));
-                EXECUTE pg_catalog.format('CREATE TEMPORARY TABLE pgh_new_rows (LIKE %s)', history_track._qualified(p_table));
                 EXECUTE v_check;
-                DROP TABLE pg_temp.pgh_old_rows, pg_temp.pgh_new_rows;
             EXCEPTION WHEN OTHERS THEN
                 GET STACKED DIAGNOSTICS v_state = RETURNED_SQLSTATE, v_message = MESSAGE_TEXT,
                                         v_detail = PG_EXCEPTION_DETAIL;
@@ -380,6 +381,7 @@ BEGIN
                 v_function);
         END IF;
     END LOOP;
+    DROP TABLE pg_temp.pgh_old_rows, pg_temp.pgh_new_rows;
 END
 $$;
 

@@ -19,6 +19,9 @@ DECLARE
     v_table  history_track.tracked_table;
     v_caller name := history_track._caller();
     v_match  text;
+    v_cols   name[];
+    v_obj    text := history_track._obj_id_sql(tbl, 't');
+    v_objtyp text := history_track._obj_id_type(tbl);
     v_id     bigint;
 BEGIN
     IF tbl IS NULL OR key IS NULL THEN
@@ -53,17 +56,23 @@ BEGIN
     END IF;
 
     -- Find the row by its key, written as pgh_obj_id shows it.
-    IF history_track._obj_id_type(tbl) OPERATOR(pg_catalog.=) 'jsonb' THEN
-        v_match := pg_catalog.format('%s OPERATOR(pg_catalog.=) $1::jsonb', history_track._obj_id_sql(tbl, 't'));
+    IF v_objtyp OPERATOR(pg_catalog.=) 'jsonb' THEN
+        v_match := pg_catalog.format('%s OPERATOR(pg_catalog.=) $1::jsonb', v_obj);
     ELSIF (SELECT history_track._is_builtin_type(a.atttypid) FROM pg_catalog.pg_attribute AS a
             WHERE a.attrelid OPERATOR(pg_catalog.=) tbl
               AND a.attname OPERATOR(pg_catalog.=) (history_track._key_columns(tbl))[1]) THEN
-        v_match := pg_catalog.format('%s OPERATOR(pg_catalog.=) $1::%s',
-                                     history_track._obj_id_sql(tbl, 't'), history_track._obj_id_type(tbl));
+        v_match := pg_catalog.format('%s OPERATOR(pg_catalog.=) $1::%s', v_obj, v_objtyp);
     ELSE
-        v_match := pg_catalog.format('pg_catalog.format(''%%s'', %s) OPERATOR(pg_catalog.=) $1',
-                                     history_track._obj_id_sql(tbl, 't'));
+        v_match := pg_catalog.format('pg_catalog.format(''%%s'', %s) OPERATOR(pg_catalog.=) $1', v_obj);
     END IF;
+
+    -- The mirrored columns the event table has (a column added to the table
+    -- since it was tracked is not recorded until it is tracked again).
+    SELECT pg_catalog.array_agg(m.attname) INTO v_cols
+      FROM history_track._mirrored_columns(tbl, v_table.columns, v_table.exclude) AS m
+     WHERE EXISTS (SELECT FROM pg_catalog.pg_attribute AS a
+                    WHERE a.attrelid OPERATOR(pg_catalog.=) v_table.event_table
+                      AND a.attname OPERATOR(pg_catalog.=) m.attname AND NOT a.attisdropped);
 
     EXECUTE pg_catalog.format(
         E'INSERT INTO %s (pgh_created_at, pgh_label, pgh_operation, pgh_obj_id, pgh_context_id, pgh_context%s)\n'
@@ -75,17 +84,9 @@ BEGIN
         '  WHERE %s\n'
         ' RETURNING pgh_id',
         history_track._qualified(v_table.event_table),
-        (SELECT pg_catalog.string_agg(pg_catalog.format(', %I', m.attname), '')
-           FROM history_track._mirrored_columns(tbl, v_table.columns, v_table.exclude) AS m
-          WHERE EXISTS (SELECT FROM pg_catalog.pg_attribute AS a
-                         WHERE a.attrelid OPERATOR(pg_catalog.=) v_table.event_table
-                           AND a.attname OPERATOR(pg_catalog.=) m.attname AND NOT a.attisdropped)),
-        history_track._obj_id_sql(tbl, 't'),
-        (SELECT pg_catalog.string_agg(pg_catalog.format(', t.%I', m.attname), '')
-           FROM history_track._mirrored_columns(tbl, v_table.columns, v_table.exclude) AS m
-          WHERE EXISTS (SELECT FROM pg_catalog.pg_attribute AS a
-                         WHERE a.attrelid OPERATOR(pg_catalog.=) v_table.event_table
-                           AND a.attname OPERATOR(pg_catalog.=) m.attname AND NOT a.attisdropped)),
+        (SELECT pg_catalog.string_agg(pg_catalog.format(', %I', c), '') FROM pg_catalog.unnest(v_cols) AS c),
+        v_obj,
+        (SELECT pg_catalog.string_agg(pg_catalog.format(', t.%I', c), '') FROM pg_catalog.unnest(v_cols) AS c),
         history_track._qualified(tbl),
         v_match)
     INTO v_id USING key, v_label, context;

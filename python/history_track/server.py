@@ -147,8 +147,7 @@ class TemporaryServer(testing.postgresql.Postgresql):  # type: ignore[misc]
         self.run_as = _unprivileged_user()
         if self.run_as is not None:
             probe = self.installation.sharedir / "postgres.bki"
-            if subprocess.run(["setpriv", f"--reuid={self.run_as}", f"--regid={self.run_as}", "--init-groups",
-                               "--", "test", "-r", str(probe)]).returncode != 0:
+            if subprocess.run(self._as_server_user(["test", "-r", str(probe)])).returncode != 0:
                 raise ServerError(
                     f"the server runs as OS user {self.run_as!r}, who cannot read {probe}; "
                     "put the PostgreSQL installation where that user can read it (not under /root)"
