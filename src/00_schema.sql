@@ -9,8 +9,10 @@
 --   30_context.sql   where context is read (the only place)
 --   40_generate.sql  where trigger code is generated (the only place)
 --   50_api.sql       the public API: track_table, untrack_table, history_trackers
---   60_manual.sql    record_history_event: manual events
---   70_read.sql      reading history: history_context_events
+--   60_manual.sql    events recorded by a call: manual events, baselines
+--   70_read.sql      reading history: history_as_of (the one replay),
+--                    history_events (diffs), history_context_events
+--   75_revert.sql    revert_row, revert_table
 --   80_lifecycle.sql event triggers following DDL on tracked and event tables
 --   90_privileges.sql  who may execute what (last, so it covers everything)
 --

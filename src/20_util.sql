@@ -204,3 +204,42 @@ AS $$
        AND NOT (a.attname OPERATOR(pg_catalog.=) ANY (COALESCE(p_exclude, '{}')))
      ORDER BY a.attnum
 $$;
+
+-- The labels of the events that carry a row's state, which history_as_of()
+-- replays: the default trackers' (insert, update, delete), the baseline that
+-- track_table(..., baseline => true) records, and revert_row()/revert_table()'s
+-- writes. No labeled tracker or manual event may use them.
+CREATE FUNCTION history_track._state_labels() RETURNS text[]
+LANGUAGE sql IMMUTABLE
+AS $$ SELECT '{insert,update,delete,baseline,revert}'::text[] $$;
+
+-- The event table's own columns, in order; the mirrored columns follow them.
+CREATE FUNCTION history_track._pgh_columns() RETURNS text[]
+LANGUAGE sql IMMUTABLE
+AS $$
+    SELECT '{pgh_id,pgh_created_at,pgh_label,pgh_operation,pgh_obj_id,pgh_context_id,pgh_context,pgh_old_obj_id,pgh_statement_id}'::text[]
+$$;
+
+-- SQL comparing p_expr (a key as pgh_obj_id holds it) with the key given as
+-- text in parameter p_param: cast to the key's type for PostgreSQL's own types
+-- (so the index on pgh_obj_id serves), parsed as JSON for a composite key, and
+-- compared as text for any other type, so that no input function or cast
+-- defined by a type's owner runs with the privileges of the functions that
+-- call this.
+CREATE FUNCTION history_track._key_match_sql(p_table regclass, p_expr text, p_param text) RETURNS text
+LANGUAGE plpgsql STABLE STRICT
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_type text := history_track._obj_id_type(p_table);
+BEGIN
+    IF v_type OPERATOR(pg_catalog.=) 'jsonb' THEN
+        RETURN pg_catalog.format('%s OPERATOR(pg_catalog.=) %s::pg_catalog.jsonb', p_expr, p_param);
+    ELSIF (SELECT history_track._is_builtin_type(a.atttypid) FROM pg_catalog.pg_attribute AS a
+            WHERE a.attrelid OPERATOR(pg_catalog.=) p_table
+              AND a.attname OPERATOR(pg_catalog.=) (history_track._key_columns(p_table))[1]) THEN
+        RETURN pg_catalog.format('%s OPERATOR(pg_catalog.=) %s::%s', p_expr, p_param, v_type);
+    END IF;
+    RETURN pg_catalog.format('pg_catalog.format(''%%s'', %s) OPERATOR(pg_catalog.=) %s', p_expr, p_param);
+END
+$$;

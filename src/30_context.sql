@@ -44,15 +44,27 @@ AS $$
 $$;
 
 -- The current context, or NULLs when none is set: what the generated triggers
--- join to, once per statement. A setting that is not a JSON object is
+-- read, once per statement. A setting that is not a JSON object is
 -- refused: the write that would have carried it fails with a clear error
 -- instead of being recorded without it (invalid JSON: 22P02 from the cast).
-CREATE FUNCTION history_track._context(OUT context_id uuid, OUT context jsonb)
+-- label: the default trackers' label for this statement, NULL for their own
+-- ('insert', 'update', 'delete'); revert_row() and revert_table() run with
+-- history_track.label = 'revert', so their writes are labeled as a revert.
+-- No other value is accepted: a setting cannot pass writes off as anything
+-- but what they are.
+CREATE FUNCTION history_track._context(OUT context_id uuid, OUT context jsonb, OUT label text)
 LANGUAGE plpgsql STABLE
 AS $$
 DECLARE
     v_text text := pg_catalog.current_setting('history_track.context', true);
 BEGIN
+    label := NULLIF(pg_catalog.current_setting('history_track.label', true), '');
+    IF label OPERATOR(pg_catalog.<>) 'revert' THEN
+        RAISE EXCEPTION 'history_track.label must be empty or ''revert'', not %', pg_catalog.quote_literal(label)
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = 'Events of the default trackers are labeled insert, update and delete, or revert while revert_row() or revert_table() runs.',
+                  HINT = 'RESET history_track.label; record your own labels with track_table(..., label => ...) or record_history_event().';
+    END IF;
     -- (::jsonb and ::uuid below resolve in pg_catalog: callers pin search_path.)
     IF v_text IS NULL OR v_text OPERATOR(pg_catalog.=) '' THEN
         RETURN;

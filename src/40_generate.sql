@@ -67,13 +67,19 @@ AS $$
       FROM (SELECT history_track._key_columns(p_table) AS cols) AS k
 $$;
 
--- The INSERT ... SELECT that one tracker runs for one operation. p_context is
--- the SQL of the context's id and metadata: the trigger function's variable
--- (read once per statement), or NULLs when the statement is checked.
--- 'truncate' is the delete trackers' statement reading the whole table before
--- it is emptied (p_check: reading the empty stand-in instead).
+-- The INSERT ... SELECT that one tracker runs for one operation. It reads the
+-- context from the trigger function's variable pgh_context (read once per
+-- statement); with p_check, the variant executed once at track_table time,
+-- against empty stand-ins, with NULL context. 'truncate' is the delete
+-- trackers' statement reading the whole table before it is emptied.
+--
+-- Updates that change the primary key also store the old key
+-- (pgh_old_obj_id) and pgh_statement_id, a value drawn once per statement
+-- from pgh_id's own sequence, so below every event the statement writes: it
+-- tells replay which key changes happened in the same statement (a swap of
+-- two keys is not a delete of either) and where a moved row's history
+-- continues under its old key. Both are NULL on every other event.
 CREATE FUNCTION history_track._tracker_sql(p_table regclass, p_label text, p_operation text,
-                                           p_context text DEFAULT 'pgh_context.context_id, pgh_context.context',
                                            p_check boolean DEFAULT false)
 RETURNS text
 LANGUAGE plpgsql STABLE
@@ -87,6 +93,12 @@ DECLARE
     v_snap    text;
     v_from    text;
     v_where   text[] := '{}'::text[];
+    v_label   text;
+    v_context text := CASE WHEN p_check THEN 'NULL::uuid, NULL::jsonb'
+                           ELSE 'pgh_context.context_id, pgh_context.context' END;
+    v_moved   text := 'NULL, NULL';
+    v_key     name[] := history_track._key_columns(p_table);
+    v_tracked text := CASE p_operation WHEN 'truncate' THEN 'delete' ELSE p_operation END;
 BEGIN
     SELECT * INTO STRICT v_table FROM history_track.tracked_table AS t
      WHERE t.table_name OPERATOR(pg_catalog.=) p_table;
@@ -121,7 +133,19 @@ BEGIN
         -- An update is recorded only when a watched column really changed:
         -- compared by binary image, so no type's equality operator runs here,
         -- every type compares (json, point, ...), and 1.0 -> 1.00 is a change.
-        v_changed := COALESCE(v_tracker.changed, v_cols);
+        -- A changed key is always a change: replay depends on it.
+        v_changed := COALESCE(v_tracker.changed,
+                              v_cols OPERATOR(pg_catalog.||)
+                              ARRAY(SELECT k FROM pg_catalog.unnest(v_key) AS k
+                                     WHERE k OPERATOR(pg_catalog.<>) ALL (v_cols)));
+        v_moved := pg_catalog.format(
+            E'CASE WHEN %1$s THEN %2$s END,\n'
+            '           CASE WHEN %1$s THEN (SELECT pg_catalog.nextval(%3$L::regclass)) END',
+            pg_catalog.format('pg_catalog.record_image_ne(ROW(%s), ROW(%s))',
+                (SELECT pg_catalog.string_agg(pg_catalog.format('old.%I', c), ', ') FROM pg_catalog.unnest(v_key) AS c),
+                (SELECT pg_catalog.string_agg(pg_catalog.format('new.%I', c), ', ') FROM pg_catalog.unnest(v_key) AS c)),
+            history_track._obj_id_sql(p_table, 'old'),
+            pg_catalog.pg_get_serial_sequence(history_track._qualified(v_table.event_table), 'pgh_id'));
         v_where := v_where || pg_catalog.format('pg_catalog.record_image_ne(ROW(%s), ROW(%s))',
             (SELECT pg_catalog.string_agg(pg_catalog.format('old.%I', c), ', ') FROM pg_catalog.unnest(v_changed) AS c),
             (SELECT pg_catalog.string_agg(pg_catalog.format('new.%I', c), ', ') FROM pg_catalog.unnest(v_changed) AS c));
@@ -132,17 +156,26 @@ BEGIN
         v_where := v_where || (E'(\n' || v_tracker.condition || E'\n)');
     END IF;
 
+    -- The default trackers' events are labeled 'revert' while revert_row()
+    -- or revert_table() writes (see _context()).
+    v_label := CASE WHEN v_tracker.label OPERATOR(pg_catalog.=) v_tracked AND NOT p_check
+                    THEN pg_catalog.format('COALESCE(pgh_context.label, %L)', v_tracker.label)
+                    ELSE pg_catalog.quote_literal(v_tracker.label) END;
+
     RETURN pg_catalog.format(
         E'INSERT INTO %s\n'
-        '        (pgh_created_at, pgh_label, pgh_operation, pgh_obj_id, pgh_context_id, pgh_context%s)\n'
-        '    SELECT pg_catalog.now(), %L, %L, %s, %s%s\n'
+        '        (pgh_created_at, pgh_label, pgh_operation, pgh_obj_id, pgh_context_id, pgh_context,\n'
+        '         pgh_old_obj_id, pgh_statement_id%s)\n'
+        '    SELECT pg_catalog.now(), %s, %L, %s, %s,\n'
+        '           %s%s\n'
         '      FROM %s%s',
         history_track._qualified(v_table.event_table),
         (SELECT pg_catalog.string_agg(pg_catalog.format(', %I', c), '') FROM pg_catalog.unnest(v_cols) AS c),
-        v_tracker.label,
+        v_label,
         pg_catalog.upper(p_operation),
         history_track._obj_id_sql(p_table, v_snap),
-        p_context,
+        v_context,
+        v_moved,
         (SELECT pg_catalog.string_agg(pg_catalog.format(', %I.%I', v_snap, c), '') FROM pg_catalog.unnest(v_cols) AS c),
         v_from,
         CASE WHEN pg_catalog.cardinality(v_where) OPERATOR(pg_catalog.>) 0
@@ -311,8 +344,10 @@ BEGIN
                       HINT = 'Rename that trigger (ALTER TRIGGER ... RENAME TO ...), then track the table again.';
         END IF;
 
-        -- The default tracker first, then labeled ones in label order.
-        SELECT pg_catalog.array_agg(t.label ORDER BY t.label OPERATOR(pg_catalog.<>) v_tracked, t.label)
+        -- Labeled trackers in label order, then the default tracker: so a
+        -- labeled event comes before its statement's default event, and its
+        -- diff (history_events) is against the row as it was before.
+        SELECT pg_catalog.array_agg(t.label ORDER BY t.label OPERATOR(pg_catalog.=) v_tracked, t.label)
           INTO v_labels
           FROM history_track.tracker AS t
          WHERE t.table_name OPERATOR(pg_catalog.=) p_table
@@ -327,7 +362,7 @@ BEGIN
         v_body := '';
         FOREACH v_label IN ARRAY v_labels LOOP
             v_stmt := history_track._tracker_sql(p_table, v_label, v_operation);
-            v_check := history_track._tracker_sql(p_table, v_label, v_operation, 'NULL::uuid, NULL::jsonb', true);
+            v_check := history_track._tracker_sql(p_table, v_label, v_operation, true);
             BEGIN
                 EXECUTE v_check;
             EXCEPTION WHEN OTHERS THEN

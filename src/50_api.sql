@@ -88,13 +88,21 @@ BEGIN
             '    pgh_operation text NOT NULL,\n'
             '    pgh_obj_id %s NOT NULL,\n'
             '    pgh_context_id uuid,\n'
-            '    pgh_context jsonb%s\n)',
-            v_schema, v_name, v_objtype,
+            '    pgh_context jsonb,\n'
+            '    pgh_old_obj_id %s,\n'
+            '    pgh_statement_id bigint%s\n)',
+            v_schema, v_name, v_objtype, v_objtype,
             (SELECT pg_catalog.string_agg(pg_catalog.format(E',\n    %I %s%s', m.attname, m.type_sql, m.collation_sql), '')
                FROM history_track._mirrored_columns(p_table, p_columns, p_exclude) AS m));
         v_event := pg_catalog.format('%I.%I', v_schema, v_name)::regclass;
-        -- Serves a row's history: all events of one object, in order.
+        -- Serves a row's history (all events of one object, in order), the
+        -- previous event each diff compares with, and one row's replay.
         EXECUTE pg_catalog.format('CREATE INDEX ON %s (pgh_obj_id, pgh_id)', history_track._qualified(v_event));
+        -- Serves following a row back through a key change and replay's
+        -- "did this key leave the table": partial, so only the rare updates
+        -- that change a key pay for it.
+        EXECUTE pg_catalog.format('CREATE INDEX ON %s (pgh_old_obj_id, pgh_id) WHERE pgh_old_obj_id IS NOT NULL',
+                                  history_track._qualified(v_event));
         -- Serves history_context_events() (a context id carries its time) and
         -- time ranges. BRIN: events are appended in time order, and it costs
         -- the writes next to nothing.
@@ -153,7 +161,8 @@ CREATE FUNCTION @extschema@.track_table(
     changed    text[] DEFAULT NULL,
     snapshot   text   DEFAULT NULL,
     columns    text[] DEFAULT NULL,
-    exclude    text[] DEFAULT NULL
+    exclude    text[] DEFAULT NULL,
+    baseline   boolean DEFAULT false
 ) RETURNS regclass
 LANGUAGE plpgsql VOLATILE
 -- SECURITY DEFINER: the event table and the trigger functions are created as,
@@ -302,6 +311,12 @@ BEGIN
                 USING ERRCODE = 'invalid_parameter_value',
                       HINT = pg_catalog.format('Leave label out and pass operations => ''{%s}'' for the default tracker, or choose another label.', v_label);
         END IF;
+        IF v_label OPERATOR(pg_catalog.=) ANY (history_track._state_labels()) THEN
+            RAISE EXCEPTION 'label "%" is reserved', v_label
+                USING ERRCODE = 'invalid_parameter_value',
+                      DETAIL = 'Events labeled insert, update, delete, baseline and revert are what history_as_of() replays.',
+                      HINT = 'Choose another label.';
+        END IF;
         IF v_condition IS NOT NULL THEN
             PERFORM history_track._check_condition(tbl, v_label, v_condition);
         END IF;
@@ -333,13 +348,33 @@ BEGIN
         END IF;
     END LOOP;
 
+    IF baseline THEN
+        IF (SELECT pg_catalog.count(*) FROM history_track.tracker AS t
+             WHERE t.table_name OPERATOR(pg_catalog.=) tbl
+               AND t.label OPERATOR(pg_catalog.=) ANY ('{insert,update,delete}')) OPERATOR(pg_catalog.<) 3 THEN
+            RAISE EXCEPTION 'baseline needs the default trackers of table %', tbl
+                USING ERRCODE = 'object_not_in_prerequisite_state',
+                      DETAIL = 'A baseline is the starting point history_as_of() replays the insert, update and delete events from.',
+                      HINT = pg_catalog.format('Call SELECT track_table(%L, baseline => true) without label.', tbl::text);
+        END IF;
+        IF pg_catalog.current_setting('transaction_isolation') OPERATOR(pg_catalog.<>) 'read committed' THEN
+            RAISE EXCEPTION 'baseline needs READ COMMITTED isolation'
+                USING ERRCODE = 'invalid_transaction_state',
+                      DETAIL = 'The baseline must see every write committed before the table was locked; a snapshot taken earlier in the transaction would miss some.',
+                      HINT = 'Call track_table(..., baseline => true) in a READ COMMITTED transaction (the default).';
+        END IF;
+    END IF;
+
     PERFORM history_track._generate(tbl);
+    IF baseline THEN
+        PERFORM history_track._record_baseline(tbl);
+    END IF;
     RETURN v_event;
 END
 $$;
 
-COMMENT ON FUNCTION @extschema@.track_table(regclass, text, text[], text, text[], text, text[], text[]) IS
-    'Record the history of a table: create its event table and the default trackers, or (with label) one named tracker';
+COMMENT ON FUNCTION @extschema@.track_table(regclass, text, text[], text, text[], text, text[], text[], boolean) IS
+    'Record the history of a table: create its event table and the default trackers, or (with label) one named tracker; baseline => true also records every row as it is';
 
 CREATE FUNCTION @extschema@.untrack_table(
     tbl         regclass,

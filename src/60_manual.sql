@@ -1,6 +1,12 @@
+-- Events recorded by a call rather than by a trigger.
+--
 -- Manual events: history for things no DML shows ("exported", "emailed",
 -- "approved"). The event stores the row as it is now, with pgh_operation
--- 'MANUAL'; reading functions that replay state skip these events.
+-- 'MANUAL'; history_as_of() does not replay them.
+--
+-- Baselines: track_table(..., baseline => true) records every row as it is
+-- (label 'baseline', pgh_operation 'BASELINE'), so that history_as_of() is
+-- complete from that moment, also for rows written before tracking began.
 
 CREATE FUNCTION @extschema@.record_history_event(
     tbl     regclass,
@@ -18,10 +24,8 @@ DECLARE
     v_label  text := record_history_event.label;
     v_table  history_track.tracked_table;
     v_caller name := history_track._caller();
-    v_match  text;
     v_cols   name[];
     v_obj    text := history_track._obj_id_sql(tbl, 't');
-    v_objtyp text := history_track._obj_id_type(tbl);
     v_id     bigint;
 BEGIN
     IF tbl IS NULL OR key IS NULL THEN
@@ -44,26 +48,15 @@ BEGIN
                   HINT = pg_catalog.format('Track it first: SELECT track_table(%L).', tbl::text);
     END IF;
     IF v_label IS NULL OR pg_catalog.btrim(v_label) OPERATOR(pg_catalog.=) ''
-       OR v_label OPERATOR(pg_catalog.=) ANY (ARRAY['insert', 'update', 'delete']) THEN
+       OR v_label OPERATOR(pg_catalog.=) ANY (history_track._state_labels()) THEN
         RAISE EXCEPTION 'invalid label for a manual event: %', COALESCE(pg_catalog.quote_literal(v_label), 'NULL')
             USING ERRCODE = 'invalid_parameter_value',
-                  HINT = 'Name what happened, e.g. ''exported''; insert, update and delete are the default trackers'' labels.';
+                  HINT = 'Name what happened, e.g. ''exported''; insert, update, delete, baseline and revert are reserved.';
     END IF;
     IF context IS NOT NULL AND pg_catalog.jsonb_typeof(context) OPERATOR(pg_catalog.<>) 'object' THEN
         RAISE EXCEPTION 'context must be a JSON object, not %', pg_catalog.jsonb_typeof(context)
             USING ERRCODE = 'invalid_parameter_value',
                   HINT = 'Pass an object, e.g. ''{"reason": "monthly export"}'', or leave context out.';
-    END IF;
-
-    -- Find the row by its key, written as pgh_obj_id shows it.
-    IF v_objtyp OPERATOR(pg_catalog.=) 'jsonb' THEN
-        v_match := pg_catalog.format('%s OPERATOR(pg_catalog.=) $1::jsonb', v_obj);
-    ELSIF (SELECT history_track._is_builtin_type(a.atttypid) FROM pg_catalog.pg_attribute AS a
-            WHERE a.attrelid OPERATOR(pg_catalog.=) tbl
-              AND a.attname OPERATOR(pg_catalog.=) (history_track._key_columns(tbl))[1]) THEN
-        v_match := pg_catalog.format('%s OPERATOR(pg_catalog.=) $1::%s', v_obj, v_objtyp);
-    ELSE
-        v_match := pg_catalog.format('pg_catalog.format(''%%s'', %s) OPERATOR(pg_catalog.=) $1', v_obj);
     END IF;
 
     -- The mirrored columns the event table has (a column added to the table
@@ -88,7 +81,7 @@ BEGIN
         v_obj,
         (SELECT pg_catalog.string_agg(pg_catalog.format(', t.%I', c), '') FROM pg_catalog.unnest(v_cols) AS c),
         history_track._qualified(tbl),
-        v_match)
+        history_track._key_match_sql(tbl, v_obj, '$1'))
     INTO v_id USING key, v_label, context;
     IF v_id IS NULL THEN
         RAISE EXCEPTION 'table % has no row with key %', tbl, key
@@ -115,3 +108,49 @@ COMMENT ON FUNCTION @extschema@.record_history_event(regclass, text, text, jsonb
     'Record a manual event (pgh_operation MANUAL) for one row of a tracked table, storing the row as it is now';
 COMMENT ON FUNCTION @extschema@.record_history_event(regclass, anyelement, text, jsonb) IS
     'Record a manual event for one row, its key given as a value of any type';
+
+-- Record the baseline of p_table: every row as it is now (BASELINE), and every
+-- key the history still shows but the table no longer has (a DELETE labeled
+-- baseline: rows deleted while the table was not tracked). Writes are locked
+-- out meanwhile, so no write can fall between the rows read and the events
+-- written.
+CREATE FUNCTION history_track._record_baseline(p_table regclass) RETURNS bigint
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_table history_track.tracked_table;
+    v_cols  name[];
+    v_key   name[] := history_track._key_columns(p_table);
+    v_sql   text;
+    v_count bigint;
+    v_gone  bigint;
+BEGIN
+    SELECT * INTO STRICT v_table FROM history_track.tracked_table AS t
+     WHERE t.table_name OPERATOR(pg_catalog.=) p_table;
+    SELECT pg_catalog.array_agg(m.attname) INTO v_cols
+      FROM history_track._mirrored_columns(p_table, v_table.columns, v_table.exclude) AS m;
+    EXECUTE pg_catalog.format('LOCK TABLE ONLY %s IN SHARE ROW EXCLUSIVE MODE', history_track._qualified(p_table));
+
+    v_sql := pg_catalog.format(
+        E'INSERT INTO %s (pgh_created_at, pgh_label, pgh_operation, pgh_obj_id, pgh_context_id, pgh_context%s)\n'
+        ' SELECT pg_catalog.now(), ''baseline'', %%s, %s, c.context_id, c.context%s\n'
+        '   FROM %%s CROSS JOIN history_track._context() AS c%%s',
+        history_track._qualified(v_table.event_table),
+        (SELECT pg_catalog.string_agg(pg_catalog.format(', %I', c), '') FROM pg_catalog.unnest(v_cols) AS c),
+        history_track._obj_id_sql(p_table, 't'),
+        (SELECT pg_catalog.string_agg(pg_catalog.format(', t.%I', c), '') FROM pg_catalog.unnest(v_cols) AS c));
+
+    EXECUTE pg_catalog.format(v_sql, '''DELETE''',
+        pg_catalog.format('(%s) AS t', history_track._replay_sql(p_table, false)),
+        pg_catalog.format(E'\n  WHERE NOT EXISTS (SELECT FROM ONLY %s AS r WHERE (%s) = (%s))',
+        history_track._qualified(p_table),
+        (SELECT pg_catalog.string_agg(pg_catalog.format('r.%I', k), ', ') FROM pg_catalog.unnest(v_key) AS k),
+        (SELECT pg_catalog.string_agg(pg_catalog.format('t.%I', k), ', ') FROM pg_catalog.unnest(v_key) AS k)))
+    USING pg_catalog.now(), history_track._state_labels();
+    GET DIAGNOSTICS v_gone = ROW_COUNT;
+    EXECUTE pg_catalog.format(v_sql, '''BASELINE''', pg_catalog.format('ONLY %s AS t', history_track._qualified(p_table)), '');
+    GET DIAGNOSTICS v_count = ROW_COUNT;
+    RETURN v_count OPERATOR(pg_catalog.+) v_gone;
+END
+$$;

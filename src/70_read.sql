@@ -1,10 +1,308 @@
--- Reading history.
+-- Reading history: the one place history is replayed (history_as_of) and
+-- diffed (history_events).
+--
+-- The events that carry a row's state are those of the default trackers
+-- (labels insert, update, delete), the baseline and reverts
+-- (_state_labels()). Replaying them in pgh_id order gives the table at any
+-- moment: pgh_id is the order in which the writes to one row happened, since
+-- a row's writers queue behind one another on its lock, and each statement's
+-- events are written before its transaction commits.
+--
+-- A key that changes is followed by pgh_old_obj_id and pgh_statement_id (see
+-- _tracker_sql): the update that moved a row from key A to key B is B's event,
+-- and also ends A, unless another row took key A in the same statement (a swap).
+--
+-- These functions are SECURITY DEFINER to read the catalog; they read an event
+-- table only when the caller may SELECT from it, and they run no code a type's
+-- owner defined (see _key_match_sql).
 
--- Every event of one context (one transaction's context id), across all event
--- tables the caller may read: grouped by event table, in write order within
--- each. A context id carries its transaction's start time, which is every
--- one of its events' pgh_created_at: each event table is searched through its
--- BRIN index on pgh_created_at around that millisecond.
+-- The catalog row of a tracked table whose history the caller may read.
+CREATE FUNCTION history_track._readable(p_table regclass, p_call text) RETURNS history_track.tracked_table
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_table history_track.tracked_table;
+BEGIN
+    SELECT * INTO v_table FROM history_track.tracked_table AS t
+     WHERE t.table_name OPERATOR(pg_catalog.=) p_table;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'table % has no history', p_table
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = pg_catalog.format('Track it first: SELECT track_table(%L).', p_table::text);
+    END IF;
+    IF NOT pg_catalog.has_table_privilege(history_track._caller(), v_table.event_table, 'SELECT') THEN
+        RAISE EXCEPTION 'permission denied for the history of table %', p_table
+            USING ERRCODE = 'insufficient_privilege',
+                  DETAIL = pg_catalog.format('%s needs SELECT on %s.', p_call, v_table.event_table),
+                  HINT = pg_catalog.format('The table''s owner may grant it: GRANT SELECT ON %s TO ...;', v_table.event_table);
+    END IF;
+    RETURN v_table;
+END
+$$;
+
+-- The replay: a query returning p_table's rows as they were at $1 (built
+-- from the events labeled $2), with the table's columns in its order. With
+-- p_one_key, only the row whose key is $3 (text, see _key_match_sql).
+-- For each key, the last event that touched it wins: an event stored under
+-- the key (its row then, or its deletion), or an update that moved the row
+-- away from the key, unless the same statement moved another row onto it.
+-- Columns the event table does not have are NULL.
+CREATE FUNCTION history_track._replay_sql(p_table regclass, p_one_key boolean) RETURNS text
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_table history_track.tracked_table;
+    v_event text;
+    v_cols  text;
+BEGIN
+    SELECT * INTO STRICT v_table FROM history_track.tracked_table AS t
+     WHERE t.table_name OPERATOR(pg_catalog.=) p_table;
+    v_event := history_track._qualified(v_table.event_table);
+    SELECT pg_catalog.string_agg(
+               CASE WHEN ea.attname IS NULL
+                    THEN pg_catalog.format('NULL::%s', pg_catalog.format_type(a.atttypid, a.atttypmod))
+                    WHEN (ea.atttypid, ea.atttypmod) = (a.atttypid, a.atttypmod)
+                    THEN pg_catalog.format('(s.pgh_row).%I', a.attname)
+                    ELSE pg_catalog.format('(s.pgh_row).%I::%s', a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod))
+               END, ', ' ORDER BY a.attnum)
+      INTO v_cols
+      FROM pg_catalog.pg_attribute AS a
+      LEFT JOIN pg_catalog.pg_attribute AS ea
+        ON ea.attrelid OPERATOR(pg_catalog.=) v_table.event_table
+       AND ea.attname OPERATOR(pg_catalog.=) a.attname AND NOT ea.attisdropped
+     WHERE a.attrelid OPERATOR(pg_catalog.=) p_table AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped;
+    RETURN pg_catalog.format(
+        E'SELECT %4$s\n'
+        '  FROM (SELECT DISTINCT ON (x.pgh_key) x.pgh_alive, x.pgh_row\n'
+        '          FROM (SELECT e.pgh_obj_id AS pgh_key, e.pgh_id AS pgh_order,\n'
+        '                       e.pgh_operation OPERATOR(pg_catalog.<>) ALL (''{DELETE,TRUNCATE}'') AS pgh_alive,\n'
+        '                       e AS pgh_row\n'
+        '                  FROM %1$s AS e\n'
+        '                 WHERE e.pgh_created_at OPERATOR(pg_catalog.<=) $1\n'
+        '                   AND e.pgh_label OPERATOR(pg_catalog.=) ANY ($2)%2$s\n'
+        '                UNION ALL\n'
+        '                SELECT d.pgh_old_obj_id, d.pgh_id, false, NULL::%1$s\n'
+        '                  FROM %1$s AS d\n'
+        '                 WHERE d.pgh_old_obj_id IS NOT NULL\n'
+        '                   AND d.pgh_created_at OPERATOR(pg_catalog.<=) $1\n'
+        '                   AND d.pgh_label OPERATOR(pg_catalog.=) ANY ($2)%3$s\n'
+        '                   AND NOT EXISTS (SELECT FROM %1$s AS a\n'
+        '                                    WHERE a.pgh_obj_id = d.pgh_old_obj_id\n'
+        '                                      AND a.pgh_statement_id OPERATOR(pg_catalog.=) d.pgh_statement_id)\n'
+        '               ) AS x\n'
+        '         ORDER BY x.pgh_key, x.pgh_order DESC) AS s\n'
+        ' WHERE s.pgh_alive',
+        v_event,
+        CASE WHEN p_one_key THEN E'\n                   AND ' || history_track._key_match_sql(p_table, 'e.pgh_obj_id', '$3') ELSE '' END,
+        CASE WHEN p_one_key THEN E'\n                   AND ' || history_track._key_match_sql(p_table, 'd.pgh_old_obj_id', '$3') ELSE '' END,
+        v_cols);
+END
+$$;
+
+CREATE FUNCTION @extschema@.history_as_of(tbl anyelement, ts timestamptz, key text DEFAULT NULL)
+RETURNS SETOF anyelement
+LANGUAGE plpgsql STABLE
+-- SECURITY DEFINER: to read the catalog (the event table is read only when
+-- the caller may SELECT from it).
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_rel   regclass;
+    v_table history_track.tracked_table;
+BEGIN
+    SELECT NULLIF(t.typrelid, 0)::regclass INTO v_rel
+      FROM pg_catalog.pg_type AS t WHERE t.oid OPERATOR(pg_catalog.=) pg_catalog.pg_typeof(tbl);
+    IF v_rel IS NULL OR NOT EXISTS (SELECT FROM pg_catalog.pg_class AS c
+                                     WHERE c.oid OPERATOR(pg_catalog.=) v_rel
+                                       AND c.relkind OPERATOR(pg_catalog.=) ANY ('{r,p}')) THEN
+        RAISE EXCEPTION 'history_as_of takes a row of a table, not %', pg_catalog.pg_typeof(tbl)
+            USING ERRCODE = 'wrong_object_type',
+                  HINT = 'Pass NULL cast to the table''s row type: SELECT * FROM history_as_of(NULL::orders, ''2026-01-01'').';
+    END IF;
+    IF ts IS NULL THEN
+        RAISE EXCEPTION 'ts must not be NULL'
+            USING ERRCODE = 'null_value_not_allowed',
+                  HINT = 'Pass the moment to go back to, e.g. now() - interval ''1 day''.';
+    END IF;
+    v_table := history_track._readable(v_rel, 'history_as_of');
+    IF EXISTS (SELECT FROM history_track.tracker AS t WHERE t.table_name OPERATOR(pg_catalog.=) v_rel)
+       AND (SELECT pg_catalog.count(*) FROM history_track.tracker AS t
+             WHERE t.table_name OPERATOR(pg_catalog.=) v_rel
+               AND t.label OPERATOR(pg_catalog.=) ANY ('{insert,update,delete}')) OPERATOR(pg_catalog.<) 3 THEN
+        RAISE EXCEPTION 'table % cannot be replayed: it does not have all three default trackers', v_rel
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  DETAIL = 'history_as_of replays the events of the insert, update and delete trackers.',
+                  HINT = pg_catalog.format('Add them with SELECT track_table(%L); history is complete from then on (baseline => true records the rows as they are).', v_rel::text);
+    END IF;
+    RETURN QUERY EXECUTE history_track._replay_sql(v_rel, key IS NOT NULL)
+        USING ts, history_track._state_labels(), key;
+END
+$$;
+
+COMMENT ON FUNCTION @extschema@.history_as_of(anyelement, timestamptz, text) IS
+    'The rows of a tracked table as they were at a moment (or, with key, the one row with that key): SELECT * FROM history_as_of(NULL::orders, ts)';
+
+-- What changed, as {"column": [before, after]}: for a delete, every column
+-- that was removed; with no state before (an insert, the first event), every
+-- column's first value.
+CREATE FUNCTION history_track._diff(p_operation text, p_data jsonb, p_before jsonb) RETURNS jsonb
+LANGUAGE sql IMMUTABLE
+AS $$
+    SELECT CASE
+           WHEN p_operation OPERATOR(pg_catalog.=) ANY ('{DELETE,TRUNCATE}') THEN
+               (SELECT COALESCE(pg_catalog.jsonb_object_agg(n.key, pg_catalog.jsonb_build_array(n.value, NULL)), '{}')
+                  FROM pg_catalog.jsonb_each(p_data) AS n)
+           ELSE
+               (SELECT COALESCE(pg_catalog.jsonb_object_agg(n.key, pg_catalog.jsonb_build_array(o.value, n.value)), '{}')
+                  FROM pg_catalog.jsonb_each(p_data) AS n
+                  LEFT JOIN pg_catalog.jsonb_each(p_before) AS o ON o.key OPERATOR(pg_catalog.=) n.key
+                 WHERE o.value IS DISTINCT FROM n.value)
+           END
+$$;
+
+-- Events, across every event table the caller may read, oldest first, each
+-- with its row (data) and what changed against the row's previous state (diff).
+-- Filters: tbl (one table), key (one row of tbl: every event under that key,
+-- followed back through key changes, and the updates that moved a row away
+-- from it), context_id (one transaction's events), since/until (pgh_created_at).
+-- Each filter is served by an index, so no event table is scanned whole for
+-- a row's or a context's events.
+CREATE FUNCTION @extschema@.history_events(
+    tbl        regclass    DEFAULT NULL,
+    key        text        DEFAULT NULL,
+    context_id uuid        DEFAULT NULL,
+    since      timestamptz DEFAULT NULL,
+    until      timestamptz DEFAULT NULL
+) RETURNS TABLE (
+    table_name     regclass,
+    pgh_id         bigint,
+    pgh_created_at timestamptz,
+    pgh_label      text,
+    pgh_operation  text,
+    pgh_obj_id     jsonb,
+    pgh_context_id uuid,
+    pgh_context    jsonb,
+    data           jsonb,
+    diff           jsonb
+)
+LANGUAGE plpgsql STABLE
+-- SECURITY DEFINER: to read the catalog; an event table is only read when the
+-- caller may SELECT from it.
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_key     text        := history_events.key;
+    v_context uuid        := history_events.context_id;
+    v_caller  name        := history_track._caller();
+    v_table   history_track.tracked_table;
+    v_event   text;
+    v_source  text;
+    v_where   text[];
+    v_old     text[];
+BEGIN
+    IF v_key IS NOT NULL AND tbl IS NULL THEN
+        RAISE EXCEPTION 'key needs tbl'
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Name the table too: history_events(''orders'', key => ''42'').';
+    END IF;
+    IF tbl IS NOT NULL THEN
+        PERFORM history_track._readable(tbl, 'history_events');
+    END IF;
+
+    FOR v_table IN
+        SELECT t.* FROM history_track.tracked_table AS t
+         WHERE (tbl IS NULL OR t.table_name OPERATOR(pg_catalog.=) tbl)
+           AND pg_catalog.has_table_privilege(v_caller, t.event_table, 'SELECT')
+         ORDER BY t.event_table::text
+    LOOP
+        v_event := history_track._qualified(v_table.event_table);
+        IF v_key IS NULL THEN
+            v_source := v_event;
+        ELSE
+            -- The key's events, and those of the keys its rows had before
+            -- they moved to it (each up to the statement that moved it); then
+            -- the updates that moved a row away from the key.
+            v_source := pg_catalog.format(
+                E'(SELECT DISTINCT ON (u.pgh_id) u.* FROM (\n'
+                '    WITH RECURSIVE chain (pgh_key, pgh_bound) AS (\n'
+                '        SELECT k.pgh_obj_id, NULL::bigint\n'
+                '          FROM (SELECT e.pgh_obj_id FROM %1$s AS e WHERE %2$s LIMIT 1) AS k\n'
+                '        UNION\n'
+                '        SELECT e.pgh_old_obj_id, e.pgh_statement_id\n'
+                '          FROM chain AS c\n'
+                '          JOIN %1$s AS e ON e.pgh_obj_id = c.pgh_key\n'
+                '               AND e.pgh_id OPERATOR(pg_catalog.<) COALESCE(c.pgh_bound, 9223372036854775807)\n'
+                '         WHERE e.pgh_old_obj_id IS NOT NULL\n'
+                '    )\n'
+                '    SELECT e.* FROM chain AS c\n'
+                '      JOIN %1$s AS e ON e.pgh_obj_id = c.pgh_key\n'
+                '           AND e.pgh_id OPERATOR(pg_catalog.<) COALESCE(c.pgh_bound, 9223372036854775807)\n'
+                '    UNION ALL\n'
+                '    SELECT e.* FROM %1$s AS e WHERE %3$s\n'
+                '  ) AS u ORDER BY u.pgh_id)',
+                v_event,
+                history_track._key_match_sql(tbl, 'e.pgh_obj_id', '$1'),
+                history_track._key_match_sql(tbl, 'e.pgh_old_obj_id', '$1'));
+        END IF;
+        v_where := '{}';
+        IF v_context IS NOT NULL THEN
+            -- A context id carries its transaction's start time, which is
+            -- every one of its events' pgh_created_at: the BRIN index finds them.
+            v_where := v_where || ARRAY[
+                'e.pgh_created_at OPERATOR(pg_catalog.>=) (history_track._context_time($2) OPERATOR(pg_catalog.-) interval ''1 millisecond'')',
+                'e.pgh_created_at OPERATOR(pg_catalog.<) (history_track._context_time($2) OPERATOR(pg_catalog.+) interval ''2 milliseconds'')',
+                'e.pgh_context_id OPERATOR(pg_catalog.=) $2'];
+        END IF;
+        IF since IS NOT NULL THEN
+            v_where := v_where || 'e.pgh_created_at OPERATOR(pg_catalog.>=) $3'::text;
+        END IF;
+        IF until IS NOT NULL THEN
+            v_where := v_where || 'e.pgh_created_at OPERATOR(pg_catalog.<) $4'::text;
+        END IF;
+        -- Trackers storing the old row of an update have no diff of their own.
+        SELECT pg_catalog.array_agg(t.label) INTO v_old FROM history_track.tracker AS t
+         WHERE t.table_name OPERATOR(pg_catalog.=) v_table.table_name AND t.snapshot OPERATOR(pg_catalog.=) 'old';
+
+        -- The state before an event: the row's last state event before it
+        -- (before its statement, when the event moved the row to a new key);
+        -- none for an insert, or after a delete.
+        RETURN QUERY EXECUTE pg_catalog.format(
+            E'SELECT $5, e.pgh_id, e.pgh_created_at, e.pgh_label, e.pgh_operation,\n'
+            '       pg_catalog.to_jsonb(e.pgh_obj_id), e.pgh_context_id, e.pgh_context, d.data,\n'
+            '       CASE WHEN e.pgh_operation OPERATOR(pg_catalog.=) ''UPDATE''\n'
+            '                 AND e.pgh_label OPERATOR(pg_catalog.=) ANY ($7) THEN NULL\n'
+            '            ELSE history_track._diff(e.pgh_operation, d.data, p.data) END\n'
+            '  FROM %1$s AS e\n'
+            ' CROSS JOIN LATERAL (SELECT pg_catalog.to_jsonb(e) OPERATOR(pg_catalog.-) $8 AS data) AS d\n'
+            '  LEFT JOIN LATERAL (\n'
+            '       SELECT CASE WHEN p.pgh_operation OPERATOR(pg_catalog.<>) ALL (''{DELETE,TRUNCATE}'')\n'
+            '                   THEN pg_catalog.to_jsonb(p) OPERATOR(pg_catalog.-) $8 END AS data\n'
+            '         FROM %2$s AS p\n'
+            '        WHERE p.pgh_obj_id = COALESCE(e.pgh_old_obj_id, e.pgh_obj_id)\n'
+            '          AND p.pgh_id OPERATOR(pg_catalog.<) COALESCE(e.pgh_statement_id, e.pgh_id)\n'
+            '          AND p.pgh_label OPERATOR(pg_catalog.=) ANY ($6)\n'
+            '          AND e.pgh_operation OPERATOR(pg_catalog.<>) ''INSERT''\n'
+            '        ORDER BY p.pgh_id DESC LIMIT 1) AS p ON true\n'
+            '%3$s\n'
+            ' ORDER BY e.pgh_id',
+            v_source, v_event,
+            CASE WHEN pg_catalog.cardinality(v_where) OPERATOR(pg_catalog.>) 0
+                 THEN ' WHERE ' || pg_catalog.array_to_string(v_where, E'\n   AND ') ELSE '' END)
+        USING v_key, v_context, since, until, v_table.table_name, history_track._state_labels(),
+              COALESCE(v_old, '{}'), history_track._pgh_columns();
+    END LOOP;
+END
+$$;
+
+COMMENT ON FUNCTION @extschema@.history_events(regclass, text, uuid, timestamptz, timestamptz) IS
+    'Events across the event tables the caller may read, with their row (data) and what changed (diff); filter by table, key, context id and time';
+
+-- Every event of one context (one transaction's context id): history_events
+-- filtered by context, with each event's event table.
 CREATE FUNCTION @extschema@.history_context_events(context_id uuid)
 RETURNS TABLE (
     table_name     regclass,
@@ -17,35 +315,16 @@ RETURNS TABLE (
     pgh_context    jsonb,
     data           jsonb
 )
-LANGUAGE plpgsql STABLE
--- SECURITY DEFINER: to read the catalog; each event table is only searched
--- when the caller may SELECT from it.
+LANGUAGE sql STABLE
+-- SECURITY DEFINER: to read the catalog for the event tables' names.
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
-DECLARE
-    v_id     uuid := history_context_events.context_id;
-    v_caller name := history_track._caller();
-    v_table  record;
-BEGIN
-    FOR v_table IN
-        SELECT t.table_name AS tbl, t.event_table AS ev FROM history_track.tracked_table AS t
-         WHERE pg_catalog.has_table_privilege(v_caller, t.event_table, 'SELECT')
-         ORDER BY t.event_table::text
-    LOOP
-        RETURN QUERY EXECUTE pg_catalog.format(
-            E'SELECT $2, $3, e.pgh_id, e.pgh_created_at, e.pgh_label, e.pgh_operation,\n'
-            '       pg_catalog.to_jsonb(e.pgh_obj_id), e.pgh_context,\n'
-            '       pg_catalog.to_jsonb(e) OPERATOR(pg_catalog.-) ''{pgh_id,pgh_created_at,pgh_label,pgh_operation,pgh_obj_id,pgh_context_id,pgh_context}''::text[]\n'
-            '  FROM %s AS e\n'
-            ' WHERE e.pgh_created_at OPERATOR(pg_catalog.>=) ($4 OPERATOR(pg_catalog.-) interval ''1 millisecond'')\n'
-            '   AND e.pgh_created_at OPERATOR(pg_catalog.<) ($4 OPERATOR(pg_catalog.+) interval ''2 milliseconds'')\n'
-            '   AND e.pgh_context_id OPERATOR(pg_catalog.=) $1\n'
-            ' ORDER BY e.pgh_id',
-            history_track._qualified(v_table.ev))
-        USING v_id, v_table.tbl, v_table.ev, history_track._context_time(v_id);
-    END LOOP;
-END
+    SELECT e.table_name, t.event_table, e.pgh_id, e.pgh_created_at, e.pgh_label, e.pgh_operation,
+           e.pgh_obj_id, e.pgh_context, e.data
+      FROM @extschema@.history_events(context_id => history_context_events.context_id) AS e
+      JOIN history_track.tracked_table AS t ON t.table_name OPERATOR(pg_catalog.=) e.table_name
+     ORDER BY t.event_table::text, e.pgh_id
 $$;
 
 COMMENT ON FUNCTION @extschema@.history_context_events(uuid) IS

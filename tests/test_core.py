@@ -29,6 +29,8 @@ def test_track_table_creates_event_table_with_pgh_columns_then_mirrored(conn):
         ("pgh_obj_id", "bigint", True),
         ("pgh_context_id", "uuid", False),
         ("pgh_context", "jsonb", False),
+        ("pgh_old_obj_id", "bigint", False),
+        ("pgh_statement_id", "bigint", False),
         ("id", "bigint", False),
         ("status", "text", False),
         ("amount", "numeric(8,2)", False),
@@ -209,8 +211,8 @@ def test_hostile_identifiers_and_reserved_column_names(conn):
     assert event == sql.Identifier(HOSTILE_SCHEMA, HOSTILE_TABLE + "_event").as_string(conn)
     assert rows(conn, f'SELECT pgh_label, pgh_obj_id, "select", "old", "new", "a""b", "%s" FROM {event} ORDER BY pgh_id') == [
         ("insert", 1, 1, "o", "n", "q", "p"),
+        ("renewed", 1, 1, "o", "N", "%s", "p"),  # labeled trackers first, then the default one
         ("update", 1, 1, "o", "N", "%s", "p"),
-        ("renewed", 1, 1, "o", "N", "%s", "p"),
         ("delete", 1, 1, "o", "N", "%s", "p"),
     ]
 

@@ -1,0 +1,223 @@
+-- Revert: put a row, or a whole table, back the way history says it was.
+--
+-- The writes are the caller's own (these functions are SECURITY INVOKER, so
+-- the caller needs the privileges the writes need, and row-level security
+-- applies), made in one transaction, and recorded like any other write by
+-- the default trackers, labeled 'revert' (history_track.label, see
+-- _context()): a revert is history too, and can itself be reverted.
+
+-- The statements a revert runs, checked: p_table is tracked with the default
+-- trackers, and its event table holds every column a revert must write.
+-- Returns {delete, upsert}: the delete removes the rows (all, or those with
+-- key $2) that the source does not have; the upsert writes the source's rows
+-- that differ. p_source is the SQL of the rows to restore, shaped like p_table.
+-- SECURITY DEFINER: to read the catalog; it returns SQL text only, which the
+-- caller runs with its own privileges.
+CREATE FUNCTION history_track._revert_sql(p_table regclass, p_source text, p_one_key boolean)
+RETURNS text[]
+LANGUAGE plpgsql STABLE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_table   history_track.tracked_table;
+    v_missing text[];
+    v_key     name[] := history_track._key_columns(p_table);
+    v_insert  name[];
+    v_set     name[];
+    v_pkey    name;
+BEGIN
+    v_table := history_track._readable(p_table, 'a revert');
+    IF (SELECT pg_catalog.count(*) FROM history_track.tracker AS t
+         WHERE t.table_name OPERATOR(pg_catalog.=) p_table
+           AND t.label OPERATOR(pg_catalog.=) ANY ('{insert,update,delete}')) OPERATOR(pg_catalog.<) 3 THEN
+        RAISE EXCEPTION 'table % cannot be reverted: it does not have all three default trackers', p_table
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  DETAIL = 'A revert replays the insert, update and delete events, and is itself recorded by them.',
+                  HINT = pg_catalog.format('Add them with SELECT track_table(%L).', p_table::text);
+    END IF;
+    -- Every column a revert writes must be in the history.
+    SELECT pg_catalog.array_agg(a.attname::text ORDER BY a.attnum) INTO v_missing
+      FROM pg_catalog.pg_attribute AS a
+     WHERE a.attrelid OPERATOR(pg_catalog.=) p_table AND a.attnum OPERATOR(pg_catalog.>) 0
+       AND NOT a.attisdropped AND a.attgenerated OPERATOR(pg_catalog.=) ''
+       AND NOT EXISTS (SELECT FROM pg_catalog.pg_attribute AS ea
+                        WHERE ea.attrelid OPERATOR(pg_catalog.=) v_table.event_table
+                          AND ea.attname OPERATOR(pg_catalog.=) a.attname AND NOT ea.attisdropped);
+    IF v_missing IS NOT NULL THEN
+        RAISE EXCEPTION 'table % cannot be reverted: its history does not record column "%"', p_table, v_missing[1]
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  DETAIL = pg_catalog.format('Event table %s has no column %s.', v_table.event_table,
+                                             pg_catalog.array_to_string(v_missing, ', ')),
+                  HINT = 'Only a table whose event table mirrors every column can be reverted (it was tracked with columns or exclude); restore those rows by hand from history_as_of().';
+    END IF;
+
+    SELECT pg_catalog.array_agg(a.attname ORDER BY a.attnum),
+           pg_catalog.array_agg(a.attname ORDER BY a.attnum)
+               FILTER (WHERE a.attname OPERATOR(pg_catalog.<>) ALL (v_key) AND a.attidentity OPERATOR(pg_catalog.<>) 'a')
+      INTO v_insert, v_set
+      FROM pg_catalog.pg_attribute AS a
+     WHERE a.attrelid OPERATOR(pg_catalog.=) p_table AND a.attnum OPERATOR(pg_catalog.>) 0
+       AND NOT a.attisdropped AND a.attgenerated OPERATOR(pg_catalog.=) '';
+    SELECT c.conname INTO STRICT v_pkey FROM pg_catalog.pg_constraint AS c
+     WHERE c.conrelid OPERATOR(pg_catalog.=) p_table AND c.contype OPERATOR(pg_catalog.=) 'p';
+
+    RETURN ARRAY[
+        pg_catalog.format(
+            'DELETE FROM ONLY %1$s AS t WHERE %2$sNOT EXISTS (SELECT FROM (%3$s) AS r WHERE (%4$s) = (%5$s))',
+            history_track._qualified(p_table),
+            CASE WHEN p_one_key
+                 THEN history_track._key_match_sql(p_table, history_track._obj_id_sql(p_table, 't'), '$2') || ' AND '
+                 ELSE '' END,
+            p_source,
+            (SELECT pg_catalog.string_agg(pg_catalog.format('r.%I', k), ', ') FROM pg_catalog.unnest(v_key) AS k),
+            (SELECT pg_catalog.string_agg(pg_catalog.format('t.%I', k), ', ') FROM pg_catalog.unnest(v_key) AS k)),
+        pg_catalog.format(
+            E'INSERT INTO %1$s AS t (%2$s) OVERRIDING SYSTEM VALUE\n'
+            ' SELECT %3$s FROM (%4$s) AS r\n'
+            ' ON CONFLICT ON CONSTRAINT %5$I DO %6$s',
+            history_track._qualified(p_table),
+            (SELECT pg_catalog.string_agg(pg_catalog.quote_ident(c), ', ') FROM pg_catalog.unnest(v_insert) AS c),
+            (SELECT pg_catalog.string_agg(pg_catalog.format('r.%I', c), ', ') FROM pg_catalog.unnest(v_insert) AS c),
+            p_source,
+            v_pkey,
+            CASE WHEN v_set IS NULL THEN 'NOTHING'
+                 ELSE pg_catalog.format(
+                     'UPDATE SET (%s) = ROW(%s) WHERE pg_catalog.record_image_ne(ROW(%s), ROW(%s))',
+                     (SELECT pg_catalog.string_agg(pg_catalog.quote_ident(c), ', ') FROM pg_catalog.unnest(v_set) AS c),
+                     (SELECT pg_catalog.string_agg(pg_catalog.format('excluded.%I', c), ', ') FROM pg_catalog.unnest(v_set) AS c),
+                     (SELECT pg_catalog.string_agg(pg_catalog.format('t.%I', c), ', ') FROM pg_catalog.unnest(v_set) AS c),
+                     (SELECT pg_catalog.string_agg(pg_catalog.format('excluded.%I', c), ', ') FROM pg_catalog.unnest(v_set) AS c))
+            END)];
+END
+$$;
+
+-- The event table of p_table, for revert_row(tbl, event): its rows as p_table's
+-- rows, and the key of an event as text. SECURITY DEFINER to read the catalog.
+CREATE FUNCTION history_track._event_row_sql(p_table regclass, OUT row_sql text, OUT key_sql text)
+LANGUAGE plpgsql STABLE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_table history_track.tracked_table := history_track._readable(p_table, 'revert_row');
+BEGIN
+    row_sql := pg_catalog.format(
+        'SELECT %s FROM %s AS e WHERE e.pgh_id OPERATOR(pg_catalog.=) $3 AND e.pgh_operation OPERATOR(pg_catalog.<>) ALL (''{DELETE,TRUNCATE}'')',
+        (SELECT pg_catalog.string_agg(CASE WHEN a.attgenerated OPERATOR(pg_catalog.=) ''
+                                           THEN pg_catalog.format('e.%I', a.attname)
+                                           ELSE pg_catalog.format('NULL::%s AS %I', pg_catalog.format_type(a.atttypid, a.atttypmod), a.attname)
+                                      END, ', ' ORDER BY a.attnum)
+           FROM pg_catalog.pg_attribute AS a
+          WHERE a.attrelid OPERATOR(pg_catalog.=) p_table AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped),
+        history_track._qualified(v_table.event_table));
+    key_sql := pg_catalog.format(
+        'SELECT pg_catalog.format(''%%s'', e.pgh_obj_id) FROM %s AS e WHERE e.pgh_id OPERATOR(pg_catalog.=) $1',
+        history_track._qualified(v_table.event_table));
+END
+$$;
+
+CREATE FUNCTION @extschema@.revert_table(tbl regclass, ts timestamptz) RETURNS bigint
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+SET history_track.label = 'revert'
+AS $$
+DECLARE
+    v_sql   text[];
+    v_count bigint;
+    v_total bigint := 0;
+BEGIN
+    IF tbl IS NULL OR ts IS NULL THEN
+        RAISE EXCEPTION 'tbl and ts must not be NULL'
+            USING ERRCODE = 'null_value_not_allowed',
+                  HINT = 'Pass the table and the moment to go back to: revert_table(''orders'', now() - interval ''1 hour'').';
+    END IF;
+    v_sql := history_track._revert_sql(tbl,
+        pg_catalog.format('SELECT * FROM @extschema@.history_as_of(NULL::%s, $1)', tbl), false);
+    -- No write may come between the replay and the writes that restore it.
+    EXECUTE pg_catalog.format('LOCK TABLE ONLY %s IN EXCLUSIVE MODE', tbl);
+    EXECUTE v_sql[1] USING ts;
+    GET DIAGNOSTICS v_count = ROW_COUNT;
+    v_total := v_total OPERATOR(pg_catalog.+) v_count;
+    EXECUTE v_sql[2] USING ts;
+    GET DIAGNOSTICS v_count = ROW_COUNT;
+    RETURN v_total OPERATOR(pg_catalog.+) v_count;
+END
+$$;
+
+COMMENT ON FUNCTION @extschema@.revert_table(regclass, timestamptz) IS
+    'Restore a tracked table to its state at a moment; the writes are recorded with label revert; returns the number of rows written';
+
+CREATE FUNCTION @extschema@.revert_row(tbl regclass, key text, ts timestamptz) RETURNS bigint
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+SET history_track.label = 'revert'
+AS $$
+DECLARE
+    v_sql   text[];
+    v_count bigint;
+    v_total bigint := 0;
+BEGIN
+    IF tbl IS NULL OR key IS NULL OR ts IS NULL THEN
+        RAISE EXCEPTION 'tbl, key and ts must not be NULL'
+            USING ERRCODE = 'null_value_not_allowed',
+                  HINT = 'Pass the table, the row''s key and the moment: revert_row(''orders'', ''42'', now() - interval ''1 hour'').';
+    END IF;
+    v_sql := history_track._revert_sql(tbl,
+        pg_catalog.format('SELECT * FROM @extschema@.history_as_of(NULL::%s, $1, $2)', tbl), true);
+    EXECUTE v_sql[1] USING ts, key;
+    GET DIAGNOSTICS v_count = ROW_COUNT;
+    v_total := v_total OPERATOR(pg_catalog.+) v_count;
+    EXECUTE v_sql[2] USING ts, key;
+    GET DIAGNOSTICS v_count = ROW_COUNT;
+    RETURN v_total OPERATOR(pg_catalog.+) v_count;
+END
+$$;
+
+CREATE FUNCTION @extschema@.revert_row(tbl regclass, key anyelement, ts timestamptz) RETURNS bigint
+LANGUAGE sql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT @extschema@.revert_row(tbl, pg_catalog.format('%s', key), ts)
+$$;
+
+CREATE FUNCTION @extschema@.revert_row(tbl regclass, event bigint) RETURNS bigint
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+SET history_track.label = 'revert'
+AS $$
+DECLARE
+    v_event record;
+    v_key   text;
+    v_sql   text[];
+    v_count bigint;
+    v_total bigint := 0;
+BEGIN
+    IF tbl IS NULL OR event IS NULL THEN
+        RAISE EXCEPTION 'tbl and event must not be NULL'
+            USING ERRCODE = 'null_value_not_allowed',
+                  HINT = 'Pass the table and the pgh_id of the event to go back to.';
+    END IF;
+    v_event := history_track._event_row_sql(tbl);
+    EXECUTE v_event.key_sql INTO v_key USING event;
+    IF v_key IS NULL THEN
+        RAISE EXCEPTION 'table % has no event %', tbl, event
+            USING ERRCODE = 'no_data_found',
+                  HINT = 'Pass the pgh_id of one of the table''s events: history_events(tbl, key => ...) lists a row''s.';
+    END IF;
+    v_sql := history_track._revert_sql(tbl, v_event.row_sql, true);
+    EXECUTE v_sql[1] USING NULL::timestamptz, v_key, event;
+    GET DIAGNOSTICS v_count = ROW_COUNT;
+    v_total := v_total OPERATOR(pg_catalog.+) v_count;
+    EXECUTE v_sql[2] USING NULL::timestamptz, v_key, event;
+    GET DIAGNOSTICS v_count = ROW_COUNT;
+    RETURN v_total OPERATOR(pg_catalog.+) v_count;
+END
+$$;
+
+COMMENT ON FUNCTION @extschema@.revert_row(regclass, text, timestamptz) IS
+    'Restore one row (by key) to its state at a moment: rewritten, re-inserted or deleted; recorded with label revert';
+COMMENT ON FUNCTION @extschema@.revert_row(regclass, anyelement, timestamptz) IS
+    'Restore one row, its key given as a value of any type, to its state at a moment';
+COMMENT ON FUNCTION @extschema@.revert_row(regclass, bigint) IS
+    'Restore one row to the state an event recorded (a delete event: delete the row); recorded with label revert';
