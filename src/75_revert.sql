@@ -8,13 +8,14 @@
 
 -- The statements a revert runs, checked: p_table is tracked with the default
 -- trackers, and its event table holds every column a revert must write.
--- Returns {delete, upsert}: the delete removes the rows (all, or those with
--- key $2) that the source does not have; the upsert writes the source's rows
--- that differ. p_source is the SQL of the rows to restore, shaped like p_table.
+-- Returns one statement that deletes the rows (all, or the one with key $2)
+-- the source does not have, updates those that differ and inserts those
+-- missing, and returns how many rows it wrote. p_source is the SQL of the
+-- rows to restore, shaped like p_table.
 -- SECURITY DEFINER: to read the catalog; it returns SQL text only, which the
 -- caller runs with its own privileges.
 CREATE FUNCTION history_track._revert_sql(p_table regclass, p_source text, p_one_key boolean)
-RETURNS text[]
+RETURNS text
 LANGUAGE plpgsql STABLE
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -25,7 +26,6 @@ DECLARE
     v_key     name[] := history_track._key_columns(p_table);
     v_insert  name[];
     v_set     name[];
-    v_pkey    name;
 BEGIN
     v_table := history_track._readable(p_table, 'a revert');
     IF (SELECT pg_catalog.count(*) FROM history_track.tracker AS t
@@ -59,36 +59,38 @@ BEGIN
       FROM pg_catalog.pg_attribute AS a
      WHERE a.attrelid OPERATOR(pg_catalog.=) p_table AND a.attnum OPERATOR(pg_catalog.>) 0
        AND NOT a.attisdropped AND a.attgenerated OPERATOR(pg_catalog.=) '';
-    SELECT c.conname INTO STRICT v_pkey FROM pg_catalog.pg_constraint AS c
-     WHERE c.conrelid OPERATOR(pg_catalog.=) p_table AND c.contype OPERATOR(pg_catalog.=) 'p';
 
-    RETURN ARRAY[
-        pg_catalog.format(
-            'DELETE FROM ONLY %1$s AS t WHERE %2$sNOT EXISTS (SELECT FROM (%3$s) AS r WHERE (%4$s) = (%5$s))',
-            history_track._qualified(p_table),
-            CASE WHEN p_one_key
-                 THEN history_track._key_match_sql(p_table, history_track._obj_id_sql(p_table, 't'), '$2') || ' AND '
-                 ELSE '' END,
-            p_source,
-            (SELECT pg_catalog.string_agg(pg_catalog.format('r.%I', k), ', ') FROM pg_catalog.unnest(v_key) AS k),
-            (SELECT pg_catalog.string_agg(pg_catalog.format('t.%I', k), ', ') FROM pg_catalog.unnest(v_key) AS k)),
-        pg_catalog.format(
-            E'INSERT INTO %1$s AS t (%2$s) OVERRIDING SYSTEM VALUE\n'
-            ' SELECT %3$s FROM (%4$s) AS r\n'
-            ' ON CONFLICT ON CONSTRAINT %5$I DO %6$s',
-            history_track._qualified(p_table),
-            (SELECT pg_catalog.string_agg(pg_catalog.quote_ident(c), ', ') FROM pg_catalog.unnest(v_insert) AS c),
-            (SELECT pg_catalog.string_agg(pg_catalog.format('r.%I', c), ', ') FROM pg_catalog.unnest(v_insert) AS c),
-            p_source,
-            v_pkey,
-            CASE WHEN v_set IS NULL THEN 'NOTHING'
-                 ELSE pg_catalog.format(
-                     'UPDATE SET (%s) = ROW(%s) WHERE pg_catalog.record_image_ne(ROW(%s), ROW(%s))',
-                     (SELECT pg_catalog.string_agg(pg_catalog.quote_ident(c), ', ') FROM pg_catalog.unnest(v_set) AS c),
-                     (SELECT pg_catalog.string_agg(pg_catalog.format('excluded.%I', c), ', ') FROM pg_catalog.unnest(v_set) AS c),
-                     (SELECT pg_catalog.string_agg(pg_catalog.format('t.%I', c), ', ') FROM pg_catalog.unnest(v_set) AS c),
-                     (SELECT pg_catalog.string_agg(pg_catalog.format('excluded.%I', c), ', ') FROM pg_catalog.unnest(v_set) AS c))
-            END)];
+    -- One statement, reading the source once: the deletes, updates and
+    -- inserts touch different keys (no ON CONFLICT, which a DEFERRABLE key
+    -- could not serve).
+    RETURN pg_catalog.format(
+        E'WITH r AS MATERIALIZED (%2$s),\n'
+        ' d AS (DELETE FROM ONLY %1$s AS t WHERE %3$sNOT EXISTS (SELECT FROM r WHERE (%4$s) = (%5$s)) RETURNING 1),\n'
+        ' u AS (%6$s),\n'
+        ' i AS (INSERT INTO %1$s (%7$s) OVERRIDING SYSTEM VALUE SELECT %8$s FROM r\n'
+        '        WHERE NOT EXISTS (SELECT FROM ONLY %1$s AS t WHERE (%4$s) = (%5$s)) RETURNING 1)\n'
+        'SELECT (SELECT pg_catalog.count(*) FROM d) OPERATOR(pg_catalog.+) (SELECT pg_catalog.count(*) FROM u)\n'
+        '       OPERATOR(pg_catalog.+) (SELECT pg_catalog.count(*) FROM i)',
+        history_track._qualified(p_table),
+        p_source,
+        CASE WHEN p_one_key
+             THEN history_track._key_match_sql(p_table, history_track._obj_id_sql(p_table, 't'), '$2') || ' AND '
+             ELSE '' END,
+        (SELECT pg_catalog.string_agg(pg_catalog.format('r.%I', k), ', ') FROM pg_catalog.unnest(v_key) AS k),
+        (SELECT pg_catalog.string_agg(pg_catalog.format('t.%I', k), ', ') FROM pg_catalog.unnest(v_key) AS k),
+        CASE WHEN v_set IS NULL THEN 'SELECT 1 WHERE false'
+             ELSE pg_catalog.format(
+                 'UPDATE ONLY %s AS t SET (%s) = ROW(%s) FROM r WHERE (%s) = (%s) AND pg_catalog.record_image_ne(ROW(%s), ROW(%s)) RETURNING 1',
+                 history_track._qualified(p_table),
+                 (SELECT pg_catalog.string_agg(pg_catalog.quote_ident(c), ', ') FROM pg_catalog.unnest(v_set) AS c),
+                 (SELECT pg_catalog.string_agg(pg_catalog.format('r.%I', c), ', ') FROM pg_catalog.unnest(v_set) AS c),
+                 (SELECT pg_catalog.string_agg(pg_catalog.format('r.%I', k), ', ') FROM pg_catalog.unnest(v_key) AS k),
+                 (SELECT pg_catalog.string_agg(pg_catalog.format('t.%I', k), ', ') FROM pg_catalog.unnest(v_key) AS k),
+                 (SELECT pg_catalog.string_agg(pg_catalog.format('t.%I', c), ', ') FROM pg_catalog.unnest(v_set) AS c),
+                 (SELECT pg_catalog.string_agg(pg_catalog.format('r.%I', c), ', ') FROM pg_catalog.unnest(v_set) AS c))
+        END,
+        (SELECT pg_catalog.string_agg(pg_catalog.quote_ident(c), ', ') FROM pg_catalog.unnest(v_insert) AS c),
+        (SELECT pg_catalog.string_agg(pg_catalog.format('r.%I', c), ', ') FROM pg_catalog.unnest(v_insert) AS c));
 END
 $$;
 
@@ -123,9 +125,8 @@ SET search_path = pg_catalog, pg_temp
 SET history_track.label = 'revert'
 AS $$
 DECLARE
-    v_sql   text[];
+    v_sql   text;
     v_count bigint;
-    v_total bigint := 0;
 BEGIN
     IF tbl IS NULL OR ts IS NULL THEN
         RAISE EXCEPTION 'tbl and ts must not be NULL'
@@ -136,12 +137,8 @@ BEGIN
         pg_catalog.format('SELECT * FROM @extschema@.history_as_of(NULL::%s, $1)', tbl), false);
     -- No write may come between the replay and the writes that restore it.
     EXECUTE pg_catalog.format('LOCK TABLE ONLY %s IN EXCLUSIVE MODE', tbl);
-    EXECUTE v_sql[1] USING ts;
-    GET DIAGNOSTICS v_count = ROW_COUNT;
-    v_total := v_total OPERATOR(pg_catalog.+) v_count;
-    EXECUTE v_sql[2] USING ts;
-    GET DIAGNOSTICS v_count = ROW_COUNT;
-    RETURN v_total OPERATOR(pg_catalog.+) v_count;
+    EXECUTE v_sql INTO v_count USING ts;
+    RETURN v_count;
 END
 $$;
 
@@ -154,9 +151,8 @@ SET search_path = pg_catalog, pg_temp
 SET history_track.label = 'revert'
 AS $$
 DECLARE
-    v_sql   text[];
+    v_sql   text;
     v_count bigint;
-    v_total bigint := 0;
 BEGIN
     IF tbl IS NULL OR key IS NULL OR ts IS NULL THEN
         RAISE EXCEPTION 'tbl, key and ts must not be NULL'
@@ -165,12 +161,8 @@ BEGIN
     END IF;
     v_sql := history_track._revert_sql(tbl,
         pg_catalog.format('SELECT * FROM @extschema@.history_as_of(NULL::%s, $1, $2)', tbl), true);
-    EXECUTE v_sql[1] USING ts, key;
-    GET DIAGNOSTICS v_count = ROW_COUNT;
-    v_total := v_total OPERATOR(pg_catalog.+) v_count;
-    EXECUTE v_sql[2] USING ts, key;
-    GET DIAGNOSTICS v_count = ROW_COUNT;
-    RETURN v_total OPERATOR(pg_catalog.+) v_count;
+    EXECUTE v_sql INTO v_count USING ts, key;
+    RETURN v_count;
 END
 $$;
 
@@ -189,9 +181,8 @@ AS $$
 DECLARE
     v_event record;
     v_key   text;
-    v_sql   text[];
+    v_sql   text;
     v_count bigint;
-    v_total bigint := 0;
 BEGIN
     IF tbl IS NULL OR event IS NULL THEN
         RAISE EXCEPTION 'tbl and event must not be NULL'
@@ -206,12 +197,8 @@ BEGIN
                   HINT = 'Pass the pgh_id of one of the table''s events: history_events(tbl, key => ...) lists a row''s.';
     END IF;
     v_sql := history_track._revert_sql(tbl, v_event.row_sql, true);
-    EXECUTE v_sql[1] USING NULL::timestamptz, v_key, event;
-    GET DIAGNOSTICS v_count = ROW_COUNT;
-    v_total := v_total OPERATOR(pg_catalog.+) v_count;
-    EXECUTE v_sql[2] USING NULL::timestamptz, v_key, event;
-    GET DIAGNOSTICS v_count = ROW_COUNT;
-    RETURN v_total OPERATOR(pg_catalog.+) v_count;
+    EXECUTE v_sql INTO v_count USING NULL::timestamptz, v_key, event;
+    RETURN v_count;
 END
 $$;
 
