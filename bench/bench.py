@@ -2,6 +2,7 @@
 """history_track's write-path benchmark.
 
     python3 bench/bench.py [--rows 200000] [--rounds 3] [--seconds 10] [--pg-config PATH]
+    python3 bench/bench.py --reading [--reading-events 1000000,10000000]
 
 Starts one temporary PostgreSQL server and, in one process run, measures:
 
@@ -14,7 +15,11 @@ Starts one temporary PostgreSQL server and, in one process run, measures:
     naive      one generic row trigger writing to_jsonb(NEW/OLD) into one log table
   and the tracked statements again with a context set;
 * single-row OLTP updates with pgbench (1 and 4 clients), untracked, tracked, and
-  tracked with a context set.
+  tracked with a context set;
+* with --reading: reading one row's history (history_events(tbl, key => ...),
+  with diffs) and one row's replay (history_as_of(..., key => ...)) from event
+  tables of 1M and 10M events (--reading-events), median and 95th percentile
+  of --lookups random rows.
 
 Variants alternate within each round (the order rotates between rounds) and the
 report gives medians over rounds, as ratios. Timings on a shared machine are
@@ -169,6 +174,42 @@ def oltp(server: TemporaryServer, conn: psycopg.Connection[Any], rounds: int, se
     return tps
 
 
+def reading(conn: psycopg.Connection[Any], events: int, lookups: int) -> dict[str, list[float]]:
+    """Build a tracked table with `events` events (rows inserted, then every
+    row updated nine times) and time single-row reads on it."""
+    import random
+
+    table = f"r_{events}"
+    n = max(events // 10, 1)
+    conn.execute(f"CREATE TABLE {table} ({SHAPE})")
+    conn.execute(f"SELECT track_table('{table}')")
+    started = time.perf_counter()
+    conn.execute(f"INSERT INTO {table} ({COLS}) " + INSERT_SELECT.format(n=n))
+    for _ in range(9):
+        conn.execute(f"UPDATE {table} SET a = a + 1")
+    conn.execute(f"VACUUM ANALYZE {table}_event")
+    count = conn.execute(f"SELECT count(*) FROM {table}_event").fetchone()[0]
+    print(f"  {table}: {count} events written in {time.perf_counter() - started:.0f}s", flush=True)
+    rng = random.Random(events)
+    out: dict[str, list[float]] = {"history_events": [], "history_as_of": []}
+    queries = {
+        "history_events": f"SELECT count(*) FROM history_events('{table}', key => %s)",
+        "history_as_of": f"SELECT count(*) FROM history_as_of(NULL::{table}, now(), key => %s)",
+    }
+    for i in range(lookups + 5):
+        key = str(rng.randint(1, n))
+        for name, query in queries.items():
+            t0 = time.perf_counter()
+            got = conn.execute(query, [key]).fetchone()[0]
+            elapsed = time.perf_counter() - t0
+            assert got == (10 if name == "history_events" else 1), (name, key, got)
+            if i >= 5:  # the first calls of a session also plan and cache
+                out[name].append(elapsed)
+    conn.execute(f"SELECT untrack_table('{table}', drop_events => true)")
+    conn.execute(f"DROP TABLE {table}")
+    return out
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=200_000)
@@ -178,6 +219,10 @@ def main() -> int:
     parser.add_argument("--skip-oltp", action="store_true")
     parser.add_argument("--context-only", action="store_true",
                         help="only tracked vs tracked-with-context, for a sharper context ratio (use more rounds)")
+    parser.add_argument("--reading", action="store_true",
+                        help="only the reading benchmark: one row's history and replay at 1M and 10M events")
+    parser.add_argument("--reading-events", default="1000000,10000000")
+    parser.add_argument("--lookups", type=int, default=200)
     args = parser.parse_args()
 
     with TemporaryServer(pg_config=args.pg_config,
@@ -189,6 +234,14 @@ def main() -> int:
             conn.execute(SETUP)
             version = conn.execute("SHOW server_version").fetchone()[0]
             print(f"PostgreSQL {version}, {args.rows} rows, {args.rounds} rounds (medians)\n")
+            if args.reading:
+                print(f"{'events':>10}{'read':>16}{'median':>10}{'p95':>10}")
+                for events in (int(e) for e in args.reading_events.split(",")):
+                    for name, times in reading(conn, events, args.lookups).items():
+                        times.sort()
+                        print(f"{events:>10}{name:>16}{statistics.median(times) * 1000:>8.2f}ms"
+                              f"{times[int(len(times) * 0.95)] * 1000:>8.2f}ms", flush=True)
+                return 0
             if args.context_only:
                 times = bulk(conn, args.rows, args.rounds, ["tracked", "context"])
                 med = {k: statistics.median(v) for k, v in times.items()}

@@ -38,7 +38,8 @@ def test_demo_runs_quickly_and_leaves_nothing_behind():
     assert elapsed < 15
     out = proc.stdout
     assert "SELECT track_table('orders');" in out
-    lines = [line.split() for line in out.splitlines()]
+    timeline, _, as_of = out.partition("SELECT * FROM history_as_of(NULL::orders")
+    lines = [line.split() for line in timeline.splitlines()]
     events = [l[:4] for l in lines if l and l[0].isdigit()]
     assert events == [
         ["1", "insert", "INSERT", "1"],
@@ -48,6 +49,10 @@ def test_demo_runs_quickly_and_leaves_nothing_behind():
         ["5", "delete", "DELETE", "2"],
     ]
     assert '"user": "bob"' in out
+    assert 'status: "new" -> "paid"' in timeline and "amount: 12.50 -> 10.00" in timeline
+    # The table before bob paid and alice repriced: both orders, as they were.
+    assert [l.split() for l in as_of.splitlines() if l[:1].isdigit()] == [
+        ["1", "teapot", "25.00", "new"], ["2", "cups", "12.50", "new"]]
     assert set(glob.glob(pattern)) == before
 
 

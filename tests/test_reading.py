@@ -15,23 +15,23 @@ from conftest import rows
 
 @pytest.fixture
 def roles(conn: psycopg.Connection[Any], history_track_dsn: str) -> Iterator[dict[str, psycopg.Connection[Any]]]:
-    """orders owned by ht_owner and tracked; ht_app may write it, nothing more."""
+    """orders owned by htr_owner and tracked; htr_app may write it, nothing more."""
     conn.execute("""
         DO $$ BEGIN
-            IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'ht_app') THEN CREATE ROLE ht_app LOGIN; END IF;
-            IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'ht_owner') THEN CREATE ROLE ht_owner LOGIN; END IF;
+            IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'htr_app') THEN CREATE ROLE htr_app LOGIN; END IF;
+            IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'htr_owner') THEN CREATE ROLE htr_owner LOGIN; END IF;
         END $$;
-        GRANT CREATE ON SCHEMA public TO ht_owner;
-        SET ROLE ht_owner;
+        GRANT CREATE ON SCHEMA public TO htr_owner;
+        SET ROLE htr_owner;
         CREATE TABLE public.orders (id int PRIMARY KEY, status text);
-        GRANT SELECT, INSERT, UPDATE, DELETE ON public.orders TO ht_app;
+        GRANT SELECT, INSERT, UPDATE, DELETE ON public.orders TO htr_app;
         SELECT track_table('public.orders');
         RESET ROLE;
     """)
-    with psycopg.connect(history_track_dsn + " user=ht_app", autocommit=True) as app, \
-            psycopg.connect(history_track_dsn + " user=ht_owner", autocommit=True) as owner:
+    with psycopg.connect(history_track_dsn + " user=htr_app", autocommit=True) as app, \
+            psycopg.connect(history_track_dsn + " user=htr_owner", autocommit=True) as owner:
         yield {"app": app, "owner": owner}
-    conn.execute("DROP OWNED BY ht_app, ht_owner CASCADE")
+    conn.execute("DROP OWNED BY htr_app, htr_owner CASCADE; DROP ROLE htr_app, htr_owner")
 
 
 def test_history_is_read_only_by_roles_allowed_to_select_it(conn, roles):
@@ -55,10 +55,10 @@ def test_history_is_read_only_by_roles_allowed_to_select_it(conn, roles):
     ]
     assert rows(owner, "SELECT * FROM history_as_of(NULL::orders, now())") == [(1, "paid")]
     # Granting SELECT on the event table is how a reader is let in.
-    owner.execute("GRANT SELECT ON orders_event TO ht_app")
+    owner.execute("GRANT SELECT ON orders_event TO htr_app")
     assert rows(app, "SELECT count(*) FROM history_events()") == [(2,)]
     # Revert writes with the caller's privileges: a reader without DELETE cannot.
-    owner.execute("REVOKE DELETE ON orders FROM ht_app")
+    owner.execute("REVOKE DELETE ON orders FROM htr_app")
     with pytest.raises(psycopg.errors.InsufficientPrivilege):
         app.execute("SELECT revert_table('orders', '2000-01-01')")
     assert rows(conn, "SELECT * FROM orders") == [(1, "paid")]

@@ -33,8 +33,10 @@ class Tracker:
 
 @dataclass(frozen=True)
 class Event:
-    """One event row: the pgh_* columns, and the mirrored columns in ``data``."""
+    """One row of history_events(): an event, its row (``data``) and what it
+    changed (``diff``: ``{column: [before, after]}``)."""
 
+    table_name: str
     id: int
     created_at: datetime
     label: str
@@ -43,6 +45,7 @@ class Event:
     context_id: UUID | None
     context: dict[str, Any] | None
     data: dict[str, Any] = field(default_factory=dict)
+    diff: dict[str, list[Any]] | None = None
 
 
 def track_table(
@@ -56,6 +59,7 @@ def track_table(
     snapshot: str | None = None,
     columns: Sequence[str] | None = None,
     exclude: Sequence[str] | None = None,
+    baseline: bool = False,
 ) -> str:
     """SELECT track_table(...): returns the event table's name.
 
@@ -64,7 +68,7 @@ def track_table(
     """
     row = conn.execute(
         "SELECT track_table(%s::regclass, label => %s, operations => %s, condition => %s,"
-        " changed => %s, snapshot => %s, columns => %s, exclude => %s)::text",
+        " changed => %s, snapshot => %s, columns => %s, exclude => %s, baseline => %s)::text",
         [
             table, label,
             list(operations) if operations is not None else None,
@@ -73,6 +77,7 @@ def track_table(
             snapshot,
             list(columns) if columns is not None else None,
             list(exclude) if exclude is not None else None,
+            baseline,
         ],
     ).fetchone()
     assert row is not None
@@ -102,24 +107,65 @@ def trackers(conn: psycopg.Connection[Any], table: str | None = None) -> list[Tr
     return [Tracker(*row) for row in conn.execute(query, params).fetchall()]
 
 
-def events(conn: psycopg.Connection[Any], event_table: str, *, limit: int | None = None) -> list[Event]:
-    """The events of an event table, oldest first (the last ``limit`` ones if given)."""
-    row = conn.execute(
-        "SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
-        " WHERE c.oid = %s::regclass",
-        [event_table],
-    ).fetchone()
-    assert row is not None
-    query = sql.SQL(
-        "SELECT * FROM (SELECT e.pgh_id, e.pgh_created_at, e.pgh_label, e.pgh_operation, e.pgh_obj_id,"
-        " e.pgh_context_id, e.pgh_context,"
-        " to_jsonb(e) - '{{pgh_id,pgh_created_at,pgh_label,pgh_operation,pgh_obj_id,pgh_context_id,pgh_context}}'::text[]"
-        " FROM {} AS e ORDER BY e.pgh_id DESC {}) AS last ORDER BY pgh_id"
-    ).format(
-        sql.Identifier(row[0], row[1]),
-        sql.SQL("LIMIT {}").format(sql.Literal(limit)) if limit is not None else sql.SQL(""),
+def _key_text(key: Any) -> str:
+    """A key as the SQL functions take it: the value, or a JSON array for a composite key."""
+    return json.dumps(list(key)) if isinstance(key, (list, tuple)) else str(key)
+
+
+def history(
+    conn: psycopg.Connection[Any],
+    table: str | None = None,
+    *,
+    key: Any = None,
+    context_id: UUID | str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> list[Event]:
+    """SELECT * FROM history_events(...): events oldest first, with data and diff.
+    With ``key`` (a value, or a list for a composite key), one row's history,
+    followed back through key changes."""
+    return [
+        Event(*row)
+        for row in conn.execute(
+            "SELECT table_name::text, pgh_id, pgh_created_at, pgh_label, pgh_operation, pgh_obj_id,"
+            " pgh_context_id, pgh_context, data, diff"
+            " FROM history_events(%s::regclass, %s, %s::uuid, %s, %s)",
+            [table, None if key is None else _key_text(key), None if context_id is None else str(context_id),
+             since, until],
+        ).fetchall()
+    ]
+
+
+def as_of(conn: psycopg.Connection[Any], table: str, ts: datetime, *, key: Any = None) -> list[dict[str, Any]]:
+    """SELECT * FROM history_as_of(NULL::table, ts): the table's rows as they
+    were at ``ts`` (or the one row with ``key``), as dicts, in key order."""
+    rel = sql.SQL(conn.execute("SELECT %s::regclass::text", [table]).fetchone()[0])  # type: ignore[index]
+    cur = conn.execute(
+        sql.SQL("SELECT * FROM history_as_of(NULL::{}, %s, %s) ORDER BY 1").format(rel),
+        [ts, None if key is None else _key_text(key)],
     )
-    return [Event(*r) for r in conn.execute(query).fetchall()]
+    names = [d.name for d in cur.description or []]
+    return [dict(zip(names, row)) for row in cur.fetchall()]
+
+
+def revert_row(
+    conn: psycopg.Connection[Any], table: str, key: Any = None, ts: datetime | None = None, *, event: int | None = None
+) -> int:
+    """Restore one row to its state at ``ts`` (by ``key``), or to the state
+    event ``event`` recorded; returns the number of rows written."""
+    if event is not None:
+        row = conn.execute("SELECT revert_row(%s::regclass, %s::bigint)", [table, event]).fetchone()
+    else:
+        row = conn.execute("SELECT revert_row(%s::regclass, %s::text, %s)", [table, _key_text(key), ts]).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def revert_table(conn: psycopg.Connection[Any], table: str, ts: datetime) -> int:
+    """Restore a whole table to its state at ``ts``; returns the number of rows written."""
+    row = conn.execute("SELECT revert_table(%s::regclass, %s)", [table, ts]).fetchone()
+    assert row is not None
+    return int(row[0])
 
 
 @dataclass(frozen=True)
@@ -154,10 +200,9 @@ def record_event(
 ) -> int:
     """SELECT record_history_event(...): a manual event for one row; returns its pgh_id.
     ``key`` is the primary key's value, or a list for a composite key."""
-    key_text = json.dumps(list(key)) if isinstance(key, (list, tuple)) else str(key)
     row = conn.execute(
         "SELECT record_history_event(%s::regclass, %s::text, %s, %s)",
-        [table, key_text, label, Jsonb(context) if context is not None else None],
+        [table, _key_text(key), label, Jsonb(context) if context is not None else None],
     ).fetchone()
     assert row is not None
     return int(row[0])

@@ -19,13 +19,20 @@ from .install import InstallError, create_extension, install_files
 from .server import ServerError, TemporaryServer
 
 
+def _json(value: Any) -> str:
+    """JSON for the terminal; numbers read as Decimal print as they are stored (25.00)."""
+    if isinstance(value, decimal.Decimal):
+        return str(value)
+    return json.dumps(value, sort_keys=True, default=str)
+
+
 def _print_events(evs: list[api.Event], out: Any) -> None:
-    headers = ["pgh_id", "label", "operation", "obj_id", "context", "row"]
+    headers = ["pgh_id", "label", "operation", "obj_id", "context", "diff"]
     rows = [
         [
-            str(e.id), e.label, e.operation, str(e.obj_id),
-            json.dumps(e.context, sort_keys=True) if e.context is not None else "",
-            " ".join(f"{k}={v}" for k, v in e.data.items()),
+            str(e.id), e.label, e.operation, _json(e.obj_id),
+            _json(e.context) if e.context is not None else "",
+            "  ".join(f"{k}: {_json(v[0])} -> {_json(v[1])}" for k, v in sorted((e.diff or {}).items())),
         ]
         for e in evs
     ]
@@ -35,6 +42,19 @@ def _print_events(evs: list[api.Event], out: Any) -> None:
     print("  ".join("-" * w for w in widths), file=out)
     for r in rows:
         print("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip(), file=out)
+
+
+def _print_rows(rows: list[dict[str, Any]], out: Any) -> None:
+    if not rows:
+        print("(no rows)", file=out)
+        return
+    headers = list(rows[0])
+    cells = [[str(r[h]) for h in headers] for r in rows]
+    widths = [max(len(h), *(len(c[i]) for c in cells)) for i, h in enumerate(headers)]
+    print("  ".join(h.ljust(w) for h, w in zip(headers, widths)).rstrip(), file=out)
+    print("  ".join("-" * w for w in widths), file=out)
+    for c in cells:
+        print("  ".join(v.ljust(w) for v, w in zip(c, widths)).rstrip(), file=out)
 
 
 DEMO_SETUP = """
@@ -72,15 +92,21 @@ def cmd_demo(args: argparse.Namespace) -> int:
                 ({"user": "carol", "request": "DELETE /orders/2"},
                  ["DELETE FROM orders WHERE id = 2"]),
             ]
+            before = None
             for context, statements in story:
                 with conn.transaction():
                     conn.execute("SELECT set_history_context(%s::jsonb)", [json.dumps(context)])
                     for stmt in statements:
                         conn.execute(stmt)
                         print(f"  [{context['user']:>5}] {stmt}", file=out)
-            print(f"\nSELECT * FROM {event_table} ORDER BY pgh_id;"
-                  "  -- UPDATE ... SET status = status wrote nothing\n", file=out)
-            _print_events(api.events(conn, event_table), out)
+                if before is None:
+                    before = conn.execute("SELECT clock_timestamp()").fetchone()[0]  # type: ignore[index]
+            print("\nSELECT * FROM history_events();  -- every event, with what it changed;"
+                  " UPDATE ... SET status = status wrote nothing\n", file=out)
+            _print_events(api.history(conn), out)
+            print("\nSELECT * FROM history_as_of(NULL::orders, <after the first request>);\n", file=out)
+            assert before is not None
+            _print_rows(api.as_of(conn, "orders", before), out)
     print(f"\nDone in {time.monotonic() - started:.1f}s; the temporary server and its files are gone.",
           file=out)
     return 0
