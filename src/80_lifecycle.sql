@@ -54,3 +54,322 @@ $$;
 
 CREATE EVENT TRIGGER history_track_sql_drop ON sql_drop
     EXECUTE FUNCTION history_track._on_sql_drop();
+
+-- ALTER TABLE on a tracked table is followed (ddl_command_start and _end):
+--   ADD COLUMN      the event table gains the column (when all columns are
+--                   mirrored), the triggers record it;
+--   RENAME COLUMN   the event table's column is renamed; the trackers' changed
+--                   lists and conditions follow the new name;
+--   DROP COLUMN     the event table keeps the column and its history (new
+--                   events store NULL there); refused while a tracker's changed
+--                   list or condition uses the column;
+--   ALTER ... TYPE  the event table's column changes type too, when every
+--                   recorded value survives the cast unchanged (checked by a
+--                   round trip), between PostgreSQL's own types; else refused;
+--   RENAME TO, SET SCHEMA   tracking goes on (the event table keeps its name);
+--   a primary key change is refused (pgh_obj_id is the key).
+-- Refusing raises an error in ddl_command_end, so the whole ALTER TABLE is
+-- rolled back and nothing is lost. The trigger functions are regenerated
+-- after every ALTER TABLE of a tracked table.
+--
+-- The start trigger remembers every tracked table's columns by attnum (that is
+-- how a rename is told from a drop and an add), and parses every condition
+-- into a temporary view (SELECT FROM t AS old, t AS new WHERE <condition>):
+-- PostgreSQL follows a renamed column in a view's stored query, and refuses
+-- to drop a column, or change the type of one, that the view uses.
+
+-- The temporary view holding a tracker's condition during an ALTER TABLE.
+CREATE FUNCTION history_track._condition_copy(p_table_id integer, p_label text) RETURNS text
+LANGUAGE sql IMMUTABLE
+AS $$
+    SELECT pg_catalog.format('pg_temp.%I',
+                             pg_catalog.format('history_track_c%s_%s', p_table_id, pg_catalog.left(pg_catalog.md5(p_label), 12)))
+$$;
+
+CREATE FUNCTION history_track._condition_view_sql(p_table_id integer, p_label text, p_table regclass, p_condition text)
+RETURNS text
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT pg_catalog.format(E'CREATE OR REPLACE TEMPORARY VIEW %s AS SELECT FROM %s AS old, %2$s AS new WHERE (\n%s\n)',
+                             history_track._condition_copy(p_table_id, p_label), history_track._qualified(p_table), p_condition)
+$$;
+
+CREATE FUNCTION history_track._on_ddl_start() RETURNS event_trigger
+LANGUAGE plpgsql
+-- SECURITY DEFINER: reads the catalog, whoever runs ALTER TABLE.
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_tracker record;
+BEGIN
+    IF pg_catalog.to_regclass('history_track.tracked_table') IS NULL
+       OR pg_catalog.current_setting('history_track.following', true) OPERATOR(pg_catalog.=) 'on' THEN
+        RETURN;
+    END IF;
+    PERFORM pg_catalog.set_config('history_track.ddl_before', COALESCE((
+        SELECT pg_catalog.jsonb_object_agg(t.table_name::oid::text, pg_catalog.jsonb_build_object(
+                   'key', history_track._key_columns(t.table_name),
+                   'columns', (SELECT pg_catalog.jsonb_object_agg(a.attnum::text, pg_catalog.jsonb_build_object(
+                                          'name', a.attname, 'type', a.atttypid::bigint, 'typmod', a.atttypmod))
+                                 FROM pg_catalog.pg_attribute AS a
+                                WHERE a.attrelid OPERATOR(pg_catalog.=) t.table_name
+                                  AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped)))
+          FROM history_track.tracked_table AS t
+         WHERE EXISTS (SELECT FROM history_track.tracker AS k WHERE k.table_name OPERATOR(pg_catalog.=) t.table_name)
+    ), '{}')::text, true);
+    FOR v_tracker IN
+        SELECT k.condition, k.label, t.table_id, t.table_name
+          FROM history_track.tracker AS k
+          JOIN history_track.tracked_table AS t ON t.table_name OPERATOR(pg_catalog.=) k.table_name
+         WHERE k.condition IS NOT NULL
+    LOOP
+        EXECUTE history_track._condition_view_sql(v_tracker.table_id, v_tracker.label, v_tracker.table_name,
+                                                  v_tracker.condition);
+    END LOOP;
+END
+$$;
+
+CREATE FUNCTION history_track._on_ddl_end() RETURNS event_trigger
+LANGUAGE plpgsql
+-- SECURITY DEFINER: the event tables, the catalog and the generated functions
+-- belong to the extension's owner, whoever runs ALTER TABLE.
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+SET client_min_messages = warning
+AS $$
+DECLARE
+    v_before jsonb;
+    v_table  regclass;
+    v_fn     record;
+BEGIN
+    IF pg_catalog.to_regclass('history_track.tracked_table') IS NULL
+       OR pg_catalog.current_setting('history_track.following', true) OPERATOR(pg_catalog.=) 'on' THEN
+        RETURN;
+    END IF;
+    v_before := NULLIF(pg_catalog.current_setting('history_track.ddl_before', true), '')::jsonb;
+    PERFORM pg_catalog.set_config('history_track.following', 'on', true);
+    FOR v_table IN
+        SELECT DISTINCT t.table_name
+          FROM pg_catalog.pg_event_trigger_ddl_commands() AS c
+          JOIN history_track.tracked_table AS t ON t.table_name::oid OPERATOR(pg_catalog.=) c.objid
+         WHERE c.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::regclass
+           AND EXISTS (SELECT FROM history_track.tracker AS k WHERE k.table_name OPERATOR(pg_catalog.=) t.table_name)
+    LOOP
+        PERFORM history_track._follow_table(v_table, v_before OPERATOR(pg_catalog.->) (v_table::oid::text));
+    END LOOP;
+    -- The condition copies have served.
+    FOR v_fn IN
+        SELECT c.oid::regclass AS view FROM pg_catalog.pg_class AS c
+         WHERE c.relnamespace OPERATOR(pg_catalog.=) pg_catalog.pg_my_temp_schema()
+           AND c.relkind OPERATOR(pg_catalog.=) 'v' AND c.relname::text LIKE 'history\_track\_c%'
+    LOOP
+        EXECUTE pg_catalog.format('DROP VIEW %s', v_fn.view);
+    END LOOP;
+    PERFORM pg_catalog.set_config('history_track.following', '', true);
+    PERFORM pg_catalog.set_config('history_track.ddl_before', '', true);
+END
+$$;
+
+-- Bring p_table's event table, catalog and triggers up to date with an ALTER
+-- TABLE, given its columns before (see _on_ddl_start), or refuse it.
+CREATE FUNCTION history_track._follow_table(p_table regclass, p_before jsonb) RETURNS void
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_table   history_track.tracked_table;
+    v_event   text;
+    v_key     name[] := history_track._key_columns(p_table);
+    v_old     record;
+    v_now     record;
+    v_tracker record;
+    v_renamed boolean := false;
+    v_view    regclass;
+    v_def     text;
+    v_body    text;
+BEGIN
+    -- Only tables whose triggers are in place: while pg_restore rebuilds a
+    -- database, the catalog is back before the triggers are, and its ALTER
+    -- TABLE ... ADD CONSTRAINT must be left alone.
+    IF p_before IS NULL OR NOT EXISTS (
+            SELECT FROM pg_catalog.pg_trigger AS tg
+             WHERE tg.tgrelid OPERATOR(pg_catalog.=) p_table AND tg.tgname::text LIKE 'history\_track\_%') THEN
+        RETURN;
+    END IF;
+    SELECT * INTO STRICT v_table FROM history_track.tracked_table AS t
+     WHERE t.table_name OPERATOR(pg_catalog.=) p_table;
+    v_event := history_track._qualified(v_table.event_table);
+
+    IF v_key IS DISTINCT FROM (SELECT pg_catalog.array_agg(k::name) FROM pg_catalog.jsonb_array_elements_text(p_before -> 'key') AS k) THEN
+        RAISE EXCEPTION 'cannot change the primary key of tracked table %', p_table
+            USING ERRCODE = 'feature_not_supported',
+                  DETAIL = 'Every event of the table stores its row''s primary key in pgh_obj_id.',
+                  HINT = pg_catalog.format('Stop tracking first (SELECT untrack_table(%L)), change the key, then track it again; rename the old event table to keep its history apart.', p_table::text);
+    END IF;
+
+    FOR v_old IN
+        SELECT c.key::int2 AS attnum, c.value ->> 'name' AS name, (c.value ->> 'type')::oid AS typid,
+               (c.value ->> 'typmod')::integer AS typmod
+          FROM pg_catalog.jsonb_each(p_before -> 'columns') AS c
+         ORDER BY 1
+    LOOP
+        SELECT a.attname, a.attisdropped, a.atttypid, a.atttypmod, a.attgenerated INTO v_now
+          FROM pg_catalog.pg_attribute AS a
+         WHERE a.attrelid OPERATOR(pg_catalog.=) p_table AND a.attnum OPERATOR(pg_catalog.=) v_old.attnum;
+
+        IF v_now.attisdropped THEN
+            SELECT k.label INTO v_tracker FROM history_track.tracker AS k
+             WHERE k.table_name OPERATOR(pg_catalog.=) p_table AND v_old.name::name OPERATOR(pg_catalog.=) ANY (k.changed)
+             LIMIT 1;
+            IF FOUND THEN
+                RAISE EXCEPTION 'cannot drop column "%" of table %: tracker "%" watches it', v_old.name, p_table, v_tracker.label
+                    USING ERRCODE = 'dependent_objects_still_exist',
+                          DETAIL = 'The tracker records an update when one of its changed columns changed.',
+                          HINT = pg_catalog.format('Remove the tracker first: SELECT untrack_table(%L, label => %L);', p_table::text, v_tracker.label);
+            END IF;
+            UPDATE history_track.tracked_table AS t
+               SET columns = pg_catalog.array_remove(t.columns, v_old.name::name),
+                   exclude = pg_catalog.array_remove(t.exclude, v_old.name::name)
+             WHERE t.table_name OPERATOR(pg_catalog.=) p_table;
+            -- The event table keeps the column and what it recorded.
+        ELSIF v_now.attname::text OPERATOR(pg_catalog.<>) v_old.name THEN
+            IF EXISTS (SELECT FROM pg_catalog.pg_attribute AS a
+                        WHERE a.attrelid OPERATOR(pg_catalog.=) v_table.event_table AND NOT a.attisdropped
+                          AND a.attname OPERATOR(pg_catalog.=) v_old.name::name)
+               AND (v_table.columns IS NULL OR v_old.name::name OPERATOR(pg_catalog.=) ANY (v_table.columns))
+               AND NOT v_old.name::name OPERATOR(pg_catalog.=) ANY (v_table.exclude) THEN
+                IF EXISTS (SELECT FROM pg_catalog.pg_attribute AS a
+                            WHERE a.attrelid OPERATOR(pg_catalog.=) v_table.event_table AND NOT a.attisdropped
+                              AND a.attname OPERATOR(pg_catalog.=) v_now.attname) THEN
+                    RAISE EXCEPTION 'cannot rename column "%" of table % to "%": its event table % has a column "%"',
+                                    v_old.name, p_table, v_now.attname, v_table.event_table, v_now.attname
+                        USING ERRCODE = 'duplicate_column',
+                              DETAIL = 'The event table keeps the history of a dropped column under that name.',
+                              HINT = 'Choose another name.';
+                END IF;
+                EXECUTE pg_catalog.format('ALTER TABLE %s RENAME COLUMN %I TO %I', v_event, v_old.name, v_now.attname);
+            END IF;
+            UPDATE history_track.tracked_table AS t
+               SET columns = pg_catalog.array_replace(t.columns, v_old.name::name, v_now.attname),
+                   exclude = pg_catalog.array_replace(t.exclude, v_old.name::name, v_now.attname)
+             WHERE t.table_name OPERATOR(pg_catalog.=) p_table;
+            UPDATE history_track.tracker AS k
+               SET changed = pg_catalog.array_replace(k.changed, v_old.name::name, v_now.attname)
+             WHERE k.table_name OPERATOR(pg_catalog.=) p_table;
+            v_renamed := true;
+        ELSIF (v_now.atttypid, v_now.atttypmod) IS DISTINCT FROM (v_old.typid, v_old.typmod) THEN
+            PERFORM history_track._follow_type(p_table, v_table, v_old.name::name, v_old.typid, v_old.typmod,
+                                               v_now.atttypid, v_now.atttypmod);
+        END IF;
+    END LOOP;
+
+    -- Conditions: follow renamed columns (read back from the view, whose
+    -- aliases PostgreSQL prints as old_1 and new_1; the text is only taken if
+    -- it parses back to the very same query). A column dropped with CASCADE
+    -- took the condition's view with it.
+    FOR v_tracker IN
+        SELECT k.label, k.condition FROM history_track.tracker AS k
+         WHERE k.table_name OPERATOR(pg_catalog.=) p_table AND k.condition IS NOT NULL
+    LOOP
+        v_view := pg_catalog.to_regclass(history_track._condition_copy(v_table.table_id, v_tracker.label));
+        IF v_view IS NULL THEN
+            RAISE EXCEPTION 'cannot drop a column of table % that the condition of tracker "%" uses', p_table, v_tracker.label
+                USING ERRCODE = 'dependent_objects_still_exist',
+                      DETAIL = pg_catalog.format('The condition is: %s', v_tracker.condition),
+                      HINT = pg_catalog.format('Remove the tracker first: SELECT untrack_table(%L, label => %L);', p_table::text, v_tracker.label);
+        END IF;
+        IF v_renamed THEN
+            v_def := pg_catalog.pg_get_viewdef(v_view);
+            v_body := pg_catalog.regexp_replace(pg_catalog.substring(v_def, '(?s)\sWHERE\s(.*);\s*$'),
+                                                '\m(old|new)_1\.', '\1.', 'g');
+            EXECUTE history_track._condition_view_sql(v_table.table_id, v_tracker.label || ' check', p_table, v_body);
+            IF v_body IS NULL OR pg_catalog.pg_get_viewdef(history_track._condition_copy(v_table.table_id, v_tracker.label || ' check')::regclass)
+                                 IS DISTINCT FROM v_def THEN
+                RAISE EXCEPTION 'cannot rename a column of table % that the condition of tracker "%" uses', p_table, v_tracker.label
+                    USING ERRCODE = 'feature_not_supported',
+                          DETAIL = pg_catalog.format('The condition could not be rewritten with the new name: %s', v_tracker.condition),
+                          HINT = pg_catalog.format('Remove the tracker (SELECT untrack_table(%L, label => %L)), rename the column, and declare the tracker again.',
+                                                   p_table::text, v_tracker.label);
+            END IF;
+            UPDATE history_track.tracker AS k SET condition = v_body
+             WHERE k.table_name OPERATOR(pg_catalog.=) p_table AND k.label OPERATOR(pg_catalog.=) v_tracker.label;
+        END IF;
+    END LOOP;
+
+    -- New columns, when the event table mirrors every column.
+    SELECT * INTO STRICT v_table FROM history_track.tracked_table AS t
+     WHERE t.table_name OPERATOR(pg_catalog.=) p_table;
+    PERFORM history_track._prepare_event_table(p_table, v_table.columns, v_table.exclude);
+    PERFORM history_track._generate(p_table);
+END
+$$;
+
+-- A tracked column's type changed: change the event table's column (and
+-- pgh_obj_id / pgh_old_obj_id, for a one-column key) the same way, if every
+-- recorded value comes back unchanged from the new type. Only between
+-- PostgreSQL's own types: the cast runs with the extension owner's privileges.
+CREATE FUNCTION history_track._follow_type(p_table regclass, p_stored history_track.tracked_table, p_column name,
+                                           p_old_type oid, p_old_typmod integer, p_new_type oid, p_new_typmod integer)
+RETURNS void
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_event   text := history_track._qualified(p_stored.event_table);
+    v_old     text := pg_catalog.format_type(p_old_type, p_old_typmod);
+    v_new     text := pg_catalog.format_type(p_new_type, p_new_typmod);
+    v_targets name[] := '{}';
+    v_target  name;
+    v_lost    bigint;
+    v_message text;
+BEGIN
+    IF EXISTS (SELECT FROM pg_catalog.pg_attribute AS a
+                WHERE a.attrelid OPERATOR(pg_catalog.=) p_stored.event_table AND NOT a.attisdropped
+                  AND a.attname OPERATOR(pg_catalog.=) p_column
+                  AND (a.atttypid, a.atttypmod) = (p_old_type, p_old_typmod)) THEN
+        v_targets := ARRAY[p_column];
+    END IF;
+    IF history_track._key_columns(p_table) OPERATOR(pg_catalog.=) ARRAY[p_column] THEN
+        v_targets := v_targets OPERATOR(pg_catalog.||) '{pgh_obj_id,pgh_old_obj_id}'::name[];
+    END IF;
+    IF pg_catalog.cardinality(v_targets) OPERATOR(pg_catalog.=) 0 THEN
+        RETURN;
+    END IF;
+    IF p_old_type::bigint OPERATOR(pg_catalog.>=) 16384 OR p_new_type::bigint OPERATOR(pg_catalog.>=) 16384 THEN
+        RAISE EXCEPTION 'cannot change the type of column "%" of tracked table % from % to %', p_column, p_table, v_old, v_new
+            USING ERRCODE = 'feature_not_supported',
+                  DETAIL = 'history_track converts the recorded history only between PostgreSQL''s own types (no domains, enums or extension types).',
+                  HINT = pg_catalog.format('Untrack the table (SELECT untrack_table(%L)), change the type, convert %s yourself, and track it again.',
+                                           p_table::text, p_stored.event_table);
+    END IF;
+    FOREACH v_target IN ARRAY v_targets LOOP
+        BEGIN
+            EXECUTE pg_catalog.format(
+                'SELECT pg_catalog.count(*) FROM %s AS e WHERE e.%2$I IS NOT NULL'
+                ' AND e.%2$I::%3$s::%4$s::text IS DISTINCT FROM e.%2$I::text',
+                v_event, v_target, v_new, v_old) INTO v_lost;
+        EXCEPTION WHEN OTHERS THEN
+            GET STACKED DIAGNOSTICS v_message = MESSAGE_TEXT;
+            v_lost := -1;
+        END;
+        IF v_lost OPERATOR(pg_catalog.<>) 0 THEN
+            RAISE EXCEPTION 'cannot change the type of column "%" of tracked table % from % to %', p_column, p_table, v_old, v_new
+                USING ERRCODE = 'datatype_mismatch',
+                      DETAIL = CASE WHEN v_lost OPERATOR(pg_catalog.<) 0
+                                    THEN pg_catalog.format('Recorded values of %s.%I do not convert: %s', p_stored.event_table, v_target, v_message)
+                                    ELSE pg_catalog.format('%s recorded values of %s.%I would change in the conversion.', v_lost, p_stored.event_table, v_target) END,
+                      HINT = 'Change it to a type that holds every recorded value (e.g. a wider one), or untrack the table, change the type, and track it again.';
+        END IF;
+        EXECUTE pg_catalog.format('ALTER TABLE %s ALTER COLUMN %I TYPE %s USING %2$I::%3$s', v_event, v_target, v_new);
+    END LOOP;
+END
+$$;
+
+CREATE EVENT TRIGGER history_track_ddl_start ON ddl_command_start
+    WHEN TAG IN ('ALTER TABLE')
+    EXECUTE FUNCTION history_track._on_ddl_start();
+CREATE EVENT TRIGGER history_track_ddl_end ON ddl_command_end
+    WHEN TAG IN ('ALTER TABLE')
+    EXECUTE FUNCTION history_track._on_ddl_end();
