@@ -17,8 +17,6 @@ SELECT track_table('a_matview');
 
 CREATE TABLE parted (id int PRIMARY KEY) PARTITION BY RANGE (id);
 CREATE TABLE parted_1 PARTITION OF parted FOR VALUES FROM (0) TO (10);
-SELECT track_table('parted');
-\echo SQLSTATE :LAST_ERROR_SQLSTATE
 SELECT track_table('parted_1');
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
 

@@ -62,12 +62,7 @@ BEGIN
             USING ERRCODE = 'wrong_object_type',
                   DETAIL = 'Writes to a foreign table happen on the remote server, out of reach of local triggers.',
                   HINT = 'Track the table on the server that holds the rows.';
-    ELSIF v_class.relkind = 'p' THEN
-        RAISE EXCEPTION 'partitioned table % cannot be tracked yet', p_table
-            USING ERRCODE = 'feature_not_supported',
-                  DETAIL = 'Tracking partitioned tables is not supported in this version.',
-                  HINT = 'Track each partition''s rows through an ordinary table, or wait for partition support.';
-    ELSIF v_class.relkind <> 'r' THEN
+    ELSIF v_class.relkind NOT IN ('r', 'p') THEN
         RAISE EXCEPTION '% is not a table', p_table
             USING ERRCODE = 'wrong_object_type',
                   HINT = 'Pass an ordinary table to track_table().';
@@ -76,8 +71,9 @@ BEGIN
     IF v_class.relispartition THEN
         RAISE EXCEPTION '% is a partition', p_table
             USING ERRCODE = 'feature_not_supported',
-                  DETAIL = 'Writes routed through the partitioned table would not be recorded by a partition''s own triggers.',
-                  HINT = 'Partition support is not available in this version.';
+                  DETAIL = 'A partition''s history belongs with its partitioned table''s: one event table, one key.',
+                  HINT = pg_catalog.format('Track the partitioned table instead: SELECT track_table(%L); every partition, also those attached later, is recorded with it.',
+                                           pg_catalog.pg_partition_root(p_table)::text);
     END IF;
 
     IF v_class.relpersistence = 't' THEN
@@ -242,4 +238,15 @@ BEGIN
     END IF;
     RETURN pg_catalog.format('pg_catalog.format(''%%s'', %s) OPERATOR(pg_catalog.=) %s', p_expr, p_param);
 END
+$$;
+
+-- 'ONLY ' for an ordinary table (its inheritance children, if any, are not
+-- part of its history), '' for a partitioned table (its rows are in its
+-- partitions).
+CREATE FUNCTION history_track._only(p_table regclass) RETURNS text
+LANGUAGE sql STABLE STRICT
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT CASE c.relkind WHEN 'p' THEN '' ELSE 'ONLY ' END
+      FROM pg_catalog.pg_class AS c WHERE c.oid OPERATOR(pg_catalog.=) p_table
 $$;

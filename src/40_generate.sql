@@ -71,7 +71,10 @@ $$;
 -- context from the trigger function's variable pgh_context (read once per
 -- statement); with p_check, the variant executed once at track_table time,
 -- against empty stand-ins, with NULL context. 'truncate' is the delete
--- trackers' statement reading the whole table before it is emptied.
+-- trackers' statement reading the whole table before it is emptied; with
+-- p_dynamic, the text of that statement for a partitioned table's tree, run by
+-- EXECUTE with the truncated relation in place of pgh_truncated_table and the
+-- context as $1, $2 (label $3).
 --
 -- Updates that change the primary key also store the old key
 -- (pgh_old_obj_id) and pgh_statement_id, a value drawn once per statement
@@ -80,7 +83,7 @@ $$;
 -- two keys is not a delete of either) and where a moved row's history
 -- continues under its old key. Both are NULL on every other event.
 CREATE FUNCTION history_track._tracker_sql(p_table regclass, p_label text, p_operation text,
-                                           p_check boolean DEFAULT false)
+                                           p_check boolean DEFAULT false, p_dynamic boolean DEFAULT false)
 RETURNS text
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
@@ -95,6 +98,7 @@ DECLARE
     v_where   text[] := '{}'::text[];
     v_label   text;
     v_context text := CASE WHEN p_check THEN 'NULL::uuid, NULL::jsonb'
+                           WHEN p_dynamic THEN '$1, $2'
                            ELSE 'pgh_context.context_id, pgh_context.context' END;
     v_moved   text := 'NULL, NULL';
     v_key     name[] := history_track._key_columns(p_table);
@@ -119,9 +123,9 @@ BEGIN
                                                   history_track._qualified(p_table));
         END IF;
     ELSIF p_operation OPERATOR(pg_catalog.=) ANY (ARRAY['delete', 'truncate']) THEN
-        v_from := CASE WHEN p_operation OPERATOR(pg_catalog.=) 'truncate' AND NOT p_check
-                       THEN pg_catalog.format('ONLY %s AS old', history_track._qualified(p_table))
-                       ELSE 'pgh_old_rows AS old' END;
+        v_from := CASE WHEN p_operation OPERATOR(pg_catalog.<>) 'truncate' OR p_check THEN 'pgh_old_rows AS old'
+                       WHEN p_dynamic THEN 'ONLY pgh_truncated_table AS old'
+                       ELSE pg_catalog.format('ONLY %s AS old', history_track._qualified(p_table)) END;
         IF v_tracker.condition IS NOT NULL THEN
             v_from := v_from || pg_catalog.format(E'\n      CROSS JOIN (SELECT (NULL::%s).*) AS new',
                                                   history_track._qualified(p_table));
@@ -158,9 +162,10 @@ BEGIN
 
     -- The default trackers' events are labeled 'revert' while revert_row()
     -- or revert_table() writes (see _context()).
-    v_label := CASE WHEN v_tracker.label OPERATOR(pg_catalog.=) v_tracked AND NOT p_check
-                    THEN pg_catalog.format('COALESCE(pgh_context.label, %L)', v_tracker.label)
-                    ELSE pg_catalog.quote_literal(v_tracker.label) END;
+    v_label := CASE WHEN v_tracker.label OPERATOR(pg_catalog.<>) v_tracked OR p_check
+                    THEN pg_catalog.quote_literal(v_tracker.label)
+                    WHEN p_dynamic THEN pg_catalog.format('COALESCE($3, %L)', v_tracker.label)
+                    ELSE pg_catalog.format('COALESCE(pgh_context.label, %L)', v_tracker.label) END;
 
     RETURN pg_catalog.format(
         E'INSERT INTO %s\n'
@@ -312,9 +317,48 @@ DECLARE
     v_state     text;
     v_message   text;
     v_detail    text;
+    -- The table, and for a partitioned table every partition at every level:
+    -- a write names one of them, and fires that one's statement triggers.
+    v_relations regclass[] := ARRAY(SELECT p_table UNION
+                                    SELECT t.relid FROM pg_catalog.pg_partition_tree(p_table) AS t);
+    v_partitioned boolean := (SELECT c.relkind OPERATOR(pg_catalog.=) 'p' FROM pg_catalog.pg_class AS c
+                               WHERE c.oid OPERATOR(pg_catalog.=) p_table);
+    v_relation  regclass;
+    v_joined    regclass[];
+    v_left      regclass[];
+    v_replayed  boolean;
 BEGIN
     SELECT * INTO STRICT v_table FROM history_track.tracked_table AS t
      WHERE t.table_name OPERATOR(pg_catalog.=) p_table;
+
+    -- Partitions that joined or left the tree since the triggers were last
+    -- written (ATTACH / DETACH PARTITION): their rows enter or leave the
+    -- table without DML, so they are recorded as a baseline (below).
+    v_replayed := (SELECT pg_catalog.count(*) FROM history_track.tracker AS k
+                    WHERE k.table_name OPERATOR(pg_catalog.=) p_table
+                      AND k.label OPERATOR(pg_catalog.=) ANY ('{insert,update,delete}')) OPERATOR(pg_catalog.=) 3;
+    IF EXISTS (SELECT FROM pg_catalog.pg_trigger AS tg
+                WHERE tg.tgrelid OPERATOR(pg_catalog.=) p_table AND tg.tgname OPERATOR(pg_catalog.=) 'history_track_insert') THEN
+        v_joined := ARRAY(SELECT r FROM pg_catalog.unnest(v_relations) AS r
+                           WHERE NOT EXISTS (SELECT FROM pg_catalog.pg_trigger AS tg
+                                              WHERE tg.tgrelid OPERATOR(pg_catalog.=) r
+                                                AND tg.tgname OPERATOR(pg_catalog.=) 'history_track_insert'));
+        v_left := ARRAY(SELECT DISTINCT tg.tgrelid::regclass FROM pg_catalog.pg_trigger AS tg
+                         WHERE tg.tgname OPERATOR(pg_catalog.=) 'history_track_insert'
+                           AND tg.tgfoid OPERATOR(pg_catalog.=) pg_catalog.to_regprocedure(
+                                   pg_catalog.format('history_track.%I()', pg_catalog.format('_t%s_insert', v_table.table_id)))::oid
+                           AND NOT tg.tgrelid::regclass OPERATOR(pg_catalog.=) ANY (v_relations));
+        IF v_replayed THEN
+            FOREACH v_relation IN ARRAY v_left LOOP
+                PERFORM history_track._record_rows(p_table, 'DELETE',
+                            pg_catalog.format('ONLY %s AS t', history_track._qualified(v_relation)));
+            END LOOP;
+            FOREACH v_relation IN ARRAY v_joined LOOP
+                PERFORM history_track._record_rows(p_table, 'BASELINE',
+                            pg_catalog.format('ONLY %s AS t', history_track._qualified(v_relation)));
+            END LOOP;
+        END IF;
+    END IF;
 
     -- Empty stand-ins for the transition tables, against which every generated
     -- statement is executed once below.
@@ -334,15 +378,17 @@ BEGIN
         v_trigger := ('history_track_' || v_operation)::name;
         v_tracked := CASE v_operation WHEN 'truncate' THEN 'delete' ELSE v_operation END;
 
-        SELECT tg.tgfoid::regprocedure INTO v_existing
-          FROM pg_catalog.pg_trigger AS tg
-         WHERE tg.tgrelid OPERATOR(pg_catalog.=) p_table AND tg.tgname OPERATOR(pg_catalog.=) v_trigger;
-        IF v_existing IS NOT NULL AND v_existing::text OPERATOR(pg_catalog.<>) (v_function || '()') THEN
-            RAISE EXCEPTION 'table % already has a trigger named "%"', p_table, v_trigger
-                USING ERRCODE = 'duplicate_object',
-                      DETAIL = pg_catalog.format('It calls %s, not history_track''s generated function.', v_existing),
-                      HINT = 'Rename that trigger (ALTER TRIGGER ... RENAME TO ...), then track the table again.';
-        END IF;
+        FOREACH v_relation IN ARRAY v_relations LOOP
+            SELECT tg.tgfoid::regprocedure INTO v_existing
+              FROM pg_catalog.pg_trigger AS tg
+             WHERE tg.tgrelid OPERATOR(pg_catalog.=) v_relation AND tg.tgname OPERATOR(pg_catalog.=) v_trigger;
+            IF v_existing IS NOT NULL AND v_existing::text OPERATOR(pg_catalog.<>) (v_function || '()') THEN
+                RAISE EXCEPTION 'table % already has a trigger named "%"', v_relation, v_trigger
+                    USING ERRCODE = 'duplicate_object',
+                          DETAIL = pg_catalog.format('It calls %s, not history_track''s generated function.', v_existing),
+                          HINT = 'Rename that trigger (ALTER TRIGGER ... RENAME TO ...), then track the table again.';
+            END IF;
+        END LOOP;
 
         -- Labeled trackers in label order, then the default tracker: so a
         -- labeled event comes before its statement's default event, and its
@@ -354,7 +400,7 @@ BEGIN
            AND v_tracked OPERATOR(pg_catalog.=) ANY (t.operations);
 
         IF v_labels IS NULL THEN
-            EXECUTE pg_catalog.format('DROP TRIGGER IF EXISTS %I ON %s', v_trigger, history_track._qualified(p_table));
+            PERFORM history_track._drop_triggers(v_function, NULL);
             EXECUTE pg_catalog.format('DROP FUNCTION IF EXISTS %s()', v_function);
             CONTINUE;
         END IF;
@@ -373,6 +419,14 @@ BEGIN
                           DETAIL = COALESCE(NULLIF(v_detail, ''), 'The generated statement failed when checked.'),
                           HINT = 'Check the tracker''s condition and options; history_trackers shows them.';
             END;
+            IF v_operation OPERATOR(pg_catalog.=) 'truncate' AND v_partitioned THEN
+                -- One function for every relation of the tree: it reads the
+                -- relation being truncated, named at run time.
+                v_stmt := pg_catalog.format(
+                    E'EXECUTE pg_catalog.replace(%L,\n        ''pgh_truncated_table'', TG_RELID::pg_catalog.regclass::pg_catalog.text)\n'
+                    '        USING pgh_context.context_id, pgh_context.context, pgh_context.label',
+                    history_track._tracker_sql(p_table, v_label, v_operation, false, true));
+            END IF;
             v_body := v_body || '    ' || v_stmt || E';\n';
         END LOOP;
 
@@ -403,20 +457,44 @@ BEGIN
             pg_catalog.format('history_track: records %s events of %s; generated, do not edit',
                               v_operation, history_track._qualified(p_table)));
 
-        IF v_existing IS NULL THEN
-            EXECUTE pg_catalog.format(
-                'CREATE TRIGGER %I %s %s ON %s %s FOR EACH STATEMENT EXECUTE FUNCTION %s()',
-                v_trigger,
-                CASE v_operation WHEN 'truncate' THEN 'BEFORE' ELSE 'AFTER' END,
-                pg_catalog.upper(v_operation), history_track._qualified(p_table),
-                CASE v_operation WHEN 'insert' THEN 'REFERENCING NEW TABLE AS pgh_new_rows'
-                                 WHEN 'delete' THEN 'REFERENCING OLD TABLE AS pgh_old_rows'
-                                 WHEN 'update' THEN 'REFERENCING OLD TABLE AS pgh_old_rows NEW TABLE AS pgh_new_rows'
-                                 ELSE '' END,
-                v_function);
-        END IF;
+        FOREACH v_relation IN ARRAY v_relations LOOP
+            IF NOT EXISTS (SELECT FROM pg_catalog.pg_trigger AS tg
+                            WHERE tg.tgrelid OPERATOR(pg_catalog.=) v_relation
+                              AND tg.tgname OPERATOR(pg_catalog.=) v_trigger) THEN
+                EXECUTE pg_catalog.format(
+                    'CREATE TRIGGER %I %s %s ON %s %s FOR EACH STATEMENT EXECUTE FUNCTION %s()',
+                    v_trigger,
+                    CASE v_operation WHEN 'truncate' THEN 'BEFORE' ELSE 'AFTER' END,
+                    pg_catalog.upper(v_operation), history_track._qualified(v_relation),
+                    CASE v_operation WHEN 'insert' THEN 'REFERENCING NEW TABLE AS pgh_new_rows'
+                                     WHEN 'delete' THEN 'REFERENCING OLD TABLE AS pgh_old_rows'
+                                     WHEN 'update' THEN 'REFERENCING OLD TABLE AS pgh_old_rows NEW TABLE AS pgh_new_rows'
+                                     ELSE '' END,
+                    v_function);
+            END IF;
+        END LOOP;
+        -- Relations that left the tree (a detached partition) are no longer recorded.
+        PERFORM history_track._drop_triggers(v_function, v_relations);
     END LOOP;
     DROP TABLE pg_temp.pgh_old_rows, pg_temp.pgh_new_rows;
+END
+$$;
+
+-- Drop the triggers that call p_function, on any relation but p_keep.
+CREATE FUNCTION history_track._drop_triggers(p_function text, p_keep regclass[]) RETURNS void
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_trigger record;
+BEGIN
+    FOR v_trigger IN
+        SELECT tg.tgname, tg.tgrelid::regclass AS rel FROM pg_catalog.pg_trigger AS tg
+         WHERE tg.tgfoid OPERATOR(pg_catalog.=) (SELECT pg_catalog.to_regprocedure(p_function || '()'))::oid
+           AND NOT (tg.tgrelid::regclass OPERATOR(pg_catalog.=) ANY (COALESCE(p_keep, '{}')))
+    LOOP
+        EXECUTE pg_catalog.format('DROP TRIGGER %I ON %s', v_trigger.tgname, history_track._qualified(v_trigger.rel));
+    END LOOP;
 END
 $$;
 
@@ -428,14 +506,12 @@ SET client_min_messages = warning  -- no "does not exist, skipping" notices
 AS $$
 DECLARE
     v_operation text;
+    v_function  text;
 BEGIN
     FOREACH v_operation IN ARRAY ARRAY['insert', 'update', 'delete', 'truncate'] LOOP
-        IF EXISTS (SELECT FROM pg_catalog.pg_class AS c WHERE c.oid OPERATOR(pg_catalog.=) p_table) THEN
-            EXECUTE pg_catalog.format('DROP TRIGGER IF EXISTS %I ON %s',
-                                      'history_track_' || v_operation, history_track._qualified(p_table));
-        END IF;
-        EXECUTE pg_catalog.format('DROP FUNCTION IF EXISTS history_track.%I()',
-                                  pg_catalog.format('_t%s_%s', p_table_id, v_operation));
+        v_function := pg_catalog.format('history_track.%I', pg_catalog.format('_t%s_%s', p_table_id, v_operation));
+        PERFORM history_track._drop_triggers(v_function, NULL);
+        EXECUTE pg_catalog.format('DROP FUNCTION IF EXISTS %s()', v_function);
     END LOOP;
 END
 $$;

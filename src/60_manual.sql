@@ -7,6 +7,8 @@
 -- Baselines: track_table(..., baseline => true) records every row as it is
 -- (label 'baseline', pgh_operation 'BASELINE'), so that history_as_of() is
 -- complete from that moment, also for rows written before tracking began.
+-- A partition attached to a tracked partitioned table brings its rows in the
+-- same way, and one detached takes them out (label 'baseline', 'DELETE').
 
 CREATE FUNCTION @extschema@.record_history_event(
     tbl     regclass,
@@ -109,6 +111,38 @@ COMMENT ON FUNCTION @extschema@.record_history_event(regclass, text, text, jsonb
 COMMENT ON FUNCTION @extschema@.record_history_event(regclass, anyelement, text, jsonb) IS
     'Record a manual event for one row, its key given as a value of any type';
 
+-- Write baseline events for p_table: the rows of p_from (a FROM item aliased
+-- t, shaped like p_table) as events with label 'baseline' and p_operation.
+-- $1 and $2 inside p_from are the replay's parameters (now(), the state labels).
+CREATE FUNCTION history_track._record_rows(p_table regclass, p_operation text, p_from text) RETURNS bigint
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_table history_track.tracked_table;
+    v_cols  name[];
+    v_count bigint;
+BEGIN
+    SELECT * INTO STRICT v_table FROM history_track.tracked_table AS t
+     WHERE t.table_name OPERATOR(pg_catalog.=) p_table;
+    SELECT pg_catalog.array_agg(m.attname) INTO v_cols
+      FROM history_track._mirrored_columns(p_table, v_table.columns, v_table.exclude) AS m;
+    EXECUTE pg_catalog.format(
+        E'INSERT INTO %s (pgh_created_at, pgh_label, pgh_operation, pgh_obj_id, pgh_context_id, pgh_context%s)\n'
+        ' SELECT pg_catalog.now(), ''baseline'', %L, %s, c.context_id, c.context%s\n'
+        '   FROM history_track._context() AS c, %s',
+        history_track._qualified(v_table.event_table),
+        (SELECT pg_catalog.string_agg(pg_catalog.format(', %I', c), '') FROM pg_catalog.unnest(v_cols) AS c),
+        p_operation,
+        history_track._obj_id_sql(p_table, 't'),
+        (SELECT pg_catalog.string_agg(pg_catalog.format(', t.%I', c), '') FROM pg_catalog.unnest(v_cols) AS c),
+        p_from)
+    USING pg_catalog.now(), history_track._state_labels();
+    GET DIAGNOSTICS v_count = ROW_COUNT;
+    RETURN v_count;
+END
+$$;
+
 -- Record the baseline of p_table: every row as it is now (BASELINE), and every
 -- key the history still shows but the table no longer has (a DELETE labeled
 -- baseline: rows deleted while the table was not tracked). Writes are locked
@@ -119,38 +153,17 @@ LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    v_table history_track.tracked_table;
-    v_cols  name[];
     v_key   name[] := history_track._key_columns(p_table);
-    v_sql   text;
-    v_count bigint;
-    v_gone  bigint;
 BEGIN
-    SELECT * INTO STRICT v_table FROM history_track.tracked_table AS t
-     WHERE t.table_name OPERATOR(pg_catalog.=) p_table;
-    SELECT pg_catalog.array_agg(m.attname) INTO v_cols
-      FROM history_track._mirrored_columns(p_table, v_table.columns, v_table.exclude) AS m;
-    EXECUTE pg_catalog.format('LOCK TABLE ONLY %s IN SHARE ROW EXCLUSIVE MODE', history_track._qualified(p_table));
-
-    v_sql := pg_catalog.format(
-        E'INSERT INTO %s (pgh_created_at, pgh_label, pgh_operation, pgh_obj_id, pgh_context_id, pgh_context%s)\n'
-        ' SELECT pg_catalog.now(), ''baseline'', %%s, %s, c.context_id, c.context%s\n'
-        '   FROM %%s CROSS JOIN history_track._context() AS c%%s',
-        history_track._qualified(v_table.event_table),
-        (SELECT pg_catalog.string_agg(pg_catalog.format(', %I', c), '') FROM pg_catalog.unnest(v_cols) AS c),
-        history_track._obj_id_sql(p_table, 't'),
-        (SELECT pg_catalog.string_agg(pg_catalog.format(', t.%I', c), '') FROM pg_catalog.unnest(v_cols) AS c));
-
-    EXECUTE pg_catalog.format(v_sql, '''DELETE''',
-        pg_catalog.format('(%s) AS t', history_track._replay_sql(p_table, false)),
-        pg_catalog.format(E'\n  WHERE NOT EXISTS (SELECT FROM ONLY %s AS r WHERE (%s) = (%s))',
-        history_track._qualified(p_table),
-        (SELECT pg_catalog.string_agg(pg_catalog.format('r.%I', k), ', ') FROM pg_catalog.unnest(v_key) AS k),
-        (SELECT pg_catalog.string_agg(pg_catalog.format('t.%I', k), ', ') FROM pg_catalog.unnest(v_key) AS k)))
-    USING pg_catalog.now(), history_track._state_labels();
-    GET DIAGNOSTICS v_gone = ROW_COUNT;
-    EXECUTE pg_catalog.format(v_sql, '''BASELINE''', pg_catalog.format('ONLY %s AS t', history_track._qualified(p_table)), '');
-    GET DIAGNOSTICS v_count = ROW_COUNT;
-    RETURN v_count OPERATOR(pg_catalog.+) v_gone;
+    EXECUTE pg_catalog.format('LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE', history_track._qualified(p_table));
+    RETURN history_track._record_rows(p_table, 'DELETE', pg_catalog.format(
+               '(%s) AS t WHERE NOT EXISTS (SELECT FROM %s%s AS r WHERE (%s) = (%s))',
+               history_track._replay_sql(p_table, false),
+               history_track._only(p_table), history_track._qualified(p_table),
+               (SELECT pg_catalog.string_agg(pg_catalog.format('r.%I', k), ', ') FROM pg_catalog.unnest(v_key) AS k),
+               (SELECT pg_catalog.string_agg(pg_catalog.format('t.%I', k), ', ') FROM pg_catalog.unnest(v_key) AS k)))
+         OPERATOR(pg_catalog.+)
+           history_track._record_rows(p_table, 'BASELINE', pg_catalog.format('%s%s AS t',
+               history_track._only(p_table), history_track._qualified(p_table)));
 END
 $$;

@@ -65,10 +65,10 @@ BEGIN
     -- could not serve).
     RETURN pg_catalog.format(
         E'WITH r AS MATERIALIZED (%2$s),\n'
-        ' d AS (DELETE FROM ONLY %1$s AS t WHERE %3$sNOT EXISTS (SELECT FROM r WHERE (%4$s) = (%5$s)) RETURNING 1),\n'
+        ' d AS (DELETE FROM %9$s%1$s AS t WHERE %3$sNOT EXISTS (SELECT FROM r WHERE (%4$s) = (%5$s)) RETURNING 1),\n'
         ' u AS (%6$s),\n'
         ' i AS (INSERT INTO %1$s (%7$s) OVERRIDING SYSTEM VALUE SELECT %8$s FROM r\n'
-        '        WHERE NOT EXISTS (SELECT FROM ONLY %1$s AS t WHERE (%4$s) = (%5$s)) RETURNING 1)\n'
+        '        WHERE NOT EXISTS (SELECT FROM %9$s%1$s AS t WHERE (%4$s) = (%5$s)) RETURNING 1)\n'
         'SELECT (SELECT pg_catalog.count(*) FROM d) OPERATOR(pg_catalog.+) (SELECT pg_catalog.count(*) FROM u)\n'
         '       OPERATOR(pg_catalog.+) (SELECT pg_catalog.count(*) FROM i)',
         history_track._qualified(p_table),
@@ -80,8 +80,8 @@ BEGIN
         (SELECT pg_catalog.string_agg(pg_catalog.format('t.%I', k), ', ') FROM pg_catalog.unnest(v_key) AS k),
         CASE WHEN v_set IS NULL THEN 'SELECT 1 WHERE false'
              ELSE pg_catalog.format(
-                 'UPDATE ONLY %s AS t SET (%s) = ROW(%s) FROM r WHERE (%s) = (%s) AND pg_catalog.record_image_ne(ROW(%s), ROW(%s)) RETURNING 1',
-                 history_track._qualified(p_table),
+                 'UPDATE %s%s AS t SET (%s) = ROW(%s) FROM r WHERE (%s) = (%s) AND pg_catalog.record_image_ne(ROW(%s), ROW(%s)) RETURNING 1',
+                 history_track._only(p_table), history_track._qualified(p_table),
                  (SELECT pg_catalog.string_agg(pg_catalog.quote_ident(c), ', ') FROM pg_catalog.unnest(v_set) AS c),
                  (SELECT pg_catalog.string_agg(pg_catalog.format('r.%I', c), ', ') FROM pg_catalog.unnest(v_set) AS c),
                  (SELECT pg_catalog.string_agg(pg_catalog.format('r.%I', k), ', ') FROM pg_catalog.unnest(v_key) AS k),
@@ -90,7 +90,8 @@ BEGIN
                  (SELECT pg_catalog.string_agg(pg_catalog.format('r.%I', c), ', ') FROM pg_catalog.unnest(v_set) AS c))
         END,
         (SELECT pg_catalog.string_agg(pg_catalog.quote_ident(c), ', ') FROM pg_catalog.unnest(v_insert) AS c),
-        (SELECT pg_catalog.string_agg(pg_catalog.format('r.%I', c), ', ') FROM pg_catalog.unnest(v_insert) AS c));
+        (SELECT pg_catalog.string_agg(pg_catalog.format('r.%I', c), ', ') FROM pg_catalog.unnest(v_insert) AS c),
+        history_track._only(p_table));
 END
 $$;
 
@@ -136,7 +137,7 @@ BEGIN
     v_sql := history_track._revert_sql(tbl,
         pg_catalog.format('SELECT * FROM @extschema@.history_as_of(NULL::%s, $1)', tbl), false);
     -- No write may come between the replay and the writes that restore it.
-    EXECUTE pg_catalog.format('LOCK TABLE ONLY %s IN EXCLUSIVE MODE', tbl);
+    EXECUTE pg_catalog.format('LOCK TABLE %s IN EXCLUSIVE MODE', tbl);
     EXECUTE v_sql INTO v_count USING ts;
     RETURN v_count;
 END

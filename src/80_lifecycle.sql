@@ -159,6 +159,21 @@ BEGIN
     LOOP
         PERFORM history_track._follow_table(v_table, v_before OPERATOR(pg_catalog.->) (v_table::oid::text));
     END LOOP;
+    -- A partition created in, attached to or detached from the tree of a
+    -- tracked partitioned table: its triggers are added or removed.
+    FOR v_table IN
+        SELECT DISTINCT t.table_name
+          FROM pg_catalog.pg_event_trigger_ddl_commands() AS c
+          JOIN history_track.tracked_table AS t
+            ON t.table_name::oid OPERATOR(pg_catalog.=) pg_catalog.pg_partition_root(c.objid::regclass)::oid
+         WHERE c.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::regclass
+           AND c.objid OPERATOR(pg_catalog.<>) t.table_name::oid
+           AND c.objsubid OPERATOR(pg_catalog.=) 0
+           AND EXISTS (SELECT FROM pg_catalog.pg_trigger AS tg
+                        WHERE tg.tgrelid OPERATOR(pg_catalog.=) t.table_name AND tg.tgname::text LIKE 'history\_track\_%')
+    LOOP
+        PERFORM history_track._generate(v_table);
+    END LOOP;
     -- The condition copies have served.
     FOR v_fn IN
         SELECT c.oid::regclass AS view FROM pg_catalog.pg_class AS c
@@ -371,5 +386,5 @@ CREATE EVENT TRIGGER history_track_ddl_start ON ddl_command_start
     WHEN TAG IN ('ALTER TABLE')
     EXECUTE FUNCTION history_track._on_ddl_start();
 CREATE EVENT TRIGGER history_track_ddl_end ON ddl_command_end
-    WHEN TAG IN ('ALTER TABLE')
+    WHEN TAG IN ('ALTER TABLE', 'CREATE TABLE')
     EXECUTE FUNCTION history_track._on_ddl_end();

@@ -32,7 +32,6 @@ CASES = [
     ("track_table('a_matview')", "42809"),
     ("track_table('remote')", "42809"),
     ("track_table('a_sequence')", "42809"),
-    ("track_table('parted')", "0A000"),
     ("track_table('parted_1')", "0A000"),
     ("track_table('reserved')", "42701"),
     ("track_table('clash')", "42P07"),

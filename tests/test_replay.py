@@ -1,6 +1,8 @@
 """Replay is exact: history_as_of() at every checkpoint equals the table as it was.
 
-A random workload (hypothesis) of multi-row statements, upserts, deletes and
+A random workload (hypothesis), on an ordinary table, one with a DEFERRABLE key
+(so keys can swap inside a statement) and a hash-partitioned one (so rows move
+between partitions), of multi-row statements, upserts, deletes and
 re-inserts of the same key, key changes (to free keys, shifts, swaps and
 rotations inside one statement), no-op updates, rolled-back transactions,
 NULLs, arrays and jsonb, with a snapshot of the table taken after every
@@ -30,11 +32,17 @@ VALUES = st.tuples(
 )
 
 
-def _setup(conn: psycopg.Connection[Any], deferrable: bool) -> None:
+def _setup(conn: psycopg.Connection[Any], variant: str) -> None:
     conn.execute("SELECT untrack_table(t, drop_events => true) FROM (SELECT to_regclass('t') AS t) s WHERE t IS NOT NULL")
     conn.execute("DROP TABLE IF EXISTS t")
-    conn.execute("CREATE TABLE t (id int PRIMARY KEY %s, v int, s text, a int[], j jsonb)"
-                 % ("DEFERRABLE" if deferrable else ""))
+    if variant == "partitions":
+        # Rows move between partitions when their key changes.
+        conn.execute("CREATE TABLE t (id int PRIMARY KEY, v int, s text, a int[], j jsonb) PARTITION BY HASH (id)")
+        for i in range(3):
+            conn.execute(f"CREATE TABLE t_{i} PARTITION OF t FOR VALUES WITH (MODULUS 3, REMAINDER {i})")
+    else:
+        conn.execute("CREATE TABLE t (id int PRIMARY KEY %s, v int, s text, a int[], j jsonb)"
+                     % ("DEFERRABLE" if variant == "swaps" else ""))
     conn.execute("SELECT track_table('t')")
 
 
@@ -47,7 +55,8 @@ def _row(key: int, value: tuple[Any, ...]) -> tuple[Any, ...]:
     return (key, v, s, a, json.dumps(j))  # None becomes the JSON null, not SQL NULL
 
 
-def _statement(draw: Any, conn: psycopg.Connection[Any], deferrable: bool) -> None:
+def _statement(draw: Any, conn: psycopg.Connection[Any], variant: str) -> None:
+    deferrable = variant == "swaps"
     keys = [r[0] for r in rows(conn, "SELECT id FROM t ORDER BY id")]
     free = [k for k in range(1, 40) if k not in keys]
     kind = draw(st.sampled_from(
@@ -60,7 +69,9 @@ def _statement(draw: Any, conn: psycopg.Connection[Any], deferrable: bool) -> No
     elif kind == "upsert" and not deferrable:
         target = draw(st.lists(st.sampled_from(keys + free[:5]), min_size=1, max_size=4, unique=True))
         params = [x for k in target for x in _row(k, draw(VALUES))]
-        move = draw(st.booleans()) and all(k + 100 not in keys + target for k in keys + target)
+        # (ON CONFLICT DO UPDATE cannot move a row to another partition.)
+        move = variant != "partitions" and draw(st.booleans()) \
+            and all(k + 100 not in keys + target for k in keys + target)
         conn.execute(
             f"INSERT INTO t ({COLUMNS}) VALUES " + ", ".join(["(%s, %s, %s, %s, %s)"] * len(target))
             + " ON CONFLICT (id) DO UPDATE SET v = excluded.v, s = excluded.s, a = excluded.a, j = excluded.j"
@@ -97,8 +108,8 @@ def _statement(draw: Any, conn: psycopg.Connection[Any], deferrable: bool) -> No
                          [x, y, y, z, x, x, y, z])
 
 
-@pytest.mark.parametrize("deferrable", [False, True], ids=["upserts", "swaps"])
-def test_history_as_of_replays_every_checkpoint_exactly(conn, deferrable):
+@pytest.mark.parametrize("variant", ["upserts", "swaps", "partitions"])
+def test_history_as_of_replays_every_checkpoint_exactly(conn, variant):
     # Each example drops and re-creates t. A prepared statement keeps the row
     # type NULL::t had when it was prepared (PostgreSQL records no dependency
     # on it), so psycopg must not prepare these queries.
@@ -110,7 +121,7 @@ def test_history_as_of_replays_every_checkpoint_exactly(conn, deferrable):
               suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
     @given(st.data())
     def run(data: Any) -> None:
-        _setup(conn, deferrable)
+        _setup(conn, variant)
         start = data.draw(st.lists(st.integers(1, 12), min_size=3, max_size=8, unique=True))
         conn.execute(f"INSERT INTO t ({COLUMNS}) VALUES " + ", ".join(["(%s, %s, %s, %s, %s)"] * len(start)),
                      [x for k in start for x in _row(k, data.draw(VALUES))])
@@ -119,12 +130,12 @@ def test_history_as_of_replays_every_checkpoint_exactly(conn, deferrable):
             if data.draw(st.integers(0, 9)) == 0:  # a transaction that rolls back leaves no trace
                 with pytest.raises(psycopg.errors.RaiseException):
                     with conn.transaction():
-                        _statement(data.draw, conn, deferrable)
+                        _statement(data.draw, conn, variant)
                         conn.execute("DO $$ BEGIN RAISE EXCEPTION 'roll back'; END $$")
             else:
                 with conn.transaction():
                     for _ in range(data.draw(st.integers(1, 2))):
-                        _statement(data.draw, conn, deferrable)
+                        _statement(data.draw, conn, variant)
             at = conn.execute("SELECT clock_timestamp()").fetchone()[0]
             checkpoints.append((at, _snapshot(conn)))
             time.sleep(0.002)  # the next transaction starts strictly after this moment
