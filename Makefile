@@ -18,7 +18,10 @@ endif
 # The extension's SQL, one concern per file, concatenated in file-name order.
 SRC        = $(sort $(wildcard src/*.sql))
 DATA_built = $(EXTENSION)--$(EXTVERSION).sql
-DATA       = $(wildcard upgrade/$(EXTENSION)--*--*.sql)
+# upgrade/: the script from each release to the next, and the previous
+# release's install script as it was released (so an old version can be
+# installed, e.g. by the upgrade test).
+DATA       = $(wildcard upgrade/$(EXTENSION)--*.sql)
 
 # pg_regress: every sql/*.sql in file-name order (00_install first, 99_uninstall last).
 REGRESS      = $(patsubst sql/%.sql,%,$(sort $(wildcard sql/*.sql)))

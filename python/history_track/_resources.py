@@ -75,7 +75,7 @@ def _upgrade_scripts() -> dict[str, str]:
         folder = tree / "upgrade"
         if not folder.is_dir():
             return {}
-        return {p.name: p.read_text() for p in sorted(folder.glob(f"{EXTENSION}--*--*.sql"))}
+        return {p.name: p.read_text() for p in sorted(folder.glob(f"{EXTENSION}--*.sql"))}
     shipped = resources.files(__package__) / "upgrade"
     if not shipped.is_dir():
         return {}

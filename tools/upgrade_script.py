@@ -1,0 +1,224 @@
+#!/usr/bin/env python3
+"""Write upgrade/history_track--<previous>--<current>.sql from src/.
+
+    python3 tools/upgrade_script.py            # write it
+    python3 tools/upgrade_script.py --check    # exit 1 if the file is not what src/ gives
+
+An upgrade script has three parts:
+
+1. the release's own changes to data that outlives the code (catalog tables,
+   event tables), written by hand below in PROLOGUES;
+2. the code, taken verbatim from src/: every function of the previous version
+   is dropped and every function, event trigger, view, comment and grant of
+   the current one created again, so the upgraded code is exactly a fresh
+   install's (tests/test_upgrade.py compares the two);
+3. the generated trigger functions of every tracked table, written again, so
+   old tables get the new behaviour.
+
+The previous version is the one whose install script is kept in upgrade/.
+Once a release is out, its upgrade script is frozen; this tool is for the
+release being prepared.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+EXTENSION = "history_track"
+
+PROLOGUES = {
+    ("0.1.0", "0.2.0"): """\
+-- Event tables gain the columns that let replay follow a key change, and the
+-- partial index that serves them (see src/50_api.sql).
+DO $upgrade$
+DECLARE
+    v_event regclass;
+BEGIN
+    FOR v_event IN SELECT t.event_table FROM history_track.tracked_table AS t LOOP
+        EXECUTE pg_catalog.format(
+            'ALTER TABLE %s ADD COLUMN IF NOT EXISTS pgh_old_obj_id %s, ADD COLUMN IF NOT EXISTS pgh_statement_id bigint',
+            v_event,
+            (SELECT pg_catalog.format_type(a.atttypid, a.atttypmod) FROM pg_catalog.pg_attribute AS a
+              WHERE a.attrelid OPERATOR(pg_catalog.=) v_event AND a.attname OPERATOR(pg_catalog.=) 'pgh_obj_id'));
+        EXECUTE pg_catalog.format(
+            'CREATE INDEX IF NOT EXISTS %I ON %s (pgh_old_obj_id, pgh_id) WHERE pgh_old_obj_id IS NOT NULL',
+            pg_catalog.left((SELECT c.relname FROM pg_catalog.pg_class AS c WHERE c.oid OPERATOR(pg_catalog.=) v_event), 40)
+                || '_pgh_old_obj_id_pgh_id_idx',
+            v_event);
+    END LOOP;
+END
+$upgrade$;
+""",
+}
+
+# Statements of src/ that create what outlives an upgrade: left out of part 2.
+KEEP_OUT = re.compile(
+    r"^(\\echo|CREATE SCHEMA|COMMENT ON SCHEMA|CREATE TABLE|COMMENT ON TABLE|CREATE SEQUENCE|ALTER SEQUENCE"
+    r"|SELECT pg_catalog\.pg_extension_config_dump|REVOKE ALL ON SCHEMA|GRANT USAGE ON SCHEMA"
+    r"|REVOKE ALL ON history_track\.)",
+)
+
+
+def statements(text: str) -> list[str]:
+    """Split SQL into statements at top-level semicolons (dollar quotes and
+    string literals respected, comments dropped)."""
+    out, buf, i, quote = [], [], 0, None
+    while i < len(text):
+        if quote is None:
+            if text.startswith("--", i):
+                i = text.index("\n", i) if "\n" in text[i:] else len(text)
+                continue
+            m = re.match(r"\$[A-Za-z_]*\$", text[i:])
+            if m:
+                quote = m.group(0)
+                buf.append(quote)
+                i += len(quote)
+                continue
+            if text[i] == "'":
+                j = i + 1
+                while True:
+                    j = text.index("'", j)
+                    if text.startswith("''", j):
+                        j += 2
+                        continue
+                    break
+                buf.append(text[i:j + 1])
+                i = j + 1
+                continue
+            if text[i] == ";":
+                stmt = "".join(buf).strip()
+                if stmt:
+                    out.append(stmt + ";")
+                buf = []
+                i += 1
+                continue
+            if text.startswith("\\echo", i) and (i == 0 or text[i - 1] == "\n"):
+                i = text.index("\n", i)
+                continue
+            buf.append(text[i])
+            i += 1
+        else:
+            j = text.index(quote, i)
+            buf.append(text[i:j + len(quote)])
+            i = j + len(quote)
+            quote = None
+    if "".join(buf).strip():
+        out.append("".join(buf).strip())
+    return out
+
+
+def current_version() -> str:
+    control = (ROOT / f"{EXTENSION}.control").read_text()
+    return re.search(r"^default_version\s*=\s*'([^']+)'", control, re.M).group(1)  # type: ignore[union-attr]
+
+
+def previous_version(current: str) -> str:
+    def key(v: str) -> tuple[int, ...]:
+        return tuple(int(x) for x in v.split("."))
+    olds = [m.group(1) for p in (ROOT / "upgrade").glob(f"{EXTENSION}--*.sql")
+            if (m := re.fullmatch(rf"{EXTENSION}--(\d+\.\d+\.\d+)\.sql", p.name))]
+    olds = [v for v in olds if key(v) < key(current)]
+    if not olds:
+        sys.exit(f"no previous release's install script in upgrade/ (upgrade/{EXTENSION}--X.Y.Z.sql)")
+    return max(olds, key=key)
+
+
+def build(old: str, new: str) -> str:
+    code = []
+    for path in sorted((ROOT / "src").glob("*.sql")):
+        for stmt in statements(path.read_text()):
+            if KEEP_OUT.match(stmt):
+                continue
+            stmt = re.sub(r"^CREATE FUNCTION\b", "CREATE OR REPLACE FUNCTION", stmt)
+            stmt = re.sub(r"^CREATE VIEW\b", "CREATE OR REPLACE VIEW", stmt)
+            code.append(f"-- from src/{path.name}\n{stmt}")
+    return "\n".join([
+        f"-- history_track {old} -> {new}. Generated by tools/upgrade_script.py from src/; do not edit.",
+        '\\echo Use "ALTER EXTENSION history_track UPDATE" to load this file. \\quit',
+        "",
+        "-- 1. This release's changes to the data.",
+        PROLOGUES.get((old, new), "-- (none)\n"),
+        "-- 2. The code: the previous version's functions and event triggers go, this version's come.",
+        """DO $upgrade$
+DECLARE
+    v_object record;
+BEGIN
+    FOR v_object IN
+        SELECT e.evtname FROM pg_catalog.pg_event_trigger AS e
+          JOIN pg_catalog.pg_depend AS d ON d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_event_trigger'::regclass
+                                        AND d.objid OPERATOR(pg_catalog.=) e.oid AND d.deptype OPERATOR(pg_catalog.=) 'e'
+         WHERE d.refobjid OPERATOR(pg_catalog.=) (SELECT x.oid FROM pg_catalog.pg_extension AS x
+                                                   WHERE x.extname OPERATOR(pg_catalog.=) 'history_track')
+    LOOP
+        EXECUTE pg_catalog.format('DROP EVENT TRIGGER %I', v_object.evtname);
+    END LOOP;
+    FOR v_object IN
+        SELECT p.oid::regprocedure AS fn FROM pg_catalog.pg_proc AS p
+          JOIN pg_catalog.pg_depend AS d ON d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_proc'::regclass
+                                        AND d.objid OPERATOR(pg_catalog.=) p.oid AND d.deptype OPERATOR(pg_catalog.=) 'e'
+         WHERE d.refobjid OPERATOR(pg_catalog.=) (SELECT x.oid FROM pg_catalog.pg_extension AS x
+                                                   WHERE x.extname OPERATOR(pg_catalog.=) 'history_track')
+    LOOP
+        EXECUTE pg_catalog.format('DROP FUNCTION %s', v_object.fn);
+    END LOOP;
+END
+$upgrade$;
+""",
+        *code,
+        "",
+        "-- 3. Every tracked table's trigger functions, written by this version.",
+        """-- (Written afresh: an extension script may not replace functions that are not
+-- its members. What is created while this script runs becomes a member, so
+-- the generated functions are released again: like those track_table()
+-- writes, they belong to the database, and pg_dump keeps them.)
+DO $upgrade$
+DECLARE
+    v_table record;
+    v_fn    regprocedure;
+BEGIN
+    FOR v_table IN
+        SELECT t.table_name, t.table_id FROM history_track.tracked_table AS t
+         WHERE EXISTS (SELECT FROM history_track.tracker AS k WHERE k.table_name OPERATOR(pg_catalog.=) t.table_name)
+    LOOP
+        PERFORM history_track._drop_generated(v_table.table_name, v_table.table_id);
+        PERFORM history_track._generate(v_table.table_name);
+    END LOOP;
+    FOR v_fn IN
+        SELECT p.oid::regprocedure FROM pg_catalog.pg_proc AS p
+          JOIN pg_catalog.pg_depend AS d ON d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_proc'::regclass
+                                        AND d.objid OPERATOR(pg_catalog.=) p.oid AND d.deptype OPERATOR(pg_catalog.=) 'e'
+         WHERE p.pronamespace OPERATOR(pg_catalog.=) 'history_track'::regnamespace
+           AND p.proname::text ~ '^_t[0-9]+_'
+    LOOP
+        EXECUTE pg_catalog.format('ALTER EXTENSION history_track DROP FUNCTION %s', v_fn);
+    END LOOP;
+END
+$upgrade$;
+""",
+    ])
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--check", action="store_true")
+    args = parser.parse_args()
+    new = current_version()
+    old = previous_version(new)
+    path = ROOT / "upgrade" / f"{EXTENSION}--{old}--{new}.sql"
+    text = build(old, new)
+    if args.check:
+        if not path.exists() or path.read_text() != text:
+            print(f"{path.relative_to(ROOT)} is not what src/ gives: run python3 tools/upgrade_script.py")
+            return 1
+        return 0
+    path.write_text(text)
+    print(f"wrote {path.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
