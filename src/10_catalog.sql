@@ -46,9 +46,25 @@ CREATE TABLE history_track.tracker (
 COMMENT ON TABLE history_track.tracker IS
     'One row per tracker: a label, the operations it fires on, its condition and the row it stores';
 
+-- Every prune_history() call: who removed which events, when.
+CREATE TABLE history_track.prune_log (
+    table_name     regclass    NOT NULL,
+    event_table    regclass    NOT NULL,
+    before         timestamptz NOT NULL,
+    events_deleted bigint      NOT NULL,
+    pruned_by      name        NOT NULL,
+    pruned_at      timestamptz NOT NULL DEFAULT pg_catalog.now()
+);
+
+COMMENT ON TABLE history_track.prune_log IS
+    'One row per prune_history() call: the table, the moment before which events were deleted, how many, by whom, when';
+
 SELECT pg_catalog.pg_extension_config_dump('history_track.tracked_table', '');
+SELECT pg_catalog.pg_extension_config_dump('history_track.prune_log', '');
 SELECT pg_catalog.pg_extension_config_dump('history_track.tracked_table_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('history_track.tracker', '');
 
 REVOKE ALL ON history_track.tracked_table, history_track.tracker,
-              history_track.tracked_table_id_seq FROM PUBLIC;
+              history_track.tracked_table_id_seq, history_track.prune_log FROM PUBLIC;
+-- What was pruned is no secret: anyone may read the log (nobody may write it).
+GRANT SELECT ON history_track.prune_log TO PUBLIC;

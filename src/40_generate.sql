@@ -477,6 +477,8 @@ BEGIN
         PERFORM history_track._drop_triggers(v_function, v_relations);
     END LOOP;
     DROP TABLE pg_temp.pgh_old_rows, pg_temp.pgh_new_rows;
+    PERFORM history_track._protect_event_table(v_table.event_table);
+    PERFORM history_track._assert_triggers(p_table);
 END
 $$;
 

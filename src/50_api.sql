@@ -108,6 +108,7 @@ BEGIN
         -- the writes next to nothing.
         EXECUTE pg_catalog.format('CREATE INDEX ON %s USING brin (pgh_created_at)',
                                   history_track._qualified(v_event));
+        PERFORM history_track._protect_event_table(v_event);
         EXECUTE pg_catalog.format('COMMENT ON TABLE %s IS %L', history_track._qualified(v_event),
                                   pg_catalog.format('History of %s, written by history_track; append-only',
                                                     history_track._qualified(p_table)));

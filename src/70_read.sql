@@ -47,8 +47,9 @@ $$;
 -- For each key, the last event that touched it wins: an event stored under
 -- the key (its row then, or its deletion), or an update that moved the row
 -- away from the key, unless the same statement moved another row onto it.
--- Columns the event table does not have are NULL.
-CREATE FUNCTION history_track._replay_sql(p_table regclass, p_one_key boolean) RETURNS text
+-- Columns the event table does not have are NULL. With p_ids, the pgh_id of
+-- each row's event instead (what prune_history() keeps).
+CREATE FUNCTION history_track._replay_sql(p_table regclass, p_one_key boolean, p_ids boolean DEFAULT false) RETURNS text
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -97,7 +98,7 @@ BEGIN
         v_event,
         CASE WHEN p_one_key THEN E'\n                   AND ' || history_track._key_match_sql(p_table, 'e.pgh_obj_id', '$3') ELSE '' END,
         CASE WHEN p_one_key THEN E'\n                   AND ' || history_track._key_match_sql(p_table, 'd.pgh_old_obj_id', '$3') ELSE '' END,
-        v_cols);
+        CASE WHEN p_ids THEN '(s.pgh_row).pgh_id' ELSE v_cols END);
 END
 $$;
 

@@ -19,6 +19,21 @@ BEGIN
     IF pg_catalog.to_regclass('history_track.tracked_table') IS NULL THEN
         RETURN;
     END IF;
+    -- A history trigger dropped by hand (DROP TRIGGER) from a table that is
+    -- still tracked: refused. (untrack_table() and _generate() first take the
+    -- tracker out of the catalog, so their drops pass.)
+    IF EXISTS (SELECT FROM pg_catalog.pg_event_trigger_dropped_objects() AS d
+                WHERE d.object_type OPERATOR(pg_catalog.=) 'trigger'
+                  AND d.object_identity LIKE 'history\_track\_%') THEN
+        FOR v_row IN
+            SELECT t.table_name FROM history_track.tracked_table AS t
+             WHERE EXISTS (SELECT FROM pg_catalog.pg_class AS c WHERE c.oid OPERATOR(pg_catalog.=) t.table_name)
+               AND EXISTS (SELECT FROM history_track.tracker AS k WHERE k.table_name OPERATOR(pg_catalog.=) t.table_name)
+        LOOP
+            PERFORM history_track._assert_triggers(v_row.table_name);
+        END LOOP;
+    END IF;
+
     SELECT pg_catalog.array_agg(d.objid) INTO v_dropped
       FROM pg_catalog.pg_event_trigger_dropped_objects() AS d
      WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::regclass AND d.objsubid OPERATOR(pg_catalog.=) 0;

@@ -135,3 +135,49 @@ def test_generated_trigger_functions_are_pinned_security_definers(conn):
         (True, ["search_path=pg_catalog, pg_temp", "jit=off", "enable_nestloop=off"], True, False),
     ]
 
+
+
+def test_history_cannot_be_rewritten_or_switched_off_by_the_table_owner(conn, history_track_dsn):
+    conn.execute("""
+        DO $$ BEGIN
+            IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'htp_owner') THEN CREATE ROLE htp_owner LOGIN; END IF;
+            IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'htp_app') THEN CREATE ROLE htp_app LOGIN; END IF;
+        END $$;
+        GRANT CREATE ON SCHEMA public TO htp_owner;""")
+    try:
+        with psycopg.connect(history_track_dsn + " user=htp_owner", autocommit=True) as owner, \
+                psycopg.connect(history_track_dsn + " user=htp_app", autocommit=True) as app:
+            owner.execute("CREATE TABLE t (id int PRIMARY KEY, v text)")
+            owner.execute("GRANT SELECT, INSERT, UPDATE, DELETE ON t TO htp_app")
+            owner.execute("SELECT track_table('t')")
+            app.execute("INSERT INTO t VALUES (1, 'a')")
+            for who, stmt, state in [
+                (owner, "UPDATE t_event SET v = 'forged'", "42501"),
+                (owner, "DELETE FROM t_event", "42501"),
+                (owner, "TRUNCATE t_event", "42501"),
+                (owner, "INSERT INTO t_event (pgh_created_at, pgh_label, pgh_operation, pgh_obj_id) VALUES (now(), 'x', 'x', 9)", "42501"),
+                (owner, "ALTER TABLE t DISABLE TRIGGER history_track_insert", "55000"),
+                (owner, "ALTER TABLE t DISABLE TRIGGER USER", "55000"),
+                (owner, "DROP TRIGGER history_track_update ON t", "55000"),
+                (owner, "SET history_track.pruning = 'on'; DELETE FROM t_event", "42501"),
+                (app, "SELECT prune_history('t', now())", "42501"),
+                (app, "SET session_replication_role = replica", "42501"),
+                (app, "ALTER TABLE t DISABLE TRIGGER history_track_insert", "42501"),
+            ]:
+                with pytest.raises(psycopg.Error) as info:
+                    who.execute(stmt)
+                assert info.value.sqlstate == state, stmt
+                who.execute("RESET ALL")
+            app.execute("UPDATE t SET v = 'b'")
+            assert rows(owner, "SELECT pgh_operation, v FROM t_event ORDER BY pgh_id") == [("INSERT", "a"), ("UPDATE", "b")]
+            # The owner prunes through the sanctioned function, and it is logged.
+            cut = owner.execute("SELECT clock_timestamp()").fetchone()[0]
+            app.execute("UPDATE t SET v = 'c'")
+            assert owner.execute("SELECT prune_history('t', %s)", [cut]).fetchone() == (1,)
+            assert rows(owner, "SELECT pgh_operation, v FROM t_event ORDER BY pgh_id") == [("UPDATE", "b"), ("UPDATE", "c")]
+            assert rows(app, "SELECT table_name::text, events_deleted, pruned_by FROM history_track.prune_log") == [
+                ("t", 1, "htp_owner")]
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                app.execute("DELETE FROM history_track.prune_log")
+    finally:
+        conn.execute("DROP OWNED BY htp_owner, htp_app CASCADE; DROP ROLE htp_owner, htp_app")

@@ -52,6 +52,21 @@ BEGIN
     END LOOP;
 END
 $upgrade$;
+
+-- The retention log (see src/10_catalog.sql).
+CREATE TABLE history_track.prune_log (
+    table_name     regclass    NOT NULL,
+    event_table    regclass    NOT NULL,
+    before         timestamptz NOT NULL,
+    events_deleted bigint      NOT NULL,
+    pruned_by      name        NOT NULL,
+    pruned_at      timestamptz NOT NULL DEFAULT pg_catalog.now()
+);
+COMMENT ON TABLE history_track.prune_log IS
+    'One row per prune_history() call: the table, the moment before which events were deleted, how many, by whom, when';
+SELECT pg_catalog.pg_extension_config_dump('history_track.prune_log', '');
+REVOKE ALL ON history_track.prune_log FROM PUBLIC;
+GRANT SELECT ON history_track.prune_log TO PUBLIC;
 """,
 }
 
@@ -171,21 +186,30 @@ $upgrade$;
         *code,
         "",
         "-- 3. Every tracked table's trigger functions, written by this version.",
-        """-- (Written afresh: an extension script may not replace functions that are not
--- its members. What is created while this script runs becomes a member, so
--- the generated functions are released again: like those track_table()
--- writes, they belong to the database, and pg_dump keeps them.)
+        """-- (An extension script may replace only its own members: the generated
+-- functions join the extension while they are written again, and leave it
+-- after; like those track_table() writes, they belong to the database, and
+-- pg_dump keeps them. The triggers stay in place throughout.)
 DO $upgrade$
 DECLARE
     v_table record;
     v_fn    regprocedure;
 BEGIN
-    FOR v_table IN
-        SELECT t.table_name, t.table_id FROM history_track.tracked_table AS t
-         WHERE EXISTS (SELECT FROM history_track.tracker AS k WHERE k.table_name OPERATOR(pg_catalog.=) t.table_name)
+    FOR v_fn IN
+        SELECT p.oid::regprocedure FROM pg_catalog.pg_proc AS p
+         WHERE p.pronamespace OPERATOR(pg_catalog.=) 'history_track'::regnamespace
+           AND p.proname::text ~ '^_t[0-9]+_'
+           AND NOT EXISTS (SELECT FROM pg_catalog.pg_depend AS d
+                            WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_proc'::regclass
+                              AND d.objid OPERATOR(pg_catalog.=) p.oid AND d.deptype OPERATOR(pg_catalog.=) 'e')
     LOOP
-        PERFORM history_track._drop_generated(v_table.table_name, v_table.table_id);
-        PERFORM history_track._generate(v_table.table_name);
+        EXECUTE pg_catalog.format('ALTER EXTENSION history_track ADD FUNCTION %s', v_fn);
+    END LOOP;
+    FOR v_table IN SELECT t.table_name, t.event_table FROM history_track.tracked_table AS t LOOP
+        PERFORM history_track._protect_event_table(v_table.event_table);
+        IF EXISTS (SELECT FROM history_track.tracker AS k WHERE k.table_name OPERATOR(pg_catalog.=) v_table.table_name) THEN
+            PERFORM history_track._generate(v_table.table_name);
+        END IF;
     END LOOP;
     FOR v_fn IN
         SELECT p.oid::regprocedure FROM pg_catalog.pg_proc AS p

@@ -23,6 +23,21 @@ BEGIN
 END
 $upgrade$;
 
+-- The retention log (see src/10_catalog.sql).
+CREATE TABLE history_track.prune_log (
+    table_name     regclass    NOT NULL,
+    event_table    regclass    NOT NULL,
+    before         timestamptz NOT NULL,
+    events_deleted bigint      NOT NULL,
+    pruned_by      name        NOT NULL,
+    pruned_at      timestamptz NOT NULL DEFAULT pg_catalog.now()
+);
+COMMENT ON TABLE history_track.prune_log IS
+    'One row per prune_history() call: the table, the moment before which events were deleted, how many, by whom, when';
+SELECT pg_catalog.pg_extension_config_dump('history_track.prune_log', '');
+REVOKE ALL ON history_track.prune_log FROM PUBLIC;
+GRANT SELECT ON history_track.prune_log TO PUBLIC;
+
 -- 2. The code: the previous version's functions and event triggers go, this version's come.
 DO $upgrade$
 DECLARE
@@ -49,6 +64,8 @@ BEGIN
 END
 $upgrade$;
 
+-- from src/10_catalog.sql
+GRANT SELECT ON history_track.prune_log TO PUBLIC;
 -- from src/20_util.sql
 CREATE OR REPLACE FUNCTION history_track._caller() RETURNS name
 LANGUAGE sql STABLE
@@ -777,6 +794,8 @@ BEGIN
         PERFORM history_track._drop_triggers(v_function, v_relations);
     END LOOP;
     DROP TABLE pg_temp.pgh_old_rows, pg_temp.pgh_new_rows;
+    PERFORM history_track._protect_event_table(v_table.event_table);
+    PERFORM history_track._assert_triggers(p_table);
 END
 $$;
 -- from src/40_generate.sql
@@ -917,6 +936,7 @@ BEGIN
         -- the writes next to nothing.
         EXECUTE pg_catalog.format('CREATE INDEX ON %s USING brin (pgh_created_at)',
                                   history_track._qualified(v_event));
+        PERFORM history_track._protect_event_table(v_event);
         EXECUTE pg_catalog.format('COMMENT ON TABLE %s IS %L', history_track._qualified(v_event),
                                   pg_catalog.format('History of %s, written by history_track; append-only',
                                                     history_track._qualified(p_table)));
@@ -1435,7 +1455,7 @@ BEGIN
 END
 $$;
 -- from src/70_read.sql
-CREATE OR REPLACE FUNCTION history_track._replay_sql(p_table regclass, p_one_key boolean) RETURNS text
+CREATE OR REPLACE FUNCTION history_track._replay_sql(p_table regclass, p_one_key boolean, p_ids boolean DEFAULT false) RETURNS text
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -1484,7 +1504,7 @@ BEGIN
         v_event,
         CASE WHEN p_one_key THEN E'\n                   AND ' || history_track._key_match_sql(p_table, 'e.pgh_obj_id', '$3') ELSE '' END,
         CASE WHEN p_one_key THEN E'\n                   AND ' || history_track._key_match_sql(p_table, 'd.pgh_old_obj_id', '$3') ELSE '' END,
-        v_cols);
+        CASE WHEN p_ids THEN '(s.pgh_row).pgh_id' ELSE v_cols END);
 END
 $$;
 -- from src/70_read.sql
@@ -1916,6 +1936,21 @@ BEGIN
     IF pg_catalog.to_regclass('history_track.tracked_table') IS NULL THEN
         RETURN;
     END IF;
+    -- A history trigger dropped by hand (DROP TRIGGER) from a table that is
+    -- still tracked: refused. (untrack_table() and _generate() first take the
+    -- tracker out of the catalog, so their drops pass.)
+    IF EXISTS (SELECT FROM pg_catalog.pg_event_trigger_dropped_objects() AS d
+                WHERE d.object_type OPERATOR(pg_catalog.=) 'trigger'
+                  AND d.object_identity LIKE 'history\_track\_%') THEN
+        FOR v_row IN
+            SELECT t.table_name FROM history_track.tracked_table AS t
+             WHERE EXISTS (SELECT FROM pg_catalog.pg_class AS c WHERE c.oid OPERATOR(pg_catalog.=) t.table_name)
+               AND EXISTS (SELECT FROM history_track.tracker AS k WHERE k.table_name OPERATOR(pg_catalog.=) t.table_name)
+        LOOP
+            PERFORM history_track._assert_triggers(v_row.table_name);
+        END LOOP;
+    END IF;
+
     SELECT pg_catalog.array_agg(d.objid) INTO v_dropped
       FROM pg_catalog.pg_event_trigger_dropped_objects() AS d
      WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::regclass AND d.objsubid OPERATOR(pg_catalog.=) 0;
@@ -2256,6 +2291,111 @@ CREATE EVENT TRIGGER history_track_ddl_start ON ddl_command_start
 CREATE EVENT TRIGGER history_track_ddl_end ON ddl_command_end
     WHEN TAG IN ('ALTER TABLE', 'CREATE TABLE')
     EXECUTE FUNCTION history_track._on_ddl_end();
+-- from src/85_protect.sql
+CREATE OR REPLACE FUNCTION history_track._refuse_rewrite() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF pg_catalog.current_setting('history_track.pruning', true) OPERATOR(pg_catalog.=) 'on' THEN
+        RETURN NULL;
+    END IF;
+    RAISE EXCEPTION 'event table % is append-only', TG_RELID::regclass
+        USING ERRCODE = 'insufficient_privilege',
+              DETAIL = pg_catalog.format('%s would rewrite recorded history.', TG_OP),
+              HINT = 'Remove old history with prune_history(tbl, before => ...); drop it with untrack_table(tbl, drop_events => true).';
+END
+$$;
+-- from src/85_protect.sql
+CREATE OR REPLACE FUNCTION history_track._protect_event_table(p_event regclass) RETURNS void
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_catalog.pg_trigger AS tg
+                    WHERE tg.tgrelid OPERATOR(pg_catalog.=) p_event
+                      AND tg.tgname OPERATOR(pg_catalog.=) 'history_track_append_only') THEN
+        EXECUTE pg_catalog.format(
+            'CREATE TRIGGER history_track_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON %s'
+            ' FOR EACH STATEMENT EXECUTE FUNCTION history_track._refuse_rewrite()',
+            history_track._qualified(p_event));
+    END IF;
+END
+$$;
+-- from src/85_protect.sql
+CREATE OR REPLACE FUNCTION history_track._assert_triggers(p_table regclass) RETURNS void
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_missing record;
+BEGIN
+    SELECT r.relid::regclass AS rel, op AS operation, tg.tgenabled INTO v_missing
+      FROM (SELECT p_table AS relid UNION SELECT t.relid FROM pg_catalog.pg_partition_tree(p_table) AS t) AS r
+     CROSS JOIN pg_catalog.unnest(ARRAY['insert', 'update', 'delete', 'truncate']) AS op
+      LEFT JOIN pg_catalog.pg_trigger AS tg
+        ON tg.tgrelid OPERATOR(pg_catalog.=) r.relid AND tg.tgname OPERATOR(pg_catalog.=) ('history_track_' || op)
+     WHERE EXISTS (SELECT FROM history_track.tracker AS k
+                    WHERE k.table_name OPERATOR(pg_catalog.=) p_table
+                      AND (CASE op WHEN 'truncate' THEN 'delete' ELSE op END) OPERATOR(pg_catalog.=) ANY (k.operations))
+       AND (tg.oid IS NULL OR tg.tgenabled OPERATOR(pg_catalog.<>) ALL ('{O,A}'))
+     LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'the % history trigger of % cannot be %', v_missing.operation, v_missing.rel,
+                        CASE WHEN v_missing.tgenabled IS NULL THEN 'dropped' ELSE 'disabled' END
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  DETAIL = pg_catalog.format('Table %s is tracked: its writes must be recorded.', p_table),
+                  HINT = pg_catalog.format('To stop recording, use SELECT untrack_table(%L);', p_table::text);
+    END IF;
+END
+$$;
+-- from src/85_protect.sql
+CREATE OR REPLACE FUNCTION @extschema@.prune_history(tbl regclass, before timestamptz) RETURNS bigint
+LANGUAGE plpgsql VOLATILE
+
+
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+
+SET history_track.pruning = 'on'
+AS $$
+DECLARE
+    v_table history_track.tracked_table;
+    v_count bigint;
+BEGIN
+    PERFORM history_track._begin_change(tbl, 'prune_history');
+    IF before IS NULL THEN
+        RAISE EXCEPTION 'before must not be NULL'
+            USING ERRCODE = 'null_value_not_allowed',
+                  HINT = 'Pass the moment before which history goes, e.g. now() - interval ''1 year''.';
+    END IF;
+    IF before OPERATOR(pg_catalog.>) pg_catalog.now() THEN
+        RAISE EXCEPTION 'before must not be in the future'
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Pass a past moment; events are recorded at their transaction''s start.';
+    END IF;
+    SELECT * INTO v_table FROM history_track.tracked_table AS t WHERE t.table_name OPERATOR(pg_catalog.=) tbl;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'table % has no history', tbl
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = pg_catalog.format('Track it first: SELECT track_table(%L).', tbl::text);
+    END IF;
+    EXECUTE pg_catalog.format(
+        E'DELETE FROM %s AS e\n'
+        ' WHERE e.pgh_created_at OPERATOR(pg_catalog.<) $1\n'
+        '   AND NOT e.pgh_id OPERATOR(pg_catalog.=) ANY (ARRAY(%s))',
+        history_track._qualified(v_table.event_table),
+        history_track._replay_sql(tbl, false, true))
+    USING before, history_track._state_labels();
+    GET DIAGNOSTICS v_count = ROW_COUNT;
+    INSERT INTO history_track.prune_log (table_name, event_table, before, events_deleted, pruned_by)
+    VALUES (tbl, v_table.event_table, before, v_count, history_track._caller());
+    RETURN v_count;
+END
+$$;
+-- from src/85_protect.sql
+COMMENT ON FUNCTION @extschema@.prune_history(regclass, timestamptz) IS
+    'Delete a tracked table''s events recorded before a moment, keeping each then-existing row''s last state; logged in history_track.prune_log';
 -- from src/90_privileges.sql
 REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA history_track FROM PUBLIC;
 -- from src/90_privileges.sql
@@ -2265,21 +2405,30 @@ GRANT EXECUTE ON FUNCTION history_track._revert_sql(regclass, text, boolean),
                           history_track._event_row_sql(regclass) TO PUBLIC;
 
 -- 3. Every tracked table's trigger functions, written by this version.
--- (Written afresh: an extension script may not replace functions that are not
--- its members. What is created while this script runs becomes a member, so
--- the generated functions are released again: like those track_table()
--- writes, they belong to the database, and pg_dump keeps them.)
+-- (An extension script may replace only its own members: the generated
+-- functions join the extension while they are written again, and leave it
+-- after; like those track_table() writes, they belong to the database, and
+-- pg_dump keeps them. The triggers stay in place throughout.)
 DO $upgrade$
 DECLARE
     v_table record;
     v_fn    regprocedure;
 BEGIN
-    FOR v_table IN
-        SELECT t.table_name, t.table_id FROM history_track.tracked_table AS t
-         WHERE EXISTS (SELECT FROM history_track.tracker AS k WHERE k.table_name OPERATOR(pg_catalog.=) t.table_name)
+    FOR v_fn IN
+        SELECT p.oid::regprocedure FROM pg_catalog.pg_proc AS p
+         WHERE p.pronamespace OPERATOR(pg_catalog.=) 'history_track'::regnamespace
+           AND p.proname::text ~ '^_t[0-9]+_'
+           AND NOT EXISTS (SELECT FROM pg_catalog.pg_depend AS d
+                            WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_proc'::regclass
+                              AND d.objid OPERATOR(pg_catalog.=) p.oid AND d.deptype OPERATOR(pg_catalog.=) 'e')
     LOOP
-        PERFORM history_track._drop_generated(v_table.table_name, v_table.table_id);
-        PERFORM history_track._generate(v_table.table_name);
+        EXECUTE pg_catalog.format('ALTER EXTENSION history_track ADD FUNCTION %s', v_fn);
+    END LOOP;
+    FOR v_table IN SELECT t.table_name, t.event_table FROM history_track.tracked_table AS t LOOP
+        PERFORM history_track._protect_event_table(v_table.event_table);
+        IF EXISTS (SELECT FROM history_track.tracker AS k WHERE k.table_name OPERATOR(pg_catalog.=) v_table.table_name) THEN
+            PERFORM history_track._generate(v_table.table_name);
+        END IF;
     END LOOP;
     FOR v_fn IN
         SELECT p.oid::regprocedure FROM pg_catalog.pg_proc AS p
