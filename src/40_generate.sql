@@ -501,7 +501,7 @@ END
 $$;
 
 -- Remove every generated trigger and function of a table.
-CREATE FUNCTION history_track._drop_generated(p_table regclass, p_table_id integer) RETURNS void
+CREATE FUNCTION history_track._drop_generated(p_table_id integer) RETURNS void
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 SET client_min_messages = warning  -- no "does not exist, skipping" notices

@@ -245,7 +245,7 @@ BEGIN
     END IF;
     IF v_columns IS NOT NULL THEN
         PERFORM history_track._assert_columns(tbl, v_columns::text[], 'columns');
-        SELECT a.attname INTO v_bad FROM pg_catalog.pg_attribute AS a
+        SELECT a.attname::text INTO v_bad FROM pg_catalog.pg_attribute AS a
          WHERE a.attrelid OPERATOR(pg_catalog.=) tbl AND a.attname OPERATOR(pg_catalog.=) ANY (v_columns)
            AND a.attgenerated OPERATOR(pg_catalog.=) 'v'
          LIMIT 1;
@@ -422,7 +422,7 @@ BEGIN
     IF EXISTS (SELECT FROM history_track.tracker AS t WHERE t.table_name OPERATOR(pg_catalog.=) tbl) THEN
         PERFORM history_track._generate(tbl);
     ELSE
-        PERFORM history_track._drop_generated(tbl, v_stored.table_id);
+        PERFORM history_track._drop_generated(v_stored.table_id);
     END IF;
 
     IF drop_events THEN

@@ -112,7 +112,6 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     v_rel   regclass;
-    v_table history_track.tracked_table;
 BEGIN
     SELECT NULLIF(t.typrelid, 0)::regclass INTO v_rel
       FROM pg_catalog.pg_type AS t WHERE t.oid OPERATOR(pg_catalog.=) pg_catalog.pg_typeof(tbl);
@@ -128,7 +127,7 @@ BEGIN
             USING ERRCODE = 'null_value_not_allowed',
                   HINT = 'Pass the moment to go back to, e.g. now() - interval ''1 day''.';
     END IF;
-    v_table := history_track._readable(v_rel, 'history_as_of');
+    PERFORM history_track._readable(v_rel, 'history_as_of');
     IF EXISTS (SELECT FROM history_track.tracker AS t WHERE t.table_name OPERATOR(pg_catalog.=) v_rel)
        AND (SELECT pg_catalog.count(*) FROM history_track.tracker AS t
              WHERE t.table_name OPERATOR(pg_catalog.=) v_rel

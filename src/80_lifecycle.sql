@@ -62,7 +62,7 @@ BEGIN
         END IF;
         -- The table or its event table is gone: forget it.
         DELETE FROM history_track.tracked_table AS t WHERE t.table_name::oid OPERATOR(pg_catalog.=) v_row.tbl;
-        PERFORM history_track._drop_generated(v_row.tbl::regclass, v_row.table_id);
+        PERFORM history_track._drop_generated(v_row.table_id);
     END LOOP;
 END
 $$;
@@ -350,7 +350,7 @@ DECLARE
     v_event   text := history_track._qualified(p_stored.event_table);
     v_old     text := pg_catalog.format_type(p_old_type, p_old_typmod);
     v_new     text := pg_catalog.format_type(p_new_type, p_new_typmod);
-    v_targets name[] := '{}';
+    v_targets name[] := '{}'::name[];
     v_target  name;
     v_lost    bigint;
     v_message text;

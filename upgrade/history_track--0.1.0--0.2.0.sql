@@ -294,7 +294,7 @@ DECLARE
     v_hash text := pg_catalog.md5(pg_catalog.pg_postmaster_start_time()::text OPERATOR(pg_catalog.||) '/'
                                   OPERATOR(pg_catalog.||) pg_catalog.current_database()::text OPERATOR(pg_catalog.||) '/'
                                   OPERATOR(pg_catalog.||) pg_catalog.pg_current_xact_id()::text);
-    v_ms   bigint := pg_catalog.floor(pg_catalog.date_part('epoch', pg_catalog.now()) OPERATOR(pg_catalog.*) 1000);
+    v_ms   bigint := pg_catalog.floor(pg_catalog.date_part('epoch', pg_catalog.now()) OPERATOR(pg_catalog.*) 1000)::bigint;
 BEGIN
     RETURN (pg_catalog.lpad(pg_catalog.to_hex(v_ms), 12, '0') OPERATOR(pg_catalog.||) '7'
             OPERATOR(pg_catalog.||) pg_catalog.substr(v_hash, 1, 3)
@@ -816,7 +816,7 @@ BEGIN
 END
 $$;
 -- from src/40_generate.sql
-CREATE OR REPLACE FUNCTION history_track._drop_generated(p_table regclass, p_table_id integer) RETURNS void
+CREATE OR REPLACE FUNCTION history_track._drop_generated(p_table_id integer) RETURNS void
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 SET client_min_messages = warning  
@@ -1073,7 +1073,7 @@ BEGIN
     END IF;
     IF v_columns IS NOT NULL THEN
         PERFORM history_track._assert_columns(tbl, v_columns::text[], 'columns');
-        SELECT a.attname INTO v_bad FROM pg_catalog.pg_attribute AS a
+        SELECT a.attname::text INTO v_bad FROM pg_catalog.pg_attribute AS a
          WHERE a.attrelid OPERATOR(pg_catalog.=) tbl AND a.attname OPERATOR(pg_catalog.=) ANY (v_columns)
            AND a.attgenerated OPERATOR(pg_catalog.=) 'v'
          LIMIT 1;
@@ -1250,7 +1250,7 @@ BEGIN
     IF EXISTS (SELECT FROM history_track.tracker AS t WHERE t.table_name OPERATOR(pg_catalog.=) tbl) THEN
         PERFORM history_track._generate(tbl);
     ELSE
-        PERFORM history_track._drop_generated(tbl, v_stored.table_id);
+        PERFORM history_track._drop_generated(v_stored.table_id);
     END IF;
 
     IF drop_events THEN
@@ -1518,7 +1518,6 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     v_rel   regclass;
-    v_table history_track.tracked_table;
 BEGIN
     SELECT NULLIF(t.typrelid, 0)::regclass INTO v_rel
       FROM pg_catalog.pg_type AS t WHERE t.oid OPERATOR(pg_catalog.=) pg_catalog.pg_typeof(tbl);
@@ -1534,7 +1533,7 @@ BEGIN
             USING ERRCODE = 'null_value_not_allowed',
                   HINT = 'Pass the moment to go back to, e.g. now() - interval ''1 day''.';
     END IF;
-    v_table := history_track._readable(v_rel, 'history_as_of');
+    PERFORM history_track._readable(v_rel, 'history_as_of');
     IF EXISTS (SELECT FROM history_track.tracker AS t WHERE t.table_name OPERATOR(pg_catalog.=) v_rel)
        AND (SELECT pg_catalog.count(*) FROM history_track.tracker AS t
              WHERE t.table_name OPERATOR(pg_catalog.=) v_rel
@@ -1979,7 +1978,7 @@ BEGIN
         END IF;
         -- The table or its event table is gone: forget it.
         DELETE FROM history_track.tracked_table AS t WHERE t.table_name::oid OPERATOR(pg_catalog.=) v_row.tbl;
-        PERFORM history_track._drop_generated(v_row.tbl::regclass, v_row.table_id);
+        PERFORM history_track._drop_generated(v_row.table_id);
     END LOOP;
 END
 $$;
@@ -2237,7 +2236,7 @@ DECLARE
     v_event   text := history_track._qualified(p_stored.event_table);
     v_old     text := pg_catalog.format_type(p_old_type, p_old_typmod);
     v_new     text := pg_catalog.format_type(p_new_type, p_new_typmod);
-    v_targets name[] := '{}';
+    v_targets name[] := '{}'::name[];
     v_target  name;
     v_lost    bigint;
     v_message text;
