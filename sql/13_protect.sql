@@ -46,6 +46,18 @@ SELECT table_name, event_table, events_deleted, pruned_by = current_user AS by_m
 SELECT prune_history('ledger', now() + interval '1 day');
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
 
+-- Tamper evidence: a hash chain over the events written from now on.
+SELECT start_hash_chain('ledger');
+INSERT INTO ledger VALUES (4, 40), (5, 50);
+UPDATE ledger SET amount = amount + 1;
+SELECT verified, first_broken_link, pgh_id, problem, last_hash IS NOT NULL AS has_last_hash
+  FROM verify_history('ledger');
+-- A superuser can get past the guard; the chain shows where history was rewritten.
+ALTER TABLE ledger_event DISABLE TRIGGER history_track_append_only;
+UPDATE ledger_event SET amount = 1000 WHERE pgh_operation = 'INSERT' AND pgh_obj_id = 5;
+ALTER TABLE ledger_event ENABLE TRIGGER history_track_append_only;
+SELECT verified, first_broken_link, problem FROM verify_history('ledger');
+
 -- Untracked, the triggers go; the history stays, still append-only.
 SELECT untrack_table('ledger');
 DELETE FROM ledger_event;

@@ -59,12 +59,42 @@ CREATE TABLE history_track.prune_log (
 COMMENT ON TABLE history_track.prune_log IS
     'One row per prune_history() call: the table, the moment before which events were deleted, how many, by whom, when';
 
+-- Hash chains (start_hash_chain): one row per chained event table, holding
+-- the chain's last link; and one link per event, in chain order. Each link's
+-- hash covers its event's row and the previous link's hash.
+CREATE TABLE history_track.chain (
+    event_table regclass    NOT NULL PRIMARY KEY,
+    genesis     bytea       NOT NULL,            -- the hash before the first link
+    seq         bigint      NOT NULL DEFAULT 0,  -- the last link
+    hash        bytea       NOT NULL,
+    anchor_seq  bigint      NOT NULL DEFAULT 0,  -- links up to here were pruned
+    anchor_hash bytea       NOT NULL,
+    after_id    bigint      NOT NULL,            -- the last pgh_id before the chain began
+    started_by  name        NOT NULL,
+    started_at  timestamptz NOT NULL DEFAULT pg_catalog.now()
+);
+CREATE TABLE history_track.chain_link (
+    event_table regclass NOT NULL,
+    seq         bigint   NOT NULL,
+    pgh_id      bigint   NOT NULL,
+    hash        bytea    NOT NULL,
+    PRIMARY KEY (event_table, seq)
+);
+
+COMMENT ON TABLE history_track.chain IS
+    'One row per event table with a hash chain: its genesis, last link and pruning anchor';
+COMMENT ON TABLE history_track.chain_link IS
+    'One link per chained event: sha256(previous link || the event''s row), in chain order';
+
+SELECT pg_catalog.pg_extension_config_dump('history_track.chain', '');
+SELECT pg_catalog.pg_extension_config_dump('history_track.chain_link', '');
 SELECT pg_catalog.pg_extension_config_dump('history_track.tracked_table', '');
 SELECT pg_catalog.pg_extension_config_dump('history_track.prune_log', '');
 SELECT pg_catalog.pg_extension_config_dump('history_track.tracked_table_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('history_track.tracker', '');
 
 REVOKE ALL ON history_track.tracked_table, history_track.tracker,
-              history_track.tracked_table_id_seq, history_track.prune_log FROM PUBLIC;
+              history_track.tracked_table_id_seq, history_track.prune_log,
+              history_track.chain, history_track.chain_link FROM PUBLIC;
 -- What was pruned is no secret: anyone may read the log (nobody may write it).
 GRANT SELECT ON history_track.prune_log TO PUBLIC;

@@ -40,6 +40,9 @@ BEGIN
     IF v_dropped IS NULL THEN
         RETURN;
     END IF;
+    -- A dropped event table's hash chain goes with it.
+    DELETE FROM history_track.chain_link AS l WHERE l.event_table::oid OPERATOR(pg_catalog.=) ANY (v_dropped);
+    DELETE FROM history_track.chain AS c WHERE c.event_table::oid OPERATOR(pg_catalog.=) ANY (v_dropped);
 
     FOR v_row IN
         SELECT t.table_name::oid AS tbl, t.event_table::oid AS ev, t.table_id
@@ -366,6 +369,12 @@ BEGIN
     END IF;
     IF pg_catalog.cardinality(v_targets) OPERATOR(pg_catalog.=) 0 THEN
         RETURN;
+    END IF;
+    IF EXISTS (SELECT FROM history_track.chain AS c WHERE c.event_table OPERATOR(pg_catalog.=) p_stored.event_table) THEN
+        RAISE EXCEPTION 'cannot change the type of column "%" of tracked table %: its history is hash-chained', p_column, p_table
+            USING ERRCODE = 'feature_not_supported',
+                  DETAIL = 'Converting recorded values would change what the chain''s links cover.',
+                  HINT = 'Add a column of the new type and copy the values instead.';
     END IF;
     IF p_old_type::bigint OPERATOR(pg_catalog.>=) 16384 OR p_new_type::bigint OPERATOR(pg_catalog.>=) 16384 THEN
         RAISE EXCEPTION 'cannot change the type of column "%" of tracked table % from % to %', p_column, p_table, v_old, v_new

@@ -50,14 +50,16 @@ def test_plpgsql_check_finds_nothing_unexplained(conn):
     conn.execute("SELECT track_table('orders', label => 'paid', operations => '{update}',"
                  " condition => $$OLD.status IS DISTINCT FROM NEW.status AND NEW.status = 'paid'$$)")
     conn.execute("SELECT track_table('orders', label => 'gone', operations => '{delete}', condition => 'OLD.amount > 0')")
+    conn.execute("SELECT start_hash_chain('orders')")
     found = rows(conn, """
         SELECT p.oid::regprocedure::text, c.level, c.message
           FROM pg_proc p
          CROSS JOIN LATERAL plpgsql_check_function_tb(p.oid,
-                relid => CASE WHEN p.proname = '_refuse_rewrite' THEN 'orders_event'::regclass
+                relid => CASE WHEN p.proname IN ('_refuse_rewrite', '_chain_link') THEN 'orders_event'::regclass
                               WHEN p.prorettype = 'trigger'::regtype THEN 'orders'::regclass ELSE 0 END,
                 oldtable => CASE WHEN p.proname ~ '_(update|delete)$' THEN 'pgh_old_rows' END,
-                newtable => CASE WHEN p.proname ~ '_(update|insert)$' THEN 'pgh_new_rows' END,
+                newtable => CASE WHEN p.proname ~ '_(update|insert)$' THEN 'pgh_new_rows'
+                                 WHEN p.proname = '_chain_link' THEN 'pgh_chained' END,
                 performance_warnings => true, extra_warnings => true, security_warnings => true) AS c
          WHERE p.prolang = (SELECT oid FROM pg_language WHERE lanname = 'plpgsql')
            AND p.pronamespace IN ('history_track'::regnamespace, 'public'::regnamespace)

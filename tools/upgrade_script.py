@@ -67,6 +67,33 @@ COMMENT ON TABLE history_track.prune_log IS
 SELECT pg_catalog.pg_extension_config_dump('history_track.prune_log', '');
 REVOKE ALL ON history_track.prune_log FROM PUBLIC;
 GRANT SELECT ON history_track.prune_log TO PUBLIC;
+
+-- Hash chains (see src/10_catalog.sql).
+CREATE TABLE history_track.chain (
+    event_table regclass    NOT NULL PRIMARY KEY,
+    genesis     bytea       NOT NULL,
+    seq         bigint      NOT NULL DEFAULT 0,
+    hash        bytea       NOT NULL,
+    anchor_seq  bigint      NOT NULL DEFAULT 0,
+    anchor_hash bytea       NOT NULL,
+    after_id    bigint      NOT NULL,
+    started_by  name        NOT NULL,
+    started_at  timestamptz NOT NULL DEFAULT pg_catalog.now()
+);
+CREATE TABLE history_track.chain_link (
+    event_table regclass NOT NULL,
+    seq         bigint   NOT NULL,
+    pgh_id      bigint   NOT NULL,
+    hash        bytea    NOT NULL,
+    PRIMARY KEY (event_table, seq)
+);
+COMMENT ON TABLE history_track.chain IS
+    'One row per event table with a hash chain: its genesis, last link and pruning anchor';
+COMMENT ON TABLE history_track.chain_link IS
+    'One link per chained event: sha256(previous link || the event''s row), in chain order';
+SELECT pg_catalog.pg_extension_config_dump('history_track.chain', '');
+SELECT pg_catalog.pg_extension_config_dump('history_track.chain_link', '');
+REVOKE ALL ON history_track.chain, history_track.chain_link FROM PUBLIC;
 """,
 }
 

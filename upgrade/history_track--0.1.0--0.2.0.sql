@@ -38,6 +38,33 @@ SELECT pg_catalog.pg_extension_config_dump('history_track.prune_log', '');
 REVOKE ALL ON history_track.prune_log FROM PUBLIC;
 GRANT SELECT ON history_track.prune_log TO PUBLIC;
 
+-- Hash chains (see src/10_catalog.sql).
+CREATE TABLE history_track.chain (
+    event_table regclass    NOT NULL PRIMARY KEY,
+    genesis     bytea       NOT NULL,
+    seq         bigint      NOT NULL DEFAULT 0,
+    hash        bytea       NOT NULL,
+    anchor_seq  bigint      NOT NULL DEFAULT 0,
+    anchor_hash bytea       NOT NULL,
+    after_id    bigint      NOT NULL,
+    started_by  name        NOT NULL,
+    started_at  timestamptz NOT NULL DEFAULT pg_catalog.now()
+);
+CREATE TABLE history_track.chain_link (
+    event_table regclass NOT NULL,
+    seq         bigint   NOT NULL,
+    pgh_id      bigint   NOT NULL,
+    hash        bytea    NOT NULL,
+    PRIMARY KEY (event_table, seq)
+);
+COMMENT ON TABLE history_track.chain IS
+    'One row per event table with a hash chain: its genesis, last link and pruning anchor';
+COMMENT ON TABLE history_track.chain_link IS
+    'One link per chained event: sha256(previous link || the event''s row), in chain order';
+SELECT pg_catalog.pg_extension_config_dump('history_track.chain', '');
+SELECT pg_catalog.pg_extension_config_dump('history_track.chain_link', '');
+REVOKE ALL ON history_track.chain, history_track.chain_link FROM PUBLIC;
+
 -- 2. The code: the previous version's functions and event triggers go, this version's come.
 DO $upgrade$
 DECLARE
@@ -1956,6 +1983,9 @@ BEGIN
     IF v_dropped IS NULL THEN
         RETURN;
     END IF;
+    -- A dropped event table's hash chain goes with it.
+    DELETE FROM history_track.chain_link AS l WHERE l.event_table::oid OPERATOR(pg_catalog.=) ANY (v_dropped);
+    DELETE FROM history_track.chain AS c WHERE c.event_table::oid OPERATOR(pg_catalog.=) ANY (v_dropped);
 
     FOR v_row IN
         SELECT t.table_name::oid AS tbl, t.event_table::oid AS ev, t.table_id
@@ -2253,6 +2283,12 @@ BEGIN
     IF pg_catalog.cardinality(v_targets) OPERATOR(pg_catalog.=) 0 THEN
         RETURN;
     END IF;
+    IF EXISTS (SELECT FROM history_track.chain AS c WHERE c.event_table OPERATOR(pg_catalog.=) p_stored.event_table) THEN
+        RAISE EXCEPTION 'cannot change the type of column "%" of tracked table %: its history is hash-chained', p_column, p_table
+            USING ERRCODE = 'feature_not_supported',
+                  DETAIL = 'Converting recorded values would change what the chain''s links cover.',
+                  HINT = 'Add a column of the new type and copy the values instead.';
+    END IF;
     IF p_old_type::bigint OPERATOR(pg_catalog.>=) 16384 OR p_new_type::bigint OPERATOR(pg_catalog.>=) 16384 THEN
         RAISE EXCEPTION 'cannot change the type of column "%" of tracked table % from % to %', p_column, p_table, v_old, v_new
             USING ERRCODE = 'feature_not_supported',
@@ -2379,6 +2415,15 @@ BEGIN
             USING ERRCODE = 'object_not_in_prerequisite_state',
                   HINT = pg_catalog.format('Track it first: SELECT track_table(%L).', tbl::text);
     END IF;
+    -- A hash chain is verified from the last link of a pruned moment on.
+    EXECUTE pg_catalog.format(
+        'UPDATE history_track.chain AS c SET anchor_seq = l.seq, anchor_hash = l.hash'
+        '  FROM (SELECT l.seq, l.hash FROM history_track.chain_link AS l JOIN %s AS e ON e.pgh_id OPERATOR(pg_catalog.=) l.pgh_id'
+        '         WHERE l.event_table OPERATOR(pg_catalog.=) $2 AND e.pgh_created_at OPERATOR(pg_catalog.<) $1'
+        '         ORDER BY l.seq DESC LIMIT 1) AS l'
+        ' WHERE c.event_table OPERATOR(pg_catalog.=) $2 AND l.seq OPERATOR(pg_catalog.>) c.anchor_seq',
+        history_track._qualified(v_table.event_table))
+    USING before, v_table.event_table;
     EXECUTE pg_catalog.format(
         E'DELETE FROM %s AS e\n'
         ' WHERE e.pgh_created_at OPERATOR(pg_catalog.<) $1\n'
@@ -2395,6 +2440,185 @@ $$;
 -- from src/85_protect.sql
 COMMENT ON FUNCTION @extschema@.prune_history(regclass, timestamptz) IS
     'Delete a tracked table''s events recorded before a moment, keeping each then-existing row''s last state; logged in history_track.prune_log';
+-- from src/85_protect.sql
+CREATE OR REPLACE FUNCTION history_track._chain_bytes(p_row jsonb, p_columns text[], p_numbers text[]) RETURNS bytea
+LANGUAGE sql IMMUTABLE
+AS $$
+    SELECT pg_catalog.convert_to(COALESCE(pg_catalog.jsonb_object_agg(c.num, p_row OPERATOR(pg_catalog.->) c.name),
+                                          '{}'::jsonb)::text, 'UTF8')
+      FROM ROWS FROM (pg_catalog.unnest(p_columns), pg_catalog.unnest(p_numbers)) AS c(name, num)
+     WHERE pg_catalog.jsonb_typeof(p_row OPERATOR(pg_catalog.->) c.name) OPERATOR(pg_catalog.<>) 'null'
+$$;
+-- from src/85_protect.sql
+CREATE OR REPLACE FUNCTION history_track._chain_columns(p_event regclass, OUT names text[], OUT numbers text[])
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT pg_catalog.array_agg(a.attname::text ORDER BY a.attnum), pg_catalog.array_agg(a.attnum::text ORDER BY a.attnum)
+      FROM pg_catalog.pg_attribute AS a
+     WHERE a.attrelid OPERATOR(pg_catalog.=) p_event AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped
+$$;
+-- from src/85_protect.sql
+CREATE OR REPLACE FUNCTION history_track._chain_link() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_seq     bigint;
+    v_hash    bytea;
+    v_columns record := history_track._chain_columns(TG_RELID);
+    v_event   record;
+    v_seqs    bigint[] := '{}'::bigint[];
+    v_ids     bigint[] := '{}'::bigint[];
+    v_hashes  bytea[] := '{}'::bytea[];
+BEGIN
+    -- Writers take turns here: the row stays locked until this transaction ends.
+    SELECT c.seq, c.hash INTO STRICT v_seq, v_hash FROM history_track.chain AS c
+     WHERE c.event_table OPERATOR(pg_catalog.=) TG_RELID::regclass FOR UPDATE;
+    FOR v_event IN SELECT pg_catalog.to_jsonb(n) AS j FROM pgh_chained AS n ORDER BY n.pgh_id LOOP
+        v_seq := v_seq OPERATOR(pg_catalog.+) 1;
+        v_hash := pg_catalog.sha256(v_hash OPERATOR(pg_catalog.||)
+                                    history_track._chain_bytes(v_event.j, v_columns.names, v_columns.numbers));
+        v_seqs := v_seqs OPERATOR(pg_catalog.||) v_seq;
+        v_ids := v_ids OPERATOR(pg_catalog.||) (v_event.j OPERATOR(pg_catalog.->>) 'pgh_id')::bigint;
+        v_hashes := v_hashes OPERATOR(pg_catalog.||) v_hash;
+    END LOOP;
+    INSERT INTO history_track.chain_link (event_table, seq, pgh_id, hash)
+    SELECT TG_RELID::regclass, l.seq, l.id, l.hash FROM ROWS FROM (pg_catalog.unnest(v_seqs), pg_catalog.unnest(v_ids), pg_catalog.unnest(v_hashes)) AS l(seq, id, hash);
+    UPDATE history_track.chain AS c SET seq = v_seq, hash = v_hash
+     WHERE c.event_table OPERATOR(pg_catalog.=) TG_RELID::regclass;
+    RETURN NULL;
+END
+$$;
+-- from src/85_protect.sql
+CREATE OR REPLACE FUNCTION @extschema@.start_hash_chain(tbl regclass) RETURNS void
+LANGUAGE plpgsql VOLATILE
+
+
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_table   history_track.tracked_table;
+    v_genesis bytea;
+    v_after   bigint;
+BEGIN
+    PERFORM history_track._begin_change(tbl, 'start_hash_chain');
+    SELECT * INTO v_table FROM history_track.tracked_table AS t WHERE t.table_name OPERATOR(pg_catalog.=) tbl;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'table % has no history', tbl
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = pg_catalog.format('Track it first: SELECT track_table(%L).', tbl::text);
+    END IF;
+    IF EXISTS (SELECT FROM history_track.chain AS c WHERE c.event_table OPERATOR(pg_catalog.=) v_table.event_table) THEN
+        RAISE NOTICE 'the history of % is already hash-chained, skipping', tbl;
+        RETURN;
+    END IF;
+    -- Events written from now on are linked (the table is locked meanwhile).
+    EXECUTE pg_catalog.format('LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE', history_track._qualified(v_table.event_table));
+    v_genesis := pg_catalog.sha256(pg_catalog.convert_to(
+                     pg_catalog.gen_random_uuid()::text OPERATOR(pg_catalog.||) pg_catalog.clock_timestamp()::text, 'UTF8'));
+    EXECUTE pg_catalog.format('SELECT COALESCE(pg_catalog.max(e.pgh_id), 0) FROM %s AS e',
+                              history_track._qualified(v_table.event_table)) INTO v_after;
+    INSERT INTO history_track.chain (event_table, genesis, hash, anchor_hash, after_id, started_by)
+    VALUES (v_table.event_table, v_genesis, v_genesis, v_genesis, v_after, history_track._caller());
+    EXECUTE pg_catalog.format(
+        'CREATE TRIGGER history_track_chain AFTER INSERT ON %s REFERENCING NEW TABLE AS pgh_chained'
+        ' FOR EACH STATEMENT EXECUTE FUNCTION history_track._chain_link()',
+        history_track._qualified(v_table.event_table));
+END
+$$;
+-- from src/85_protect.sql
+COMMENT ON FUNCTION @extschema@.start_hash_chain(regclass) IS
+    'Start a hash chain over a tracked table''s events from now on; verify_history() checks it';
+-- from src/85_protect.sql
+CREATE OR REPLACE FUNCTION @extschema@.verify_history(tbl regclass)
+RETURNS TABLE (verified bigint, first_broken_link bigint, pgh_id bigint, problem text, last_hash text)
+LANGUAGE plpgsql STABLE
+
+
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_table   history_track.tracked_table := history_track._readable(tbl, 'verify_history');
+    v_chain   history_track.chain;
+    v_columns record;
+    v_link    record;
+    v_row     jsonb;
+    v_prev    bytea;
+    v_next    bigint;
+BEGIN
+    SELECT * INTO v_chain FROM history_track.chain AS c WHERE c.event_table OPERATOR(pg_catalog.=) v_table.event_table;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'the history of % has no hash chain', tbl
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = pg_catalog.format('Start one with SELECT start_hash_chain(%L); events written from then on are linked.', tbl::text);
+    END IF;
+    v_columns := history_track._chain_columns(v_table.event_table);
+    verified := 0;
+    v_prev := v_chain.anchor_hash;
+    v_next := v_chain.anchor_seq OPERATOR(pg_catalog.+) 1;
+    FOR v_link IN
+        SELECT l.seq, l.pgh_id, l.hash FROM history_track.chain_link AS l
+         WHERE l.event_table OPERATOR(pg_catalog.=) v_table.event_table AND l.seq OPERATOR(pg_catalog.>) v_chain.anchor_seq
+         ORDER BY l.seq
+    LOOP
+        first_broken_link := v_link.seq;
+        pgh_id := v_link.pgh_id;
+        IF v_link.seq OPERATOR(pg_catalog.<>) v_next THEN
+            first_broken_link := v_next;
+            pgh_id := NULL;
+            problem := pg_catalog.format('link %s is missing', v_next);
+            RETURN NEXT;
+            RETURN;
+        END IF;
+        EXECUTE pg_catalog.format('SELECT pg_catalog.to_jsonb(e) FROM %s AS e WHERE e.pgh_id OPERATOR(pg_catalog.=) $1',
+                                  history_track._qualified(v_table.event_table))
+           INTO v_row USING v_link.pgh_id;
+        IF v_row IS NULL THEN
+            problem := pg_catalog.format('event %s was deleted', v_link.pgh_id);
+            RETURN NEXT;
+            RETURN;
+        END IF;
+        IF pg_catalog.sha256(v_prev OPERATOR(pg_catalog.||) history_track._chain_bytes(v_row, v_columns.names, v_columns.numbers))
+           OPERATOR(pg_catalog.<>) v_link.hash THEN
+            problem := pg_catalog.format('event %s was changed (or link %s was)', v_link.pgh_id, v_link.seq);
+            RETURN NEXT;
+            RETURN;
+        END IF;
+        verified := verified OPERATOR(pg_catalog.+) 1;
+        v_prev := v_link.hash;
+        v_next := v_next OPERATOR(pg_catalog.+) 1;
+    END LOOP;
+    first_broken_link := NULL;
+    pgh_id := NULL;
+    IF v_next OPERATOR(pg_catalog.-) 1 OPERATOR(pg_catalog.<>) v_chain.seq THEN
+        first_broken_link := v_next;
+        problem := pg_catalog.format('links %s to %s are missing', v_next, v_chain.seq);
+        RETURN NEXT;
+        RETURN;
+    END IF;
+    -- Events written since the chain began but never linked (inserted with
+    -- the chain trigger disabled).
+    EXECUTE pg_catalog.format(
+        'SELECT pg_catalog.min(e.pgh_id) FROM %s AS e WHERE e.pgh_id OPERATOR(pg_catalog.>=) $1'
+        ' AND NOT EXISTS (SELECT FROM history_track.chain_link AS l WHERE l.event_table OPERATOR(pg_catalog.=) $2'
+        ' AND l.pgh_id OPERATOR(pg_catalog.=) e.pgh_id)',
+        history_track._qualified(v_table.event_table))
+       INTO pgh_id USING v_chain.after_id OPERATOR(pg_catalog.+) 1, v_table.event_table;
+    IF pgh_id IS NOT NULL THEN
+        problem := pg_catalog.format('event %s is not in the chain', pgh_id);
+        RETURN NEXT;
+        RETURN;
+    END IF;
+    last_hash := pg_catalog.encode(v_chain.hash, 'hex');
+    RETURN NEXT;
+END
+$$;
+-- from src/85_protect.sql
+COMMENT ON FUNCTION @extschema@.verify_history(regclass) IS
+    'Walk a tracked table''s hash chain: how many links hold, the first that does not and why, and the last hash (to keep outside the database)';
 -- from src/90_privileges.sql
 REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA history_track FROM PUBLIC;
 -- from src/90_privileges.sql
