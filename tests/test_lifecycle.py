@@ -15,6 +15,7 @@ def test_dump_and_restore_keep_history_and_tracking(history_track_server, histor
     conn.execute("CREATE TABLE orders (id int PRIMARY KEY, s text)")
     conn.execute("SELECT track_table('orders')")
     conn.execute("SELECT track_table('orders', label => 'paid', operations => '{update}', condition => 'NEW.s = ''paid''')")
+    conn.execute("SELECT start_hash_chain('orders')")
     with conn.transaction():
         conn.execute("SELECT set_history_context('{\"user\": \"ann\"}')")
         conn.execute("INSERT INTO orders VALUES (1, 'new')")
@@ -53,6 +54,8 @@ def test_dump_and_restore_keep_history_and_tracking(history_track_server, histor
                                  " WHERE pgh_obj_id = 2 ORDER BY pgh_id").fetchall()
         assert [a[1:] for a in after] == [("insert", "INSERT", 2), ("paid", "UPDATE", 2), ("update", "UPDATE", 2)]
         assert after[0][0] > before[-1][0]  # the identity went on from where it was
+        # The hash chain came back whole, and goes on.
+        assert restored.execute("SELECT verified, problem FROM verify_history('orders')").fetchone() == (6, None)
         # ALTER TABLE is followed in the restored database too.
         restored.execute("ALTER TABLE orders RENAME COLUMN s TO status")
         restored.execute("UPDATE orders SET status = 'shipped' WHERE id = 2")
