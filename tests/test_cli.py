@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import glob
+import json
 import os
 import subprocess
 import sys
@@ -11,7 +12,7 @@ import time
 
 import pytest
 
-COMMANDS = [[], ["demo"], ["install"], ["version"]]
+COMMANDS = [[], ["demo"], ["install"], ["log"], ["track"], ["untrack"], ["version"]]
 
 
 @pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c) or "top")
@@ -39,17 +40,12 @@ def test_demo_runs_quickly_and_leaves_nothing_behind():
     out = proc.stdout
     assert "SELECT track_table('orders');" in out
     timeline, _, as_of = out.partition("SELECT * FROM history_as_of(NULL::orders")
-    lines = [line.split() for line in timeline.splitlines()]
-    events = [l[:4] for l in lines if l and l[0].isdigit()]
-    assert events == [
-        ["1", "insert", "INSERT", "1"],
-        ["2", "insert", "INSERT", "2"],
-        ["3", "update", "UPDATE", "1"],
-        ["4", "update", "UPDATE", "2"],
-        ["5", "delete", "DELETE", "2"],
-    ]
+    events = [line.split()[:1] + line.split()[3:5] for line in timeline.splitlines() if line.startswith("#")]
+    assert events == [["#1", "INSERT", "1"], ["#2", "INSERT", "2"], ["#3", "UPDATE", "1"],
+                      ["#4", "UPDATE", "2"], ["#5", "DELETE", "2"]]
     assert '"user": "bob"' in out
-    assert 'status: "new" -> "paid"' in timeline and "amount: 12.50 -> 10.00" in timeline
+    assert '    status: "new" -> "paid"' in timeline and "    amount: 12.50 -> 10.00" in timeline
+    assert "\033[" not in out   # piped: no colour
     # The table before bob paid and alice repriced: both orders, as they were.
     assert [l.split() for l in as_of.splitlines() if l[:1].isdigit()] == [
         ["1", "teapot", "25.00", "new"], ["2", "cups", "12.50", "new"]]
@@ -72,3 +68,54 @@ def test_install_into_an_unwritable_installation_says_what_to_do(tmp_path):
         f"history-track: error: cannot write to {missing / 'extension'}",
         "hint: run the command with sudo, or as the owner of the PostgreSQL installation",
     ]
+
+
+def _cli(*args: str, dsn: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["history-track", *args, "--dsn", dsn], capture_output=True, text=True, timeout=60)
+
+
+def test_track_log_untrack_against_a_database(history_track_conn, history_track_dsn):
+    conn = history_track_conn
+    conn.execute("CREATE TABLE orders (id int PRIMARY KEY, status text, total numeric)")
+    proc = _cli("track", "orders", dsn=history_track_dsn)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines()[-1] == "history of orders goes to orders_event"
+    proc = _cli("track", "orders", "--label", "paid", "--operations", "update", "--condition", "NEW.status = 'paid'",
+                dsn=history_track_dsn)
+    assert "paid         update                 NEW.status = 'paid'" in proc.stdout
+    with conn.transaction():
+        conn.execute("SELECT set_history_context('{\"user\": \"ann\"}')")
+        conn.execute("INSERT INTO orders VALUES (1, 'new', 10), (2, 'new', 5)")
+    conn.execute("UPDATE orders SET status = 'paid' WHERE id = 1")
+    conn.execute("UPDATE orders SET id = 3 WHERE id = 2")
+
+    # One row's timeline, following its key change; plain when piped.
+    proc = _cli("log", "orders", "3", dsn=history_track_dsn)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert [l.split()[3:5] for l in lines if l.startswith("#")] == [["INSERT", "2"], ["UPDATE", "3"]]
+    assert '{"user": "ann"}' in lines[0]
+    assert "    id: 2 -> 3" in lines and "\033[" not in proc.stdout
+    # Colour on request.
+    assert "\033[31m2\033[0m -> \033[32m3\033[0m" in _cli("log", "orders", "3", "--color", "always", dsn=history_track_dsn).stdout
+    # The last N events of every table; JSON for scripts.
+    proc = _cli("log", "-n", "2", dsn=history_track_dsn)
+    assert [l.split()[3:6] for l in proc.stdout.splitlines() if l.startswith("#")] == [
+        ["UPDATE", "orders", "1"], ["UPDATE", "orders", "3"]]
+    events = json.loads(_cli("log", "orders", "1", "--json", dsn=history_track_dsn).stdout)
+    assert [(e["pgh_label"], e["diff"]) for e in events] == [
+        ("insert", {"id": [None, 1], "status": [None, "new"], "total": [None, 10]}),
+        ("paid", {"status": ["new", "paid"]}),
+        ("update", {"status": ["new", "paid"]}),
+    ]
+    # Errors: one line with the SQLSTATE, the hint, exit 1.
+    proc = _cli("track", "orders", "--label", "insert", dsn=history_track_dsn)
+    assert proc.returncode == 1
+    assert proc.stderr.splitlines()[0] == \
+        'history-track: error: label "insert" is reserved for the default tracker (SQLSTATE 22023)'
+    assert proc.stderr.splitlines()[-1].startswith("hint: Leave label out")
+    proc = _cli("untrack", "orders", "--label", "paid", dsn=history_track_dsn)
+    assert proc.stdout.strip() == "untracked tracker 'paid' of orders"
+    proc = _cli("untrack", "orders", "--drop-events", dsn=history_track_dsn)
+    assert proc.stdout.strip() == "untracked orders and dropped its history"
+    assert conn.execute("SELECT to_regclass('orders_event')").fetchone() == (None,)

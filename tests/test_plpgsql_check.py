@@ -12,7 +12,7 @@ import pytest
 
 from conftest import rows
 
-HISTORY_EVENTS = "history_events(regclass,text,uuid,timestamp with time zone,timestamp with time zone)"
+HISTORY_EVENTS = "history_events(regclass,text,uuid,timestamp with time zone,timestamp with time zone,integer)"
 
 EXPLAINED = {
     # Dynamic SQL (EXECUTE of text built with format() from %I/%L and the catalog):

@@ -1598,7 +1598,8 @@ CREATE OR REPLACE FUNCTION @extschema@.history_events(
     key        text        DEFAULT NULL,
     context_id uuid        DEFAULT NULL,
     since      timestamptz DEFAULT NULL,
-    until      timestamptz DEFAULT NULL
+    until      timestamptz DEFAULT NULL,
+    last       integer     DEFAULT NULL
 ) RETURNS TABLE (
     table_name     regclass,
     pgh_id         bigint,
@@ -1634,6 +1635,11 @@ BEGIN
     END IF;
     IF tbl IS NOT NULL THEN
         PERFORM history_track._readable(tbl, 'history_events');
+    END IF;
+    IF last OPERATOR(pg_catalog.<) 0 THEN
+        RAISE EXCEPTION 'last must not be negative'
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Pass how many of the latest events to return, or leave last out for all.';
     END IF;
 
     FOR v_table IN
@@ -1694,7 +1700,8 @@ BEGIN
         -- (before its statement, when the event moved the row to a new key);
         -- none for an insert, or after a delete.
         RETURN QUERY EXECUTE pg_catalog.format(
-            E'SELECT $5, e.pgh_id, e.pgh_created_at, e.pgh_label, e.pgh_operation,\n'
+            E'SELECT * FROM (\n'
+            'SELECT $5, e.pgh_id, e.pgh_created_at, e.pgh_label, e.pgh_operation,\n'
             '       pg_catalog.to_jsonb(e.pgh_obj_id), e.pgh_context_id, e.pgh_context, d.data,\n'
             '       CASE WHEN e.pgh_operation OPERATOR(pg_catalog.=) ''UPDATE''\n'
             '                 AND e.pgh_label OPERATOR(pg_catalog.=) ANY ($7) THEN NULL\n'
@@ -1711,18 +1718,19 @@ BEGIN
             '          AND e.pgh_operation OPERATOR(pg_catalog.<>) ''INSERT''\n'
             '        ORDER BY p.pgh_id DESC LIMIT 1) AS p ON true\n'
             '%3$s\n'
-            ' ORDER BY e.pgh_id',
+            ' ORDER BY e.pgh_id DESC LIMIT $9) AS x\n'
+            ' ORDER BY 2',
             v_source, v_event,
             CASE WHEN pg_catalog.cardinality(v_where) OPERATOR(pg_catalog.>) 0
                  THEN ' WHERE ' || pg_catalog.array_to_string(v_where, E'\n   AND ') ELSE '' END)
         USING v_key, v_context, since, until, v_table.table_name, history_track._state_labels(),
-              COALESCE(v_old, '{}'), history_track._pgh_columns();
+              COALESCE(v_old, '{}'), history_track._pgh_columns(), last;
     END LOOP;
 END
 $$;
 -- from src/70_read.sql
-COMMENT ON FUNCTION @extschema@.history_events(regclass, text, uuid, timestamptz, timestamptz) IS
-    'Events across the event tables the caller may read, with their row (data) and what changed (diff); filter by table, key, context id and time';
+COMMENT ON FUNCTION @extschema@.history_events(regclass, text, uuid, timestamptz, timestamptz, integer) IS
+    'Events across the event tables the caller may read, with their row (data) and what changed (diff); filter by table, key, context id, time and the last N';
 -- from src/70_read.sql
 CREATE OR REPLACE FUNCTION @extschema@.history_context_events(context_id uuid)
 RETURNS TABLE (

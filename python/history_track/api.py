@@ -120,18 +120,20 @@ def history(
     context_id: UUID | str | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
+    last: int | None = None,
 ) -> list[Event]:
     """SELECT * FROM history_events(...): events oldest first, with data and diff.
     With ``key`` (a value, or a list for a composite key), one row's history,
-    followed back through key changes."""
+    followed back through key changes; with ``last``, only the last N events
+    (of each table)."""
     return [
         Event(*row)
         for row in conn.execute(
             "SELECT table_name::text, pgh_id, pgh_created_at, pgh_label, pgh_operation, pgh_obj_id,"
             " pgh_context_id, pgh_context, data, diff"
-            " FROM history_events(%s::regclass, %s, %s::uuid, %s, %s)",
+            " FROM history_events(%s::regclass, %s, %s::uuid, %s, %s, %s)",
             [table, None if key is None else _key_text(key), None if context_id is None else str(context_id),
-             since, until],
+             since, until, last],
         ).fetchall()
     ]
 

@@ -13,7 +13,7 @@ from typing import Any, Sequence
 import psycopg
 from psycopg.types.json import set_json_loads
 
-from . import api
+from . import api, render
 from ._resources import version
 from .install import InstallError, create_extension, install_files
 from .server import ServerError, TemporaryServer
@@ -24,24 +24,6 @@ def _json(value: Any) -> str:
     if isinstance(value, decimal.Decimal):
         return str(value)
     return json.dumps(value, sort_keys=True, default=str)
-
-
-def _print_events(evs: list[api.Event], out: Any) -> None:
-    headers = ["pgh_id", "label", "operation", "obj_id", "context", "diff"]
-    rows = [
-        [
-            str(e.id), e.label, e.operation, _json(e.obj_id),
-            _json(e.context) if e.context is not None else "",
-            "  ".join(f"{k}: {_json(v[0])} -> {_json(v[1])}" for k, v in sorted((e.diff or {}).items())),
-        ]
-        for e in evs
-    ]
-    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
-    line = "  ".join(h.ljust(w) for h, w in zip(headers, widths))
-    print(line.rstrip(), file=out)
-    print("  ".join("-" * w for w in widths), file=out)
-    for r in rows:
-        print("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip(), file=out)
 
 
 def _print_rows(rows: list[dict[str, Any]], out: Any) -> None:
@@ -101,14 +83,57 @@ def cmd_demo(args: argparse.Namespace) -> int:
                         print(f"  [{context['user']:>5}] {stmt}", file=out)
                 if before is None:
                     before = conn.execute("SELECT clock_timestamp()").fetchone()[0]  # type: ignore[index]
-            print("\nSELECT * FROM history_events();  -- every event, with what it changed;"
+            print("\nSELECT * FROM history_events();  -- every event, who, and what it changed;"
                   " UPDATE ... SET status = status wrote nothing\n", file=out)
-            _print_events(api.history(conn), out)
+            for line in render.timeline(api.history(conn), render.use_colour(args.color, out)):
+                print(line, file=out)
             print("\nSELECT * FROM history_as_of(NULL::orders, <after the first request>);\n", file=out)
             assert before is not None
             _print_rows(api.as_of(conn, "orders", before), out)
     print(f"\nDone in {time.monotonic() - started:.1f}s; the temporary server and its files are gone.",
           file=out)
+    return 0
+
+
+def _connect(args: argparse.Namespace) -> psycopg.Connection[Any]:
+    conn = psycopg.connect(args.dsn or "", autocommit=True)
+    set_json_loads(functools.partial(json.loads, parse_float=decimal.Decimal), conn)
+    return conn
+
+
+def cmd_log(args: argparse.Namespace) -> int:
+    with _connect(args) as conn:
+        events = api.history(conn, args.table, key=args.key, since=args.since, last=None if args.all else args.limit)
+    if args.json:
+        print(render.as_json(events))
+        return 0
+    lines = render.timeline(events, render.use_colour(args.color, sys.stdout), show_table=args.table is None)
+    if not lines:
+        lines = ["(no events)"]
+    render.page(lines)
+    return 0
+
+
+def _list(value: str | None) -> list[str] | None:
+    return None if value is None else [v.strip() for v in value.split(",") if v.strip()]
+
+
+def cmd_track(args: argparse.Namespace) -> int:
+    with _connect(args) as conn:
+        event_table = api.track_table(conn, args.table, label=args.label, operations=_list(args.operations),
+                                      condition=args.condition, changed=_list(args.changed), snapshot=args.snapshot,
+                                      columns=_list(args.columns), exclude=_list(args.exclude), baseline=args.baseline)
+        for t in api.trackers(conn, args.table):
+            print(f"{t.label:<12} {','.join(t.operations):<22} {t.condition or ''}".rstrip())
+    print(f"history of {args.table} goes to {event_table}")
+    return 0
+
+
+def cmd_untrack(args: argparse.Namespace) -> int:
+    with _connect(args) as conn:
+        api.untrack_table(conn, args.table, label=args.label, drop_events=args.drop_events)
+    what = f"tracker {args.label!r} of {args.table}" if args.label else args.table
+    print(f"untracked {what}{' and dropped its history' if args.drop_events else ''}")
     return 0
 
 
@@ -139,6 +164,8 @@ def build_parser() -> argparse.ArgumentParser:
                           description="Start a temporary PostgreSQL server, track an orders table, "
                                       "make a few changes with context, print the events, clean up.")
     demo.add_argument("--pg-config", help="pg_config of the PostgreSQL to use (default: on PATH)")
+    demo.add_argument("--color", choices=["auto", "always", "never"], default="auto",
+                      help="colour the output (default: when writing to a terminal)")
     demo.set_defaults(func=cmd_demo)
 
     install = sub.add_parser("install", help="install the extension's files (and CREATE EXTENSION)",
@@ -150,6 +177,49 @@ def build_parser() -> argparse.ArgumentParser:
     install.add_argument("--schema", help="schema for the public API (default: the first in search_path)")
     install.add_argument("--no-files", action="store_true", help="only run CREATE EXTENSION")
     install.set_defaults(func=cmd_install)
+
+    def dsn_option(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--dsn", help="connection string (default: libpq's PG* environment variables)")
+
+    log = sub.add_parser("log", help="show a table's recent events, or one row's timeline, with diffs",
+                         description="Show history oldest first: the last events of a table (or of every "
+                                     "table you may read), or with KEY one row's whole timeline, following "
+                                     "primary-key changes. Each event shows who (its context) and what changed. "
+                                     "Colour on a terminal, plain when piped; long output is paged.")
+    log.add_argument("table", nargs="?", help="the tracked table (default: every table)")
+    log.add_argument("key", nargs="?", help="a row's primary key: 42, or a JSON array for a composite key")
+    log.add_argument("-n", "--limit", type=int, default=20, help="how many of the latest events (default 20)")
+    log.add_argument("--all", action="store_true", help="every event, not only the latest")
+    log.add_argument("--since", help="only events recorded since this time (e.g. '2026-01-01', 'yesterday')")
+    log.add_argument("--json", action="store_true", help="print the events as a JSON array, for scripts")
+    log.add_argument("--color", choices=["auto", "always", "never"], default="auto",
+                     help="colour the output (default: when writing to a terminal)")
+    dsn_option(log)
+    log.set_defaults(func=cmd_log)
+
+    track = sub.add_parser("track", help="start recording a table's history (track_table)",
+                           description="Call track_table(): without --label, the event table and the default "
+                                       "trackers; with --label, one named tracker. Lists the table's trackers.")
+    track.add_argument("table")
+    track.add_argument("--label")
+    track.add_argument("--operations", help="comma-separated subset of insert,update,delete")
+    track.add_argument("--condition", help="boolean SQL over OLD and NEW")
+    track.add_argument("--changed", help="comma-separated columns: record updates only when these changed")
+    track.add_argument("--snapshot", choices=["old", "new"])
+    track.add_argument("--columns", help="comma-separated columns the event table mirrors")
+    track.add_argument("--exclude", help="comma-separated columns it leaves out")
+    track.add_argument("--baseline", action="store_true", help="also record every row as it is now")
+    dsn_option(track)
+    track.set_defaults(func=cmd_track)
+
+    untrack = sub.add_parser("untrack", help="stop recording a table's history (untrack_table)",
+                             description="Call untrack_table(): remove every tracker (the history stays), "
+                                         "or one with --label; --drop-events also drops the event table.")
+    untrack.add_argument("table")
+    untrack.add_argument("--label")
+    untrack.add_argument("--drop-events", action="store_true")
+    dsn_option(untrack)
+    untrack.set_defaults(func=cmd_untrack)
 
     ver = sub.add_parser("version", help="print the extension version", description="Print the version.")
     ver.set_defaults(func=cmd_version)
@@ -171,6 +241,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except psycopg.Error as exc:
         diag = exc.diag
         print(f"history-track: error: {diag.message_primary or exc} (SQLSTATE {exc.sqlstate})", file=sys.stderr)
+        if diag.message_detail:
+            print(f"detail: {diag.message_detail}", file=sys.stderr)
         if diag.message_hint:
             print(f"hint: {diag.message_hint}", file=sys.stderr)
         return 1

@@ -94,9 +94,11 @@ def _place(src: Path, dst: Path) -> None:
         shutil.copy2(src, dst)
 
 
-def build_overlay(inst: Installation, root: Path) -> Installation:
+def build_overlay(inst: Installation, root: Path, with_extension: bool = True) -> Installation:
     """Lay out an overlay of ``inst`` under ``root`` with history_track's files in
-    its extension directory, and return it as an Installation."""
+    its extension directory (or, with ``with_extension=False``, exactly the
+    installation's own, e.g. what ``pgxn install`` put there), and return it as
+    an Installation."""
     common = Path(os.path.commonpath([inst.bindir, inst.sharedir, inst.pkglibdir]))
     bindir = root / inst.bindir.relative_to(common)
     sharedir = root / inst.sharedir.relative_to(common)
@@ -123,10 +125,11 @@ def build_overlay(inst: Installation, root: Path) -> Installation:
     extdir = sharedir / "extension"
     extdir.mkdir()
     for entry in (inst.sharedir / "extension").iterdir():
-        if not entry.name.startswith("history_track"):
+        if not (with_extension and entry.name.startswith("history_track")):
             (extdir / entry.name).symlink_to(entry)
-    for name, text in extension_files().files().items():
-        (extdir / name).write_text(text)
+    if with_extension:
+        for name, text in extension_files().files().items():
+            (extdir / name).write_text(text)
     return Installation(inst.pg_config, bindir, sharedir, pkglibdir, inst.version)
 
 
@@ -142,7 +145,8 @@ class TemporaryServer(testing.postgresql.Postgresql):  # type: ignore[misc]
     or use :func:`history_track.install.create_extension`.
     """
 
-    def __init__(self, pg_config: str | os.PathLike[str] | None = None, **kwargs: Any) -> None:
+    def __init__(self, pg_config: str | os.PathLike[str] | None = None, with_extension: bool = True,
+                 **kwargs: Any) -> None:
         self.installation = Installation.find(pg_config)
         self.run_as = _unprivileged_user()
         if self.run_as is not None:
@@ -155,7 +159,7 @@ class TemporaryServer(testing.postgresql.Postgresql):  # type: ignore[misc]
         base_dir = Path(tempfile.mkdtemp(prefix="history_track_"))
         self._own_base_dir = base_dir
         try:
-            self.overlay = build_overlay(self.installation, base_dir / "pg")
+            self.overlay = build_overlay(self.installation, base_dir / "pg", with_extension)
         except Exception:
             shutil.rmtree(base_dir, ignore_errors=True)
             raise

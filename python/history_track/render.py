@@ -1,0 +1,88 @@
+"""Terminal rendering of history: a timeline of events with their diffs.
+
+Colour only when asked or when the output is a terminal (and ``NO_COLOR`` is
+not set); long output on a terminal goes through a pager; ``--json`` gives
+scripts the events as a JSON array.
+"""
+
+from __future__ import annotations
+
+import decimal
+import json
+import os
+import shutil
+import subprocess
+import sys
+from datetime import datetime
+from typing import IO, Any, Sequence
+
+from .api import Event
+
+RESET, DIM, BOLD, RED, GREEN, YELLOW, CYAN = "\033[0m", "\033[2m", "\033[1m", "\033[31m", "\033[32m", "\033[33m", "\033[36m"
+OPERATION_COLOURS = {"INSERT": GREEN, "UPDATE": YELLOW, "DELETE": RED, "TRUNCATE": RED, "MANUAL": CYAN, "BASELINE": CYAN}
+
+
+def use_colour(choice: str, stream: IO[str]) -> bool:
+    if choice == "always":
+        return True
+    if choice == "never" or os.environ.get("NO_COLOR"):
+        return False
+    return stream.isatty()
+
+
+def value(v: Any) -> str:
+    """A value as JSON for the terminal; numbers read as Decimal print as stored (25.00)."""
+    if isinstance(v, decimal.Decimal):
+        return str(v)
+    return json.dumps(v, sort_keys=True, default=str, ensure_ascii=False)
+
+
+def timeline(events: Sequence[Event], colour: bool, show_table: bool = False) -> list[str]:
+    """One block per event: a header line (id, time, operation, label, key, who), then
+    one line per changed column, old value in red, new in green."""
+    def c(code: str, text: str) -> str:
+        return f"{code}{text}{RESET}" if colour else text
+
+    lines: list[str] = []
+    for e in events:
+        op = c(OPERATION_COLOURS.get(e.operation, ""), f"{e.operation:<8}")
+        label = "" if e.label.lower() == e.operation.lower() else f" {c(BOLD, e.label)}"
+        where = f"{e.table_name} " if show_table else ""
+        who = f"  {c(DIM, value(e.context))}" if e.context else ""
+        when = e.created_at.strftime("%Y-%m-%d %H:%M:%S") if isinstance(e.created_at, datetime) else str(e.created_at)
+        lines.append(f"{c(DIM, f'#{e.id}')} {when} {op}{label} {where}{value(e.obj_id)}{who}")
+        if e.diff is None:
+            lines.append(f"    {c(DIM, '(stores the row before the change)')}")
+            continue
+        for column in sorted(e.diff):
+            old, new = e.diff[column]
+            if e.operation in ("INSERT", "BASELINE") or old is None and new is not None and e.operation != "UPDATE":
+                lines.append(f"    {column}: {c(GREEN, value(new))}")
+            elif e.operation in ("DELETE", "TRUNCATE"):
+                lines.append(f"    {column}: {c(RED, value(old))}")
+            else:
+                lines.append(f"    {column}: {c(RED, value(old))} -> {c(GREEN, value(new))}")
+    return lines
+
+
+def as_json(events: Sequence[Event]) -> str:
+    return json.dumps([
+        {"table": e.table_name, "pgh_id": e.id, "pgh_created_at": e.created_at, "pgh_label": e.label,
+         "pgh_operation": e.operation, "pgh_obj_id": e.obj_id, "pgh_context_id": e.context_id,
+         "pgh_context": e.context, "data": e.data, "diff": e.diff}
+        for e in events
+    ], default=str, indent=2, ensure_ascii=False)
+
+
+def page(lines: list[str], stream: IO[str] = sys.stdout) -> None:
+    """Print, through $PAGER (less) when the lines do not fit the terminal."""
+    text = "\n".join(lines) + ("\n" if lines else "")
+    height = shutil.get_terminal_size((80, 24)).lines
+    if stream.isatty() and len(lines) > height - 1:
+        pager = os.environ.get("PAGER") or "less -FRX"
+        try:
+            subprocess.run(pager, shell=True, input=text, text=True, check=False)
+            return
+        except OSError:
+            pass
+    stream.write(text)
