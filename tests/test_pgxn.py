@@ -45,18 +45,20 @@ def test_make_dist_then_pgxn_install_and_load(request, tmp_path):
     # without history_track, and a pg_config that reports its share directory.
     inst = Installation.find(pg_config)
     target = build_overlay(inst, tmp_path / "pg", with_extension=False)
+    for link in (target.sharedir / "extension").glob("history_track*"):
+        link.unlink()   # (links to a copy installed on this machine by hand)
     wrapper = tmp_path / "pg_config"
     wrapper.write_text(
         "#!/bin/sh\n"
         f'[ "$1" = --sharedir ] && [ $# -eq 1 ] && exec echo {target.sharedir}\n'
-        f'exec {inst.pg_config} "$@"\n')
+        f'exec {shutil.which(inst.pg_config) or inst.pg_config} "$@"\n')
     wrapper.chmod(0o755)
     assert not list((target.sharedir / "extension").glob("history_track*"))
 
-    env = {**os.environ, "PATH": f"{Path(pg_config).parent if os.sep in pg_config else ''}:{os.environ['PATH']}"}
-    proc = subprocess.run(["pgxn", "install", "--unstable", "--make", "make", "--nosudo",
+    env = dict(os.environ)
+    proc = subprocess.run(["pgxn", "install", "--yes", "--unstable", "--make", "make", "--nosudo",
                            "--pg_config", str(wrapper), str(dist)],
-                          capture_output=True, text=True, env=env, cwd=tmp_path)
+                          capture_output=True, text=True, env=env, cwd=tmp_path, stdin=subprocess.DEVNULL, timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     installed = sorted(p.name for p in (target.sharedir / "extension").glob("history_track*"))
     assert f"history_track--{version}.sql" in installed and "history_track.control" in installed
@@ -66,7 +68,8 @@ def test_make_dist_then_pgxn_install_and_load(request, tmp_path):
             admin.execute("CREATE DATABASE pgxn_load")
         proc = subprocess.run(["pgxn", "load", "--unstable", "--pg_config", str(wrapper), "--yes",
                                "-d", server.conninfo("pgxn_load"), str(dist)],
-                              capture_output=True, text=True, env={**env, **server.environ()}, cwd=tmp_path)
+                              capture_output=True, text=True, env={**env, **server.environ()}, cwd=tmp_path,
+                              stdin=subprocess.DEVNULL, timeout=300)
         assert proc.returncode == 0, proc.stdout + proc.stderr
         with psycopg.connect(server.conninfo("pgxn_load"), autocommit=True) as conn:
             assert conn.execute("SELECT extversion FROM pg_extension WHERE extname = 'history_track'").fetchone() \
