@@ -7,8 +7,10 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import tempfile
 import zipfile
 from pathlib import Path
+from typing import Iterator
 
 import psycopg
 import pytest
@@ -21,6 +23,15 @@ ROOT = Path(__file__).resolve().parent.parent
 def _version() -> str:
     out = subprocess.run(["make", "-s", "version"], cwd=ROOT, capture_output=True, text=True, check=True)
     return out.stdout.strip()
+
+
+@pytest.fixture
+def tmp_path() -> Iterator[Path]:
+    """A scratch directory the server's OS user can read (pytest's own is private to root)."""
+    path = Path(tempfile.mkdtemp(prefix="history_track_pgxn_"))
+    path.chmod(0o755)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
 
 
 def test_make_dist_then_pgxn_install_and_load(request, tmp_path):
@@ -50,8 +61,9 @@ def test_make_dist_then_pgxn_install_and_load(request, tmp_path):
     wrapper = tmp_path / "pg_config"
     wrapper.write_text(
         "#!/bin/sh\n"
-        f'[ "$1" = --sharedir ] && [ $# -eq 1 ] && exec echo {target.sharedir}\n'
-        f'exec {shutil.which(inst.pg_config) or inst.pg_config} "$@"\n')
+        'for a in "$@"; do\n'
+        f'  if [ "$a" = --sharedir ]; then echo {target.sharedir}; else {shutil.which(inst.pg_config) or inst.pg_config} "$a"; fi\n'
+        "done\n")
     wrapper.chmod(0o755)
     assert not list((target.sharedir / "extension").glob("history_track*"))
 
@@ -63,17 +75,17 @@ def test_make_dist_then_pgxn_install_and_load(request, tmp_path):
     installed = sorted(p.name for p in (target.sharedir / "extension").glob("history_track*"))
     assert f"history_track--{version}.sql" in installed and "history_track.control" in installed
 
-    with TemporaryServer(pg_config=str(wrapper), with_extension=False) as server:
+    with TemporaryServer(installation=target) as server:
         with psycopg.connect(server.conninfo("postgres"), autocommit=True) as admin:
             admin.execute("CREATE DATABASE pgxn_load")
-        proc = subprocess.run(["pgxn", "load", "--unstable", "--pg_config", str(wrapper), "--yes",
+        proc = subprocess.run(["pgxn", "load", "--verbose", "--unstable", "--pg_config", str(wrapper), "--yes",
                                "-d", server.conninfo("pgxn_load"), str(dist)],
                               capture_output=True, text=True, env={**env, **server.environ()}, cwd=tmp_path,
                               stdin=subprocess.DEVNULL, timeout=300)
         assert proc.returncode == 0, proc.stdout + proc.stderr
         with psycopg.connect(server.conninfo("pgxn_load"), autocommit=True) as conn:
             assert conn.execute("SELECT extversion FROM pg_extension WHERE extname = 'history_track'").fetchone() \
-                == (version,)
+                == (version,), proc.stdout + proc.stderr
             conn.execute("CREATE TABLE orders (id int PRIMARY KEY, status text)")
             conn.execute("SELECT track_table('orders')")
             conn.execute("INSERT INTO orders VALUES (1, 'new')")

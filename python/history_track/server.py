@@ -145,9 +145,12 @@ class TemporaryServer(testing.postgresql.Postgresql):  # type: ignore[misc]
     or use :func:`history_track.install.create_extension`.
     """
 
-    def __init__(self, pg_config: str | os.PathLike[str] | None = None, with_extension: bool = True,
-                 **kwargs: Any) -> None:
-        self.installation = Installation.find(pg_config)
+    def __init__(self, pg_config: str | os.PathLike[str] | None = None, *,
+                 installation: Installation | None = None, **kwargs: Any) -> None:
+        # installation: run that layout as it is (e.g. one built by
+        # build_overlay(..., with_extension=False) that pgxn installed into),
+        # instead of an overlay of pg_config's installation with our files.
+        self.installation = installation or Installation.find(pg_config)
         self.run_as = _unprivileged_user()
         if self.run_as is not None:
             probe = self.installation.sharedir / "postgres.bki"
@@ -159,7 +162,7 @@ class TemporaryServer(testing.postgresql.Postgresql):  # type: ignore[misc]
         base_dir = Path(tempfile.mkdtemp(prefix="history_track_"))
         self._own_base_dir = base_dir
         try:
-            self.overlay = build_overlay(self.installation, base_dir / "pg", with_extension)
+            self.overlay = installation or build_overlay(self.installation, base_dir / "pg")
         except Exception:
             shutil.rmtree(base_dir, ignore_errors=True)
             raise
