@@ -250,3 +250,33 @@ AS $$
     SELECT CASE c.relkind WHEN 'p' THEN '' ELSE 'ONLY ' END
       FROM pg_catalog.pg_class AS c WHERE c.oid OPERATOR(pg_catalog.=) p_table
 $$;
+
+-- Whether p_table has the three default trackers, whose events history_as_of()
+-- replays (and a baseline or a revert needs).
+CREATE FUNCTION history_track._has_default_trackers(p_table regclass) RETURNS boolean
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT pg_catalog.count(*) OPERATOR(pg_catalog.=) 3 FROM history_track.tracker AS t
+     WHERE t.table_name OPERATOR(pg_catalog.=) p_table
+       AND t.label OPERATOR(pg_catalog.=) ANY ('{insert,update,delete}')
+$$;
+
+-- p_table and, for a partitioned table, every partition at every level: a
+-- write names one of them, and fires that one's statement triggers.
+CREATE FUNCTION history_track._relations(p_table regclass) RETURNS regclass[]
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT ARRAY(SELECT p_table UNION SELECT t.relid FROM pg_catalog.pg_partition_tree(p_table) AS t)
+$$;
+
+-- Whether p_table's history triggers are in place (not yet while pg_restore
+-- rebuilds a database: the catalog is back before the triggers are).
+CREATE FUNCTION history_track._is_recording(p_table regclass) RETURNS boolean
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT EXISTS (SELECT FROM pg_catalog.pg_trigger AS tg
+                    WHERE tg.tgrelid OPERATOR(pg_catalog.=) p_table AND tg.tgname::text LIKE 'history\_track\_%')
+$$;

@@ -317,10 +317,7 @@ DECLARE
     v_state     text;
     v_message   text;
     v_detail    text;
-    -- The table, and for a partitioned table every partition at every level:
-    -- a write names one of them, and fires that one's statement triggers.
-    v_relations regclass[] := ARRAY(SELECT p_table UNION
-                                    SELECT t.relid FROM pg_catalog.pg_partition_tree(p_table) AS t);
+    v_relations regclass[] := history_track._relations(p_table);
     v_partitioned boolean := (SELECT c.relkind OPERATOR(pg_catalog.=) 'p' FROM pg_catalog.pg_class AS c
                                WHERE c.oid OPERATOR(pg_catalog.=) p_table);
     v_relation  regclass;
@@ -334,9 +331,7 @@ BEGIN
     -- Partitions that joined or left the tree since the triggers were last
     -- written (ATTACH / DETACH PARTITION): their rows enter or leave the
     -- table without DML, so they are recorded as a baseline (below).
-    v_replayed := (SELECT pg_catalog.count(*) FROM history_track.tracker AS k
-                    WHERE k.table_name OPERATOR(pg_catalog.=) p_table
-                      AND k.label OPERATOR(pg_catalog.=) ANY ('{insert,update,delete}')) OPERATOR(pg_catalog.=) 3;
+    v_replayed := history_track._has_default_trackers(p_table);
     IF EXISTS (SELECT FROM pg_catalog.pg_trigger AS tg
                 WHERE tg.tgrelid OPERATOR(pg_catalog.=) p_table AND tg.tgname OPERATOR(pg_catalog.=) 'history_track_insert') THEN
         v_joined := ARRAY(SELECT r FROM pg_catalog.unnest(v_relations) AS r

@@ -350,9 +350,7 @@ BEGIN
     END LOOP;
 
     IF baseline THEN
-        IF (SELECT pg_catalog.count(*) FROM history_track.tracker AS t
-             WHERE t.table_name OPERATOR(pg_catalog.=) tbl
-               AND t.label OPERATOR(pg_catalog.=) ANY ('{insert,update,delete}')) OPERATOR(pg_catalog.<) 3 THEN
+        IF NOT history_track._has_default_trackers(tbl) THEN
             RAISE EXCEPTION 'baseline needs the default trackers of table %', tbl
                 USING ERRCODE = 'object_not_in_prerequisite_state',
                       DETAIL = 'A baseline is the starting point history_as_of() replays the insert, update and delete events from.',

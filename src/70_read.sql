@@ -129,9 +129,7 @@ BEGIN
     END IF;
     PERFORM history_track._readable(v_rel, 'history_as_of');
     IF EXISTS (SELECT FROM history_track.tracker AS t WHERE t.table_name OPERATOR(pg_catalog.=) v_rel)
-       AND (SELECT pg_catalog.count(*) FROM history_track.tracker AS t
-             WHERE t.table_name OPERATOR(pg_catalog.=) v_rel
-               AND t.label OPERATOR(pg_catalog.=) ANY ('{insert,update,delete}')) OPERATOR(pg_catalog.<) 3 THEN
+       AND NOT history_track._has_default_trackers(v_rel) THEN
         RAISE EXCEPTION 'table % cannot be replayed: it does not have all three default trackers', v_rel
             USING ERRCODE = 'object_not_in_prerequisite_state',
                   DETAIL = 'history_as_of replays the events of the insert, update and delete trackers.',

@@ -28,9 +28,7 @@ DECLARE
     v_set     name[];
 BEGIN
     v_table := history_track._readable(p_table, 'a revert');
-    IF (SELECT pg_catalog.count(*) FROM history_track.tracker AS t
-         WHERE t.table_name OPERATOR(pg_catalog.=) p_table
-           AND t.label OPERATOR(pg_catalog.=) ANY ('{insert,update,delete}')) OPERATOR(pg_catalog.<) 3 THEN
+    IF NOT history_track._has_default_trackers(p_table) THEN
         RAISE EXCEPTION 'table % cannot be reverted: it does not have all three default trackers', p_table
             USING ERRCODE = 'object_not_in_prerequisite_state',
                   DETAIL = 'A revert replays the insert, update and delete events, and is itself recorded by them.',

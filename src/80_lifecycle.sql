@@ -187,8 +187,7 @@ BEGIN
          WHERE c.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::regclass
            AND c.objid OPERATOR(pg_catalog.<>) t.table_name::oid
            AND c.objsubid OPERATOR(pg_catalog.=) 0
-           AND EXISTS (SELECT FROM pg_catalog.pg_trigger AS tg
-                        WHERE tg.tgrelid OPERATOR(pg_catalog.=) t.table_name AND tg.tgname::text LIKE 'history\_track\_%')
+           AND history_track._is_recording(t.table_name)
     LOOP
         PERFORM history_track._generate(v_table);
     END LOOP;
@@ -223,12 +222,9 @@ DECLARE
     v_def     text;
     v_body    text;
 BEGIN
-    -- Only tables whose triggers are in place: while pg_restore rebuilds a
-    -- database, the catalog is back before the triggers are, and its ALTER
-    -- TABLE ... ADD CONSTRAINT must be left alone.
-    IF p_before IS NULL OR NOT EXISTS (
-            SELECT FROM pg_catalog.pg_trigger AS tg
-             WHERE tg.tgrelid OPERATOR(pg_catalog.=) p_table AND tg.tgname::text LIKE 'history\_track\_%') THEN
+    -- Only tables whose triggers are in place: pg_restore's ALTER TABLE ...
+    -- ADD CONSTRAINT, before the triggers are back, is left alone.
+    IF p_before IS NULL OR NOT history_track._is_recording(p_table) THEN
         RETURN;
     END IF;
     SELECT * INTO STRICT v_table FROM history_track.tracked_table AS t

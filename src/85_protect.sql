@@ -54,15 +54,16 @@ AS $$
 DECLARE
     v_missing record;
 BEGIN
-    SELECT r.relid::regclass AS rel, op AS operation, tg.tgenabled INTO v_missing
-      FROM (SELECT p_table AS relid UNION SELECT t.relid FROM pg_catalog.pg_partition_tree(p_table) AS t) AS r
-     CROSS JOIN pg_catalog.unnest(ARRAY['insert', 'update', 'delete', 'truncate']) AS op
+    SELECT r.relid AS rel, op AS operation, tg.tgenabled INTO v_missing
+      FROM pg_catalog.unnest(history_track._relations(p_table)) WITH ORDINALITY AS r(relid, n)
+     CROSS JOIN pg_catalog.unnest(ARRAY['insert', 'update', 'delete', 'truncate']) WITH ORDINALITY AS o(op, m)
       LEFT JOIN pg_catalog.pg_trigger AS tg
         ON tg.tgrelid OPERATOR(pg_catalog.=) r.relid AND tg.tgname OPERATOR(pg_catalog.=) ('history_track_' || op)
      WHERE EXISTS (SELECT FROM history_track.tracker AS k
                     WHERE k.table_name OPERATOR(pg_catalog.=) p_table
                       AND (CASE op WHEN 'truncate' THEN 'delete' ELSE op END) OPERATOR(pg_catalog.=) ANY (k.operations))
        AND (tg.oid IS NULL OR tg.tgenabled OPERATOR(pg_catalog.<>) ALL ('{O,A}'))
+     ORDER BY r.n, o.m   -- the first one: the table before its partitions, insert first
      LIMIT 1;
     IF FOUND THEN
         RAISE EXCEPTION 'the % history trigger of % cannot be %', v_missing.operation, v_missing.rel,

@@ -19,13 +19,6 @@ from .install import InstallError, create_extension, install_files
 from .server import ServerError, TemporaryServer
 
 
-def _json(value: Any) -> str:
-    """JSON for the terminal; numbers read as Decimal print as they are stored (25.00)."""
-    if isinstance(value, decimal.Decimal):
-        return str(value)
-    return json.dumps(value, sort_keys=True, default=str)
-
-
 def _print_rows(rows: list[dict[str, Any]], out: Any) -> None:
     if not rows:
         print("(no rows)", file=out)
