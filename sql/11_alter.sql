@@ -26,6 +26,8 @@ UPDATE parcels SET weight = 1.75;
 -- value survives the conversion.
 ALTER TABLE parcels ALTER COLUMN weight TYPE numeric(10,3);
 ALTER TABLE parcels ALTER COLUMN id TYPE bigint;   -- the key: pgh_obj_id follows
+-- A column a condition uses, too, when the condition still fits the new type.
+ALTER TABLE parcels ALTER COLUMN state TYPE varchar(40);
 
 -- RENAME TO and SET SCHEMA: tracking goes on; the event table keeps its name.
 ALTER TABLE parcels RENAME TO shipments;
@@ -41,16 +43,9 @@ SELECT column_name, data_type FROM information_schema.columns
 SELECT * FROM history_as_of(NULL::logistics.shipments, now());
 
 -- Refused, and nothing changes:
--- a column the condition uses (PostgreSQL refuses: a view that holds the
--- condition while ALTER TABLE runs depends on it; with CASCADE, we refuse) ...
-\set VERBOSITY terse
+-- a column the condition uses ...
 ALTER TABLE logistics.shipments DROP COLUMN state;
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
-\set VERBOSITY default
-SET client_min_messages = warning;
-ALTER TABLE logistics.shipments DROP COLUMN state CASCADE;
-\echo SQLSTATE :LAST_ERROR_SQLSTATE
-RESET client_min_messages;
 -- ... a type that would change recorded values ...
 ALTER TABLE logistics.shipments ALTER COLUMN weight TYPE int USING round(weight);
 \echo SQLSTATE :LAST_ERROR_SQLSTATE

@@ -91,26 +91,71 @@ CREATE EVENT TRIGGER history_track_sql_drop ON sql_drop
 -- after every ALTER TABLE of a tracked table.
 --
 -- The start trigger remembers every tracked table's columns by attnum (that is
--- how a rename is told from a drop and an add), and parses every condition
--- into a temporary view (SELECT FROM t AS old, t AS new WHERE <condition>):
--- PostgreSQL follows a renamed column in a view's stored query, and refuses
--- to drop a column, or change the type of one, that the view uses.
+-- how a rename is told from a drop and an add). Nothing holds the conditions
+-- during the ALTER (a view over the table would make PostgreSQL refuse to
+-- change the type of a column it uses); after it, each condition is checked
+-- against the table as it now is, and a renamed column is followed by
+-- _condition_renamed().
 
--- The temporary view holding a tracker's condition during an ALTER TABLE.
-CREATE FUNCTION history_track._condition_copy(p_table_id integer, p_label text) RETURNS text
-LANGUAGE sql IMMUTABLE
-AS $$
-    SELECT pg_catalog.format('pg_temp.%I',
-                             pg_catalog.format('history_track_c%s_%s', p_table_id, pg_catalog.left(pg_catalog.md5(p_label), 12)))
-$$;
-
-CREATE FUNCTION history_track._condition_view_sql(p_table_id integer, p_label text, p_table regclass, p_condition text)
+-- A condition rewritten for the columns p_table has renamed since p_before
+-- (see _on_ddl_start), or NULL when it cannot be. PostgreSQL does the
+-- rewriting: the condition becomes a temporary view over a stand-in table with
+-- the old column names (and the current types), the stand-in's columns are
+-- renamed as the ALTER did, and the view's query is printed back (PostgreSQL
+-- prints the aliases old and new as old_1 and new_1). The text is only taken
+-- if it parses back to the very same query.
+CREATE FUNCTION history_track._condition_renamed(p_table regclass, p_before jsonb, p_condition text)
 RETURNS text
-LANGUAGE sql STABLE
+LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT pg_catalog.format(E'CREATE OR REPLACE TEMPORARY VIEW %s AS SELECT FROM %s AS old, %2$s AS new WHERE (\n%s\n)',
-                             history_track._condition_copy(p_table_id, p_label), history_track._qualified(p_table), p_condition)
+DECLARE
+    v_columns text;
+    v_column  record;
+    v_def     text;
+    v_body    text;
+BEGIN
+    SELECT pg_catalog.string_agg(pg_catalog.format('%I %s', c.value ->> 'name',
+                                                   CASE WHEN a.attisdropped
+                                                        THEN pg_catalog.format_type((c.value ->> 'type')::oid, (c.value ->> 'typmod')::integer)
+                                                        ELSE pg_catalog.format_type(a.atttypid, a.atttypmod) END),
+                                 ', ' ORDER BY c.key::integer)
+      INTO v_columns
+      FROM pg_catalog.jsonb_each(p_before -> 'columns') AS c
+      JOIN pg_catalog.pg_attribute AS a
+        ON a.attrelid OPERATOR(pg_catalog.=) p_table AND a.attnum OPERATOR(pg_catalog.=) c.key::int2;
+    EXECUTE pg_catalog.format('CREATE TEMPORARY TABLE history_track_stand_in (%s)', v_columns);
+    BEGIN
+        EXECUTE pg_catalog.format(E'CREATE TEMPORARY VIEW history_track_condition AS\n'
+                                  'SELECT FROM pg_temp.history_track_stand_in AS old, pg_temp.history_track_stand_in AS new WHERE (\n%s\n)',
+                                  p_condition);
+        FOR v_column IN
+            SELECT c.value ->> 'name' AS before, a.attname AS after
+              FROM pg_catalog.jsonb_each(p_before -> 'columns') AS c
+              JOIN pg_catalog.pg_attribute AS a
+                ON a.attrelid OPERATOR(pg_catalog.=) p_table AND a.attnum OPERATOR(pg_catalog.=) c.key::int2
+             WHERE NOT a.attisdropped AND a.attname::text OPERATOR(pg_catalog.<>) (c.value ->> 'name')
+        LOOP
+            EXECUTE pg_catalog.format('ALTER TABLE pg_temp.history_track_stand_in RENAME COLUMN %I TO %I',
+                                      v_column.before, v_column.after);
+        END LOOP;
+        v_def := pg_catalog.pg_get_viewdef(pg_catalog.to_regclass('pg_temp.history_track_condition'));
+        v_body := pg_catalog.regexp_replace(pg_catalog.substring(v_def, '(?s)\sWHERE\s(.*);\s*$'),
+                                            '\m(old|new)_1\.', '\1.', 'g');
+        EXECUTE pg_catalog.format(E'CREATE TEMPORARY VIEW history_track_condition_check AS\n'
+                                  'SELECT FROM pg_temp.history_track_stand_in AS old, pg_temp.history_track_stand_in AS new WHERE (\n%s\n)',
+                                  v_body);
+        IF pg_catalog.pg_get_viewdef(pg_catalog.to_regclass('pg_temp.history_track_condition_check')) IS DISTINCT FROM v_def THEN
+            v_body := NULL;
+        END IF;
+    EXCEPTION WHEN OTHERS THEN
+        -- Not expressible over the stand-in: the caller refuses the rename.
+        -- (The subtransaction's rollback took the views and renames with it.)
+        v_body := NULL;
+    END;
+    DROP TABLE pg_temp.history_track_stand_in CASCADE;
+    RETURN v_body;
+END
 $$;
 
 CREATE FUNCTION history_track._on_ddl_start() RETURNS event_trigger
@@ -119,8 +164,6 @@ LANGUAGE plpgsql
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
-DECLARE
-    v_tracker record;
 BEGIN
     IF pg_catalog.to_regclass('history_track.tracked_table') IS NULL
        OR pg_catalog.current_setting('history_track.following', true) OPERATOR(pg_catalog.=) 'on' THEN
@@ -137,15 +180,6 @@ BEGIN
           FROM history_track.tracked_table AS t
          WHERE EXISTS (SELECT FROM history_track.tracker AS k WHERE k.table_name OPERATOR(pg_catalog.=) t.table_name)
     ), '{}')::text, true);
-    FOR v_tracker IN
-        SELECT k.condition, k.label, t.table_id, t.table_name
-          FROM history_track.tracker AS k
-          JOIN history_track.tracked_table AS t ON t.table_name OPERATOR(pg_catalog.=) k.table_name
-         WHERE k.condition IS NOT NULL
-    LOOP
-        EXECUTE history_track._condition_view_sql(v_tracker.table_id, v_tracker.label, v_tracker.table_name,
-                                                  v_tracker.condition);
-    END LOOP;
 END
 $$;
 
@@ -160,7 +194,6 @@ AS $$
 DECLARE
     v_before jsonb;
     v_table  regclass;
-    v_fn     record;
 BEGIN
     IF pg_catalog.to_regclass('history_track.tracked_table') IS NULL
        OR pg_catalog.current_setting('history_track.following', true) OPERATOR(pg_catalog.=) 'on' THEN
@@ -191,14 +224,6 @@ BEGIN
     LOOP
         PERFORM history_track._generate(v_table);
     END LOOP;
-    -- The condition copies have served.
-    FOR v_fn IN
-        SELECT c.oid::regclass AS view FROM pg_catalog.pg_class AS c
-         WHERE c.relnamespace OPERATOR(pg_catalog.=) pg_catalog.pg_my_temp_schema()
-           AND c.relkind OPERATOR(pg_catalog.=) 'v' AND c.relname::text LIKE 'history\_track\_c%'
-    LOOP
-        EXECUTE pg_catalog.format('DROP VIEW %s', v_fn.view);
-    END LOOP;
     PERFORM pg_catalog.set_config('history_track.following', '', true);
     PERFORM pg_catalog.set_config('history_track.ddl_before', '', true);
 END
@@ -218,9 +243,10 @@ DECLARE
     v_now     record;
     v_tracker record;
     v_renamed boolean := false;
-    v_view    regclass;
-    v_def     text;
+    v_dropped boolean := false;
     v_body    text;
+    v_state   text;
+    v_detail  text;
 BEGIN
     -- Only tables whose triggers are in place: pg_restore's ALTER TABLE ...
     -- ADD CONSTRAINT, before the triggers are back, is left alone.
@@ -258,6 +284,7 @@ BEGIN
                           DETAIL = 'The tracker records an update when one of its changed columns changed.',
                           HINT = pg_catalog.format('Remove the tracker first: SELECT untrack_table(%L, label => %L);', p_table::text, v_tracker.label);
             END IF;
+            v_dropped := true;
             UPDATE history_track.tracked_table AS t
                SET columns = pg_catalog.array_remove(t.columns, v_old.name::name),
                    exclude = pg_catalog.array_remove(t.exclude, v_old.name::name)
@@ -294,34 +321,43 @@ BEGIN
         END IF;
     END LOOP;
 
-    -- Conditions: follow renamed columns (read back from the view, whose
-    -- aliases PostgreSQL prints as old_1 and new_1; the text is only taken if
-    -- it parses back to the very same query). A column dropped with CASCADE
-    -- took the condition's view with it.
+    -- Conditions: rewritten for a renamed column, then checked against the
+    -- table as it is now (a dropped column, a type the expression no longer
+    -- fits), exactly as track_table() checks a new one.
     FOR v_tracker IN
         SELECT k.label, k.condition FROM history_track.tracker AS k
          WHERE k.table_name OPERATOR(pg_catalog.=) p_table AND k.condition IS NOT NULL
     LOOP
-        v_view := pg_catalog.to_regclass(history_track._condition_copy(v_table.table_id, v_tracker.label));
-        IF v_view IS NULL THEN
-            RAISE EXCEPTION 'cannot drop a column of table % that the condition of tracker "%" uses', p_table, v_tracker.label
-                USING ERRCODE = 'dependent_objects_still_exist',
-                      DETAIL = pg_catalog.format('The condition is: %s', v_tracker.condition),
-                      HINT = pg_catalog.format('Remove the tracker first: SELECT untrack_table(%L, label => %L);', p_table::text, v_tracker.label);
-        END IF;
+        v_body := v_tracker.condition;
         IF v_renamed THEN
-            v_def := pg_catalog.pg_get_viewdef(v_view);
-            v_body := pg_catalog.regexp_replace(pg_catalog.substring(v_def, '(?s)\sWHERE\s(.*);\s*$'),
-                                                '\m(old|new)_1\.', '\1.', 'g');
-            EXECUTE history_track._condition_view_sql(v_table.table_id, v_tracker.label || ' check', p_table, v_body);
-            IF v_body IS NULL OR pg_catalog.pg_get_viewdef(history_track._condition_copy(v_table.table_id, v_tracker.label || ' check')::regclass)
-                                 IS DISTINCT FROM v_def THEN
+            v_body := history_track._condition_renamed(p_table, p_before, v_tracker.condition);
+            IF v_body IS NULL THEN
                 RAISE EXCEPTION 'cannot rename a column of table % that the condition of tracker "%" uses', p_table, v_tracker.label
                     USING ERRCODE = 'feature_not_supported',
                           DETAIL = pg_catalog.format('The condition could not be rewritten with the new name: %s', v_tracker.condition),
                           HINT = pg_catalog.format('Remove the tracker (SELECT untrack_table(%L, label => %L)), rename the column, and declare the tracker again.',
                                                    p_table::text, v_tracker.label);
             END IF;
+        END IF;
+        BEGIN
+            PERFORM history_track._check_condition(p_table, v_tracker.label, v_body);
+        EXCEPTION WHEN OTHERS THEN
+            GET STACKED DIAGNOSTICS v_state = RETURNED_SQLSTATE, v_detail = PG_EXCEPTION_DETAIL;
+            -- A column it names is gone: "column does not exist" (42703) or,
+            -- for NEW.col, "missing FROM-clause entry for table new" (42P01).
+            IF v_state OPERATOR(pg_catalog.=) ANY (ARRAY['42703', '42P01']) AND v_dropped THEN
+                RAISE EXCEPTION 'cannot drop a column of table % that the condition of tracker "%" uses', p_table, v_tracker.label
+                    USING ERRCODE = 'dependent_objects_still_exist',
+                          DETAIL = pg_catalog.format('The condition is: %s', v_tracker.condition),
+                          HINT = pg_catalog.format('Remove the tracker first: SELECT untrack_table(%L, label => %L);', p_table::text, v_tracker.label);
+            END IF;
+            RAISE EXCEPTION 'the condition of tracker "%" does not fit table % as altered', v_tracker.label, p_table
+                USING ERRCODE = v_state,
+                      DETAIL = pg_catalog.format('%s The condition is: %s', v_detail, v_tracker.condition),
+                      HINT = pg_catalog.format('Remove the tracker first (SELECT untrack_table(%L, label => %L)), alter the table, and declare the tracker again with a condition that fits.',
+                                               p_table::text, v_tracker.label);
+        END;
+        IF v_body OPERATOR(pg_catalog.<>) v_tracker.condition THEN
             UPDATE history_track.tracker AS k SET condition = v_body
              WHERE k.table_name OPERATOR(pg_catalog.=) p_table AND k.label OPERATOR(pg_catalog.=) v_tracker.label;
         END IF;

@@ -21,8 +21,8 @@ EXPLAINED = {
         "ALTER TABLE ... ADD COLUMN built from format_type() and quote_ident'd names",
     ("revert_row(regclass,bigint)", "security", "text type variable is not sanitized"):
         "runs the SQL _event_row_sql()/_revert_sql() built from the catalog; the key and event id are parameters",
-    ("history_track._follow_table(regclass,jsonb)", "security", "text type variable is not sanitized"):
-        "re-creates a condition's view from the condition text, checked at track_table time, then re-parsed",
+    ("history_track._condition_renamed(regclass,jsonb,text)", "security", "text type variable is not sanitized"):
+        "a stand-in table from %I names and format_type(), views from the condition text (checked at track_table time)",
     # ... and does not see the writes it makes, so it calls these read-only:
     ("record_history_event(regclass,text,text,jsonb)", "performance", "routine is marked as VOLATILE, should be STABLE"):
         "inserts the manual event through EXECUTE",
