@@ -1,0 +1,25 @@
+"""Django integration (``pip install 'history-track[django]'``).
+
+Put ``"history_track.django"`` in ``INSTALLED_APPS`` and
+``"history_track.django.middleware.HistoryContextMiddleware"`` in
+``MIDDLEWARE`` (after the authentication middleware); then:
+
+* every write a request makes carries ``{"user", "url", "method"}`` as context;
+* ``with history_track.django.context(job="nightly-import"):`` (also a
+  decorator) does the same for management commands, tasks and scripts;
+* ``history_track.django.operations.TrackModel("shop.Order")`` in a migration
+  declares tracking in version control;
+* ``events(order)`` / ``events(Order)`` read history, ``as_of(Order, ts)``
+  gives model instances as they were, ``revert(order, ts)`` restores one.
+
+Nothing in the core ``history_track`` package imports Django. This package
+supports Django's psycopg 3 backend (``django.db.backends.postgresql`` with
+psycopg 3 installed). See doc/django.md.
+"""
+
+from __future__ import annotations
+
+from .context import context, current_context
+from .api import as_of, events, record, revert
+
+__all__ = ["as_of", "context", "current_context", "events", "record", "revert"]

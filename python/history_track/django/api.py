@@ -1,0 +1,134 @@
+"""History from models: events, the table as it was, revert, manual events.
+
+``events(order)`` is one row's history (following key changes back),
+``events(Order)`` the whole table's, oldest first, as
+:class:`history_track.Event` objects (``data``, ``diff``, ``context``).
+``as_of(Order, ts)`` is a RawQuerySet of model instances as they were at
+``ts``. Tables are named through ``Model._meta.db_table``, quoted the way
+Django quotes it, so mixed-case names and ``'schema"."table'`` work.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import connections, models, router, transaction
+from django.db.models.query import RawQuerySet
+
+from ..api import Event
+
+
+def _model(obj: models.Model | type[models.Model]) -> type[models.Model]:
+    return obj if isinstance(obj, type) else type(obj)
+
+
+def _alias(obj: models.Model | type[models.Model], using: str | None) -> str:
+    if using is not None:
+        return using
+    if not isinstance(obj, type) and obj._state.db is not None:
+        return obj._state.db
+    return router.db_for_read(_model(obj))
+
+
+def _table(model: type[models.Model], alias: str) -> str:
+    """The table as a regclass literal: Django's quoting of db_table."""
+    return connections[alias].ops.quote_name(model._meta.db_table)
+
+
+def _key(key: Any) -> str:
+    """A key as the SQL functions take it: the value, or a JSON array for a composite key."""
+    if isinstance(key, (list, tuple)):
+        return json.dumps(list(key), cls=DjangoJSONEncoder)
+    return str(key)
+
+
+def _json(value: Any) -> Any:
+    # Django's psycopg backend loads jsonb as text (JSONField decodes it itself).
+    return json.loads(value) if isinstance(value, str) else value
+
+
+def events(
+    obj: models.Model | type[models.Model],
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    last: int | None = None,
+    context_id: UUID | str | None = None,
+    using: str | None = None,
+) -> list[Event]:
+    """The events of one instance (by its primary key) or of a model's table,
+    oldest first; ``last`` keeps the latest N."""
+    alias = _alias(obj, using)
+    model = _model(obj)
+    key = None
+    if not isinstance(obj, type):
+        if obj.pk is None:
+            raise ValueError(f"{model.__name__} instance has no primary key value; save it first")
+        key = _key(obj.pk)
+    with connections[alias].cursor() as cur:
+        cur.execute(
+            "SELECT table_name::text, pgh_id, pgh_created_at, pgh_label, pgh_operation, pgh_obj_id,"
+            " pgh_context_id, pgh_context, data, diff"
+            " FROM history_events(%s::regclass, %s, %s::uuid, %s, %s, %s)",
+            [_table(model, alias), key, None if context_id is None else str(context_id), since, until, last],
+        )
+        rows = cur.fetchall()
+    return [
+        Event(table, pgh_id, created, label, op, _json(obj_id), ctx_id, _json(ctx), _json(data), _json(diff))
+        for table, pgh_id, created, label, op, obj_id, ctx_id, ctx, data, diff in rows
+    ]
+
+
+def as_of(
+    model: type[models.Model], ts: datetime, *, key: Any = None, using: str | None = None
+) -> RawQuerySet:
+    """The model's rows as they were at ``ts`` (or the one with primary key
+    ``key``), as unsaved-looking model instances in primary-key order."""
+    alias = _alias(model, using)
+    pk_columns = [f.column for f in getattr(model._meta, "pk_fields", [model._meta.pk])]
+    qn = connections[alias].ops.quote_name
+    order = ", ".join(qn(c) for c in pk_columns)
+    return model._default_manager.db_manager(alias).raw(
+        f"SELECT * FROM history_as_of(NULL::{_table(model, alias)}, %s, %s) ORDER BY {order}",
+        [ts, None if key is None else _key(key)],
+    )
+
+
+def revert(obj: models.Model, ts: datetime | None = None, *, event: int | None = None,
+           using: str | None = None) -> int:
+    """Restore one instance's row to its state at ``ts``, or to what event
+    ``event`` recorded (SQL revert_row); recorded with label 'revert' and the
+    current context. Returns the number of rows written. The instance itself
+    is not reloaded (``obj.refresh_from_db()``)."""
+    alias = _alias(obj, using)
+    table = _table(type(obj), alias)
+    # In a transaction so the current context reaches the write even in
+    # autocommit mode (a SELECT is not wrapped there).
+    with transaction.atomic(using=alias), connections[alias].cursor() as cur:
+        if event is not None:
+            cur.execute("SELECT revert_row(%s::regclass, %s::bigint)", [table, event])
+        else:
+            if ts is None:
+                raise TypeError("revert() needs ts or event")
+            cur.execute("SELECT revert_row(%s::regclass, %s::text, %s)", [table, _key(obj.pk), ts])
+        row = cur.fetchone()
+    return int(row[0])
+
+
+def record(obj: models.Model, label: str, *, using: str | None = None, **context: Any) -> int:
+    """A manual event for one saved instance (SQL record_history_event): its
+    current row, labeled ``label``, with ``context`` merged over the active
+    context. Returns the event's pgh_id."""
+    alias = _alias(obj, using)
+    if obj.pk is None:
+        raise ValueError(f"{type(obj).__name__} instance has no primary key value; save it first")
+    with transaction.atomic(using=alias), connections[alias].cursor() as cur:
+        cur.execute("SELECT record_history_event(%s::regclass, %s::text, %s, %s::jsonb)",
+                    [_table(type(obj), alias), _key(obj.pk), label,
+                     json.dumps(context, cls=DjangoJSONEncoder) if context else None])
+        row = cur.fetchone()
+    return int(row[0])

@@ -1,0 +1,149 @@
+"""Migration operations: tracking declared in version control, applied by ``migrate``.
+
+    from history_track.django.operations import TrackModel
+
+    class Migration(migrations.Migration):
+        dependencies = [("shop", "0001_initial"), ("history_track", "0001_initial")]
+        operations = [
+            TrackModel("shop.Order"),
+            TrackModel("shop.Order", label="paid", condition="OLD.status <> 'paid' AND NEW.status = 'paid'"),
+        ]
+
+The options are track_table()'s. ``changed``, ``columns`` and ``exclude``
+take field names (or column names). Reversing a TrackModel removes the
+trackers it declared and keeps the event table and its history; tracking the
+table again appends to it. Later migrations that alter the table keep working:
+the extension's event triggers follow ALTER TABLE.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from django.core.exceptions import FieldDoesNotExist
+from django.db import models
+from django.db.migrations.operations.base import Operation
+
+_DEFAULT_LABELS = ("insert", "update", "delete")
+
+
+def _columns(model: type[models.Model], names: Sequence[str] | None) -> list[str] | None:
+    if names is None:
+        return None
+    out = []
+    for name in names:
+        try:
+            out.append(model._meta.get_field(name).column)
+        except FieldDoesNotExist:
+            out.append(name)  # a column name
+    return out
+
+
+class TrackModel(Operation):
+    """SELECT track_table(...) for a model's table; reversible."""
+
+    reversible = True
+    reduces_to_sql = True
+    option_names = ("label", "operations", "condition", "changed", "snapshot", "columns", "exclude", "baseline")
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        label: str | None = None,
+        operations: Sequence[str] | None = None,
+        condition: str | None = None,
+        changed: Sequence[str] | None = None,
+        snapshot: str | None = None,
+        columns: Sequence[str] | None = None,
+        exclude: Sequence[str] | None = None,
+        baseline: bool = False,
+    ) -> None:
+        if model.count(".") != 1:
+            raise ValueError(f"model must be 'app_label.ModelName', not {model!r}")
+        self.model = model
+        self.label = label
+        self.operations = list(operations) if operations is not None else None
+        self.condition = condition
+        self.changed = list(changed) if changed is not None else None
+        self.snapshot = snapshot
+        self.columns = list(columns) if columns is not None else None
+        self.exclude = list(exclude) if exclude is not None else None
+        self.baseline = baseline
+
+    def deconstruct(self) -> tuple[str, list[Any], dict[str, Any]]:
+        kwargs = {name: getattr(self, name) for name in self.option_names if getattr(self, name) not in (None, False)}
+        return self.__class__.__qualname__, [self.model], kwargs
+
+    def state_forwards(self, app_label: str, state: Any) -> None:
+        pass  # tracking does not change the model state
+
+    def _resolve(self, state: Any, schema_editor: Any) -> tuple[type[models.Model], str] | None:
+        app, name = self.model.split(".")
+        model = state.apps.get_model(app, name)
+        if not self.allow_migrate_model(schema_editor.connection.alias, model):
+            return None
+        return model, schema_editor.quote_name(model._meta.db_table)
+
+    def _track(self, schema_editor: Any, state: Any) -> None:
+        resolved = self._resolve(state, schema_editor)
+        if resolved is None:
+            return
+        model, table = resolved
+        schema_editor.execute(
+            "SELECT track_table(%s::regclass, label => %s, operations => %s::text[], condition => %s,"
+            " changed => %s::text[], snapshot => %s, columns => %s::text[], exclude => %s::text[],"
+            " baseline => %s)",
+            [table, self.label, self.operations, self.condition, _columns(model, self.changed),
+             self.snapshot, _columns(model, self.columns), _columns(model, self.exclude), self.baseline],
+        )
+
+    def _untrack(self, schema_editor: Any, state: Any) -> None:
+        resolved = self._resolve(state, schema_editor)
+        if resolved is None:
+            return
+        _model, table = resolved
+        # Remove exactly the trackers this operation declared: its label, or
+        # the default trackers of its operations (another TrackModel's
+        # labeled trackers stay).
+        labels = [self.label] if self.label is not None else [
+            op for op in _DEFAULT_LABELS if self.operations is None or op in {o.lower() for o in self.operations}]
+        for label in labels:
+            schema_editor.execute("SELECT untrack_table(%s::regclass, label => %s)", [table, label])
+
+    def database_forwards(self, app_label: str, schema_editor: Any, from_state: Any, to_state: Any) -> None:
+        self._track(schema_editor, to_state)
+
+    def database_backwards(self, app_label: str, schema_editor: Any, from_state: Any, to_state: Any) -> None:
+        self._untrack(schema_editor, from_state)
+
+    def describe(self) -> str:
+        what = f"tracker {self.label!r}" if self.label else "history"
+        return f"Track {what} of {self.model}"
+
+    @property
+    def migration_name_fragment(self) -> str:
+        name = self.model.split(".")[1].lower()
+        return f"track_{name}" + (f"_{self.label}" if self.label else "")
+
+
+class UntrackModel(TrackModel):
+    """SELECT untrack_table(...) for the trackers the same options declared
+    (the history is kept); reversing it tracks the model again with them."""
+
+    def database_forwards(self, app_label: str, schema_editor: Any, from_state: Any, to_state: Any) -> None:
+        self._untrack(schema_editor, to_state)
+
+    def database_backwards(self, app_label: str, schema_editor: Any, from_state: Any, to_state: Any) -> None:
+        self._track(schema_editor, to_state)
+
+    def describe(self) -> str:
+        what = f"tracker {self.label!r}" if self.label else "history"
+        return f"Stop tracking {what} of {self.model}"
+
+    @property
+    def migration_name_fragment(self) -> str:
+        return "un" + super().migration_name_fragment
+
+
+__all__ = ["TrackModel", "UntrackModel"]

@@ -1,0 +1,11 @@
+from django.urls import path
+
+from . import views
+
+urlpatterns = [
+    path("orders/<int:pk>/pay/", views.pay),
+    path("orders/cancel-new/", views.cancel_new),
+    path("orders/create/", views.create),
+    path("orders/<int:pk>/discount/", views.raw_discount),
+    path("orders/<int:pk>/fail/", views.fail),
+]

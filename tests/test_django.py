@@ -1,0 +1,497 @@
+"""history_track.django against a real Django project (tests/django_project)
+on the temporary server: requests through the middleware (autocommit and
+ATOMIC_REQUESTS), bulk writes, raw SQL, a management command, migrations and
+reading history from models."""
+
+from __future__ import annotations
+
+import itertools
+import subprocess
+import sys
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Iterator
+
+import psycopg
+import pytest
+from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict
+
+import django
+from django.conf import settings
+
+PROJECT = Path(__file__).resolve().parent / "django_project"
+TEMPLATE = "django_shop_template"
+_names = itertools.count(1)
+
+
+def _configure(server: Any) -> None:
+    params = conninfo_to_dict(server.conninfo(TEMPLATE))
+    sys.path.insert(0, str(PROJECT))
+    settings.configure(
+        DEBUG=False,
+        SECRET_KEY="test",
+        ALLOWED_HOSTS=["testserver"],
+        USE_TZ=True,
+        ROOT_URLCONF="shop.urls",
+        INSTALLED_APPS=["django.contrib.auth", "django.contrib.contenttypes", "django.contrib.sessions",
+                        "history_track.django", "shop"],
+        MIDDLEWARE=["django.contrib.sessions.middleware.SessionMiddleware",
+                    "django.contrib.auth.middleware.AuthenticationMiddleware",
+                    "history_track.django.middleware.HistoryContextMiddleware"],
+        DATABASES={"default": {"ENGINE": "django.db.backends.postgresql", "NAME": TEMPLATE,
+                               "HOST": params["host"], "PORT": params["port"], "USER": params["user"],
+                               "ATOMIC_REQUESTS": False}},
+        DEFAULT_AUTO_FIELD="django.db.models.BigAutoField",
+        HISTORY_TRACK_CONTEXT=None,
+    )
+    django.setup()
+
+
+@pytest.fixture(scope="module")
+def project(history_track_server: Any) -> Iterator[Any]:
+    """Django configured for the server; the project migrated into a template database."""
+    from django.core.management import call_command
+    from django.db import connections
+
+    with psycopg.connect(history_track_server.conninfo("postgres"), autocommit=True) as conn:
+        # A plain database: the history_track app's own migration creates the extension.
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(TEMPLATE)))
+    _configure(history_track_server)
+    call_command("migrate", verbosity=0)
+    connections["default"].close()
+    yield history_track_server
+
+
+@pytest.fixture
+def db(project: Any) -> Iterator[str]:
+    """A fresh copy of the migrated database, used by Django's default connection."""
+    from django.db import connections
+
+    name = f"django_shop_{next(_names)}"
+    with psycopg.connect(project.conninfo("postgres"), autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(sql.Identifier(name), sql.Identifier(TEMPLATE)))
+    default = connections["default"]
+    default.close()
+    default.settings_dict["NAME"] = name
+    default.settings_dict["ATOMIC_REQUESTS"] = False
+    yield project.conninfo(name)
+    default.close()
+    default.settings_dict["NAME"] = TEMPLATE
+
+
+def history(obj: Any) -> list[tuple[Any, ...]]:
+    """operation, label, context, diff of each event of obj (oldest first)."""
+    from history_track.django import events
+    return [(e.operation, e.label, e.context, e.diff) for e in events(obj)]
+
+
+def context_ids(obj: Any) -> list[Any]:
+    from history_track.django import events
+    return [e.context_id for e in events(obj)]
+
+
+def make_order(total: str = "10.00", **kw: Any) -> Any:
+    from shop.models import Order
+    return Order.objects.create(total=Decimal(total), **kw)
+
+
+def login(client: Any) -> Any:
+    from django.contrib.auth.models import User
+    user = User.objects.create_user("alice")
+    client.force_login(user)
+    return user
+
+
+# -- requests -------------------------------------------------------------------
+
+def test_request_in_autocommit_mode_carries_user_url_and_method(db):
+    from django.test import Client
+    client = Client()
+    user = login(client)
+    order = make_order()
+    response = client.post(f"/orders/{order.pk}/pay/")
+    assert response.status_code == 200
+    ctx = {"user": user.pk, "url": f"/orders/{order.pk}/pay/", "method": "POST"}
+    assert history(order) == [
+        ("INSERT", "insert", None, {"id": [None, order.pk], "customer_id": [None, None], "status": [None, "new"],
+                                    "total": [None, 10.0], "note": [None, ""]}),
+        ("UPDATE", "paid", ctx, {"status": ["new", "paid"]}),
+        ("UPDATE", "update", ctx, {"status": ["new", "paid"]}),
+        ("UPDATE", "update", ctx, {"note": ["", "paid online"]}),
+    ]
+    # Autocommit: each save() was its own transaction, so two context ids
+    # (the tracker and default events of one statement share one).
+    ids = context_ids(order)
+    assert ids[0] is None and ids[1] == ids[2] and ids[2] != ids[3] and ids[3] is not None
+
+
+def test_request_with_atomic_requests_shares_one_context(db):
+    from django.db import connections
+    from django.test import Client
+    connections["default"].settings_dict["ATOMIC_REQUESTS"] = True
+    client = Client()
+    order = make_order()
+    assert client.post(f"/orders/{order.pk}/pay/").status_code == 200
+    ctx = {"user": None, "url": f"/orders/{order.pk}/pay/", "method": "POST"}
+    assert [h[:3] for h in history(order)] == [
+        ("INSERT", "insert", None), ("UPDATE", "paid", ctx), ("UPDATE", "update", ctx), ("UPDATE", "update", ctx)]
+    ids = context_ids(order)
+    assert ids[1] == ids[2] == ids[3] is not None   # one transaction, one context
+
+
+@pytest.mark.parametrize("atomic", [False, True], ids=["autocommit", "atomic_requests"])
+def test_bulk_update_bulk_create_and_raw_sql(db, atomic):
+    from django.db import connections
+    from django.test import Client
+    from shop.models import Order
+    connections["default"].settings_dict["ATOMIC_REQUESTS"] = atomic
+    client = Client()
+    old = [make_order("5.00"), make_order("6.00", status="paid")]
+
+    ids = client.post("/orders/create/").json()["ids"]
+    created = list(Order.objects.filter(pk__in=ids).order_by("pk"))
+    ctx = {"user": None, "url": "/orders/create/", "method": "POST"}
+    assert [(h[0], h[2]) for o in created for h in history(o)] == [("INSERT", ctx)] * 3
+
+    client.post("/orders/cancel-new/")
+    ctx = {"user": None, "url": "/orders/cancel-new/", "method": "POST"}
+    for o in [old[0], *created]:
+        assert history(o)[-1] == ("UPDATE", "update", ctx, {"status": ["new", "cancelled"]})
+    assert len(history(old[1])) == 1   # paid: not touched
+
+    client.post(f"/orders/{old[1].pk}/discount/")
+    assert history(old[1])[-1] == ("UPDATE", "update", {"user": None, "url": f"/orders/{old[1].pk}/discount/",
+                                                        "method": "POST"}, {"total": [6.0, 5.0]})
+
+
+def test_failing_view_under_atomic_requests_records_nothing(db):
+    from django.db import connections
+    from django.test import Client
+    connections["default"].settings_dict["ATOMIC_REQUESTS"] = True
+    client = Client(raise_request_exception=False)
+    order = make_order()
+    assert client.post(f"/orders/{order.pk}/fail/").status_code == 500
+    order.refresh_from_db()
+    assert order.status == "new" and len(history(order)) == 1
+
+
+def test_extra_context_from_the_setting(db, settings_override=None):
+    from django.test import Client, override_settings
+    order = make_order()
+    with override_settings(HISTORY_TRACK_CONTEXT="test_django_helpers.request_id"):
+        sys.modules.setdefault("test_django_helpers", _helpers_module())
+        Client(headers={"X-Request-Id": "r-42"}).post(f"/orders/{order.pk}/discount/")
+    assert history(order)[-1][2] == {"user": None, "url": f"/orders/{order.pk}/discount/", "method": "POST",
+                                     "request_id": "r-42"}
+
+
+def _helpers_module() -> Any:
+    import types
+    mod = types.ModuleType("test_django_helpers")
+    mod.request_id = lambda request: {"request_id": request.headers.get("X-Request-Id")}  # type: ignore[attr-defined]
+    return mod
+
+
+def test_subclassed_middleware_adds_to_the_context(db):
+    from django.test import RequestFactory
+    from history_track.django.middleware import HistoryContextMiddleware
+
+    class Tenant(HistoryContextMiddleware):
+        def get_context(self, request):
+            return {**super().get_context(request), "tenant": "acme"}
+
+    order = make_order()
+
+    def view(request):
+        order.status = "packed"
+        order.save()
+        from django.http import HttpResponse
+        return HttpResponse()
+
+    Tenant(view)(RequestFactory().put("/anything/"))
+    assert history(order)[-1][2] == {"user": None, "url": "/anything/", "method": "PUT", "tenant": "acme"}
+
+
+# -- context() outside requests ----------------------------------------------------
+
+def test_management_command_and_nested_context(db):
+    from django.core.management import call_command
+    from shop.models import Order
+    call_command("import_orders")
+    first, second = Order.objects.order_by("pk")
+    assert history(first) == [("INSERT", "insert", {"job": "nightly-import"}, pytest.approx(history(first)[0][3]))]
+    assert history(second)[0][2] == {"job": "nightly-import", "batch": 2}
+
+
+@pytest.mark.parametrize("atomic", [False, True], ids=["autocommit", "atomic"])
+def test_nesting_merges_and_leaving_restores(db, atomic):
+    import contextlib
+
+    from django.db import transaction
+    from history_track.django import context, current_context
+    a, b, c, d = (make_order() for _ in range(4))
+    block = transaction.atomic() if atomic else contextlib.nullcontext()
+    with block:
+        with context(who="outer", step=1):
+            a.status = "a"; a.save()
+            with context(step=2, extra=True):
+                assert current_context() == {"who": "outer", "step": 2, "extra": True}
+                b.status = "b"; b.save()
+            c.status = "c"; c.save()
+        d.status = "d"; d.save()
+    assert current_context() is None
+    assert [history(o)[-1][2] for o in (a, b, c, d)] == [
+        {"who": "outer", "step": 1}, {"who": "outer", "step": 2, "extra": True}, {"who": "outer", "step": 1}, None]
+
+
+def test_context_entered_inside_a_transaction_applies_at_once(db):
+    from django.db import transaction
+    from history_track.django import context
+    a, b, c = (make_order() for _ in range(3))
+    with transaction.atomic():
+        a.status = "x"; a.save()            # opens the transaction, no context yet
+        with context(job="late"):
+            b.status = "x"; b.save()
+        c.status = "x"; c.save()
+    assert [history(o)[-1][2] for o in (a, b, c)] == [None, {"job": "late"}, None]
+
+
+def test_decorator_on_a_function_and_values_django_encodes(db):
+    import uuid
+    from history_track.django import context
+    order = make_order()
+    token = uuid.UUID("12345678-1234-5678-1234-567812345678")
+
+    @context(job="reprice", token=token, at=datetime(2026, 1, 2, 3, 4, 5), amount=Decimal("1.50"))
+    def reprice() -> None:
+        order.total = Decimal("9.00")
+        order.save()
+
+    reprice()
+    assert history(order)[-1][2] == {"job": "reprice", "token": str(token), "at": "2026-01-02T03:04:05",
+                                     "amount": "1.50"}
+
+
+def test_failed_autocommit_write_rolls_back_and_the_connection_works(db):
+    from django.db import IntegrityError, connection
+    from history_track.django import context
+    from shop.models import Order
+    order = make_order()
+    with context(job="dup"):
+        with pytest.raises(IntegrityError):
+            Order.objects.create(pk=order.pk, total=Decimal("1.00"))
+        order.status = "after"
+        order.save()
+    assert connection.connection.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+    assert [h[:3] for h in history(order)] == [("INSERT", "insert", None), ("UPDATE", "update", {"job": "dup"})]
+
+
+def test_writes_outside_any_context_have_none(db):
+    order = make_order()
+    order.status = "x"
+    order.save()
+    assert [h[2] for h in history(order)] == [None, None]
+
+
+def test_core_package_does_not_import_django():
+    code = "import sys, history_track; import history_track.api, history_track.cli; print('django' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"
+
+
+# -- migrations ---------------------------------------------------------------------
+
+def test_migrations_declare_the_trackers(db):
+    with psycopg.connect(db) as conn:
+        rows = conn.execute("SELECT table_name::text, event_table::text, label, operations, condition "
+                            "FROM history_trackers").fetchall()
+    assert rows == [
+        ('shop."Orders"', 'shop."Orders_event"', "insert", ["insert"], None),
+        ('shop."Orders"', 'shop."Orders_event"', "update", ["update"], None),
+        ('shop."Orders"', 'shop."Orders_event"', "delete", ["delete"], None),
+        ('shop."Orders"', 'shop."Orders_event"', "paid", ["update"],
+         "OLD.status IS DISTINCT FROM 'paid' AND NEW.status = 'paid'"),
+        ("shop_customer", "shop_customer_event", "insert", ["insert"], None),
+        ("shop_customer", "shop_customer_event", "update", ["update"], None),
+        ("shop_customer", "shop_customer_event", "delete", ["delete"], None),
+        ("shop_orderline", "shop_orderline_event", "insert", ["insert"], None),
+        ("shop_orderline", "shop_orderline_event", "update", ["update"], None),
+        ("shop_orderline", "shop_orderline_event", "delete", ["delete"], None),
+    ]
+    with psycopg.connect(db) as conn:
+        # exclude=["email"] (a field name) left the email column out; 0003's
+        # AddField reached the event table, its AlterField the column type.
+        cols = dict(conn.execute(
+            "SELECT attrelid::regclass::text || '.' || attname, format_type(atttypid, atttypmod) FROM pg_attribute "
+            "WHERE attrelid IN ('shop_customer_event'::regclass, 'shop.\"Orders_event\"'::regclass) "
+            "AND attnum > 0 AND NOT attisdropped AND attname NOT LIKE 'pgh%'").fetchall())
+    assert cols == {"shop_customer_event.id": "bigint", "shop_customer_event.name": "character varying(100)",
+                    'shop."Orders_event".id': "bigint", 'shop."Orders_event".status': "character varying(40)",
+                    'shop."Orders_event".total': "numeric(10,2)", 'shop."Orders_event".customer_id': "bigint",
+                    'shop."Orders_event".note': "text"}
+
+
+def test_makemigrations_sees_no_change_and_sqlmigrate_shows_the_call(db):
+    import io
+
+    from django.core.management import call_command
+    out = io.StringIO()
+    call_command("makemigrations", "shop", "--check", "--dry-run", stdout=out)
+    assert "No changes detected" in out.getvalue()
+    out = io.StringIO()
+    call_command("sqlmigrate", "shop", "0002", stdout=out)
+    assert "SELECT track_table('\"shop\".\"Orders\"'::regclass, label => NULL" in out.getvalue()
+    assert "condition => 'OLD.status IS DISTINCT FROM ''paid'' AND NEW.status = ''paid'''" in out.getvalue()
+
+
+def test_migrating_back_untracks_and_keeps_history_then_forward_appends(db):
+    from django.core.management import call_command
+    from shop.models import Customer
+    customer = Customer.objects.create(name="Ann")
+    call_command("migrate", "shop", "0001", verbosity=0)
+    with psycopg.connect(db) as conn:
+        assert conn.execute("SELECT count(*) FROM history_trackers").fetchone() == (0,)
+        assert conn.execute("SELECT count(*) FROM shop_customer_event").fetchone() == (1,)
+    customer.name = "Ann B"
+    customer.save()                      # not tracked now
+    call_command("migrate", "shop", verbosity=0)
+    customer.name = "Ann C"
+    customer.save()
+    assert [(h[0], h[3]) for h in history(customer)] == [
+        ("INSERT", {"id": [None, customer.pk], "name": [None, "Ann"]}),
+        ("UPDATE", {"name": ["Ann", "Ann C"]}),   # the diff spans the untracked gap
+    ]
+
+
+def test_track_model_options_map_field_names_and_reverse_only_its_trackers(db):
+    from django.db import connection
+    from django.db.migrations.state import ProjectState
+    from history_track.django.operations import TrackModel, UntrackModel
+    from django.db.migrations.loader import MigrationLoader
+    state = MigrationLoader(connection).project_state()
+    op = TrackModel("shop.Order", label="big", operations=["insert"], condition="NEW.total > 100",
+                    changed=None)
+    name, args, kwargs = op.deconstruct()
+    assert (name, args, kwargs) == ("TrackModel", ["shop.Order"],
+                                    {"label": "big", "operations": ["insert"], "condition": "NEW.total > 100"})
+    with connection.schema_editor() as editor:
+        op.database_forwards("shop", editor, state, state)
+    with connection.schema_editor() as editor:
+        TrackModel("shop.Order", label="watch", operations=["update"], changed=["customer"]).database_forwards(
+            "shop", editor, state, state)
+    with psycopg.connect(db) as conn:
+        assert conn.execute("SELECT changed::text[] FROM history_trackers WHERE label = 'watch'").fetchone() == (
+            ["customer_id"],)
+    with connection.schema_editor() as editor:
+        op.database_backwards("shop", editor, state, state)
+        UntrackModel("shop.Order", label="watch").database_forwards("shop", editor, state, state)
+    with psycopg.connect(db) as conn:
+        assert [r[0] for r in conn.execute("SELECT label FROM history_trackers WHERE table_name = "
+                                           "'shop.\"Orders\"'::regclass").fetchall()] == [
+            "insert", "update", "delete", "paid"]
+    assert isinstance(ProjectState, type)
+
+
+def test_track_model_errors_are_the_extensions(db):
+    from django.db import connection, utils
+    from django.db.migrations.loader import MigrationLoader
+    from history_track.django.operations import TrackModel
+    state = MigrationLoader(connection).project_state()
+    with pytest.raises(utils.ProgrammingError) as err, connection.schema_editor() as editor:
+        TrackModel("shop.Order", label="bad", condition="NEW.nope = 1").database_forwards("shop", editor, state, state)
+    assert err.value.__cause__.sqlstate == "42P01"   # "missing FROM-clause entry for table new"
+    assert str(err.value).startswith('invalid condition for tracker "bad" on table shop."Orders"')
+    with pytest.raises(ValueError, match="app_label.ModelName"):
+        TrackModel("Order")
+
+
+# -- reading ------------------------------------------------------------------------
+
+def test_events_of_a_model_as_of_and_revert(db):
+    from django.utils import timezone
+    from history_track.django import as_of, context, events, revert
+    from shop.models import Order
+    a, b = make_order("1.00"), make_order("2.00")
+    before = timezone.now()
+    a.status = "paid"; a.save()
+    b_pk = b.pk
+    b.delete()
+    table = events(Order)
+    assert [(e.operation, e.label, e.obj_id) for e in table] == [
+        ("INSERT", "insert", a.pk), ("INSERT", "insert", b_pk), ("UPDATE", "paid", a.pk),
+        ("UPDATE", "update", a.pk), ("DELETE", "delete", b_pk)]
+    assert [e.obj_id for e in events(Order, last=1)] == [b_pk]
+    then = list(as_of(Order, before))
+    assert [(o.pk, o.status, o.total) for o in then] == [(a.pk, "new", Decimal("1.00")), (b_pk, "new", Decimal("2.00"))]
+    assert all(isinstance(o, Order) for o in then)
+    assert [o.status for o in as_of(Order, before, key=a.pk)] == ["new"]
+    with context(reason="undo"):
+        assert revert(a, before) == 1
+    a.refresh_from_db()
+    assert a.status == "new"
+    assert history(a)[-1] == ("UPDATE", "revert", {"reason": "undo"}, {"status": ["paid", "new"]})
+
+
+def test_composite_keys(db):
+    from history_track.django import events
+    from shop.models import OrderLine
+    order = make_order()
+    line = OrderLine.objects.create(order=order, line_no=1, sku="tea", quantity=1)
+    OrderLine.objects.create(order=order, line_no=2, sku="cup", quantity=2)
+    line.quantity = 3
+    line.save()
+    got = events(line)
+    assert [(e.operation, e.obj_id, e.diff) for e in got][1:] == [("UPDATE", [order.pk, 1], {"quantity": [1, 3]})]
+    assert got[0].obj_id == [order.pk, 1]
+
+
+def test_unsaved_instance_is_refused(db):
+    from history_track.django import events
+    from shop.models import Order
+    with pytest.raises(ValueError, match="save it first"):
+        events(Order(total=1))
+
+
+def test_manual_event_merges_its_context_over_the_active_one(db):
+    from history_track.django import context, events, record
+    order = make_order()
+    with context(user=7, via="admin"):
+        pgh_id = record(order, "emailed", via="mailer", to="ann@example.com")
+    last = events(order)[-1]
+    assert (last.id, last.operation, last.label, last.context, last.data["status"]) == (
+        pgh_id, "MANUAL", "emailed", {"user": 7, "via": "mailer", "to": "ann@example.com"}, "new")
+
+
+def test_server_side_binding(db):
+    from django.db import connection, transaction
+    from history_track.django import context
+    connection.close()
+    connection.settings_dict["OPTIONS"]["server_side_binding"] = True
+    try:
+        a, b = make_order(), make_order()
+        with context(job="ssb"):
+            a.status = "x"; a.save()                 # autocommit
+            with transaction.atomic():
+                b.status = "x"; b.save()
+        assert [history(o)[-1][2] for o in (a, b)] == [{"job": "ssb"}, {"job": "ssb"}]
+    finally:
+        connection.close()
+        del connection.settings_dict["OPTIONS"]["server_side_binding"]
+
+
+def test_async_function_decorated_reaches_writes_made_in_threads(db):
+    import asyncio
+
+    from asgiref.sync import sync_to_async
+    from history_track.django import context
+    order = make_order()
+
+    @context(job="async")
+    async def work() -> None:
+        order.status = "async"
+        await sync_to_async(order.save)()   # Django's thread for sync ORM calls: another connection
+
+    asyncio.run(work())
+    assert history(order)[-1][2] == {"job": "async"}
