@@ -4,7 +4,11 @@
 -- the caller needs the privileges the writes need, and row-level security
 -- applies), made in one transaction, and recorded like any other write by
 -- the default trackers, labeled 'revert' (history_track.label, see
--- _context()): a revert is history too, and can itself be reverted.
+-- _context()): a revert is history too, and can itself be reverted. The label
+-- is set with set_config() around the writes rather than by a SET clause:
+-- PostgreSQL 15+ lets only superusers put a custom setting in a function's SET
+-- clause, and history_track can be installed by a role that is not one
+-- (history-track install --no-extension).
 
 -- The statements a revert runs, checked: p_table is tracked with the default
 -- trackers, and its event table holds every column a revert must write.
@@ -121,9 +125,9 @@ $$;
 CREATE FUNCTION @extschema@.revert_table(tbl regclass, ts timestamptz) RETURNS bigint
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
-SET history_track.label = 'revert'
 AS $$
 DECLARE
+    v_label text := pg_catalog.current_setting('history_track.label', true);
     v_sql   text;
     v_count bigint;
 BEGIN
@@ -136,7 +140,9 @@ BEGIN
         pg_catalog.format('SELECT * FROM @extschema@.history_as_of(NULL::%s, $1)', tbl), false);
     -- No write may come between the replay and the writes that restore it.
     EXECUTE pg_catalog.format('LOCK TABLE %s IN EXCLUSIVE MODE', tbl);
+    PERFORM pg_catalog.set_config('history_track.label', 'revert', true);   -- the writes below are a revert
     EXECUTE v_sql INTO v_count USING ts;
+    PERFORM pg_catalog.set_config('history_track.label', COALESCE(v_label, ''), true);
     RETURN v_count;
 END
 $$;
@@ -147,9 +153,9 @@ COMMENT ON FUNCTION @extschema@.revert_table(regclass, timestamptz) IS
 CREATE FUNCTION @extschema@.revert_row(tbl regclass, key text, ts timestamptz) RETURNS bigint
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
-SET history_track.label = 'revert'
 AS $$
 DECLARE
+    v_label text := pg_catalog.current_setting('history_track.label', true);
     v_sql   text;
     v_count bigint;
 BEGIN
@@ -160,7 +166,9 @@ BEGIN
     END IF;
     v_sql := history_track._revert_sql(tbl,
         pg_catalog.format('SELECT * FROM @extschema@.history_as_of(NULL::%s, $1, $2)', tbl), true);
+    PERFORM pg_catalog.set_config('history_track.label', 'revert', true);   -- the writes below are a revert
     EXECUTE v_sql INTO v_count USING ts, key;
+    PERFORM pg_catalog.set_config('history_track.label', COALESCE(v_label, ''), true);
     RETURN v_count;
 END
 $$;
@@ -175,9 +183,9 @@ $$;
 CREATE FUNCTION @extschema@.revert_row(tbl regclass, event bigint) RETURNS bigint
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
-SET history_track.label = 'revert'
 AS $$
 DECLARE
+    v_label text := pg_catalog.current_setting('history_track.label', true);
     v_event record;
     v_key   text;
     v_sql   text;
@@ -196,7 +204,9 @@ BEGIN
                   HINT = 'Pass the pgh_id of one of the table''s events: history_events(tbl, key => ...) lists a row''s.';
     END IF;
     v_sql := history_track._revert_sql(tbl, v_event.row_sql, true);
+    PERFORM pg_catalog.set_config('history_track.label', 'revert', true);   -- the writes below are a revert
     EXECUTE v_sql INTO v_count USING NULL::timestamptz, v_key, event;
+    PERFORM pg_catalog.set_config('history_track.label', COALESCE(v_label, ''), true);
     RETURN v_count;
 END
 $$;

@@ -86,12 +86,11 @@ LANGUAGE plpgsql VOLATILE
 -- caller must own tbl (checked first).
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
--- Lets the deletes past the append-only guard, for this call only.
-SET history_track.pruning = 'on'
 AS $$
 DECLARE
-    v_table history_track.tracked_table;
-    v_count bigint;
+    v_table   history_track.tracked_table;
+    v_count   bigint;
+    v_pruning text := pg_catalog.current_setting('history_track.pruning', true);
 BEGIN
     PERFORM history_track._begin_change(tbl, 'prune_history');
     IF before IS NULL THEN
@@ -119,6 +118,9 @@ BEGIN
         ' WHERE c.event_table OPERATOR(pg_catalog.=) $2 AND l.seq OPERATOR(pg_catalog.>) c.anchor_seq',
         history_track._qualified(v_table.event_table))
     USING before, v_table.event_table;
+    -- Past the append-only guard, for these deletes only (set here, not in a
+    -- SET clause: see the note in 75_revert.sql).
+    PERFORM pg_catalog.set_config('history_track.pruning', 'on', true);
     EXECUTE pg_catalog.format(
         E'DELETE FROM %s AS e\n'
         ' WHERE e.pgh_created_at OPERATOR(pg_catalog.<) $1\n'
@@ -127,6 +129,7 @@ BEGIN
         history_track._replay_sql(tbl, false, true))
     USING before, history_track._state_labels();
     GET DIAGNOSTICS v_count = ROW_COUNT;
+    PERFORM pg_catalog.set_config('history_track.pruning', COALESCE(v_pruning, ''), true);
     INSERT INTO history_track.prune_log (table_name, event_table, before, events_deleted, pruned_by)
     VALUES (tbl, v_table.event_table, before, v_count, history_track._caller());
     RETURN v_count;

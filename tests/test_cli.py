@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-COMMANDS = [[], ["demo"], ["install"], ["log"], ["track"], ["untrack"], ["version"]]
+COMMANDS = [[], ["demo"], ["install"], ["log"], ["track"], ["uninstall"], ["untrack"], ["version"]]
 
 
 @pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c) or "top")

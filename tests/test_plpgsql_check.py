@@ -28,12 +28,6 @@ EXPLAINED = {
         "inserts the manual event through EXECUTE",
     ("history_track._record_rows(regclass,text,text)", "performance", "routine is marked as VOLATILE, should be STABLE"):
         "inserts baseline events through EXECUTE",
-    ("revert_table(regclass,timestamp with time zone)", "performance", "routine is marked as VOLATILE, should be STABLE"):
-        "writes the table through EXECUTE",
-    ("revert_row(regclass,text,timestamp with time zone)", "performance", "routine is marked as VOLATILE, should be STABLE"):
-        "writes the table through EXECUTE",
-    ("revert_row(regclass,bigint)", "performance", "routine is marked as VOLATILE, should be STABLE"):
-        "writes the table through EXECUTE",
     # RETURN QUERY EXECUTE fills the OUT columns, which plpgsql_check does not follow.
     **{(HISTORY_EVENTS, "warning extra", f'OUT variable "{col}" is maybe unmodified'): "RETURN QUERY EXECUTE"
        for col in ["table_name", "pgh_id", "pgh_created_at", "pgh_label", "pgh_operation", "pgh_obj_id",

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Run the whole test suite (pytest, which also runs pg_regress) against every
-supported PostgreSQL major: 14, 15, 16, 17 and 18.
+supported PostgreSQL major: 14, 15, 16, 17 and 18; then once more with
+history_track installed without the extension mechanism (--no-extension).
 
     python3 tools/all_majors.py                 # every major
     python3 tools/all_majors.py 15 17           # some
@@ -82,15 +83,22 @@ def main(argv: list[str]) -> int:
         print(f"unsupported major(s) {unknown}; supported: {SUPPORTED}", file=sys.stderr)
         return 2
 
+    # Every major with CREATE EXTENSION; then once more, on the machine's own
+    # major (else the newest), with history_track installed as plain SQL
+    # (history-track install --no-extension): the same suite must pass.
+    plain = next((m for m in majors if local_pg_config(m)), majors[-1])
+    runs = [(m, "extension") for m in majors] + [(plain, "no-extension")]
     results: list[tuple[str, str, int, int, float]] = []
-    for major in majors:
+    for major, install in runs:
         pg_config = local_pg_config(major) or downloaded_pg_config(major)
         version = subprocess.run([pg_config, "--version"], capture_output=True, text=True, check=True).stdout.strip()
+        if install != "extension":
+            version += f" [{install}]"
         print(f"\n===== {version} ({pg_config}) =====", flush=True)
         started = time.monotonic()
         proc = subprocess.run(
             [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", f"--history-track-pg-config={pg_config}",
-             *extra],
+             f"--history-track-install={install}", *extra],
             cwd=ROOT, capture_output=True, text=True,
         )
         sys.stdout.write(proc.stdout[-6000:])

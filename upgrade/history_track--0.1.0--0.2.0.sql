@@ -1887,9 +1887,9 @@ $$;
 CREATE OR REPLACE FUNCTION @extschema@.revert_table(tbl regclass, ts timestamptz) RETURNS bigint
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
-SET history_track.label = 'revert'
 AS $$
 DECLARE
+    v_label text := pg_catalog.current_setting('history_track.label', true);
     v_sql   text;
     v_count bigint;
 BEGIN
@@ -1902,7 +1902,9 @@ BEGIN
         pg_catalog.format('SELECT * FROM @extschema@.history_as_of(NULL::%s, $1)', tbl), false);
     -- No write may come between the replay and the writes that restore it.
     EXECUTE pg_catalog.format('LOCK TABLE %s IN EXCLUSIVE MODE', tbl);
+    PERFORM pg_catalog.set_config('history_track.label', 'revert', true);   -- the writes below are a revert
     EXECUTE v_sql INTO v_count USING ts;
+    PERFORM pg_catalog.set_config('history_track.label', COALESCE(v_label, ''), true);
     RETURN v_count;
 END
 $$;
@@ -1913,9 +1915,9 @@ COMMENT ON FUNCTION @extschema@.revert_table(regclass, timestamptz) IS
 CREATE OR REPLACE FUNCTION @extschema@.revert_row(tbl regclass, key text, ts timestamptz) RETURNS bigint
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
-SET history_track.label = 'revert'
 AS $$
 DECLARE
+    v_label text := pg_catalog.current_setting('history_track.label', true);
     v_sql   text;
     v_count bigint;
 BEGIN
@@ -1926,7 +1928,9 @@ BEGIN
     END IF;
     v_sql := history_track._revert_sql(tbl,
         pg_catalog.format('SELECT * FROM @extschema@.history_as_of(NULL::%s, $1, $2)', tbl), true);
+    PERFORM pg_catalog.set_config('history_track.label', 'revert', true);   -- the writes below are a revert
     EXECUTE v_sql INTO v_count USING ts, key;
+    PERFORM pg_catalog.set_config('history_track.label', COALESCE(v_label, ''), true);
     RETURN v_count;
 END
 $$;
@@ -1941,9 +1945,9 @@ $$;
 CREATE OR REPLACE FUNCTION @extschema@.revert_row(tbl regclass, event bigint) RETURNS bigint
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
-SET history_track.label = 'revert'
 AS $$
 DECLARE
+    v_label text := pg_catalog.current_setting('history_track.label', true);
     v_event record;
     v_key   text;
     v_sql   text;
@@ -1962,7 +1966,9 @@ BEGIN
                   HINT = 'Pass the pgh_id of one of the table''s events: history_events(tbl, key => ...) lists a row''s.';
     END IF;
     v_sql := history_track._revert_sql(tbl, v_event.row_sql, true);
+    PERFORM pg_catalog.set_config('history_track.label', 'revert', true);   -- the writes below are a revert
     EXECUTE v_sql INTO v_count USING NULL::timestamptz, v_key, event;
+    PERFORM pg_catalog.set_config('history_track.label', COALESCE(v_label, ''), true);
     RETURN v_count;
 END
 $$;
@@ -2446,12 +2452,11 @@ LANGUAGE plpgsql VOLATILE
 
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
-
-SET history_track.pruning = 'on'
 AS $$
 DECLARE
-    v_table history_track.tracked_table;
-    v_count bigint;
+    v_table   history_track.tracked_table;
+    v_count   bigint;
+    v_pruning text := pg_catalog.current_setting('history_track.pruning', true);
 BEGIN
     PERFORM history_track._begin_change(tbl, 'prune_history');
     IF before IS NULL THEN
@@ -2479,6 +2484,9 @@ BEGIN
         ' WHERE c.event_table OPERATOR(pg_catalog.=) $2 AND l.seq OPERATOR(pg_catalog.>) c.anchor_seq',
         history_track._qualified(v_table.event_table))
     USING before, v_table.event_table;
+    -- Past the append-only guard, for these deletes only (set here, not in a
+    -- SET clause: see the note in 75_revert.sql).
+    PERFORM pg_catalog.set_config('history_track.pruning', 'on', true);
     EXECUTE pg_catalog.format(
         E'DELETE FROM %s AS e\n'
         ' WHERE e.pgh_created_at OPERATOR(pg_catalog.<) $1\n'
@@ -2487,6 +2495,7 @@ BEGIN
         history_track._replay_sql(tbl, false, true))
     USING before, history_track._state_labels();
     GET DIAGNOSTICS v_count = ROW_COUNT;
+    PERFORM pg_catalog.set_config('history_track.pruning', COALESCE(v_pruning, ''), true);
     INSERT INTO history_track.prune_log (table_name, event_table, before, events_deleted, pruned_by)
     VALUES (tbl, v_table.event_table, before, v_count, history_track._caller());
     RETURN v_count;

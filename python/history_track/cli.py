@@ -15,7 +15,7 @@ from psycopg.types.json import set_json_loads
 
 from . import api, render
 from ._resources import version
-from .install import InstallError, create_extension, install_files
+from .install import InstallError, create_extension, install_files, install_without_extension, uninstall
 from .server import ServerError, TemporaryServer
 
 
@@ -131,6 +131,19 @@ def cmd_untrack(args: argparse.Namespace) -> int:
 
 
 def cmd_install(args: argparse.Namespace) -> int:
+    if args.no_extension:
+        if not args.dsn:
+            raise InstallError("--no-extension installs into a database: give --dsn",
+                               hint="history-track install --no-extension --dsn 'host=... dbname=...'")
+        with psycopg.connect(args.dsn, autocommit=True) as conn:
+            done = install_without_extension(conn, schema=args.schema or "public")
+        print(f"installed history_track {done.version} without CREATE EXTENSION: "
+              f"the API in schema {done.schema}, internals in schema history_track")
+        if not done.event_triggers:
+            print("warning: this role may not create event triggers, so ALTER TABLE and DROP TABLE on "
+                  "tracked tables are not followed (untrack before altering, track again after)",
+                  file=sys.stderr)
+        return 0
     if not args.no_files:
         for path in install_files(args.pg_config):
             print(f"installed {path}")
@@ -138,6 +151,14 @@ def cmd_install(args: argparse.Namespace) -> int:
         with psycopg.connect(args.dsn, autocommit=True) as conn:
             installed = create_extension(conn, schema=args.schema)
             print(f"CREATE EXTENSION history_track: version {installed}")
+    return 0
+
+
+def cmd_uninstall(args: argparse.Namespace) -> int:
+    with psycopg.connect(args.dsn or "", autocommit=True) as conn:
+        removed = uninstall(conn)
+    print("DROP EXTENSION history_track" if removed == "extension"
+          else "removed history_track (installed without the extension); event tables kept")
     return 0
 
 
@@ -167,9 +188,20 @@ def build_parser() -> argparse.ArgumentParser:
                                          "with --dsn, also run CREATE EXTENSION in that database.")
     install.add_argument("--pg-config", help="pg_config of the target installation (default: on PATH)")
     install.add_argument("--dsn", help="connection string of a database to CREATE EXTENSION in")
-    install.add_argument("--schema", help="schema for the public API (default: the first in search_path)")
+    install.add_argument("--schema", help="schema for the public API (default: the first in search_path;"
+                                          " public with --no-extension)")
     install.add_argument("--no-files", action="store_true", help="only run CREATE EXTENSION")
+    install.add_argument("--no-extension", action="store_true",
+                         help="no files, no CREATE EXTENSION: run the same SQL in the database of --dsn "
+                              "(for managed PostgreSQL, where extension files cannot be installed)")
     install.set_defaults(func=cmd_install)
+
+    uninstall_cmd = sub.add_parser("uninstall", help="remove history_track from a database (history is kept)",
+                                   description="DROP EXTENSION history_track, or remove an install made with "
+                                               "--no-extension. Refused while tables are tracked; event "
+                                               "tables are never dropped.")
+    uninstall_cmd.add_argument("--dsn", help="connection string (default: libpq's PG* environment variables)")
+    uninstall_cmd.set_defaults(func=cmd_uninstall)
 
     def dsn_option(p: argparse.ArgumentParser) -> None:
         p.add_argument("--dsn", help="connection string (default: libpq's PG* environment variables)")

@@ -4,6 +4,9 @@ Fixtures:
 
 * ``history_track_server`` (session): a :class:`TemporaryServer`; choose the
   PostgreSQL with ``--history-track-pg-config`` or $PG_CONFIG.
+  ``--history-track-install=no-extension`` (or $HISTORY_TRACK_INSTALL) installs
+  history_track into the databases without CREATE EXTENSION, as
+  ``history-track install --no-extension`` does on managed PostgreSQL.
 * ``history_track_dsn`` (function): a fresh database, with the extension
   created, cloned from a template in milliseconds; its connection string.
 * ``history_track_conn`` (function): an autocommit psycopg connection to it.
@@ -12,13 +15,14 @@ Fixtures:
 from __future__ import annotations
 
 import itertools
+import os
 from typing import Any, Iterator
 
 import psycopg
 import pytest
 from psycopg import sql
 
-from .install import create_extension
+from .install import create_extension, install_without_extension
 from .server import TemporaryServer
 
 _TEMPLATE = "history_track_template"
@@ -31,6 +35,18 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=None,
         help="pg_config of the PostgreSQL the history_track fixtures start (default: $PG_CONFIG or PATH)",
     )
+    parser.addoption(
+        "--history-track-install",
+        choices=["extension", "no-extension"],
+        default=os.environ.get("HISTORY_TRACK_INSTALL", "extension"),
+        help="how the fixtures' databases get history_track: CREATE EXTENSION (default) or"
+             " the same SQL without the extension mechanism ($HISTORY_TRACK_INSTALL)",
+    )
+
+
+def install_mode(config: pytest.Config) -> str:
+    """'extension' or 'no-extension': how the fixtures install history_track."""
+    return str(config.getoption("--history-track-install"))
 
 
 @pytest.fixture(scope="session")
@@ -40,7 +56,10 @@ def history_track_server(request: pytest.FixtureRequest) -> Iterator[TemporarySe
         with psycopg.connect(server.conninfo("postgres"), autocommit=True) as conn:
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(_TEMPLATE)))
         with psycopg.connect(server.conninfo(_TEMPLATE), autocommit=True) as conn:
-            create_extension(conn)
+            if install_mode(request.config) == "no-extension":
+                install_without_extension(conn)
+            else:
+                create_extension(conn)
         yield server
     finally:
         server.stop()
