@@ -119,3 +119,39 @@ def test_track_log_untrack_against_a_database(history_track_conn, history_track_
     proc = _cli("untrack", "orders", "--drop-events", dsn=history_track_dsn)
     assert proc.stdout.strip() == "untracked orders and dropped its history"
     assert conn.execute("SELECT to_regclass('orders_event')").fetchone() == (None,)
+
+
+def test_progress_shows_time_for_long_work_on_a_terminal_only():
+    import io
+
+    from history_track.render import Progress
+
+    class Tty(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    out = Tty()
+    with Progress("track_table('orders', baseline => true)", out, delay=0.05, interval=0.05):
+        time.sleep(0.4)
+    frames = out.getvalue().split("\r")[1:]
+    assert len(frames) >= 3
+    assert all(f.startswith(("| ", "/ ", "- ", "\\ ")) for f in frames[:-1])
+    assert frames[0][2:].startswith("track_table('orders', baseline => true) 0.")
+    assert frames[-1].startswith("track_table('orders', baseline => true): done in 0.")
+    assert frames[-1].endswith("s\033[K\n")
+
+    quick = Tty()
+    with Progress("quick", quick, delay=0.5):
+        pass
+    assert quick.getvalue() == ""          # nothing for quick work
+
+    piped = io.StringIO()                  # not a terminal: silent
+    with Progress("piped", piped, delay=0.0, interval=0.01):
+        time.sleep(0.05)
+    assert piped.getvalue() == ""
+
+    failed = Tty()
+    with pytest.raises(RuntimeError), Progress("boom", failed, delay=0.0, interval=0.01):
+        time.sleep(0.05)
+        raise RuntimeError
+    assert failed.getvalue().split("\r")[-1].startswith("boom: failed after 0.")

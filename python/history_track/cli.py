@@ -95,7 +95,7 @@ def _connect(args: argparse.Namespace) -> psycopg.Connection[Any]:
 
 
 def cmd_log(args: argparse.Namespace) -> int:
-    with _connect(args) as conn:
+    with _connect(args) as conn, render.Progress("reading history"):
         events = api.history(conn, args.table, key=args.key, since=args.since, last=None if args.all else args.limit)
     if args.json:
         print(render.as_json(events))
@@ -113,9 +113,16 @@ def _list(value: str | None) -> list[str] | None:
 
 def cmd_track(args: argparse.Namespace) -> int:
     with _connect(args) as conn:
-        event_table = api.track_table(conn, args.table, label=args.label, operations=_list(args.operations),
-                                      condition=args.condition, changed=_list(args.changed), snapshot=args.snapshot,
-                                      columns=_list(args.columns), exclude=_list(args.exclude), baseline=args.baseline)
+        label = f"track_table({args.table!r})"
+        if args.baseline:
+            rows = conn.execute("SELECT greatest(reltuples, 0)::bigint FROM pg_class WHERE oid = %s::regclass",
+                                [args.table]).fetchone()
+            label = f"track_table({args.table!r}, baseline => true): recording about {rows[0] if rows else 0} rows"
+        with render.Progress(label):
+            event_table = api.track_table(conn, args.table, label=args.label, operations=_list(args.operations),
+                                          condition=args.condition, changed=_list(args.changed),
+                                          snapshot=args.snapshot, columns=_list(args.columns),
+                                          exclude=_list(args.exclude), baseline=args.baseline)
         for t in api.trackers(conn, args.table):
             print(f"{t.label:<12} {','.join(t.operations):<22} {t.condition or ''}".rstrip())
     print(f"history of {args.table} goes to {event_table}")
@@ -123,7 +130,7 @@ def cmd_track(args: argparse.Namespace) -> int:
 
 
 def cmd_untrack(args: argparse.Namespace) -> int:
-    with _connect(args) as conn:
+    with _connect(args) as conn, render.Progress(f"untrack_table({args.table!r})"):
         api.untrack_table(conn, args.table, label=args.label, drop_events=args.drop_events)
     what = f"tracker {args.label!r} of {args.table}" if args.label else args.table
     print(f"untracked {what}{' and dropped its history' if args.drop_events else ''}")
@@ -135,7 +142,7 @@ def cmd_install(args: argparse.Namespace) -> int:
         if not args.dsn:
             raise InstallError("--no-extension installs into a database: give --dsn",
                                hint="history-track install --no-extension --dsn 'host=... dbname=...'")
-        with psycopg.connect(args.dsn, autocommit=True) as conn:
+        with psycopg.connect(args.dsn, autocommit=True) as conn, render.Progress("installing history_track"):
             done = install_without_extension(conn, schema=args.schema or "public")
         print(f"installed history_track {done.version} without CREATE EXTENSION: "
               f"the API in schema {done.schema}, internals in schema history_track")

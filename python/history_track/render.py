@@ -13,6 +13,8 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
+import time
 from datetime import datetime
 from typing import IO, Any, Sequence
 
@@ -86,3 +88,53 @@ def page(lines: list[str], stream: IO[str] = sys.stdout) -> None:
         except OSError:
             pass
     stream.write(text)
+
+
+class Progress:
+    """Shows that something long is running: after ``delay`` seconds, a spinner
+    with the elapsed time on ``stream`` (stderr), redrawn in place, and a last
+    line with the total when it ends. Only on a terminal; silent otherwise
+    (and for anything quicker than ``delay``). The database cannot say how far
+    one statement has got, so this tells the time, not a fraction."""
+
+    FRAMES = "|/-\\"
+
+    def __init__(self, label: str, stream: IO[str] | None = None, *, delay: float = 0.5,
+                 interval: float = 0.2, force: bool = False) -> None:
+        self.label = label
+        self.stream = stream if stream is not None else sys.stderr
+        self.delay = delay
+        self.interval = interval
+        self.enabled = force or self.stream.isatty()
+        self._done = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._shown = False
+        self._started = 0.0
+
+    def _run(self) -> None:
+        if self._done.wait(self.delay):
+            return
+        frame = 0
+        while not self._done.is_set():
+            elapsed = time.monotonic() - self._started
+            self.stream.write(f"\r{self.FRAMES[frame % 4]} {self.label} {elapsed:.1f}s")
+            self.stream.flush()
+            self._shown = True
+            frame += 1
+            self._done.wait(self.interval)
+
+    def __enter__(self) -> Progress:
+        self._started = time.monotonic()
+        if self.enabled:
+            self._thread = threading.Thread(target=self._run, daemon=True)
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._done.set()
+        if self._thread is not None:
+            self._thread.join()
+        if self._shown:
+            outcome = "failed after" if exc[0] is not None else "done in"
+            self.stream.write(f"\r{self.label}: {outcome} {time.monotonic() - self._started:.1f}s\033[K\n")
+            self.stream.flush()
