@@ -14,8 +14,9 @@ Starts one temporary PostgreSQL server and, in one process run, measures:
                statement (a CTE with RETURNING into an event table of our shape)
     naive      one generic row trigger writing to_jsonb(NEW/OLD) into one log table
   and the tracked statements again with a context set;
-* single-row OLTP updates with pgbench (1 and 4 clients), untracked, tracked, and
-  tracked with a context set;
+* single-row OLTP updates with pgbench (1 and 4 clients), untracked, tracked,
+  the single-row floor (a hand-written row trigger inserting the same event row)
+  and tracked with a context set;
 * with --reading: reading one row's history (history_events(tbl, key => ...),
   with diffs) and one row's replay (history_as_of(..., key => ...)) from event
   tables of 1M and 10M events (--reading-events), median and 95th percentile
@@ -50,6 +51,8 @@ COLS = "id, a, b, c, d"
 INSERT_SELECT = ("SELECT g, g % 1000, md5(g::text), g / 7.0, timestamptz '2026-01-01' + g * interval '1 second'"
                  " FROM generate_series(1, {n}) g")
 
+PGH = "pgh_created_at, pgh_label, pgh_operation, pgh_obj_id, pgh_context_id, pgh_context"
+
 SETUP = f"""
 CREATE EXTENSION history_track;
 CREATE TABLE t_untracked ({SHAPE});
@@ -72,9 +75,19 @@ BEGIN
 END $$;
 CREATE TRIGGER naive_audit AFTER INSERT OR UPDATE OR DELETE ON t_naive
     FOR EACH ROW EXECUTE FUNCTION naive_audit();
+-- The single-row floor (pgbench): the cheapest hand-written way to write the
+-- same event row for a one-row update, a row trigger with one INSERT.
+CREATE TABLE t_rowfloor ({SHAPE});
+CREATE TABLE t_rowfloor_event (LIKE t_tracked_event INCLUDING ALL);
+CREATE FUNCTION rowfloor() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO t_rowfloor_event ({PGH}, {COLS})
+    VALUES (now(), 'update', 'UPDATE', NEW.id, NULL, NULL, NEW.id, NEW.a, NEW.b, NEW.c, NEW.d);
+    RETURN NULL;
+END $$;
+CREATE TRIGGER rowfloor AFTER UPDATE ON t_rowfloor FOR EACH ROW EXECUTE FUNCTION rowfloor();
 """
 
-PGH = "pgh_created_at, pgh_label, pgh_operation, pgh_obj_id, pgh_context_id, pgh_context"
 
 
 def statements(variant: str, n: int) -> dict[str, str]:
@@ -161,12 +174,12 @@ def pgbench(server: TemporaryServer, table: str, clients: int, seconds: int, set
 
 def oltp(server: TemporaryServer, conn: psycopg.Connection[Any], rounds: int, seconds: int,
          names: list[str]) -> dict[tuple[str, int], list[float]]:
-    for table in ("t_untracked", "t_tracked"):
+    for table in ("t_untracked", "t_tracked", "t_rowfloor"):
         conn.execute(f"TRUNCATE {table}")
         conn.execute(f"INSERT INTO {table} {INSERT_SELECT.format(n=100000)}")
     conn.execute("VACUUM ANALYZE")
     variants = [("untracked", "t_untracked", "bench.unrelated"), ("tracked", "t_tracked", "bench.unrelated"),
-                ("context", "t_tracked", "history_track.context")]
+                ("floor", "t_rowfloor", "bench.unrelated"), ("context", "t_tracked", "history_track.context")]
     variants = [v for v in variants if v[0] in names]
     tps: dict[tuple[str, int], list[float]] = {}
     for r in range(rounds):
@@ -270,14 +283,14 @@ def main() -> int:
                 print(f"{op:<10}{u * 1000:>9.0f}ms{t * 1000:>8.0f}ms{f * 1000:>8.0f}ms{n * 1000:>8.0f}ms"
                       f"{t / u:>18.2f}x{t / f:>14.2f}x{n / u:>16.2f}x{c / t:>16.2f}x")
             if not args.skip_oltp:
-                tps = oltp(server, conn, args.rounds, args.seconds, ["untracked", "tracked", "context"])
+                tps = oltp(server, conn, args.rounds, args.seconds, ["untracked", "tracked", "floor", "context"])
                 mt = {k: statistics.median(v) for k, v in tps.items()}
-                print(f"\n{'pgbench':<12}{'untracked':>12}{'tracked':>12}{'context':>12}"
-                      f"{'tracked/untracked':>19}{'context/tracked':>17}")
+                print(f"\n{'pgbench':<12}{'untracked':>12}{'tracked':>12}{'floor':>12}{'context':>12}"
+                      f"{'tracked/untracked':>19}{'floor/untracked':>17}{'tracked/floor':>15}{'context/tracked':>17}")
                 for clients in (1, 4):
-                    u, t, c = (mt[(v, clients)] for v in ("untracked", "tracked", "context"))
-                    print(f"{clients} client{'s' if clients > 1 else ' '}   {u:>10.0f}tps{t:>9.0f}tps{c:>9.0f}tps"
-                          f"{t / u:>18.2f}x{c / t:>16.2f}x")
+                    u, t, f, c = (mt[(v, clients)] for v in ("untracked", "tracked", "floor", "context"))
+                    print(f"{clients} client{'s' if clients > 1 else ' '}   {u:>10.0f}tps{t:>9.0f}tps{f:>9.0f}tps"
+                          f"{c:>9.0f}tps{t / u:>18.2f}x{f / u:>16.2f}x{t / f:>14.2f}x{c / t:>16.2f}x")
     return 0
 
 

@@ -132,7 +132,7 @@ def test_generated_trigger_functions_are_pinned_security_definers(conn):
         (True, ["search_path=pg_catalog, pg_temp", "jit=off"], True, False),
         (True, ["search_path=pg_catalog, pg_temp", "jit=off"], True, False),
         (True, ["search_path=pg_catalog, pg_temp", "jit=off"], True, False),
-        (True, ["search_path=pg_catalog, pg_temp", "jit=off", "enable_nestloop=off"], True, False),
+        (True, ["search_path=pg_catalog, pg_temp", "jit=off", "enable_nestloop=off", "work_mem=64MB"], True, False),
     ]
 
 
