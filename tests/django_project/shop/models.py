@@ -2,7 +2,7 @@ from django.db import models
 
 
 class Customer(models.Model):
-    name = models.CharField(max_length=100)
+    full_name = models.CharField(max_length=100)
     email = models.CharField(max_length=200, blank=True, default="")
 
 
