@@ -3,6 +3,7 @@
 
     python3 bench/bench.py [--rows 200000] [--rounds 3] [--seconds 10] [--pg-config PATH]
     python3 bench/bench.py --reading [--reading-events 1000000,10000000]
+    python3 bench/bench.py --index-costs [--rows 200000] [--rounds 5]
 
 Starts one temporary PostgreSQL server and, in one process run, measures:
 
@@ -17,6 +18,9 @@ Starts one temporary PostgreSQL server and, in one process run, measures:
 * single-row OLTP updates with pgbench (1 and 4 clients), untracked, tracked,
   the single-row floor (a hand-written row trigger inserting the same event row)
   and tracked with a context set;
+* with --index-costs: what each index of the event table costs the tracked bulk
+  insert and update (the same statements on tracked tables whose event table
+  lacks one index each);
 * with --reading: reading one row's history (history_events(tbl, key => ...),
   with diffs) and one row's replay (history_as_of(..., key => ...)) from event
   tables of 1M and 10M events (--reading-events), median and 95th percentile
@@ -191,6 +195,51 @@ def oltp(server: TemporaryServer, conn: psycopg.Connection[Any], rounds: int, se
     return tps
 
 
+# The event table's indexes, by what they serve (doc/performance.md), and how
+# to find each on a given event table.
+INDEXES = {
+    "pgh_id primary key (events by id: revert_row(tbl, event), order)": "indisprimary",
+    "(pgh_obj_id, pgh_id) (one row's history, replay of one row)": "pg_get_indexdef(indexrelid) LIKE '%(pgh_obj_id, pgh_id)'",
+    "(pgh_old_obj_id, pgh_id) partial (history across key changes)": "pg_get_indexdef(indexrelid) LIKE '%(pgh_old_obj_id, pgh_id)%'",
+    "BRIN (pgh_created_at) (time ranges, contexts)": "pg_get_indexdef(indexrelid) LIKE '%USING brin%'",
+}
+
+
+def index_costs(conn: psycopg.Connection[Any], n: int, rounds: int) -> dict[tuple[str, str], list[float]]:
+    """Tracked bulk insert and update with every index, and with each one
+    dropped from a copy's event table (as superuser, on benchmark tables)."""
+    variants = {"all indexes": "ic_all"}
+    for i, (name, where) in enumerate(INDEXES.items()):
+        variants[f"without {name}"] = f"ic_{i}"
+    for table in variants.values():
+        conn.execute(f"CREATE TABLE {table} ({SHAPE})")
+        conn.execute(f"SELECT track_table('{table}')")
+    for i, where in enumerate(INDEXES.values()):
+        index = conn.execute(f"SELECT indexrelid::regclass::text FROM pg_index WHERE indrelid = 'ic_{i}_event'::regclass"
+                             f" AND {where}").fetchone()[0]
+        if where == "indisprimary":
+            conn.execute(f"ALTER TABLE ic_{i}_event DROP CONSTRAINT {index}")
+        else:
+            conn.execute(f"DROP INDEX {index}")
+    times: dict[tuple[str, str], list[float]] = {}
+    names = list(variants)
+    for r in range(rounds):
+        with conn.transaction():
+            conn.execute("SET LOCAL history_track.pruning = 'on'")
+            conn.execute("TRUNCATE " + ", ".join(f"{t}, {t}_event" for t in variants.values()))
+        conn.execute("VACUUM ANALYZE")
+        conn.execute("CHECKPOINT")
+        for name in names[r % len(names):] + names[:r % len(names)]:
+            table = variants[name]
+            for op, stmt in (("insert", f"INSERT INTO {table} {INSERT_SELECT.format(n=n)}"),
+                             ("update", f"UPDATE {table} SET a = a + 1")):
+                started = time.perf_counter()
+                conn.execute(stmt)
+                times.setdefault((name, op), []).append(time.perf_counter() - started)
+        print(f"  index-costs round {r + 1}/{rounds} done", file=sys.stderr)
+    return times
+
+
 def reading(conn: psycopg.Connection[Any], events: int, lookups: int) -> dict[str, list[float]]:
     """Build a tracked table with `events` events (rows inserted, then every
     row updated nine times) and time single-row reads on it."""
@@ -239,6 +288,8 @@ def main() -> int:
     parser.add_argument("--reading", action="store_true",
                         help="only the reading benchmark: one row's history and replay at 1M and 10M events")
     parser.add_argument("--reading-events", default="1000000,10000000")
+    parser.add_argument("--index-costs", action="store_true",
+                        help="what each event-table index costs the tracked bulk insert and update")
     parser.add_argument("--lookups", type=int, default=200)
     args = parser.parse_args()
 
@@ -258,6 +309,17 @@ def main() -> int:
                         times.sort()
                         print(f"{events:>10}{name:>16}{statistics.median(times) * 1000:>8.2f}ms"
                               f"{times[int(len(times) * 0.95)] * 1000:>8.2f}ms", flush=True)
+                return 0
+            if args.index_costs:
+                times = index_costs(conn, args.rows, args.rounds)
+                med = {k: statistics.median(v) for k, v in times.items()}
+                print(f"{'event table':<72}{'insert':>9}{'update':>9}{'index share (ins/upd)':>24}")
+                base = {op: med[("all indexes", op)] for op in ("insert", "update")}
+                for name in dict.fromkeys(k[0] for k in med):
+                    i, u = med[(name, "insert")], med[(name, "update")]
+                    share = "" if name == "all indexes" else \
+                        f"{(base['insert'] - i) / base['insert'] * 100:>10.1f}%{(base['update'] - u) / base['update'] * 100:>10.1f}%"
+                    print(f"{name:<72}{i * 1000:>7.0f}ms{u * 1000:>7.0f}ms{share:>24}")
                 return 0
             if args.context_only:
                 times = bulk(conn, args.rows, args.rounds, ["tracked", "context"])
