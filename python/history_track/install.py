@@ -85,8 +85,12 @@ def _plain_script(schema: str) -> tuple[str, list[str]]:
     script = _CONFIG_DUMP.sub("", script)
     event_triggers = _EVENT_TRIGGER.findall(script)
     script = _EVENT_TRIGGER.sub("", script)
-    quoted = '"' + schema.replace('"', '""') + '"'
-    return script.replace("@extschema@", quoted), event_triggers
+    return script.replace("@extschema@", _quote_ident(schema)), event_triggers
+
+
+def _quote_ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
 
 
 def _installed(conn: psycopg.Connection[Any]) -> str | None:
@@ -135,8 +139,9 @@ def install_without_extension(conn: psycopg.Connection[Any], schema: str = "publ
 
 def uninstall(conn: psycopg.Connection[Any]) -> str:
     """Remove history_track from a database: DROP EXTENSION, or for an install
-    without the extension its objects. Event tables are kept; refused (55006)
-    while any table is tracked. Returns what was removed ('extension' or 'plain')."""
+    without the extension its objects. Event tables are kept. Refused while any
+    table is tracked (DROP EXTENSION's own error, or InstallError). Returns what
+    was removed ('extension' or 'plain')."""
     found = _installed(conn)
     if found is None:
         raise InstallError("history_track is not installed in this database")
@@ -161,7 +166,7 @@ def uninstall(conn: psycopg.Connection[Any]) -> str:
                 " WHERE p.pronamespace = %(s)s::regnamespace AND p.proname = ANY(%(n)s)"
                 " UNION ALL SELECT c.oid::regclass::text, 'VIEW' FROM pg_class c"
                 " WHERE c.relnamespace = %(s)s::regnamespace AND c.relname = ANY(%(n)s) AND c.relkind = 'v'",
-                {"s": '"' + schema.replace('"', '""') + '"', "n": names}).fetchall():
+                {"s": _quote_ident(schema), "n": names}).fetchall():
             conn.execute(sql.SQL("DROP {} {}").format(sql.SQL(kind), sql.SQL(obj)))
         conn.execute("DROP SCHEMA history_track CASCADE")
     return found
