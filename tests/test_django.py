@@ -6,6 +6,7 @@ reading history from models."""
 from __future__ import annotations
 
 import itertools
+import os
 import subprocess
 import sys
 from datetime import datetime
@@ -42,7 +43,11 @@ def _configure(server: Any) -> None:
                     "history_track.django.middleware.HistoryContextMiddleware"],
         DATABASES={"default": {"ENGINE": "django.db.backends.postgresql", "NAME": TEMPLATE,
                                "HOST": params["host"], "PORT": params["port"], "USER": params["user"],
-                               "ATOMIC_REQUESTS": False}},
+                               "ATOMIC_REQUESTS": False},
+                   # The same databases through PgBouncer (test_behind_a_transaction_pooler).
+                   "pooled": {"ENGINE": "django.db.backends.postgresql", "NAME": TEMPLATE,
+                              "HOST": params["host"], "PORT": params["port"], "USER": params["user"],
+                              "DISABLE_SERVER_SIDE_CURSORS": True}},
         DEFAULT_AUTO_FIELD="django.db.models.BigAutoField",
         HISTORY_TRACK_CONTEXT=None,
     )
@@ -497,3 +502,120 @@ def test_async_function_decorated_reaches_writes_made_in_threads(db):
 
     asyncio.run(work())
     assert history(order)[-1][2] == {"job": "async"}
+
+
+
+# -- behind a transaction pooler --------------------------------------------------------
+
+@pytest.fixture
+def pgbouncer(project, db, tmp_path_factory):
+    """PgBouncer in transaction mode with ONE server connection, in front of the
+    test's database: every client's transactions take turns on the same server
+    session, so anything set for the session would reach the next client."""
+    import shutil
+    import socket
+    import time as _time
+
+    binary = shutil.which("pgbouncer") or ("/usr/sbin/pgbouncer" if Path("/usr/sbin/pgbouncer").exists() else None)
+    if binary is None:
+        pytest.skip("pgbouncer is not installed (CI installs it: apt-get install pgbouncer)")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    base = Path(project.base_dir) / f"pgbouncer_{port}"   # readable by the server's OS user
+    base.mkdir(mode=0o755)
+    (base / "userlist.txt").write_text('"postgres" ""\n')
+    (base / "pgbouncer.ini").write_text(f"""[databases]
+* = host=127.0.0.1 port={project.port}
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = {port}
+unix_socket_dir =
+auth_type = trust
+auth_file = {base}/userlist.txt
+pool_mode = transaction
+default_pool_size = 1
+max_client_conn = 50
+ignore_startup_parameters = extra_float_digits,options
+logfile = {base}/pgbouncer.log
+""")
+    for f in base.iterdir():
+        f.chmod(0o644)
+    if project.run_as is not None:   # its log goes there
+        import pwd
+        entry = pwd.getpwnam(project.run_as)
+        os.chown(base, entry.pw_uid, entry.pw_gid)
+    proc = subprocess.Popen(project.as_server_user([binary, str(base / "pgbouncer.ini")]),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        for _ in range(100):
+            try:
+                psycopg.connect(f"host=127.0.0.1 port={port} user=postgres dbname={conninfo_to_dict(db)['dbname']}",
+                                connect_timeout=1).close()
+                break
+            except psycopg.OperationalError:
+                _time.sleep(0.05)
+        else:
+            proc.terminate()
+            raise RuntimeError(f"pgbouncer did not start: {proc.communicate(timeout=10)[1]}")
+        yield port
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def test_behind_a_transaction_pooler(db, pgbouncer):
+    """Three threads write through one pooled server connection: two in their
+    own context (autocommit saves, an atomic block), one with none. Every
+    event carries exactly its writer's context: nothing leaks from one
+    client's transaction into another's on the shared server session."""
+    import threading
+
+    from django.db import connections, transaction
+    from history_track.django import context
+    from shop.models import Order
+
+    pooled = connections["pooled"]
+    pooled.close()
+    pooled.settings_dict["NAME"] = conninfo_to_dict(db)["dbname"]
+    pooled.settings_dict["PORT"] = pgbouncer
+    orders = {name: [make_order() for _ in range(15)] for name in ("ann", "bob", "none")}
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(3)
+
+    def work(name: str) -> None:
+        try:
+            barrier.wait()
+            block = context(user=name) if name != "none" else contextlib.nullcontext()
+            with block:
+                for i, order in enumerate(orders[name]):
+                    order.status = f"{name}-{i}"
+                    if i % 5 == 4:
+                        with transaction.atomic(using="pooled"):
+                            order.save(using="pooled")
+                    else:
+                        order.save(using="pooled")
+        except BaseException as exc:   # reported by the main thread
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    import contextlib
+    threads = [threading.Thread(target=work, args=(name,)) for name in orders]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    connections["default"].close()
+    with psycopg.connect(db) as conn:
+        got = conn.execute(
+            "SELECT split_part(status, '-', 1), pgh_context FROM shop.\"Orders_event\""
+            " WHERE pgh_operation = 'UPDATE' AND pgh_label = 'update' ORDER BY pgh_id").fetchall()
+        # All three went through the one server connection PgBouncer has.
+        assert conn.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                            " AND backend_type = 'client backend' AND pid <> pg_backend_pid()").fetchone() == (1,)
+    assert len(got) == 45
+    assert sorted(got, key=lambda r: r[0]) == sorted(
+        [("ann", {"user": "ann"})] * 15 + [("bob", {"user": "bob"})] * 15 + [("none", None)] * 15,
+        key=lambda r: r[0])

@@ -154,7 +154,7 @@ class TemporaryServer(testing.postgresql.Postgresql):  # type: ignore[misc]
         self.run_as = _unprivileged_user()
         if self.run_as is not None:
             probe = self.installation.sharedir / "postgres.bki"
-            if subprocess.run(self._as_server_user(["test", "-r", str(probe)])).returncode != 0:
+            if subprocess.run(self.as_server_user(["test", "-r", str(probe)])).returncode != 0:
                 raise ServerError(
                     f"the server runs as OS user {self.run_as!r}, who cannot read {probe}; "
                     "put the PostgreSQL installation where that user can read it (not under /root)"
@@ -182,7 +182,8 @@ class TemporaryServer(testing.postgresql.Postgresql):  # type: ignore[misc]
 
     # testing.postgresql hooks -------------------------------------------------
 
-    def _as_server_user(self, argv: list[str]) -> list[str]:
+    def as_server_user(self, argv: list[str]) -> list[str]:
+        """argv, run as the OS user the server runs as (root cannot run it)."""
         if self.run_as is None:
             return argv
         return ["setpriv", f"--reuid={self.run_as}", f"--regid={self.run_as}", "--init-groups", "--", *argv]
@@ -202,7 +203,7 @@ class TemporaryServer(testing.postgresql.Postgresql):  # type: ignore[misc]
         data = Path(self.base_dir) / "data"
         if (data / "PG_VERSION").exists():
             return
-        argv = self._as_server_user(
+        argv = self.as_server_user(
             [self.initdb, "-D", str(data), "--lc-messages=C", *self.settings["initdb_args"].split()]
         )
         proc = subprocess.run(argv, capture_output=True, text=True)
@@ -210,7 +211,7 @@ class TemporaryServer(testing.postgresql.Postgresql):  # type: ignore[misc]
             raise ServerError(f"initdb failed:\n{proc.stdout}\n{proc.stderr}")
 
     def get_server_commandline(self) -> list[str]:
-        return self._as_server_user(super().get_server_commandline())
+        return self.as_server_user(super().get_server_commandline())
 
     def cleanup(self) -> None:
         super().cleanup()
