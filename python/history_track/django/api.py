@@ -30,13 +30,13 @@ def _alias(obj: models.Model | type[models.Model], using: str | None) -> str:
     if using is not None:
         return using
     if not isinstance(obj, type) and obj._state.db is not None:
-        return obj._state.db
-    return router.db_for_read(_model(obj))
+        return str(obj._state.db)
+    return str(router.db_for_read(_model(obj)))
 
 
 def _table(model: type[models.Model], alias: str) -> str:
     """The table as a regclass literal: Django's quoting of db_table."""
-    return connections[alias].ops.quote_name(model._meta.db_table)
+    return str(connections[alias].ops.quote_name(model._meta.db_table))
 
 
 def _key(key: Any) -> str:

@@ -11,7 +11,7 @@ from django.db import migrations
 
 class Migration(migrations.Migration):
     initial = True
-    dependencies: list = []
+    dependencies: list[tuple[str, str]] = []
     operations = [
         migrations.RunSQL(
             "CREATE EXTENSION IF NOT EXISTS history_track",
