@@ -115,13 +115,16 @@ def statements(variant: str, n: int) -> dict[str, str]:
     }
 
 
-def reset(conn: psycopg.Connection[Any]) -> None:
+BULK_TABLES = ("t_untracked, t_tracked, t_context, t_floor, t_naive, audit_log,"
+               " t_tracked_event, t_context_event, t_floor_event")
+
+
+def reset(conn: psycopg.Connection[Any], tables: str = BULK_TABLES) -> None:
     # Event tables are append-only; the benchmark, as superuser, opens the guard
     # the way prune_history() does, to start each round from empty tables.
     with conn.transaction():
         conn.execute("SET LOCAL history_track.pruning = 'on'")
-        conn.execute("TRUNCATE t_untracked, t_tracked, t_context, t_floor, t_naive, audit_log,"
-                     " t_tracked_event, t_context_event, t_floor_event")
+        conn.execute(f"TRUNCATE {tables}")
     conn.execute("VACUUM ANALYZE")
     conn.execute("CHECKPOINT")
 
@@ -224,11 +227,7 @@ def index_costs(conn: psycopg.Connection[Any], n: int, rounds: int) -> dict[tupl
     times: dict[tuple[str, str], list[float]] = {}
     names = list(variants)
     for r in range(rounds):
-        with conn.transaction():
-            conn.execute("SET LOCAL history_track.pruning = 'on'")
-            conn.execute("TRUNCATE " + ", ".join(f"{t}, {t}_event" for t in variants.values()))
-        conn.execute("VACUUM ANALYZE")
-        conn.execute("CHECKPOINT")
+        reset(conn, ", ".join(f"{t}, {t}_event" for t in variants.values()))
         for name in names[r % len(names):] + names[:r % len(names)]:
             table = variants[name]
             for op, stmt in (("insert", f"INSERT INTO {table} {INSERT_SELECT.format(n=n)}"),

@@ -114,6 +114,9 @@ DECLARE
     v_column  record;
     v_def     text;
     v_body    text;
+    -- The condition over the stand-in, as a view: (view name, condition).
+    v_view    text := E'CREATE TEMPORARY VIEW %I AS\n'
+                      'SELECT FROM pg_temp.history_track_stand_in AS old, pg_temp.history_track_stand_in AS new WHERE (\n%s\n)';
 BEGIN
     SELECT pg_catalog.string_agg(pg_catalog.format('%I %s', c.value ->> 'name',
                                                    CASE WHEN a.attisdropped
@@ -126,9 +129,7 @@ BEGIN
         ON a.attrelid OPERATOR(pg_catalog.=) p_table AND a.attnum OPERATOR(pg_catalog.=) c.key::int2;
     EXECUTE pg_catalog.format('CREATE TEMPORARY TABLE history_track_stand_in (%s)', v_columns);
     BEGIN
-        EXECUTE pg_catalog.format(E'CREATE TEMPORARY VIEW history_track_condition AS\n'
-                                  'SELECT FROM pg_temp.history_track_stand_in AS old, pg_temp.history_track_stand_in AS new WHERE (\n%s\n)',
-                                  p_condition);
+        EXECUTE pg_catalog.format(v_view, 'history_track_condition', p_condition);
         FOR v_column IN
             SELECT c.value ->> 'name' AS before, a.attname AS after
               FROM pg_catalog.jsonb_each(p_before -> 'columns') AS c
@@ -142,9 +143,7 @@ BEGIN
         v_def := pg_catalog.pg_get_viewdef(pg_catalog.to_regclass('pg_temp.history_track_condition'));
         v_body := pg_catalog.regexp_replace(pg_catalog.substring(v_def, '(?s)\sWHERE\s(.*);\s*$'),
                                             '\m(old|new)_1\.', '\1.', 'g');
-        EXECUTE pg_catalog.format(E'CREATE TEMPORARY VIEW history_track_condition_check AS\n'
-                                  'SELECT FROM pg_temp.history_track_stand_in AS old, pg_temp.history_track_stand_in AS new WHERE (\n%s\n)',
-                                  v_body);
+        EXECUTE pg_catalog.format(v_view, 'history_track_condition_check', v_body);
         IF pg_catalog.pg_get_viewdef(pg_catalog.to_regclass('pg_temp.history_track_condition_check')) IS DISTINCT FROM v_def THEN
             v_body := NULL;
         END IF;

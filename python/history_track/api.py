@@ -107,9 +107,25 @@ def trackers(conn: psycopg.Connection[Any], table: str | None = None) -> list[Tr
     return [Tracker(*row) for row in conn.execute(query, params).fetchall()]
 
 
-def _key_text(key: Any) -> str:
-    """A key as the SQL functions take it: the value, or a JSON array for a composite key."""
-    return json.dumps(list(key)) if isinstance(key, (list, tuple)) else str(key)
+def key_text(key: Any, encoder: type[json.JSONEncoder] | None = None) -> str:
+    """A key as the SQL functions take it: the value, or a JSON array for a
+    composite key (its values encoded with ``encoder``)."""
+    return json.dumps(list(key), cls=encoder) if isinstance(key, (list, tuple)) else str(key)
+
+
+def history_query(
+    table: str | None, key: Any, context_id: UUID | str | None, since: datetime | None,
+    until: datetime | None, last: int | None, encoder: type[json.JSONEncoder] | None = None,
+) -> tuple[str, list[Any]]:
+    """The history_events() query and its parameters; its rows are Event's
+    fields in order (shared by history() and history_track.django.events())."""
+    return (
+        "SELECT table_name::text, pgh_id, pgh_created_at, pgh_label, pgh_operation, pgh_obj_id,"
+        " pgh_context_id, pgh_context, data, diff"
+        " FROM history_events(%s::regclass, %s, %s::uuid, %s, %s, %s)",
+        [table, None if key is None else key_text(key, encoder), None if context_id is None else str(context_id),
+         since, until, last],
+    )
 
 
 def history(
@@ -126,16 +142,7 @@ def history(
     With ``key`` (a value, or a list for a composite key), one row's history,
     followed back through key changes; with ``last``, only the last N events
     (of each table)."""
-    return [
-        Event(*row)
-        for row in conn.execute(
-            "SELECT table_name::text, pgh_id, pgh_created_at, pgh_label, pgh_operation, pgh_obj_id,"
-            " pgh_context_id, pgh_context, data, diff"
-            " FROM history_events(%s::regclass, %s, %s::uuid, %s, %s, %s)",
-            [table, None if key is None else _key_text(key), None if context_id is None else str(context_id),
-             since, until, last],
-        ).fetchall()
-    ]
+    return [Event(*row) for row in conn.execute(*history_query(table, key, context_id, since, until, last)).fetchall()]
 
 
 def as_of(conn: psycopg.Connection[Any], table: str, ts: datetime, *, key: Any = None) -> list[dict[str, Any]]:
@@ -144,7 +151,7 @@ def as_of(conn: psycopg.Connection[Any], table: str, ts: datetime, *, key: Any =
     rel = sql.SQL(conn.execute("SELECT %s::regclass::text", [table]).fetchone()[0])  # type: ignore[index]
     cur = conn.execute(
         sql.SQL("SELECT * FROM history_as_of(NULL::{}, %s, %s) ORDER BY 1").format(rel),
-        [ts, None if key is None else _key_text(key)],
+        [ts, None if key is None else key_text(key)],
     )
     names = [d.name for d in cur.description or []]
     return [dict(zip(names, row)) for row in cur.fetchall()]
@@ -158,7 +165,7 @@ def revert_row(
     if event is not None:
         row = conn.execute("SELECT revert_row(%s::regclass, %s::bigint)", [table, event]).fetchone()
     else:
-        row = conn.execute("SELECT revert_row(%s::regclass, %s::text, %s)", [table, _key_text(key), ts]).fetchone()
+        row = conn.execute("SELECT revert_row(%s::regclass, %s::text, %s)", [table, key_text(key), ts]).fetchone()
     assert row is not None
     return int(row[0])
 
@@ -204,7 +211,7 @@ def record_event(
     ``key`` is the primary key's value, or a list for a composite key."""
     row = conn.execute(
         "SELECT record_history_event(%s::regclass, %s::text, %s, %s)",
-        [table, _key_text(key), label, Jsonb(context) if context is not None else None],
+        [table, key_text(key), label, Jsonb(context) if context is not None else None],
     ).fetchone()
     assert row is not None
     return int(row[0])

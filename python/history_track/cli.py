@@ -142,7 +142,7 @@ def cmd_install(args: argparse.Namespace) -> int:
         if not args.dsn:
             raise InstallError("--no-extension installs into a database: give --dsn",
                                hint="history-track install --no-extension --dsn 'host=... dbname=...'")
-        with psycopg.connect(args.dsn, autocommit=True) as conn, render.Progress("installing history_track"):
+        with _connect(args) as conn, render.Progress("installing history_track"):
             done = install_without_extension(conn, schema=args.schema or "public")
         print(f"installed history_track {done.version} without CREATE EXTENSION: "
               f"the API in schema {done.schema}, internals in schema history_track")
@@ -162,7 +162,7 @@ def cmd_install(args: argparse.Namespace) -> int:
 
 
 def cmd_uninstall(args: argparse.Namespace) -> int:
-    with psycopg.connect(args.dsn or "", autocommit=True) as conn:
+    with _connect(args) as conn:
         removed = uninstall(conn)
     print("DROP EXTENSION history_track" if removed == "extension"
           else "removed history_track (installed without the extension); event tables kept")

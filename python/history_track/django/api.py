@@ -19,7 +19,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connections, models, router, transaction
 from django.db.models.query import RawQuerySet
 
-from ..api import Event
+from ..api import Event, key_text, history_query
 
 
 def _model(obj: models.Model | type[models.Model]) -> type[models.Model]:
@@ -40,10 +40,14 @@ def _table(model: type[models.Model], alias: str) -> str:
 
 
 def _key(key: Any) -> str:
-    """A key as the SQL functions take it: the value, or a JSON array for a composite key."""
-    if isinstance(key, (list, tuple)):
-        return json.dumps(list(key), cls=DjangoJSONEncoder)
-    return str(key)
+    return key_text(key, DjangoJSONEncoder)
+
+
+def _saved_key(obj: models.Model) -> Any:
+    """obj's primary key; refused for an instance not saved yet."""
+    if obj.pk is None:
+        raise ValueError(f"{type(obj).__name__} instance has no primary key value; save it first")
+    return obj.pk
 
 
 def _json(value: Any) -> Any:
@@ -64,18 +68,9 @@ def events(
     oldest first; ``last`` keeps the latest N."""
     alias = _alias(obj, using)
     model = _model(obj)
-    key = None
-    if not isinstance(obj, type):
-        if obj.pk is None:
-            raise ValueError(f"{model.__name__} instance has no primary key value; save it first")
-        key = _key(obj.pk)
+    key = None if isinstance(obj, type) else _saved_key(obj)
     with connections[alias].cursor() as cur:
-        cur.execute(
-            "SELECT table_name::text, pgh_id, pgh_created_at, pgh_label, pgh_operation, pgh_obj_id,"
-            " pgh_context_id, pgh_context, data, diff"
-            " FROM history_events(%s::regclass, %s, %s::uuid, %s, %s, %s)",
-            [_table(model, alias), key, None if context_id is None else str(context_id), since, until, last],
-        )
+        cur.execute(*history_query(_table(model, alias), key, context_id, since, until, last, DjangoJSONEncoder))
         rows = cur.fetchall()
     return [
         Event(table, pgh_id, created, label, op, _json(obj_id), ctx_id, _json(ctx), _json(data), _json(diff))
@@ -124,11 +119,10 @@ def record(obj: models.Model, label: str, *, using: str | None = None, **context
     current row, labeled ``label``, with ``context`` merged over the active
     context. Returns the event's pgh_id."""
     alias = _alias(obj, using)
-    if obj.pk is None:
-        raise ValueError(f"{type(obj).__name__} instance has no primary key value; save it first")
+    key = _saved_key(obj)
     with transaction.atomic(using=alias), connections[alias].cursor() as cur:
         cur.execute("SELECT record_history_event(%s::regclass, %s::text, %s, %s::jsonb)",
-                    [_table(type(obj), alias), _key(obj.pk), label,
+                    [_table(type(obj), alias), _key(key), label,
                      json.dumps(context, cls=DjangoJSONEncoder) if context else None])
         row = cur.fetchone()
     return int(row[0])
