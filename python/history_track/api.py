@@ -3,19 +3,50 @@
 Every function takes an open connection and runs in its current transaction
 (commit is the caller's business). Errors are psycopg's own exception classes,
 with PostgreSQL's SQLSTATE in ``exc.sqlstate``.
+
+JSON numbers in what these functions return (an event's ``data`` and
+``diff``, jsonb columns) are decoded exactly: a ``numeric`` 12.50 comes back
+as ``Decimal('12.50')``, never as the float 12.5. Only the cursors these
+functions open decode that way; the connection's own loaders, and so the
+caller's other queries, are left alone.
 """
 
 from __future__ import annotations
 
+import decimal
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Sequence
+from typing import Any
 from uuid import UUID
 
 import psycopg
 from psycopg import sql
-from psycopg.types.json import Jsonb
+from psycopg.rows import tuple_row
+from psycopg.types.json import Jsonb, set_json_loads
+
+
+def loads(text: str | bytes) -> Any:
+    """JSON as history_track reads it: numbers with a fraction or an exponent
+    as Decimal (exact, and 25.00 keeps its scale), integers as int."""
+    return json.loads(text, parse_float=decimal.Decimal)
+
+
+def _cursor(conn: psycopg.Connection[Any]) -> psycopg.Cursor[Any]:
+    """A cursor of ``conn`` whose json and jsonb values are decoded by
+    :func:`loads`; the connection's loaders are not changed."""
+    cur = conn.cursor(row_factory=tuple_row)
+    set_json_loads(loads, cur)
+    return cur
+
+
+def _value(conn: psycopg.Connection[Any], query: str, params: Sequence[Any]) -> Any:
+    """The first column of the one row ``query`` returns."""
+    with _cursor(conn) as cur:
+        row = cur.execute(query, params).fetchone()
+    assert row is not None
+    return row[0]
 
 
 @dataclass(frozen=True)
@@ -66,7 +97,8 @@ def track_table(
     ``table`` is resolved like a regclass literal: ``'orders'``,
     ``'sales.orders'``, ``'"Mixed Case"'``.
     """
-    row = conn.execute(
+    return str(_value(
+        conn,
         "SELECT track_table(%s::regclass, label => %s, operations => %s, condition => %s,"
         " changed => %s, snapshot => %s, columns => %s, exclude => %s, baseline => %s)::text",
         [
@@ -79,19 +111,14 @@ def track_table(
             list(exclude) if exclude is not None else None,
             baseline,
         ],
-    ).fetchone()
-    assert row is not None
-    return str(row[0])
+    ))
 
 
 def untrack_table(
     conn: psycopg.Connection[Any], table: str, *, label: str | None = None, drop_events: bool = False
 ) -> None:
     """SELECT untrack_table(...)."""
-    conn.execute(
-        "SELECT untrack_table(%s::regclass, label => %s, drop_events => %s)",
-        [table, label, drop_events],
-    )
+    _value(conn, "SELECT untrack_table(%s::regclass, label => %s, drop_events => %s)", [table, label, drop_events])
 
 
 def trackers(conn: psycopg.Connection[Any], table: str | None = None) -> list[Tracker]:
@@ -104,7 +131,8 @@ def trackers(conn: psycopg.Connection[Any], table: str | None = None) -> list[Tr
     if table is not None:
         query += " WHERE table_name = %s::regclass"
         params.append(table)
-    return [Tracker(*row) for row in conn.execute(query, params).fetchall()]
+    with _cursor(conn) as cur:
+        return [Tracker(*row) for row in cur.execute(query, params)]
 
 
 def key_text(key: Any, encoder: type[json.JSONEncoder] | None = None) -> str:
@@ -142,19 +170,21 @@ def history(
     With ``key`` (a value, or a list for a composite key), one row's history,
     followed back through key changes; with ``last``, only the last N events
     (of each table)."""
-    return [Event(*row) for row in conn.execute(*history_query(table, key, context_id, since, until, last)).fetchall()]
+    with _cursor(conn) as cur:
+        return [Event(*row) for row in cur.execute(*history_query(table, key, context_id, since, until, last))]
 
 
 def as_of(conn: psycopg.Connection[Any], table: str, ts: datetime, *, key: Any = None) -> list[dict[str, Any]]:
     """SELECT * FROM history_as_of(NULL::table, ts): the table's rows as they
     were at ``ts`` (or the one row with ``key``), as dicts, in key order."""
-    rel = sql.SQL(conn.execute("SELECT %s::regclass::text", [table]).fetchone()[0])  # type: ignore[index]
-    cur = conn.execute(
-        sql.SQL("SELECT * FROM history_as_of(NULL::{}, %s, %s) ORDER BY 1").format(rel),
-        [ts, None if key is None else key_text(key)],
-    )
-    names = [d.name for d in cur.description or []]
-    return [dict(zip(names, row)) for row in cur.fetchall()]
+    rel = sql.SQL(_value(conn, "SELECT %s::regclass::text", [table]))
+    with _cursor(conn) as cur:
+        cur.execute(
+            sql.SQL("SELECT * FROM history_as_of(NULL::{}, %s, %s) ORDER BY 1").format(rel),
+            [ts, None if key is None else key_text(key)],
+        )
+        names = [d.name for d in cur.description or []]
+        return [dict(zip(names, row)) for row in cur.fetchall()]
 
 
 def revert_row(
@@ -163,18 +193,13 @@ def revert_row(
     """Restore one row to its state at ``ts`` (by ``key``), or to the state
     event ``event`` recorded; returns the number of rows written."""
     if event is not None:
-        row = conn.execute("SELECT revert_row(%s::regclass, %s::bigint)", [table, event]).fetchone()
-    else:
-        row = conn.execute("SELECT revert_row(%s::regclass, %s::text, %s)", [table, key_text(key), ts]).fetchone()
-    assert row is not None
-    return int(row[0])
+        return int(_value(conn, "SELECT revert_row(%s::regclass, %s::bigint)", [table, event]))
+    return int(_value(conn, "SELECT revert_row(%s::regclass, %s::text, %s)", [table, key_text(key), ts]))
 
 
 def revert_table(conn: psycopg.Connection[Any], table: str, ts: datetime) -> int:
     """Restore a whole table to its state at ``ts``; returns the number of rows written."""
-    row = conn.execute("SELECT revert_table(%s::regclass, %s)", [table, ts]).fetchone()
-    assert row is not None
-    return int(row[0])
+    return int(_value(conn, "SELECT revert_table(%s::regclass, %s)", [table, ts]))
 
 
 @dataclass(frozen=True)
@@ -194,14 +219,15 @@ class ContextEvent:
 
 def context_events(conn: psycopg.Connection[Any], context_id: UUID | str) -> list[ContextEvent]:
     """Every event of one context across the event tables the caller may read."""
-    return [
-        ContextEvent(*row)
-        for row in conn.execute(
-            "SELECT table_name::text, event_table::text, pgh_id, pgh_created_at, pgh_label, pgh_operation,"
-            " pgh_obj_id, pgh_context, data FROM history_context_events(%s)",
-            [str(context_id)],
-        ).fetchall()
-    ]
+    with _cursor(conn) as cur:
+        return [
+            ContextEvent(*row)
+            for row in cur.execute(
+                "SELECT table_name::text, event_table::text, pgh_id, pgh_created_at, pgh_label, pgh_operation,"
+                " pgh_obj_id, pgh_context, data FROM history_context_events(%s)",
+                [str(context_id)],
+            )
+        ]
 
 
 def record_event(
@@ -209,9 +235,8 @@ def record_event(
 ) -> int:
     """SELECT record_history_event(...): a manual event for one row; returns its pgh_id.
     ``key`` is the primary key's value, or a list for a composite key."""
-    row = conn.execute(
+    return int(_value(
+        conn,
         "SELECT record_history_event(%s::regclass, %s::text, %s, %s)",
         [table, key_text(key), label, Jsonb(context) if context is not None else None],
-    ).fetchone()
-    assert row is not None
-    return int(row[0])
+    ))

@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import argparse
-import decimal
-import functools
 import json
 import sys
 import time
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import psycopg
-from psycopg.types.json import set_json_loads
 
 from . import api, render
 from ._resources import version
-from .install import InstallError, create_extension, install_files, install_without_extension, uninstall
+from .install import (
+    InstallError,
+    create_extension,
+    install_files,
+    install_without_extension,
+    uninstall,
+)
 from .server import ServerError, TemporaryServer
 
 
@@ -50,8 +54,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print(f"  PostgreSQL {server.installation.version} on port {server.port}"
               f"{' (running as OS user ' + server.run_as + ')' if server.run_as else ''}", file=out)
         with psycopg.connect(server.conninfo(), autocommit=True) as conn:
-            # Numbers in JSON as Decimal, so 25.00 prints as 25.00.
-            set_json_loads(functools.partial(json.loads, parse_float=decimal.Decimal), conn)
             create_extension(conn)
             conn.execute(DEMO_SETUP)
             event_table = api.track_table(conn, "orders")
@@ -89,9 +91,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _connect(args: argparse.Namespace) -> psycopg.Connection[Any]:
-    conn = psycopg.connect(args.dsn or "", autocommit=True)
-    set_json_loads(functools.partial(json.loads, parse_float=decimal.Decimal), conn)
-    return conn
+    return psycopg.connect(args.dsn or "", autocommit=True)
 
 
 def cmd_log(args: argparse.Namespace) -> int:

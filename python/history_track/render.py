@@ -10,13 +10,15 @@ from __future__ import annotations
 import decimal
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Sequence
 from datetime import datetime
-from typing import IO, Any, Sequence
+from typing import IO, Any
 
 from .api import Event
 
@@ -67,13 +69,27 @@ def timeline(events: Sequence[Event], colour: bool, show_table: bool = False) ->
     return lines
 
 
+# A Decimal is written as the JSON number it was read from (12.50, not "12.50"
+# or 12.5): json.dumps cannot write a number it does not know, so it writes a
+# marked string that is then unquoted. The marker holds NUL, which no string
+# from PostgreSQL contains (jsonb and text refuse it).
+_NUMBER = re.compile(r'"\\u0000([^"\\]*)\\u0000"')
+
+
+def _json_default(o: Any) -> Any:
+    if isinstance(o, decimal.Decimal) and o.is_finite():
+        return f"\0{o}\0"
+    return str(o)
+
+
 def as_json(events: Sequence[Event]) -> str:
-    return json.dumps([
+    text = json.dumps([
         {"table": e.table_name, "pgh_id": e.id, "pgh_created_at": e.created_at, "pgh_label": e.label,
          "pgh_operation": e.operation, "pgh_obj_id": e.obj_id, "pgh_context_id": e.context_id,
          "pgh_context": e.context, "data": e.data, "diff": e.diff}
         for e in events
-    ], default=str, indent=2, ensure_ascii=False)
+    ], default=_json_default, indent=2, ensure_ascii=False)
+    return _NUMBER.sub(r"\1", text)
 
 
 def page(lines: list[str], stream: IO[str] = sys.stdout) -> None:

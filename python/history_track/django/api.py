@@ -19,7 +19,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connections, models, router, transaction
 from django.db.models.query import RawQuerySet
 
-from ..api import Event, key_text, history_query
+from ..api import Event, history_query, key_text, loads
 
 
 def _model(obj: models.Model | type[models.Model]) -> type[models.Model]:
@@ -51,8 +51,10 @@ def _saved_key(obj: models.Model) -> Any:
 
 
 def _json(value: Any) -> Any:
-    # Django's psycopg backend loads jsonb as text (JSONField decodes it itself).
-    return json.loads(value) if isinstance(value, str) else value
+    # Django's psycopg backend loads jsonb as text (JSONField decodes it
+    # itself); numbers are decoded exactly, as the core API does (12.50 is
+    # Decimal('12.50')).
+    return loads(value) if isinstance(value, str) else value
 
 
 def events(
