@@ -37,9 +37,8 @@ with TemporaryServer() as server:
 print(os.path.exists(base))
 """
 
-# Our dependencies (and their metadata, which pg8000 reads) by name prefix.
-PREFIXES = ("psycopg", "testing", "pg8000", "scramp", "asn1crypto", "typing_extensions", "dateutil",
-            "python_dateutil", "six")
+# Our runtime dependencies, by name prefix (psycopg, psycopg_binary and theirs).
+PREFIXES = ("psycopg", "typing_extensions")
 
 
 @pytest.fixture

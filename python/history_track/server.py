@@ -2,8 +2,10 @@
 
 Shared by ``history-track demo``, the project's tests and the pytest plugin.
 
-* Built on testing.postgresql (initdb + postgres in a temporary directory, on a
-  free port, removed on exit).
+* Self-contained: initdb and postgres in a temporary directory, on a free
+  port, stopped and removed on exit. Nothing but psycopg is needed, so
+  ``history-track demo`` and ``history-track sandbox`` work from a plain
+  ``pip install``.
 * Root-safe: PostgreSQL refuses to run as root, so when the caller is root the
   server runs as an unprivileged OS user (``postgres`` unless told otherwise)
   through ``setpriv``; the temporary directory is handed to that user.
@@ -18,16 +20,21 @@ Shared by ``history-track demo``, the project's tests and the pytest plugin.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pwd
+import shlex
 import shutil
+import signal
+import socket
 import subprocess
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-import testing.postgresql
+import psycopg
+from psycopg import sql
 
 from ._resources import extension_files
 
@@ -133,20 +140,40 @@ def build_overlay(inst: Installation, root: Path, with_extension: bool = True) -
     return Installation(inst.pg_config, bindir, sharedir, pkglibdir, inst.version)
 
 
-class TemporaryServer(testing.postgresql.Postgresql):  # type: ignore[misc]
+def _free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class TemporaryServer:
     """A throw-away PostgreSQL server with history_track available.
 
     Use it as a context manager::
 
         with TemporaryServer() as server:
-            conn = psycopg.connect(server.url())
+            conn = psycopg.connect(server.conninfo())
 
-    ``database`` (default ``test``) is created empty; run CREATE EXTENSION in it
-    or use :func:`history_track.install.create_extension`.
+    The constructor runs initdb and starts the server (``auto_start=False``:
+    only initdb; call :meth:`start`); :meth:`stop` (or leaving the ``with``
+    block) shuts it down and removes every file. ``database`` (default
+    ``test``) is created empty; run CREATE EXTENSION in it or use
+    :func:`history_track.install.create_extension`.
+
+    ``port`` is chosen free unless given; ``postgres_args`` and
+    ``initdb_args`` replace the defaults below.
     """
 
+    INITDB_ARGS = "-U postgres -A trust --no-sync --encoding=UTF8 --locale=C"
+    POSTGRES_ARGS = "-h 127.0.0.1 -F -c logging_collector=off -c max_connections=50 -c lc_messages=C"
+    BOOT_TIMEOUT = 60.0  # seconds until the server must accept connections
+    STOP_TIMEOUT = 30.0  # seconds a fast shutdown may take before the server is killed
+
     def __init__(self, pg_config: str | os.PathLike[str] | None = None, *,
-                 installation: Installation | None = None, **kwargs: Any) -> None:
+                 installation: Installation | None = None, port: int | None = None,
+                 database: str = "test", initdb_args: str | None = None, postgres_args: str | None = None,
+                 auto_start: bool = True) -> None:
         # installation: run that layout as it is (e.g. one built by
         # build_overlay(..., with_extension=False) that pgxn installed into),
         # instead of an overlay of pg_config's installation with our files.
@@ -154,33 +181,44 @@ class TemporaryServer(testing.postgresql.Postgresql):  # type: ignore[misc]
         self.run_as = _unprivileged_user()
         if self.run_as is not None:
             probe = self.installation.sharedir / "postgres.bki"
-            if subprocess.run(self.as_server_user(["test", "-r", str(probe)])).returncode != 0:
+            if subprocess.run(self.as_server_user(["test", "-r", str(probe)]), check=False).returncode != 0:
                 raise ServerError(
                     f"the server runs as OS user {self.run_as!r}, who cannot read {probe}; "
                     "put the PostgreSQL installation where that user can read it (not under /root)"
                 )
-        base_dir = Path(tempfile.mkdtemp(prefix="history_track_"))
-        self._own_base_dir = base_dir
+        self.database = database
+        self.initdb_args = initdb_args if initdb_args is not None else self.INITDB_ARGS
+        self.postgres_args = postgres_args if postgres_args is not None else self.POSTGRES_ARGS
+        self.child_process: subprocess.Popen[bytes] | None = None  # the postmaster
+        self._port = port
+        self._port_given = port is not None
+        self._owner = os.getpid()
+        self.base_dir = Path(tempfile.mkdtemp(prefix="history_track_"))
         try:
-            self.overlay = installation or build_overlay(self.installation, base_dir / "pg")
-        except Exception:
-            shutil.rmtree(base_dir, ignore_errors=True)
-            raise
-        kwargs.setdefault("initdb", str(self.overlay.bindir / "initdb"))
-        kwargs.setdefault("postgres", str(self.overlay.bindir / "postgres"))
-        kwargs.setdefault("initdb_args", "-U postgres -A trust --no-sync --encoding=UTF8 --locale=C")
-        kwargs.setdefault(
-            "postgres_args",
-            "-h 127.0.0.1 -F -c logging_collector=off -c max_connections=50 -c lc_messages=C",
-        )
-        kwargs["base_dir"] = str(base_dir)
-        try:
-            super().__init__(**kwargs)
-        except Exception:
-            shutil.rmtree(base_dir, ignore_errors=True)
+            self.overlay = installation or build_overlay(self.installation, self.base_dir / "pg")
+            self._initdb()
+            if auto_start:
+                self.start()
+        except BaseException:
+            self.stop()
             raise
 
-    # testing.postgresql hooks -------------------------------------------------
+    # paths ----------------------------------------------------------------------
+
+    @property
+    def data_dir(self) -> Path:
+        return self.base_dir / "data"
+
+    @property
+    def socket_dir(self) -> Path:
+        return self.base_dir / "tmp"
+
+    @property
+    def log_file(self) -> Path:
+        """The server's stdout and stderr (its log, as logging_collector is off)."""
+        return self.base_dir / "postgresql.log"
+
+    # life cycle -----------------------------------------------------------------
 
     def as_server_user(self, argv: list[str]) -> list[str]:
         """argv, run as the OS user the server runs as (root cannot run it)."""
@@ -188,45 +226,121 @@ class TemporaryServer(testing.postgresql.Postgresql):  # type: ignore[misc]
             return argv
         return ["setpriv", f"--reuid={self.run_as}", f"--regid={self.run_as}", "--init-groups", "--", *argv]
 
-    def setup(self) -> None:
-        for sub in self.subdirectories:
-            path = Path(self.base_dir) / sub
-            path.mkdir(mode=0o700, exist_ok=True)
+    def _initdb(self) -> None:
+        for path in (self.data_dir, self.socket_dir):
+            path.mkdir(mode=0o700)
         if self.run_as is not None:
             entry = pwd.getpwnam(self.run_as)
-            for path in [Path(self.base_dir), *(Path(self.base_dir) / s for s in self.subdirectories)]:
+            for path in (self.base_dir, self.data_dir, self.socket_dir):
                 os.chown(path, entry.pw_uid, entry.pw_gid)
             os.chmod(self.base_dir, 0o755)
-        self.initialize_database()
-
-    def initialize_database(self) -> None:
-        data = Path(self.base_dir) / "data"
-        if (data / "PG_VERSION").exists():
-            return
-        argv = self.as_server_user(
-            [self.initdb, "-D", str(data), "--lc-messages=C", *self.settings["initdb_args"].split()]
-        )
-        proc = subprocess.run(argv, capture_output=True, text=True)
+        argv = self.as_server_user([str(self.overlay.bindir / "initdb"), "-D", str(self.data_dir),
+                                    "--lc-messages=C", *shlex.split(self.initdb_args)])
+        try:
+            proc = subprocess.run(argv, capture_output=True, text=True, check=False)
+        except OSError as exc:
+            raise ServerError(f"cannot run initdb: {exc}") from exc
         if proc.returncode != 0:
             raise ServerError(f"initdb failed:\n{proc.stdout}\n{proc.stderr}")
 
-    def get_server_commandline(self) -> list[str]:
-        return self.as_server_user(super().get_server_commandline())
+    def start(self) -> None:
+        """Start the server (again, after a stop or a crash: the data stays) and
+        wait until it accepts connections. A port taken between choosing it and
+        binding it is replaced by another free one."""
+        if self.child_process is not None:
+            return
+        for _attempt in range(5):
+            if self._port is None:
+                self._port = _free_port()
+            offset = self.log_file.stat().st_size if self.log_file.exists() else 0
+            argv = self.as_server_user([
+                str(self.overlay.bindir / "postgres"), "-p", str(self._port), "-D", str(self.data_dir),
+                "-k", str(self.socket_dir), *shlex.split(self.postgres_args)])
+            with open(self.log_file, "ab") as log:
+                # Its own session: a Ctrl-C meant for a terminal's foreground
+                # job (psql in history-track sandbox) does not reach the server.
+                self.child_process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                                                      start_new_session=True)
+            if self._wait_until_ready():
+                break
+            self.child_process.wait()
+            self.child_process = None
+            log_text = self.log_file.read_bytes()[offset:].decode(errors="replace")
+            if self._port_given or "could not bind" not in log_text and "could not create" not in log_text:
+                raise ServerError(f"PostgreSQL did not start:\n{log_text}")
+            self._port = None  # taken meanwhile: another one
+        else:
+            raise ServerError(f"PostgreSQL did not start: no free port\n{self.log_file.read_text()}")
+        with psycopg.connect(self.conninfo("postgres"), autocommit=True) as conn:
+            if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [self.database]).fetchone() is None:
+                conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(self.database)))
 
-    def cleanup(self) -> None:
-        super().cleanup()
-        if self.child_process is None:
-            shutil.rmtree(self._own_base_dir, ignore_errors=True)
+    def _wait_until_ready(self) -> bool:
+        """True once the server accepts connections; False if it exited."""
+        assert self.child_process is not None
+        deadline = time.monotonic() + self.BOOT_TIMEOUT
+        while self.child_process.poll() is None:
+            try:
+                psycopg.connect(self.conninfo("postgres"), connect_timeout=5).close()
+                return True
+            except psycopg.OperationalError:
+                if time.monotonic() > deadline:
+                    self.terminate()
+                    raise ServerError(f"PostgreSQL did not accept connections within {self.BOOT_TIMEOUT:.0f}s:\n"
+                                      f"{self.log_file.read_text(errors='replace')}") from None
+                time.sleep(0.05)
+        return False
+
+    def terminate(self) -> None:
+        """Shut the server down (fast shutdown: sessions are ended, nothing is
+        lost); kill it if that takes longer than STOP_TIMEOUT. Files stay."""
+        proc, self.child_process = self.child_process, None
+        if proc is None or os.getpid() != self._owner:  # a forked child does not own it
+            return
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(self.STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+    def stop(self) -> None:
+        """Shut the server down and remove its files."""
+        if os.getpid() != self._owner:
+            return
+        self.terminate()
+        shutil.rmtree(self.base_dir, ignore_errors=True)
+
+    def __enter__(self) -> TemporaryServer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def __del__(self) -> None:
+        # A server nobody stopped (an exception before stop(), a forgotten
+        # instance) goes with its object rather than outliving the process.
+        base_dir = getattr(self, "base_dir", None)
+        if getattr(self, "child_process", None) is not None or base_dir is not None and base_dir.exists():
+            with contextlib.suppress(Exception):
+                self.stop()
 
     # conveniences -------------------------------------------------------------
 
     @property
     def port(self) -> int:
-        return int(self.settings["port"])
+        if self._port is None:
+            raise ServerError("the server has not been started")
+        return self._port
 
-    def conninfo(self, dbname: str = "test", user: str = "postgres") -> str:
-        """A libpq connection string for one of the server's databases."""
-        return f"host=127.0.0.1 port={self.port} user={user} dbname={dbname}"
+    def conninfo(self, dbname: str | None = None, user: str = "postgres") -> str:
+        """A libpq connection string for one of the server's databases (default: ``database``)."""
+        return f"host=127.0.0.1 port={self.port} user={user} dbname={dbname or self.database}"
+
+    def url(self, dbname: str | None = None, user: str = "postgres") -> str:
+        """The same as a URL: postgresql://user@127.0.0.1:port/dbname."""
+        return f"postgresql://{user}@127.0.0.1:{self.port}/{dbname or self.database}"
 
     def environ(self) -> dict[str, str]:
         """Environment variables that point libpq clients (psql, pg_regress) here."""

@@ -1,0 +1,75 @@
+"""The temporary server (history_track.server.TemporaryServer), on its own:
+start, restart, stop, a port taken meanwhile, and what it leaves behind."""
+
+from __future__ import annotations
+
+import os
+import socket
+
+import psycopg
+import pytest
+from history_track import server as server_module
+from history_track.server import ServerError, TemporaryServer
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_start_restart_stop_leaves_nothing(pytestconfig):
+    srv = TemporaryServer(pg_config=pytestconfig.getoption("--history-track-pg-config"), database="shop")
+    try:
+        pid = srv.child_process.pid
+        assert srv.conninfo() == f"host=127.0.0.1 port={srv.port} user=postgres dbname=shop"
+        with psycopg.connect(srv.url(), autocommit=True) as conn:
+            conn.execute("CREATE TABLE kept (id int)")
+        # In its own session: a terminal's Ctrl-C (sent to the foreground
+        # process group, e.g. psql under history-track sandbox) does not reach it.
+        assert os.getsid(pid) == pid != os.getsid(0)
+        srv.terminate()
+        assert srv.child_process is None and not _alive(pid)
+        srv.start()   # the same data, the same port
+        with psycopg.connect(srv.conninfo(), autocommit=True) as conn:
+            assert conn.execute("SELECT to_regclass('kept') IS NOT NULL").fetchone() == (True,)
+        pid = srv.child_process.pid
+    finally:
+        srv.stop()
+    assert not _alive(pid)
+    assert not srv.base_dir.exists()
+
+
+def test_a_port_taken_meanwhile_is_replaced(pytestconfig, monkeypatch):
+    """Between choosing a free port and the server binding it, someone else
+    may take it (parallel test runs): the server starts on another."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        busy = taken.getsockname()[1]
+        ports = iter([busy])
+        real = server_module._free_port
+        monkeypatch.setattr(server_module, "_free_port", lambda: next(ports, None) or real())
+        with TemporaryServer(pg_config=pytestconfig.getoption("--history-track-pg-config")) as srv:
+            assert srv.port != busy
+            psycopg.connect(srv.conninfo()).close()
+        # A port the caller asked for is not silently replaced.
+        with pytest.raises(ServerError, match="could not bind|could not create"):
+            TemporaryServer(pg_config=pytestconfig.getoption("--history-track-pg-config"), port=busy)
+
+
+def test_a_failed_start_says_why_and_cleans_up(pytestconfig, monkeypatch):
+    made: list[str] = []
+    mkdtemp = server_module.tempfile.mkdtemp
+
+    def recorded(*args, **kwargs):
+        made.append(mkdtemp(*args, **kwargs))
+        return made[-1]
+
+    monkeypatch.setattr(server_module.tempfile, "mkdtemp", recorded)
+    with pytest.raises(ServerError, match='PostgreSQL did not start:(.|\n)*"no_such_setting"'):
+        TemporaryServer(pg_config=pytestconfig.getoption("--history-track-pg-config"),
+                        postgres_args="-h 127.0.0.1 -c no_such_setting=1")
+    assert len(made) == 1 and not os.path.exists(made[0])
