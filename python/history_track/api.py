@@ -168,10 +168,19 @@ def history(
 ) -> list[Event]:
     """SELECT * FROM history_events(...): events oldest first, with data and diff.
     With ``key`` (a value, or a list for a composite key), one row's history,
-    followed back through key changes; with ``last``, only the last N events
-    (of each table)."""
+    followed back through key changes; with ``last``, only the last N events.
+
+    Without ``table``, the events of every table you may read, in one timeline:
+    ordered by time (``pgh_created_at``, the writing transaction's start), then
+    table, then ``pgh_id``; ``last`` keeps the latest N of them all (the SQL
+    function returns the last N of each table, merged here)."""
     with _cursor(conn) as cur:
-        return [Event(*row) for row in cur.execute(*history_query(table, key, context_id, since, until, last))]
+        events = [Event(*row) for row in cur.execute(*history_query(table, key, context_id, since, until, last))]
+    if table is None:
+        events.sort(key=lambda e: (e.created_at, e.table_name, e.id))
+        if last is not None:
+            events = events[-last:] if last > 0 else []
+    return events
 
 
 def as_of(conn: psycopg.Connection[Any], table: str, ts: datetime, *, key: Any = None) -> list[dict[str, Any]]:

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
+import signal
+import subprocess
 import sys
 import time
 from collections.abc import Sequence
@@ -15,12 +18,21 @@ from . import api, render
 from ._resources import version
 from .install import (
     InstallError,
+    _installed,
     create_extension,
     install_files,
     install_without_extension,
     uninstall,
 )
 from .server import ServerError, TemporaryServer
+
+
+class CommandError(RuntimeError):
+    """What the user must change: printed as one line and a hint, exit 1."""
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.hint = hint
 
 
 def _print_rows(rows: list[dict[str, Any]], out: Any) -> None:
@@ -87,11 +99,35 @@ def cmd_demo(args: argparse.Namespace) -> int:
             _print_rows(api.as_of(conn, "orders", before), out)
     print(f"\nDone in {time.monotonic() - started:.1f}s; the temporary server and its files are gone.",
           file=out)
+    print("Your turn: history-track sandbox (a server of your own to try it in, in psql).", file=out)
     return 0
 
 
-def _connect(args: argparse.Namespace) -> psycopg.Connection[Any]:
-    return psycopg.connect(args.dsn or "", autocommit=True)
+CONNECT_HINT = ("say where with --dsn 'host=... port=... dbname=... user=...', or with libpq's "
+                "PGHOST, PGPORT, PGDATABASE, PGUSER and PGPASSWORD variables")
+
+
+def _connect(args: argparse.Namespace, *, installed: bool = True) -> psycopg.Connection[Any]:
+    """An autocommit connection to --dsn (else libpq's PG* variables); with
+    ``installed``, refused with what to do when history_track is not there."""
+    try:
+        conn = psycopg.connect(args.dsn or "", autocommit=True)
+    except psycopg.Error as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CommandError(f"cannot connect to the database: {first.removeprefix('connection failed: ')}",
+                           hint=CONNECT_HINT) from None
+    if installed and _installed(conn) is None:
+        dsn = f"'{args.dsn}'" if args.dsn else "'...'"
+        available = conn.execute("SELECT 1 FROM pg_available_extensions WHERE name = 'history_track'").fetchone()
+        database = conn.info.dbname
+        conn.close()
+        raise CommandError(
+            f'history_track is not installed in database "{database}"',
+            hint="run CREATE EXTENSION history_track; in it (the server has the extension's files)"
+            if available else
+            f"history-track install --dsn {dsn} puts the extension's files into the local PostgreSQL and runs "
+            f"CREATE EXTENSION; on managed PostgreSQL: history-track install --no-extension --dsn {dsn}")
+    return conn
 
 
 def cmd_log(args: argparse.Namespace) -> int:
@@ -123,17 +159,35 @@ def cmd_track(args: argparse.Namespace) -> int:
                                           condition=args.condition, changed=_list(args.changed),
                                           snapshot=args.snapshot, columns=_list(args.columns),
                                           exclude=_list(args.exclude), baseline=args.baseline)
-        for t in api.trackers(conn, args.table):
-            print(f"{t.label:<12} {','.join(t.operations):<22} {t.condition or ''}".rstrip())
-    print(f"history of {args.table} goes to {event_table}")
+        trackers = api.trackers(conn, args.table)
+    print(f"history of {args.table} goes to {event_table}; its trackers:")
+    rows = [{"label": t.label, "operations": ",".join(t.operations), "changed": ",".join(t.changed or []),
+             "condition": t.condition or "", "snapshot": t.snapshot or ""} for t in trackers]
+    # Label and operations always; the other columns when some tracker has one.
+    keep = ["label", "operations", *(k for k in ("changed", "condition", "snapshot") if any(r[k] for r in rows))]
+    _print_rows([{k: r[k] for k in keep} for r in rows], sys.stdout)
     return 0
 
 
 def cmd_untrack(args: argparse.Namespace) -> int:
-    with _connect(args) as conn, render.Progress(f"untrack_table({args.table!r})"):
-        api.untrack_table(conn, args.table, label=args.label, drop_events=args.drop_events)
-    what = f"tracker {args.label!r} of {args.table}" if args.label else args.table
-    print(f"untracked {what}{' and dropped its history' if args.drop_events else ''}")
+    with _connect(args) as conn:
+        tracked = bool(api.trackers(conn, args.table))
+        if not tracked and not args.drop_events:
+            raise CommandError(f"{args.table} is not tracked: nothing was changed",
+                               hint="SELECT DISTINCT table_name FROM history_trackers lists the tracked tables")
+        if not tracked:
+            try:   # untracked earlier, its history kept? (history_events refuses a table without)
+                api.history(conn, args.table, last=0)
+            except psycopg.errors.ObjectNotInPrerequisiteState:
+                raise CommandError(f"{args.table} has no history to drop: it is not tracked") from None
+        with render.Progress(f"untrack_table({args.table!r})"):
+            api.untrack_table(conn, args.table, label=args.label, drop_events=args.drop_events)
+    if args.label:
+        print(f"untracked tracker {args.label!r} of {args.table}")
+    elif tracked:
+        print(f"untracked {args.table}{' and dropped its history' if args.drop_events else ''}")
+    else:
+        print(f"dropped the history of {args.table} (it was no longer tracked)")
     return 0
 
 
@@ -142,7 +196,7 @@ def cmd_install(args: argparse.Namespace) -> int:
         if not args.dsn:
             raise InstallError("--no-extension installs into a database: give --dsn",
                                hint="history-track install --no-extension --dsn 'host=... dbname=...'")
-        with _connect(args) as conn, render.Progress("installing history_track"):
+        with _connect(args, installed=False) as conn, render.Progress("installing history_track"):
             done = install_without_extension(conn, schema=args.schema or "public")
         print(f"installed history_track {done.version} without CREATE EXTENSION: "
               f"the API in schema {done.schema}, internals in schema history_track")
@@ -155,18 +209,71 @@ def cmd_install(args: argparse.Namespace) -> int:
         for path in install_files(args.pg_config):
             print(f"installed {path}")
     if args.dsn:
-        with psycopg.connect(args.dsn, autocommit=True) as conn:
+        with _connect(args, installed=False) as conn:
             installed = create_extension(conn, schema=args.schema)
             print(f"CREATE EXTENSION history_track: version {installed}")
     return 0
 
 
 def cmd_uninstall(args: argparse.Namespace) -> int:
-    with _connect(args) as conn:
+    with _connect(args, installed=False) as conn:
         removed = uninstall(conn)
     print("DROP EXTENSION history_track" if removed == "extension"
           else "removed history_track (installed without the extension); event tables kept")
     return 0
+
+
+def _psql(server: TemporaryServer) -> str | None:
+    """The psql to open on the sandbox: the server installation's, else the one on PATH."""
+    own = server.installation.bindir / "psql"
+    return str(own) if own.exists() else shutil.which("psql")
+
+
+def cmd_sandbox(args: argparse.Namespace) -> int:
+    err = sys.stderr
+    interactive = not args.print_dsn and sys.stdin.isatty() and sys.stdout.isatty()
+    # SIGTERM and SIGHUP end the sandbox like Ctrl-C does: the server is removed.
+    def leave(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, leave)
+    print(f"history_track {version()}: starting a throwaway PostgreSQL server ...", file=err, flush=True)
+    try:
+        with TemporaryServer(pg_config=args.pg_config, database=args.database) as server:
+            with psycopg.connect(server.conninfo(), autocommit=True) as conn:
+                create_extension(conn)
+            dsn = server.conninfo()
+            psql = _psql(server) if interactive else None
+            where = (f"PostgreSQL {server.installation.version}, database {args.database} with history_track "
+                     f"installed{', running as OS user ' + server.run_as if server.run_as else ''}")
+            if psql is not None:
+                print(f"{where}. Everything is removed when you leave psql (\\q).\n"
+                      f"The tour: README.md, \"Five minutes with it\" (doc/tour.sql); to connect from "
+                      f"elsewhere: psql \"{dsn}\"", file=err, flush=True)
+                previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is psql's
+                try:
+                    code = subprocess.run([psql, dsn], check=False).returncode
+                finally:
+                    signal.signal(signal.SIGINT, previous)
+            else:
+                if interactive:
+                    print("psql was not found (Debian: apt-get install postgresql-client); "
+                          "connect with any client to:", file=err)
+                print(f"{where}; removed when this command ends (Ctrl-C). Its connection string:",
+                      file=err, flush=True)
+                print(dsn, flush=True)
+                code = 0
+                try:
+                    while server.child_process is not None and server.child_process.poll() is None:
+                        time.sleep(0.5)
+                    raise CommandError("the sandbox's server stopped unexpectedly",
+                                       hint=f"its log was {server.log_file}")
+                except KeyboardInterrupt:
+                    pass
+    except KeyboardInterrupt:
+        code = 130
+    print("sandbox removed", file=err)
+    return code
 
 
 def cmd_version(args: argparse.Namespace) -> int:
@@ -174,95 +281,161 @@ def cmd_version(args: argparse.Namespace) -> int:
     return 0
 
 
+class _Formatter(argparse.RawDescriptionHelpFormatter):
+    """Descriptions as written (paragraphs, examples); options aligned like git's."""
+
+    def __init__(self, prog: str) -> None:
+        super().__init__(prog, max_help_position=30, width=min(100, shutil.get_terminal_size().columns))
+
+
+OVERVIEW = """\
+Row history for PostgreSQL, recorded by triggers. These are the history-track commands:
+
+try it (on a temporary PostgreSQL server, removed afterwards)
+   demo        Track a table, make changes with context, print its history
+   sandbox     A server with history_track for you to try, in psql
+
+record and read history (in the database of --dsn, or of libpq's PG* variables)
+   track       Start recording a table's history, or add a named tracker
+   untrack     Stop recording it (the history stays unless --drop-events)
+   log         Show events, newest last, with who made them and what changed
+
+install into PostgreSQL
+   install     Put the extension's files into an installation; CREATE EXTENSION
+   uninstall   Remove history_track from a database (history is kept)
+
+   version     Print the version"""
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="history-track",
-        description="Row history for PostgreSQL, recorded by triggers.",
+        prog="history-track", usage="history-track [--version] [--help] <command> [<args>]",
+        formatter_class=_Formatter, description=OVERVIEW,
+        epilog="'history-track <command> --help' tells more about a command.",
     )
-    sub = parser.add_subparsers(dest="command", metavar="<command>", required=True)
+    parser.add_argument("--version", action="version", version=f"history-track {version()}")
+    sub = parser.add_subparsers(dest="command", metavar="<command>", help=argparse.SUPPRESS)
 
-    demo = sub.add_parser("demo", help="track a table on a temporary server and show its history",
-                          description="Start a temporary PostgreSQL server, track an orders table, "
-                                      "make a few changes with context, print the events, clean up.")
-    demo.add_argument("--pg-config", help="pg_config of the PostgreSQL to use (default: on PATH)")
+    def command(name: str, summary: str, description: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, prog=f"history-track {name}", help=summary, description=description,
+                              formatter_class=_Formatter)
+
+    demo = command("demo", "track a table on a temporary server and show its history",
+                   "Start a temporary PostgreSQL server, track an orders table, make a few changes with\n"
+                   "context, print the events and the table as it was, then remove everything.")
+    demo.add_argument("--pg-config", metavar="PATH", help="pg_config of the PostgreSQL to use (default: on PATH)")
     demo.add_argument("--color", choices=["auto", "always", "never"], default="auto",
                       help="colour the output (default: when writing to a terminal)")
     demo.set_defaults(func=cmd_demo)
 
-    install = sub.add_parser("install", help="install the extension's files (and CREATE EXTENSION)",
-                             description="Write history_track's control file and SQL scripts into the "
-                                         "share/extension directory of a PostgreSQL installation; "
-                                         "with --dsn, also run CREATE EXTENSION in that database.")
-    install.add_argument("--pg-config", help="pg_config of the target installation (default: on PATH)")
+    sandbox = command(
+        "sandbox", "a throwaway server with history_track, opened in psql",
+        "Start a throwaway PostgreSQL server (as the postgres OS user when run as root) with\n"
+        "history_track created in a database, and open psql on it. Leaving psql (\\q) stops the\n"
+        "server and removes its files. Ctrl-C in psql cancels the statement, as usual.\n"
+        "\n"
+        "Without a terminal or psql, or with --print-dsn, it prints the connection string on\n"
+        "stdout (messages go to stderr) and keeps the server until it is interrupted (Ctrl-C,\n"
+        "SIGTERM), for other clients and scripts:\n"
+        "\n"
+        "    history-track sandbox               # psql on a fresh database: try the README's tour\n"
+        "    history-track sandbox --print-dsn   # for other clients: prints the DSN; Ctrl-C ends it")
+    sandbox.add_argument("--pg-config", metavar="PATH", help="pg_config of the PostgreSQL to use (default: on PATH)")
+    sandbox.add_argument("--database", default="sandbox", metavar="NAME", help="its name (default: sandbox)")
+    sandbox.add_argument("--print-dsn", action="store_true",
+                         help="do not open psql: print the connection string and wait for Ctrl-C")
+    sandbox.set_defaults(func=cmd_sandbox)
+
+    install = command("install", "install the extension's files (and CREATE EXTENSION)",
+                      "Write history_track's control file and SQL scripts into the share/extension directory\n"
+                      "of a PostgreSQL installation; with --dsn, also run CREATE EXTENSION in that database.\n"
+                      "On managed PostgreSQL, where no files can be installed, --no-extension runs the same\n"
+                      "SQL in the database as plain objects.")
+    install.add_argument("--pg-config", metavar="PATH", help="pg_config of the target installation (default: on PATH)")
     install.add_argument("--dsn", help="connection string of a database to CREATE EXTENSION in")
     install.add_argument("--schema", help="schema for the public API (default: the first in search_path;"
                                           " public with --no-extension)")
     install.add_argument("--no-files", action="store_true", help="only run CREATE EXTENSION")
     install.add_argument("--no-extension", action="store_true",
-                         help="no files, no CREATE EXTENSION: run the same SQL in the database of --dsn "
-                              "(for managed PostgreSQL, where extension files cannot be installed)")
+                         help="no files, no CREATE EXTENSION: run the same SQL in the database of --dsn")
     install.set_defaults(func=cmd_install)
 
-    uninstall_cmd = sub.add_parser("uninstall", help="remove history_track from a database (history is kept)",
-                                   description="DROP EXTENSION history_track, or remove an install made with "
-                                               "--no-extension. Refused while tables are tracked; event "
-                                               "tables are never dropped.")
+    uninstall_cmd = command("uninstall", "remove history_track from a database (history is kept)",
+                            "DROP EXTENSION history_track, or remove an install made with --no-extension.\n"
+                            "Refused while tables are tracked; event tables are never dropped.")
     uninstall_cmd.add_argument("--dsn", help="connection string (default: libpq's PG* environment variables)")
     uninstall_cmd.set_defaults(func=cmd_uninstall)
 
     def dsn_option(p: argparse.ArgumentParser) -> None:
         p.add_argument("--dsn", help="connection string (default: libpq's PG* environment variables)")
 
-    log = sub.add_parser("log", help="show a table's recent events, or one row's timeline, with diffs",
-                         description="Show history oldest first: the last events of a table (or of every "
-                                     "table you may read), or with KEY one row's whole timeline, following "
-                                     "primary-key changes. Each event shows who (its context) and what changed. "
-                                     "Colour on a terminal, plain when piped; long output is paged.")
+    log = command("log", "show events with who made them and what they changed",
+                  "Show history, oldest first: the latest events of a table, or of every table you may\n"
+                  "read (in time order, each with its table), or with KEY one row's whole timeline,\n"
+                  "following primary-key changes. Each event shows who (its context) and what changed.\n"
+                  "Colour on a terminal, plain when piped; long output is paged.\n"
+                  "\n"
+                  "    history-track log orders 42           # one row's timeline\n"
+                  "    history-track log -n 50               # the latest 50 events of every table\n"
+                  "    history-track log orders --since yesterday --json | jq .")
     log.add_argument("table", nargs="?", help="the tracked table (default: every table)")
     log.add_argument("key", nargs="?", help="a row's primary key: 42, or a JSON array for a composite key")
-    log.add_argument("-n", "--limit", type=int, default=20, help="how many of the latest events (default 20)")
+    log.add_argument("-n", "--limit", type=int, default=20, metavar="N",
+                     help="how many of the latest events (default 20)")
     log.add_argument("--all", action="store_true", help="every event, not only the latest")
-    log.add_argument("--since", help="only events recorded since this time (e.g. '2026-01-01', 'yesterday')")
+    log.add_argument("--since", metavar="TIME",
+                     help="only events recorded since then (e.g. '2026-01-01', 'yesterday')")
     log.add_argument("--json", action="store_true", help="print the events as a JSON array, for scripts")
     log.add_argument("--color", choices=["auto", "always", "never"], default="auto",
                      help="colour the output (default: when writing to a terminal)")
     dsn_option(log)
     log.set_defaults(func=cmd_log)
 
-    track = sub.add_parser("track", help="start recording a table's history (track_table)",
-                           description="Call track_table(): without --label, the event table and the default "
-                                       "trackers; with --label, one named tracker. Lists the table's trackers.")
+    track = command("track", "start recording a table's history (track_table)",
+                    "Call track_table(): without --label, the event table and the default trackers\n"
+                    "(insert, update, delete); with --label, one more named tracker. Then list the\n"
+                    "table's trackers.\n"
+                    "\n"
+                    "    history-track track orders\n"
+                    "    history-track track orders --label paid --operations update \\\n"
+                    "                               --condition \"NEW.status = 'paid'\"")
     track.add_argument("table")
-    track.add_argument("--label")
-    track.add_argument("--operations", help="comma-separated subset of insert,update,delete")
-    track.add_argument("--condition", help="boolean SQL over OLD and NEW")
-    track.add_argument("--changed", help="comma-separated columns: record updates only when these changed")
-    track.add_argument("--snapshot", choices=["old", "new"])
-    track.add_argument("--columns", help="comma-separated columns the event table mirrors")
-    track.add_argument("--exclude", help="comma-separated columns it leaves out")
+    track.add_argument("--label", help="name a tracker of its own (with its operations and condition)")
+    track.add_argument("--operations", metavar="OPS", help="comma-separated subset of insert,update,delete")
+    track.add_argument("--condition", metavar="SQL", help="boolean SQL over OLD and NEW")
+    track.add_argument("--changed", metavar="COLUMNS", help="comma-separated: record updates only when these changed")
+    track.add_argument("--snapshot", choices=["old", "new"], help="which row an update event stores")
+    track.add_argument("--columns", metavar="COLUMNS", help="comma-separated columns the event table mirrors")
+    track.add_argument("--exclude", metavar="COLUMNS", help="comma-separated columns it leaves out")
     track.add_argument("--baseline", action="store_true", help="also record every row as it is now")
     dsn_option(track)
     track.set_defaults(func=cmd_track)
 
-    untrack = sub.add_parser("untrack", help="stop recording a table's history (untrack_table)",
-                             description="Call untrack_table(): remove every tracker (the history stays), "
-                                         "or one with --label; --drop-events also drops the event table.")
+    untrack = command("untrack", "stop recording a table's history (untrack_table)",
+                      "Call untrack_table(): remove every tracker of the table (its history stays), or\n"
+                      "the one named by --label; --drop-events also drops the event table, also of a\n"
+                      "table untracked earlier. A table that is not tracked is an error (exit 1):\n"
+                      "nothing was changed, perhaps the name is mistyped.")
     untrack.add_argument("table")
-    untrack.add_argument("--label")
-    untrack.add_argument("--drop-events", action="store_true")
+    untrack.add_argument("--label", help="remove only this tracker")
+    untrack.add_argument("--drop-events", action="store_true", help="also drop the event table and its history")
     dsn_option(untrack)
     untrack.set_defaults(func=cmd_untrack)
 
-    ver = sub.add_parser("version", help="print the extension version", description="Print the version.")
+    ver = command("version", "print the version", "Print the version of history_track.")
     ver.set_defaults(func=cmd_version)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:   # like git: the overview, exit 1
+        parser.print_help()
+        return 1
     try:
         return int(args.func(args))
-    except InstallError as exc:
+    except (CommandError, InstallError) as exc:
         print(f"history-track: error: {exc}", file=sys.stderr)
         if exc.hint:
             print(f"hint: {exc.hint}", file=sys.stderr)
@@ -272,7 +445,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except psycopg.Error as exc:
         diag = exc.diag
-        print(f"history-track: error: {diag.message_primary or exc} (SQLSTATE {exc.sqlstate})", file=sys.stderr)
+        message = diag.message_primary or str(exc).strip().splitlines()[0]
+        print(f"history-track: error: {message}{f' (SQLSTATE {exc.sqlstate})' if exc.sqlstate else ''}",
+              file=sys.stderr)
         if diag.message_detail:
             print(f"detail: {diag.message_detail}", file=sys.stderr)
         if diag.message_hint:

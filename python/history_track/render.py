@@ -43,18 +43,22 @@ def value(v: Any) -> str:
 
 def timeline(events: Sequence[Event], colour: bool, show_table: bool = False) -> list[str]:
     """One block per event: a header line (id, time, operation, label, key, who), then
-    one line per changed column, old value in red, new in green."""
+    one line per changed column, old value in red, new in green. With
+    ``show_table`` (events of several tables), the header starts with the
+    event's table, in a column of its own (each table numbers its events)."""
     def c(code: str, text: str) -> str:
         return f"{code}{text}{RESET}" if colour else text
 
+    width = max((len(e.table_name) for e in events), default=0)
+    id_width = max((len(str(e.id)) for e in events), default=0) + 1
     lines: list[str] = []
     for e in events:
         op = c(OPERATION_COLOURS.get(e.operation, ""), f"{e.operation:<8}")
         label = "" if e.label.lower() == e.operation.lower() else f" {c(BOLD, e.label)}"
-        where = f"{e.table_name} " if show_table else ""
+        where = f"{c(BOLD, e.table_name.ljust(width))} " if show_table else ""
         who = f"  {c(DIM, value(e.context))}" if e.context else ""
         when = e.created_at.strftime("%Y-%m-%d %H:%M:%S") if isinstance(e.created_at, datetime) else str(e.created_at)
-        lines.append(f"{c(DIM, f'#{e.id}')} {when} {op}{label} {where}{value(e.obj_id)}{who}")
+        lines.append(f"{where}{c(DIM, f'#{e.id}'.ljust(id_width))} {when} {op}{label} {value(e.obj_id)}{who}")
         if e.diff is None:
             lines.append(f"    {c(DIM, '(stores the row before the change)')}")
             continue
