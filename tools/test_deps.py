@@ -54,7 +54,7 @@ def canonical(name: str) -> str:
 def newest(venv: Path) -> dict[str, str]:
     """Install './python[test]' into the virtualenv, unpinned; what pip put there."""
     python = str(venv / "bin" / "python")
-    subprocess.run([python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "./python[test]"],
+    subprocess.run([python, "-m", "pip", "install", "-qq", "--disable-pip-version-check", "./python[test]"],
                    cwd=ROOT, check=True)
     frozen = subprocess.run([python, "-m", "pip", "freeze", "--exclude", "history-track"],
                             capture_output=True, text=True, check=True).stdout
