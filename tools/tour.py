@@ -30,7 +30,7 @@ SCRIPT = ROOT / "doc" / "tour.sql"
 EXPECTED = ROOT / "doc" / "tour.out"
 README = ROOT / "README.md"
 SECTION = "## Five minutes with it"
-FENCE = re.compile(r"^```(\w*)\n(.*?)^```\n", re.M | re.S)
+FENCE = re.compile(r"^```(\w*)\n(.*?)^```\n", re.MULTILINE | re.DOTALL)
 
 
 def blocks(script: str) -> list[str]:
@@ -123,7 +123,6 @@ def main(argv: list[str]) -> int:
     os.environ["HISTORY_TRACK_SOURCE"] = str(ROOT)   # this tree's SQL, as the tests use
     sys.path.insert(0, str(ROOT / "python"))
     import psycopg
-
     from history_track.install import create_extension
     from history_track.server import TemporaryServer
 
