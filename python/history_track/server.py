@@ -279,9 +279,12 @@ class TemporaryServer:
         """True once the server accepts connections; False if it exited."""
         assert self.child_process is not None
         deadline = time.monotonic() + self.BOOT_TIMEOUT
+        # Through its Unix socket, in its own directory: whatever else listens
+        # on the TCP port (another server that took it first), this is ours.
+        own = f"host={self.socket_dir} port={self._port} user=postgres dbname=postgres"
         while self.child_process.poll() is None:
             try:
-                psycopg.connect(self.conninfo("postgres"), connect_timeout=5).close()
+                psycopg.connect(own, connect_timeout=5).close()
                 return True
             except psycopg.OperationalError:
                 if time.monotonic() > deadline:
