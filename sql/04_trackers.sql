@@ -17,6 +17,11 @@ SELECT track_table('invoices', label => 'paid', operations => '{update}',
 -- "repriced": an update where amount changed, storing the row as it was before.
 SELECT track_table('invoices', label => 'repriced', changed => '{amount}', operations => '{update}',
                    snapshot => 'old');
+-- changed is about updates: without operations, a tracker watching columns
+-- records updates only (and snapshot => 'old' updates and deletes).
+SELECT track_table('invoices', label => 'noted', changed => '{note}');
+SELECT label, operations, snapshot, changed FROM history_trackers WHERE label = 'noted';
+SELECT untrack_table('invoices', label => 'noted');
 -- "big": any write of a large invoice (OLD is NULL for inserts, NEW for deletes).
 SELECT track_table('invoices', label => 'big', condition => 'COALESCE(NEW.amount, OLD.amount) >= 1000');
 SELECT * FROM history_trackers WHERE table_name = 'invoices'::regclass;

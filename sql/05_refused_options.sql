@@ -5,6 +5,11 @@ CREATE TABLE accounts (id int PRIMARY KEY, owner text, balance numeric);
 
 SELECT track_table('accounts', label => 'x', condition => 'OLD.nope = 1');
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
+-- A condition that could never hold: OLD in an insert tracker, NEW in a delete tracker.
+SELECT track_table('accounts', label => 'x', operations => '{insert}', condition => 'OLD.balance > 0');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+SELECT track_table('accounts', label => 'x', operations => '{delete}', condition => 'NEW.balance > 0');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
 SELECT track_table('accounts', label => 'x', condition => 'NEW.balance +');
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
 SELECT track_table('accounts', label => 'x', condition => 'NEW.balance');
@@ -35,7 +40,7 @@ SELECT track_table('accounts', operations => '{}');
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
 SELECT track_table('accounts', label => 'x', snapshot => 'newest');
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
-SELECT track_table('accounts', label => 'x', snapshot => 'old');
+SELECT track_table('accounts', label => 'x', snapshot => 'old', operations => '{insert,update}');
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
 SELECT track_table('accounts', label => 'x', snapshot => 'new', operations => '{update,delete}');
 \echo SQLSTATE :LAST_ERROR_SQLSTATE

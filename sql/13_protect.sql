@@ -42,7 +42,7 @@ SELECT prune_history('ledger', :'cut') AS events_deleted;
 SELECT pgh_operation, pgh_obj_id, amount FROM ledger_event ORDER BY pgh_id;
 SELECT * FROM history_as_of(NULL::ledger, now()) ORDER BY id;
 SELECT table_name, event_table, events_deleted, pruned_by = current_user AS by_me, before = :'cut' AS at_cut
-  FROM history_track.prune_log;
+  FROM history_track.prune_log WHERE action = 'prune';
 SELECT prune_history('ledger', now() + interval '1 day');
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
 

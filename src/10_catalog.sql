@@ -3,19 +3,27 @@
 -- A row of tracked_table exists as long as the event table does: untracking a
 -- table (without drop_events) removes its trackers but keeps this row, so the
 -- history stays known and a later track_table() appends to the same event table.
--- Catalog references are regclass, so renames and pg_dump keep working.
+-- Catalog references are regclass/regtype/regprocedure, so renames and
+-- pg_dump keep working.
+--
+-- The catalog is readable by everyone (history_trackers shows it anyway):
+-- the reading functions run with their caller's privileges and need it.
+-- Only the extension's owner writes it.
 
 CREATE SEQUENCE history_track.tracked_table_id_seq AS integer;
 
 CREATE TABLE history_track.tracked_table (
     table_name  regclass    NOT NULL PRIMARY KEY,
     event_table regclass    NOT NULL UNIQUE,
-    -- Stable short id used to name the generated trigger functions.
+    -- Stable short id used to name the generated functions and types.
     table_id    integer     NOT NULL UNIQUE
                             DEFAULT pg_catalog.nextval('history_track.tracked_table_id_seq'),
     -- Mirrored columns: NULL means every column of the table, minus exclude.
     columns     name[],
     exclude     name[]      NOT NULL DEFAULT '{}',
+    -- Record the changes logical replication applies (the triggers are
+    -- ENABLE ALWAYS) or not (ENABLE, PostgreSQL's default: local writes only).
+    replicated  boolean     NOT NULL DEFAULT false,
     tracked_by  name        NOT NULL,
     tracked_at  timestamptz NOT NULL DEFAULT pg_catalog.now()
 );
@@ -24,14 +32,36 @@ ALTER SEQUENCE history_track.tracked_table_id_seq OWNED BY history_track.tracked
 COMMENT ON TABLE history_track.tracked_table IS
     'One row per table with an event table (tracked now, or tracked before and its history kept)';
 
+-- The columns of each tracked table as history_track last saw them, by
+-- attribute number: what tells a renamed column from a dropped and an added
+-- one after an ALTER TABLE (see 80_lifecycle.sql), without any state kept
+-- between the start and the end of the command.
+CREATE TABLE history_track.tracked_column (
+    table_name regclass NOT NULL
+               REFERENCES history_track.tracked_table (table_name) ON DELETE CASCADE ON UPDATE CASCADE,
+    attnum     smallint NOT NULL,
+    attname    name     NOT NULL,
+    atttype    regtype  NOT NULL,
+    atttypmod  integer  NOT NULL,
+    key_position smallint,          -- its place in the primary key, NULL if not in it
+    PRIMARY KEY (table_name, attnum)
+);
+
+COMMENT ON TABLE history_track.tracked_column IS
+    'The columns of each tracked table as history_track last followed them (by attribute number)';
+
+CREATE SEQUENCE history_track.condition_id_seq AS integer;
+
 CREATE TABLE history_track.tracker (
     table_name regclass NOT NULL
-               REFERENCES history_track.tracked_table (table_name) ON DELETE CASCADE,
+               REFERENCES history_track.tracked_table (table_name) ON DELETE CASCADE ON UPDATE CASCADE,
     label      text     NOT NULL CHECK (label <> ''),
     operations text[]   NOT NULL
                CHECK (operations <@ '{insert,update,delete}' AND pg_catalog.cardinality(operations) > 0),
-    -- SQL boolean expression over OLD and NEW, as the user wrote it.
-    condition  text,
+    -- The compiled condition (see 35_condition.sql): a SQL function over the
+    -- rows OLD and NEW whose body is PostgreSQL's own parse tree of what the
+    -- user wrote, checked against an allowlist; NULL: no condition.
+    condition  regprocedure UNIQUE,
     -- For updates: record only when one of these columns changed;
     -- NULL means any mirrored column.
     changed    name[],
@@ -44,20 +74,50 @@ CREATE TABLE history_track.tracker (
 );
 
 COMMENT ON TABLE history_track.tracker IS
-    'One row per tracker: a label, the operations it fires on, its condition and the row it stores';
+    'One row per tracker: a label, the operations it fires on, its compiled condition and the row it stores';
 
--- Every prune_history() call: who removed which events, when.
+-- Functions a condition may call besides PostgreSQL's own immutable ones (see
+-- _condition_allows()): what a superuser vouches for, e.g. an extension's
+-- operators. Only the extension's owner may change it.
+CREATE TABLE history_track.condition_function (
+    function regprocedure NOT NULL PRIMARY KEY,
+    added_by name         NOT NULL DEFAULT CURRENT_USER,
+    added_at timestamptz  NOT NULL DEFAULT pg_catalog.now()
+);
+
+COMMENT ON TABLE history_track.condition_function IS
+    'Functions (and through them operators) a superuser allowed in tracker conditions beyond PostgreSQL''s own immutable ones';
+
+-- Limits a superuser sets for the whole database (a setting any role could
+-- change would limit nothing). At most one row; without it, the defaults hold
+-- (so pg_dump carries a changed limit and nothing else).
+CREATE TABLE history_track.config (
+    one               boolean NOT NULL PRIMARY KEY DEFAULT true CHECK (one),
+    -- The largest context (history_track.context, as JSON text) an event carries.
+    max_context_bytes integer NOT NULL DEFAULT 65536 CHECK (max_context_bytes >= 1024)
+);
+
+COMMENT ON TABLE history_track.config IS
+    'Database-wide limits, set by a superuser: max_context_bytes, the largest context an event carries';
+
+-- Every removal of history: prune_history() calls, untrack_table(...,
+-- drop_events => true), and a superuser's DROP TABLE of an event table.
 CREATE TABLE history_track.prune_log (
     table_name     regclass    NOT NULL,
     event_table    regclass    NOT NULL,
-    before         timestamptz NOT NULL,
+    before         timestamptz,                 -- NULL: the whole history
     events_deleted bigint      NOT NULL,
     pruned_by      name        NOT NULL,
-    pruned_at      timestamptz NOT NULL DEFAULT pg_catalog.now()
+    pruned_at      timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    action         text        NOT NULL DEFAULT 'prune'
+                               CHECK (action IN ('prune', 'drop_events', 'drop_table')),
+    -- The names as they were: a dropped table's regclass prints as a number.
+    table_text     text,
+    event_text     text
 );
 
 COMMENT ON TABLE history_track.prune_log IS
-    'One row per prune_history() call: the table, the moment before which events were deleted, how many, by whom, when';
+    'One row per removal of history: prune_history() (action prune), untrack_table(..., drop_events => true) (drop_events) or a superuser''s DROP TABLE of an event table (drop_table)';
 
 -- Hash chains (start_hash_chain): one row per chained event table, holding
 -- the chain's last link; and one link per event, in chain order. Each link's
@@ -86,15 +146,35 @@ COMMENT ON TABLE history_track.chain IS
 COMMENT ON TABLE history_track.chain_link IS
     'One link per chained event: sha256(previous link || the event''s row), in chain order';
 
+-- The ALTER TABLEs history_track runs on a tracked table itself (to set its
+-- triggers' firing mode), while they run: the DDL event triggers leave them
+-- alone. A row per backend, written and removed in one transaction; nobody
+-- else may write it, so no role can pass its own ALTER TABLE off as one.
+CREATE UNLOGGED TABLE history_track.own_ddl (
+    pid integer NOT NULL PRIMARY KEY,
+    xid xid8    NOT NULL
+);
+
+COMMENT ON TABLE history_track.own_ddl IS
+    'The ALTER TABLE history_track runs itself, per backend, while it runs (the event triggers skip it)';
+
 SELECT pg_catalog.pg_extension_config_dump('history_track.chain', '');
 SELECT pg_catalog.pg_extension_config_dump('history_track.chain_link', '');
 SELECT pg_catalog.pg_extension_config_dump('history_track.tracked_table', '');
+SELECT pg_catalog.pg_extension_config_dump('history_track.tracked_column', '');
 SELECT pg_catalog.pg_extension_config_dump('history_track.prune_log', '');
 SELECT pg_catalog.pg_extension_config_dump('history_track.tracked_table_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('history_track.condition_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('history_track.tracker', '');
+SELECT pg_catalog.pg_extension_config_dump('history_track.condition_function', '');
+SELECT pg_catalog.pg_extension_config_dump('history_track.config', '');
 
-REVOKE ALL ON history_track.tracked_table, history_track.tracker,
-              history_track.tracked_table_id_seq, history_track.prune_log,
+REVOKE ALL ON history_track.tracked_table, history_track.tracked_column, history_track.tracker,
+              history_track.tracked_table_id_seq, history_track.condition_id_seq, history_track.prune_log,
+              history_track.condition_function, history_track.config, history_track.own_ddl,
               history_track.chain, history_track.chain_link FROM PUBLIC;
--- What was pruned is no secret: anyone may read the log (nobody may write it).
-GRANT SELECT ON history_track.prune_log TO PUBLIC;
+-- The catalog, the limits and what was removed are no secret: anyone may read
+-- them (nobody but the extension may write them). The chains are not readable:
+-- a link's hash would let a role that cannot read an event confirm a guess of it.
+GRANT SELECT ON history_track.tracked_table, history_track.tracked_column, history_track.tracker,
+                history_track.condition_function, history_track.config, history_track.prune_log TO PUBLIC;

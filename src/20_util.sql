@@ -1,4 +1,8 @@
--- Small helpers shared by the API and the generator.
+-- Small helpers shared by the API, the generator and the readers: the caller,
+-- checks, names, and the types history is stored in.
+--
+-- (Every function here pins search_path, so a plain = or now() resolves in
+-- pg_catalog; the exceptions are listed in 30_context.sql.)
 
 -- The role that called into the API. Inside a SECURITY DEFINER function
 -- current_user is the function's owner, so the caller is the role the session
@@ -8,10 +12,49 @@ CREATE FUNCTION history_track._caller() RETURNS name
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT CASE pg_catalog.current_setting('role')
-               WHEN 'none' THEN pg_catalog.session_user()
-               ELSE pg_catalog.current_setting('role')::name
+    SELECT CASE current_setting('role')
+               WHEN 'none' THEN session_user
+               ELSE current_setting('role')::name
            END
+$$;
+
+-- Whether a role is a superuser: what the types, functions and collations a
+-- history relies on must be owned by, so that no other role can change them.
+CREATE FUNCTION history_track._is_superuser(p_role oid) RETURNS boolean
+LANGUAGE sql STABLE STRICT
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT COALESCE((SELECT r.rolsuper FROM pg_roles AS r WHERE r.oid = p_role), false)
+$$;
+
+-- schema.name of a relation, quoted.
+CREATE FUNCTION history_track._qualified(p_rel regclass) RETURNS text
+LANGUAGE sql STABLE STRICT
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT format('%I.%I', n.nspname, c.relname)
+      FROM pg_class AS c
+      JOIN pg_namespace AS n ON n.oid = c.relnamespace
+     WHERE c.oid = p_rel
+$$;
+
+-- The catalog row of a table that has (or had) history, or an error naming
+-- what to do: the one "has no history" check.
+CREATE FUNCTION history_track._tracked(p_table regclass) RETURNS history_track.tracked_table
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_table history_track.tracked_table;
+BEGIN
+    SELECT * INTO v_table FROM history_track.tracked_table AS t WHERE t.table_name = p_table;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'table % has no history', p_table
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = format('Track it first: SELECT track_table(%L).', p_table::text);
+    END IF;
+    RETURN v_table;
+END
 $$;
 
 -- Refuse unless the caller owns (or has the privileges of the owner of) p_table.
@@ -23,17 +66,34 @@ DECLARE
     v_owner name;
 BEGIN
     SELECT r.rolname INTO v_owner
-      FROM pg_catalog.pg_class AS c
-      JOIN pg_catalog.pg_roles AS r ON r.oid OPERATOR(pg_catalog.=) c.relowner
-     WHERE c.oid OPERATOR(pg_catalog.=) p_table;
-    IF NOT pg_catalog.pg_has_role(history_track._caller(), v_owner, 'USAGE') THEN
+      FROM pg_class AS c
+      JOIN pg_roles AS r ON r.oid = c.relowner
+     WHERE c.oid = p_table;
+    IF NOT pg_has_role(history_track._caller(), v_owner, 'USAGE') THEN
         RAISE EXCEPTION 'must be owner of table %', p_table
             USING ERRCODE = 'insufficient_privilege',
-                  DETAIL = pg_catalog.format('Table %s is owned by role "%s"; the caller is role "%s".',
-                                             p_table, v_owner, history_track._caller()),
+                  DETAIL = format('Table %s is owned by role "%s"; the caller is role "%s".',
+                                  p_table, v_owner, history_track._caller()),
                   HINT = 'Only the table''s owner (or a member of the owning role) can change its tracking.';
     END IF;
 END
+$$;
+
+-- The inheritance a tracked table may not take part in: a parent or a child
+-- that is not a partition. A write through an inheritance parent changes the
+-- child's rows without firing the child's statement triggers, and a write to
+-- the parent would record its children's rows as its own.
+CREATE FUNCTION history_track._inheritance(p_table regclass) RETURNS text
+LANGUAGE sql STABLE STRICT
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT COALESCE(
+        (SELECT format('it inherits from %s', i.inhparent::regclass) FROM pg_inherits AS i
+          JOIN pg_class AS c ON c.oid = i.inhrelid
+          WHERE i.inhrelid = p_table AND NOT c.relispartition ORDER BY i.inhseqno LIMIT 1),
+        (SELECT format('%s inherits from it', i.inhrelid::regclass) FROM pg_inherits AS i
+          JOIN pg_class AS c ON c.oid = i.inhrelid
+          WHERE i.inhparent = p_table AND NOT c.relispartition ORDER BY i.inhrelid LIMIT 1))
 $$;
 
 -- Refuse what cannot be tracked, before anything is created.
@@ -42,15 +102,15 @@ LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    v_class  record;
-    v_key    name[];
-    v_clash  name[];
+    v_class       record;
+    v_clash       name[];
+    v_inheritance text;
 BEGIN
     SELECT c.relkind, c.relpersistence, c.relispartition, n.nspname
       INTO v_class
-      FROM pg_catalog.pg_class AS c
-      JOIN pg_catalog.pg_namespace AS n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
-     WHERE c.oid OPERATOR(pg_catalog.=) p_table;
+      FROM pg_class AS c
+      JOIN pg_namespace AS n ON n.oid = c.relnamespace
+     WHERE c.oid = p_table;
 
     IF v_class.relkind IN ('v', 'm') THEN
         RAISE EXCEPTION '% is a %', p_table, CASE v_class.relkind WHEN 'v' THEN 'view' ELSE 'materialized view' END
@@ -72,8 +132,8 @@ BEGIN
         RAISE EXCEPTION '% is a partition', p_table
             USING ERRCODE = 'feature_not_supported',
                   DETAIL = 'A partition''s history belongs with its partitioned table''s: one event table, one key.',
-                  HINT = pg_catalog.format('Track the partitioned table instead: SELECT track_table(%L); every partition, also those attached later, is recorded with it.',
-                                           pg_catalog.pg_partition_root(p_table)::text);
+                  HINT = format('Track the partitioned table instead: SELECT track_table(%L); every partition, also those attached later, is recorded with it.',
+                                pg_partition_root(p_table)::text);
     END IF;
 
     IF v_class.relpersistence = 't' THEN
@@ -90,33 +150,38 @@ BEGIN
                   HINT = 'Track your own tables only.';
     END IF;
 
-    IF EXISTS (SELECT FROM history_track.tracked_table AS t
-                WHERE t.event_table OPERATOR(pg_catalog.=) p_table) THEN
+    IF EXISTS (SELECT FROM history_track.tracked_table AS t WHERE t.event_table = p_table) THEN
         RAISE EXCEPTION '% is an event table', p_table
             USING ERRCODE = 'wrong_object_type',
                   DETAIL = 'Event tables are append-only history written by history_track itself.',
                   HINT = 'Track the table whose history it holds instead.';
     END IF;
 
-    v_key := history_track._key_columns(p_table);
-    IF v_key IS NULL THEN
+    v_inheritance := history_track._inheritance(p_table);
+    IF v_inheritance IS NOT NULL THEN
+        RAISE EXCEPTION 'table % takes part in table inheritance: %', p_table, v_inheritance
+            USING ERRCODE = 'feature_not_supported',
+                  DETAIL = 'A write through an inheritance parent changes its children''s rows without their statement triggers, so their history would miss it.',
+                  HINT = 'Track tables without inheritance (ALTER TABLE ... NO INHERIT ...), or use declarative partitioning and track the partitioned table.';
+    END IF;
+
+    IF history_track._key_columns(p_table) IS NULL THEN
         RAISE EXCEPTION 'table % has no primary key', p_table
             USING ERRCODE = 'object_not_in_prerequisite_state',
                   DETAIL = 'Every event carries the primary key of its row in pgh_obj_id, so that a row''s history can be found.',
-                  HINT = pg_catalog.format('Add one, e.g. ALTER TABLE %s ADD PRIMARY KEY (...), then track the table.', p_table);
+                  HINT = format('Add one, e.g. ALTER TABLE %s ADD PRIMARY KEY (...), then track the table.', p_table);
     END IF;
 
-    SELECT pg_catalog.array_agg(a.attname ORDER BY a.attnum) INTO v_clash
-      FROM pg_catalog.pg_attribute AS a
-     WHERE a.attrelid OPERATOR(pg_catalog.=) p_table
-       AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped
+    SELECT array_agg(a.attname ORDER BY a.attnum) INTO v_clash
+      FROM pg_attribute AS a
+     WHERE a.attrelid = p_table AND a.attnum > 0 AND NOT a.attisdropped
        AND a.attname::text LIKE 'pgh\_%';
     IF v_clash IS NOT NULL THEN
         RAISE EXCEPTION 'table % has columns whose names start with "pgh_": %', p_table,
-                        pg_catalog.array_to_string(v_clash, ', ')
+                        array_to_string(v_clash, ', ')
             USING ERRCODE = 'duplicate_column',
-                  DETAIL = 'The pgh_ prefix is reserved for the event table''s own columns (pgh_id, pgh_created_at, ...).',
-                  HINT = 'Rename those columns, or leave them out of the history with exclude => ''{...}''.';
+                  DETAIL = 'The pgh_ prefix is reserved for the event table''s own columns (pgh_id, pgh_created_at, ...) and the names history_track uses in the code it generates.',
+                  HINT = 'Rename those columns, then track the table.';
     END IF;
 END
 $$;
@@ -126,12 +191,11 @@ CREATE FUNCTION history_track._key_columns(p_table regclass) RETURNS name[]
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT pg_catalog.array_agg(a.attname ORDER BY k.ord)
-      FROM pg_catalog.pg_index AS i
-     CROSS JOIN LATERAL pg_catalog.unnest(i.indkey::pg_catalog.int2[]) WITH ORDINALITY AS k(attnum, ord)
-      JOIN pg_catalog.pg_attribute AS a
-        ON a.attrelid OPERATOR(pg_catalog.=) i.indrelid AND a.attnum OPERATOR(pg_catalog.=) k.attnum
-     WHERE i.indrelid OPERATOR(pg_catalog.=) p_table AND i.indisprimary
+    SELECT array_agg(a.attname ORDER BY k.ord)
+      FROM pg_index AS i
+     CROSS JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, ord)
+      JOIN pg_attribute AS a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
+     WHERE i.indrelid = p_table AND i.indisprimary
 $$;
 
 -- The event table's name for a table name (see doc/reference.md, "Event table names"):
@@ -146,59 +210,230 @@ DECLARE
     v_name   text := p_table_name::text;
     v_suffix text;
 BEGIN
-    IF pg_catalog.octet_length(v_name) + 6 <= 63 THEN
+    IF octet_length(v_name) + 6 <= 63 THEN
         RETURN (v_name || '_event')::name;
     END IF;
-    v_suffix := '_' || pg_catalog.left(pg_catalog.md5(v_name), 8) || '_event';
-    WHILE pg_catalog.octet_length(v_name) + pg_catalog.octet_length(v_suffix) > 63 LOOP
-        v_name := pg_catalog.left(v_name, -1);
+    v_suffix := '_' || left(md5(v_name), 8) || '_event';
+    WHILE octet_length(v_name) + octet_length(v_suffix) > 63 LOOP
+        v_name := left(v_name, -1);
     END LOOP;
     RETURN (v_name || v_suffix)::name;
 END
 $$;
 
--- Is the type (seen through domains) one of PostgreSQL's own? Values of other
--- types are turned into JSON through their text form, never through a cast a
--- type's owner could have defined.
-CREATE FUNCTION history_track._is_builtin_type(p_type oid) RETURNS boolean
-LANGUAGE sql STABLE STRICT
+-- Types: what history is stored as.
+--
+-- A table owner can define code that PostgreSQL runs implicitly around the
+-- values of its own types: a domain's CHECK constraints (on every coercion to
+-- the domain), casts (CREATE CAST needs only the type's ownership, and JSON
+-- conversion looks casts to json up), and it can change a type's meaning
+-- later (rename an enum's labels, drop a domain with CASCADE). So an event
+-- table holds only *trusted* types, which nobody but a superuser can define
+-- or change, and a column of any other type is stored as:
+--   * a domain: its base type (its constraints were checked when the row was
+--     written to the table);
+--   * an array of a domain: an array of the base type;
+--   * an enum, composite, range or array type of a non-superuser: its text
+--     form (text, or text[] for an array), produced by the type's output
+--     function, which is always PostgreSQL's own.
+-- Everything history_track runs with its own privileges (the triggers,
+-- history_events' JSON, the hash chain, prune and baseline) then touches
+-- trusted types only.
+
+-- Whether nobody but a superuser can define or change the type, or anything
+-- PostgreSQL runs for its values: owned by a superuser, and so is everything
+-- it is made of (a domain's base type and the functions its constraints call,
+-- a composite's attribute types, a range's subtype, an array's element type).
+CREATE FUNCTION history_track._type_is_trusted(p_type oid) RETURNS boolean
+LANGUAGE plpgsql STABLE STRICT
 SET search_path = pg_catalog, pg_temp
 AS $$
-    WITH RECURSIVE base(oid, basetype) AS (
-        SELECT t.oid, t.typbasetype FROM pg_catalog.pg_type AS t WHERE t.oid OPERATOR(pg_catalog.=) p_type
-        UNION ALL
-        SELECT t.oid, t.typbasetype FROM pg_catalog.pg_type AS t
-          JOIN base AS b ON t.oid OPERATOR(pg_catalog.=) b.basetype
-    )
-    SELECT b.oid::bigint OPERATOR(pg_catalog.<) 16384
-      FROM base AS b WHERE b.basetype OPERATOR(pg_catalog.=) 0
+DECLARE
+    v_type record;
+BEGIN
+    SELECT t.typtype, t.typowner, t.typbasetype, t.typrelid, t.typelem, t.typsubscript
+      INTO v_type FROM pg_type AS t WHERE t.oid = p_type;
+    IF NOT FOUND OR NOT history_track._is_superuser(v_type.typowner) THEN
+        RETURN false;
+    END IF;
+    CASE v_type.typtype
+        WHEN 'd' THEN
+            RETURN NOT EXISTS (SELECT FROM pg_constraint AS c
+                                 JOIN pg_depend AS d ON d.classid = 'pg_constraint'::regclass AND d.objid = c.oid
+                                                    AND d.refclassid = 'pg_proc'::regclass
+                                 JOIN pg_proc AS p ON p.oid = d.refobjid
+                                WHERE c.contypid = p_type AND NOT history_track._is_superuser(p.proowner))
+               AND history_track._type_is_trusted(v_type.typbasetype);
+        WHEN 'c' THEN
+            RETURN NOT EXISTS (SELECT FROM pg_attribute AS a
+                                WHERE a.attrelid = v_type.typrelid AND a.attnum > 0 AND NOT a.attisdropped
+                                  AND NOT history_track._type_is_trusted(a.atttypid));
+        WHEN 'r' THEN
+            RETURN history_track._type_is_trusted((SELECT r.rngsubtype FROM pg_range AS r WHERE r.rngtypid = p_type));
+        WHEN 'm' THEN
+            RETURN history_track._type_is_trusted((SELECT r.rngsubtype FROM pg_range AS r WHERE r.rngmultitypid = p_type));
+        ELSE
+            IF v_type.typelem <> 0 AND v_type.typsubscript = 'array_subscript_handler'::regproc THEN
+                RETURN history_track._type_is_trusted(v_type.typelem);
+            END IF;
+            RETURN true;
+    END CASE;
+END
+$$;
+
+-- How a value of type p_type (typmod p_typmod) is stored in history:
+--   stored, typmod  the trusted type (see above) and its typmod;
+--   via             'same' (stored as it is), 'base' (a domain, stored as its
+--                   base type: a relabeling, no conversion runs) or 'text'
+--                   (stored as its text form, cast to the stored type when
+--                   that is an array).
+CREATE FUNCTION history_track._stored_type(p_type oid, p_typmod integer,
+                                           OUT stored oid, OUT typmod integer, OUT via text)
+LANGUAGE plpgsql STABLE STRICT
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_domain  boolean := false;
+    v_element oid;
+    v_elem_domain boolean := false;
+    v_type    record;
+BEGIN
+    stored := p_type;
+    typmod := p_typmod;
+    LOOP
+        SELECT t.typtype, t.typbasetype, t.typtypmod INTO v_type FROM pg_type AS t WHERE t.oid = stored;
+        EXIT WHEN v_type.typtype <> 'd';
+        v_domain := true;
+        IF v_type.typtypmod <> -1 THEN
+            typmod := v_type.typtypmod;
+        END IF;
+        stored := v_type.typbasetype;
+    END LOOP;
+
+    -- (An array type is its element type's typarray: int2vector and the like,
+    -- which subscript like arrays, are stored as they are.)
+    SELECT t.typelem INTO v_element FROM pg_type AS t
+      JOIN pg_type AS e ON e.oid = t.typelem AND e.typarray = t.oid
+     WHERE t.oid = stored;
+    IF v_element IS NOT NULL THEN
+        LOOP
+            SELECT t.typtype, t.typbasetype, t.typtypmod INTO v_type FROM pg_type AS t WHERE t.oid = v_element;
+            EXIT WHEN v_type.typtype <> 'd';
+            v_elem_domain := true;
+            IF v_type.typtypmod <> -1 THEN
+                typmod := v_type.typtypmod;
+            END IF;
+            v_element := v_type.typbasetype;
+        END LOOP;
+        IF history_track._type_is_trusted(v_element) THEN
+            stored := (SELECT t.typarray FROM pg_type AS t WHERE t.oid = v_element);
+            via := CASE WHEN v_elem_domain THEN 'text' WHEN v_domain THEN 'base' ELSE 'same' END;
+        ELSE
+            stored := 'text[]'::regtype;
+            typmod := -1;
+            via := 'text';
+        END IF;
+        RETURN;
+    END IF;
+
+    IF history_track._type_is_trusted(stored) THEN
+        via := CASE WHEN v_domain THEN 'base' ELSE 'same' END;
+    ELSE
+        stored := 'text'::regtype;
+        typmod := -1;
+        via := 'text';
+    END IF;
+END
+$$;
+
+-- The SQL of p_expr, a value of type p_type, as history stores it (see
+-- _stored_type). No cast, input function or constraint of the type's owner
+-- runs: a domain is relabeled to its base type, and any other untrusted value
+-- goes through its type's output function (format('%s')), which is always
+-- PostgreSQL's own; NULL stays NULL (num_nulls, because a composite whose
+-- fields are all NULL IS NULL but is not a NULL value).
+CREATE FUNCTION history_track._stored_value_sql(p_expr text, p_type oid, p_typmod integer) RETURNS text
+LANGUAGE plpgsql STABLE STRICT
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_stored record := history_track._stored_type(p_type, p_typmod);
+BEGIN
+    RETURN CASE v_stored.via
+        WHEN 'same' THEN p_expr
+        WHEN 'base' THEN format('(%s)::%s', p_expr, format_type(v_stored.stored, NULL))
+        ELSE format('CASE WHEN pg_catalog.num_nulls(%1$s) = 0 THEN pg_catalog.format(''%%s'', %1$s)%2$s END',
+                    p_expr,
+                    CASE WHEN v_stored.stored = 'text'::regtype THEN '' ELSE '::' || format_type(v_stored.stored, NULL) END)
+    END;
+END
 $$;
 
 -- The columns the event table mirrors: the table's columns (or p_columns),
 -- minus p_exclude and virtual generated columns, in the table's column order,
--- with their SQL types.
+-- with their own types and the types history stores them as.
 CREATE FUNCTION history_track._mirrored_columns(p_table regclass, p_columns name[], p_exclude name[])
-RETURNS TABLE (attname name, type_sql text, collation_sql text, is_builtin boolean)
+RETURNS TABLE (attname name, atttypid oid, atttypmod integer, type_sql text, collation_sql text)
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT a.attname,
-           pg_catalog.format_type(a.atttypid, a.atttypmod),
-           CASE WHEN a.attcollation OPERATOR(pg_catalog.<>) t.typcollation AND a.attcollation OPERATOR(pg_catalog.<>) 0
-                THEN pg_catalog.format(' COLLATE %I.%I', cn.nspname, co.collname) ELSE '' END,
-           history_track._is_builtin_type(a.atttypid)
-      FROM pg_catalog.pg_attribute AS a
-      JOIN pg_catalog.pg_type AS t ON t.oid OPERATOR(pg_catalog.=) a.atttypid
-      LEFT JOIN pg_catalog.pg_collation AS co ON co.oid OPERATOR(pg_catalog.=) a.attcollation
-      LEFT JOIN pg_catalog.pg_namespace AS cn ON cn.oid OPERATOR(pg_catalog.=) co.collnamespace
-     WHERE a.attrelid OPERATOR(pg_catalog.=) p_table
-       AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped
+    SELECT a.attname, a.atttypid, a.atttypmod,
+           format_type(s.stored, s.typmod),
+           CASE WHEN a.attcollation <> 0 AND a.attcollation <> st.typcollation AND st.typcollation <> 0
+                     AND history_track._is_superuser(co.collowner)
+                THEN format(' COLLATE %I.%I', cn.nspname, co.collname) ELSE '' END
+      FROM pg_attribute AS a
+     CROSS JOIN LATERAL history_track._stored_type(a.atttypid, a.atttypmod) AS s
+      JOIN pg_type AS st ON st.oid = s.stored
+      LEFT JOIN pg_collation AS co ON co.oid = a.attcollation
+      LEFT JOIN pg_namespace AS cn ON cn.oid = co.collnamespace
+     WHERE a.attrelid = p_table
+       AND a.attnum > 0 AND NOT a.attisdropped
        -- Virtual generated columns (PostgreSQL 18+) have no value in the
        -- transition tables; they are computed from the mirrored columns.
-       AND a.attgenerated OPERATOR(pg_catalog.<>) 'v'
-       AND (p_columns IS NULL OR a.attname OPERATOR(pg_catalog.=) ANY (p_columns))
-       AND NOT (a.attname OPERATOR(pg_catalog.=) ANY (COALESCE(p_exclude, '{}')))
+       AND a.attgenerated <> 'v'
+       AND (p_columns IS NULL OR a.attname = ANY (p_columns))
+       AND NOT (a.attname = ANY (COALESCE(p_exclude, '{}')))
      ORDER BY a.attnum
+$$;
+
+-- The SQL type of pgh_obj_id: the stored type of the key column for a
+-- one-column key, jsonb (an array of the key's stored values in key order)
+-- for a composite key.
+CREATE FUNCTION history_track._obj_id_type(p_table regclass) RETURNS text
+LANGUAGE sql STABLE STRICT
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT CASE WHEN cardinality(k.cols) = 1
+                THEN (SELECT format_type(s.stored, s.typmod)
+                        FROM pg_attribute AS a
+                       CROSS JOIN LATERAL history_track._stored_type(a.atttypid, a.atttypmod) AS s
+                       WHERE a.attrelid = p_table AND a.attname = k.cols[1])
+                ELSE 'jsonb' END
+      FROM (SELECT history_track._key_columns(p_table) AS cols) AS k
+$$;
+
+-- The expression computing pgh_obj_id from the row aliased p_alias.
+CREATE FUNCTION history_track._obj_id_sql(p_table regclass, p_alias text) RETURNS text
+LANGUAGE sql STABLE STRICT
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT CASE WHEN cardinality(k.cols) = 1 THEN min(v.sql)
+                ELSE format('pg_catalog.jsonb_build_array(%s)', string_agg(v.sql, ', ' ORDER BY v.ord)) END
+      FROM (SELECT history_track._key_columns(p_table) AS cols) AS k
+     CROSS JOIN LATERAL unnest(k.cols) WITH ORDINALITY AS u(col, ord)
+      JOIN pg_attribute AS a ON a.attrelid = p_table AND a.attname = u.col
+     CROSS JOIN LATERAL (SELECT history_track._stored_value_sql(format('%I.%I', p_alias, a.attname),
+                                                                a.atttypid, a.atttypmod) AS sql, u.ord) AS v
+     GROUP BY k.cols
+$$;
+
+-- ", p.a, p.b" style lists: p_format applied to each name (%1$I: the name).
+CREATE FUNCTION history_track._list(p_format text, p_names name[], p_separator text DEFAULT ', ') RETURNS text
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT string_agg(format(p_format, n), p_separator ORDER BY o) FROM unnest(p_names) WITH ORDINALITY AS u(n, o)
 $$;
 
 -- The labels of the events that carry a row's state, which history_as_of()
@@ -209,6 +444,11 @@ CREATE FUNCTION history_track._state_labels() RETURNS text[]
 LANGUAGE sql IMMUTABLE
 AS $$ SELECT '{insert,update,delete,baseline,revert}'::text[] $$;
 
+-- The operations trackers fire on, in their order.
+CREATE FUNCTION history_track._operations() RETURNS text[]
+LANGUAGE sql IMMUTABLE
+AS $$ SELECT '{insert,update,delete}'::text[] $$;
+
 -- The event table's own columns, in order; the mirrored columns follow them.
 CREATE FUNCTION history_track._pgh_columns() RETURNS text[]
 LANGUAGE sql IMMUTABLE
@@ -217,38 +457,23 @@ AS $$
 $$;
 
 -- SQL comparing p_expr (a key as pgh_obj_id holds it) with the key given as
--- text in parameter p_param: cast to the key's type for PostgreSQL's own types
--- (so the index on pgh_obj_id serves), parsed as JSON for a composite key, and
--- compared as text for any other type, so that no input function or cast
--- defined by a type's owner runs with the privileges of the functions that
--- call this.
+-- text in parameter p_param: cast to pgh_obj_id's type, which is always a
+-- trusted type (so the index on pgh_obj_id serves, and no input function or
+-- cast a type's owner defined runs); parsed as JSON for a composite key.
 CREATE FUNCTION history_track._key_match_sql(p_table regclass, p_expr text, p_param text) RETURNS text
-LANGUAGE plpgsql STABLE STRICT
+LANGUAGE sql STABLE STRICT
 SET search_path = pg_catalog, pg_temp
 AS $$
-DECLARE
-    v_type text := history_track._obj_id_type(p_table);
-BEGIN
-    IF v_type OPERATOR(pg_catalog.=) 'jsonb' THEN
-        RETURN pg_catalog.format('%s OPERATOR(pg_catalog.=) %s::pg_catalog.jsonb', p_expr, p_param);
-    ELSIF (SELECT history_track._is_builtin_type(a.atttypid) FROM pg_catalog.pg_attribute AS a
-            WHERE a.attrelid OPERATOR(pg_catalog.=) p_table
-              AND a.attname OPERATOR(pg_catalog.=) (history_track._key_columns(p_table))[1]) THEN
-        RETURN pg_catalog.format('%s OPERATOR(pg_catalog.=) %s::%s', p_expr, p_param, v_type);
-    END IF;
-    RETURN pg_catalog.format('pg_catalog.format(''%%s'', %s) OPERATOR(pg_catalog.=) %s', p_expr, p_param);
-END
+    SELECT format('%s = %s::%s', p_expr, p_param, history_track._obj_id_type(p_table))
 $$;
 
--- 'ONLY ' for an ordinary table (its inheritance children, if any, are not
--- part of its history), '' for a partitioned table (its rows are in its
--- partitions).
+-- 'ONLY ' for an ordinary table, '' for a partitioned table (its rows are in
+-- its partitions).
 CREATE FUNCTION history_track._only(p_table regclass) RETURNS text
 LANGUAGE sql STABLE STRICT
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT CASE c.relkind WHEN 'p' THEN '' ELSE 'ONLY ' END
-      FROM pg_catalog.pg_class AS c WHERE c.oid OPERATOR(pg_catalog.=) p_table
+    SELECT CASE c.relkind WHEN 'p' THEN '' ELSE 'ONLY ' END FROM pg_class AS c WHERE c.oid = p_table
 $$;
 
 -- Whether p_table has the three default trackers, whose events history_as_of()
@@ -257,18 +482,35 @@ CREATE FUNCTION history_track._has_default_trackers(p_table regclass) RETURNS bo
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT pg_catalog.count(*) OPERATOR(pg_catalog.=) 3 FROM history_track.tracker AS t
-     WHERE t.table_name OPERATOR(pg_catalog.=) p_table
-       AND t.label OPERATOR(pg_catalog.=) ANY ('{insert,update,delete}')
+    SELECT count(*) = 3 FROM history_track.tracker AS t
+     WHERE t.table_name = p_table AND t.label = ANY (history_track._operations())
 $$;
 
--- p_table and, for a partitioned table, every partition at every level: a
--- write names one of them, and fires that one's statement triggers.
+-- p_table and, for a partitioned table, every partition at every level that
+-- is part of the tree (a partition being detached CONCURRENTLY is not: new
+-- statements no longer reach it): a write names one of them, and fires that
+-- one's statement triggers.
 CREATE FUNCTION history_track._relations(p_table regclass) RETURNS regclass[]
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT ARRAY(SELECT p_table UNION SELECT t.relid FROM pg_catalog.pg_partition_tree(p_table) AS t)
+    WITH RECURSIVE tree(rel) AS (
+        SELECT p_table::oid
+        UNION
+        SELECT i.inhrelid FROM pg_inherits AS i JOIN tree ON i.inhparent = tree.rel
+          JOIN pg_class AS c ON c.oid = i.inhrelid
+         WHERE c.relispartition AND NOT i.inhdetachpending
+    )
+    SELECT array_agg(rel::regclass ORDER BY rel <> p_table, rel) FROM tree
+$$;
+
+-- The generated trigger function of a table for an operation (insert,
+-- update, delete, truncate): its name, schema-qualified and quoted.
+CREATE FUNCTION history_track._trigger_function(p_table_id integer, p_operation text) RETURNS text
+LANGUAGE sql IMMUTABLE STRICT
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT format('history_track.%I', format('_t%s_%s', p_table_id, p_operation))
 $$;
 
 -- Whether p_table's history triggers are in place (not yet while pg_restore
@@ -277,6 +519,9 @@ CREATE FUNCTION history_track._is_recording(p_table regclass) RETURNS boolean
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT EXISTS (SELECT FROM pg_catalog.pg_trigger AS tg
-                    WHERE tg.tgrelid OPERATOR(pg_catalog.=) p_table AND tg.tgname::text LIKE 'history\_track\_%')
+    SELECT EXISTS (SELECT FROM pg_trigger AS tg
+                     JOIN history_track.tracked_table AS t ON t.table_name = p_table
+                    WHERE tg.tgrelid = p_table
+                      AND tg.tgfoid IN (SELECT to_regprocedure(history_track._trigger_function(t.table_id, o) || '()')
+                                          FROM unnest('{insert,update,delete,truncate}'::text[]) AS o))
 $$;

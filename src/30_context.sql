@@ -14,8 +14,9 @@
 -- transaction shares it, no two transactions do, no setting can choose it,
 -- ids sort by time, and history_context_events() finds a context's events
 -- through the time index on pgh_created_at instead of an index of its own.
--- (_context_id, _context and _context_is_set run once per written statement,
--- so they carry no SET clause of their own: only the extension's owner may call them, always
+-- (_context_id, _context, _parse_context and _context_is_set run once per
+-- written statement, so they carry no SET clause of their own: only the
+-- extension's owner (and the role the triggers run as) may call them, always
 -- from functions that pin search_path, and every name in them is qualified.)
 CREATE FUNCTION history_track._context_id() RETURNS uuid
 LANGUAGE plpgsql STABLE
@@ -43,10 +44,84 @@ AS $$
            OPERATOR(pg_catalog./) 1000)
 $$;
 
+-- The context as JSON: the text of history_track.context parsed, or a clear
+-- error naming the setting. On PostgreSQL 16+ without a subtransaction
+-- (pg_input_is_valid); before, by catching the cast's error. (A DO block
+-- creates the version's body; both bodies behave the same.)
+DO $context$
+BEGIN
+    IF pg_catalog.current_setting('server_version_num')::integer >= 160000 THEN
+        CREATE FUNCTION history_track._parse_context(p_text text) RETURNS jsonb
+        LANGUAGE plpgsql STABLE STRICT
+        AS $body$
+        BEGIN
+            IF NOT pg_catalog.pg_input_is_valid(p_text, 'jsonb') THEN
+                PERFORM history_track._invalid_context(p_text);
+            END IF;
+            RETURN p_text::pg_catalog.jsonb;
+        END
+        $body$;
+    ELSE
+        CREATE FUNCTION history_track._parse_context(p_text text) RETURNS jsonb
+        LANGUAGE plpgsql STABLE STRICT
+        AS $body$
+        BEGIN
+            RETURN p_text::pg_catalog.jsonb;
+        EXCEPTION WHEN invalid_text_representation THEN
+            PERFORM history_track._invalid_context(p_text);
+        END
+        $body$;
+    END IF;
+END
+$context$;
+
+CREATE FUNCTION history_track._invalid_context(p_text text) RETURNS void
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    RAISE EXCEPTION 'history_track.context is not valid JSON'
+        USING ERRCODE = 'invalid_text_representation',
+              DETAIL = format('The setting holds %L.', left(p_text, 200)),
+              HINT = 'Set it to a JSON object, e.g. SELECT set_config(''history_track.context'', ''{"user": "alice"}'', true), or use set_history_context().';
+END
+$$;
+
+-- The largest context an event carries, in bytes of JSON text: what a
+-- superuser set in history_track.config, or 64 kB.
+CREATE FUNCTION history_track._max_context_bytes() RETURNS integer
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT COALESCE((SELECT c.max_context_bytes FROM history_track.config AS c), 65536)
+$$;
+
+-- Refuse a context of more than the limit (contexts up to 1 kB, below any
+-- limit, skip the lookup).
+CREATE FUNCTION history_track._assert_context_size(p_bytes integer) RETURNS void
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_limit integer;
+BEGIN
+    IF p_bytes <= 1024 THEN
+        RETURN;
+    END IF;
+    v_limit := history_track._max_context_bytes();
+    IF p_bytes > v_limit THEN
+        RAISE EXCEPTION 'history_track.context is too large: % bytes', p_bytes
+            USING ERRCODE = 'program_limit_exceeded',
+                  DETAIL = format('Every event a statement writes carries the context; the limit is %s bytes (history_track.config.max_context_bytes).', v_limit),
+                  HINT = 'Keep the context to what identifies the action (user, request, job) and put bulk data in the rows themselves; a superuser may raise the limit: INSERT INTO history_track.config (max_context_bytes) VALUES (...) ON CONFLICT (one) DO UPDATE SET max_context_bytes = excluded.max_context_bytes.';
+    END IF;
+END
+$$;
+
 -- The current context, or NULLs when none is set: what the generated triggers
--- read, once per statement. A setting that is not a JSON object is
--- refused: the write that would have carried it fails with a clear error
--- instead of being recorded without it (invalid JSON: 22P02 from the cast).
+-- read, once per statement. A setting that is not a JSON object, or larger
+-- than the limit, is refused: the write that would have carried it fails
+-- with a clear error instead of being recorded without it.
 -- label: the default trackers' label for this statement, NULL for their own
 -- ('insert', 'update', 'delete'); revert_row() and revert_table() run with
 -- history_track.label = 'revert', so their writes are labeled as a revert.
@@ -65,11 +140,11 @@ BEGIN
                   DETAIL = 'Events of the default trackers are labeled insert, update and delete, or revert while revert_row() or revert_table() runs.',
                   HINT = 'RESET history_track.label; record your own labels with track_table(..., label => ...) or record_history_event().';
     END IF;
-    -- (::jsonb and ::uuid below resolve in pg_catalog: callers pin search_path.)
     IF v_text IS NULL OR v_text OPERATOR(pg_catalog.=) '' THEN
         RETURN;
     END IF;
-    context := v_text::jsonb;
+    PERFORM history_track._assert_context_size(pg_catalog.octet_length(v_text));
+    context := history_track._parse_context(v_text);
     IF pg_catalog.jsonb_typeof(context) OPERATOR(pg_catalog.<>) 'object' THEN
         RAISE EXCEPTION 'history_track.context must be a JSON object, not %', pg_catalog.jsonb_typeof(context)
             USING ERRCODE = 'invalid_parameter_value',
@@ -103,14 +178,15 @@ AS $$
 DECLARE
     v_merged jsonb;
 BEGIN
-    IF metadata IS NULL OR pg_catalog.jsonb_typeof(metadata) OPERATOR(pg_catalog.<>) 'object' THEN
+    IF metadata IS NULL OR jsonb_typeof(metadata) <> 'object' THEN
         RAISE EXCEPTION 'context metadata must be a JSON object, not %',
-                        COALESCE(pg_catalog.jsonb_typeof(metadata), 'NULL')
+                        COALESCE(jsonb_typeof(metadata), 'NULL')
             USING ERRCODE = 'invalid_parameter_value',
                   HINT = 'Pass an object, e.g. set_history_context(''{"user": "alice"}'').';
     END IF;
-    v_merged := COALESCE((history_track._context()).context, '{}'::jsonb) OPERATOR(pg_catalog.||) metadata;
-    PERFORM pg_catalog.set_config('history_track.context', v_merged::text, true);
+    v_merged := COALESCE((history_track._context()).context, '{}'::jsonb) || metadata;
+    PERFORM history_track._assert_context_size(octet_length(v_merged::text));
+    PERFORM set_config('history_track.context', v_merged::text, true);
     RETURN history_track._context_id();
 END
 $$;

@@ -10,6 +10,84 @@
 -- A partition attached to a tracked partitioned table brings its rows in the
 -- same way, and one detached takes them out (label 'baseline', 'DELETE').
 
+-- A manual event is recorded in two steps, so that row-level security holds:
+-- record_history_event() reads the row as the caller, with the caller's
+-- privileges and policies (SELECT ... FOR UPDATE: a row the caller may
+-- update, locked until the transaction ends), so a row the caller cannot see
+-- is "no row with that key", exactly like a key that does not exist; then
+-- _record_manual() writes the event from the row it reads itself at that
+-- very place, after checking it is the same row, byte for byte, as the
+-- caller's -- so no role can pass values off as a row's.
+
+CREATE FUNCTION history_track._record_manual(p_table regclass, p_label text, p_context jsonb,
+                                             p_row anyelement, p_relation oid, p_ctid tid)
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE
+-- SECURITY DEFINER: the event table belongs to the extension's owner. The
+-- caller must own tbl or be allowed to UPDATE it, and must hand the row
+-- exactly as it is (checked).
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_table  history_track.tracked_table := history_track._tracked(p_table);
+    v_caller name := history_track._caller();
+    v_cols   record;
+    v_id     bigint;
+BEGIN
+    IF NOT (pg_has_role(v_caller, (SELECT c.relowner FROM pg_class AS c WHERE c.oid = p_table), 'USAGE')
+            OR has_table_privilege(v_caller, p_table, 'UPDATE')) THEN
+        RAISE EXCEPTION 'permission denied to record events of table %', p_table
+            USING ERRCODE = 'insufficient_privilege',
+                  DETAIL = format('Role "%s" neither owns the table nor may UPDATE it.', v_caller),
+                  HINT = 'Manual events can be recorded by the roles that may change the table.';
+    END IF;
+    IF pg_typeof(p_row) <> (SELECT c.reltype FROM pg_class AS c WHERE c.oid = p_table)
+       OR NOT p_relation = ANY (history_track._relations(p_table)::oid[]) THEN
+        RAISE EXCEPTION 'no row of table % was handed over', p_table
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Call record_history_event().';
+    END IF;
+
+    -- The mirrored columns the event table has (a column added to the table
+    -- since it was tracked is not recorded until it is tracked again).
+    SELECT string_agg(format(', %I', m.attname), '' ORDER BY a.attnum) AS targets,
+           string_agg(', ' || history_track._stored_value_sql(format('pgh_t.%I', m.attname), m.atttypid, m.atttypmod), ''
+                      ORDER BY a.attnum) AS values
+      INTO v_cols
+      FROM history_track._mirrored_columns(p_table, v_table.columns, v_table.exclude) AS m
+      JOIN pg_attribute AS a ON a.attrelid = p_table AND a.attname = m.attname
+     WHERE EXISTS (SELECT FROM pg_attribute AS ea
+                    WHERE ea.attrelid = v_table.event_table AND ea.attname = m.attname AND NOT ea.attisdropped);
+    -- (Every column of the table, in its order, is compared with the caller's row.)
+
+    EXECUTE format(
+        E'INSERT INTO %s (pgh_created_at, pgh_label, pgh_operation, pgh_obj_id, pgh_context_id, pgh_context%s)\n'
+        ' SELECT pg_catalog.now(), $1, ''MANUAL'', %s,\n'
+        '        CASE WHEN pgh_c.context IS NOT NULL OR $2 IS NOT NULL THEN history_track._context_id() END,\n'
+        '        CASE WHEN pgh_c.context IS NOT NULL OR $2 IS NOT NULL\n'
+        '             THEN COALESCE(pgh_c.context, ''{}'') OPERATOR(pg_catalog.||) COALESCE($2, ''{}'') END%s\n'
+        '   FROM %s AS pgh_t CROSS JOIN history_track._context() AS pgh_c\n'
+        '  WHERE pgh_t.tableoid OPERATOR(pg_catalog.=) $4 AND pgh_t.ctid OPERATOR(pg_catalog.=) $5\n'
+        '    AND pg_catalog.record_image_eq(ROW(%s), ROW(%s))\n'
+        ' RETURNING pgh_id',
+        history_track._qualified(v_table.event_table), COALESCE(v_cols.targets, ''),
+        history_track._obj_id_sql(p_table, 'pgh_t'), COALESCE(v_cols.values, ''),
+        history_track._qualified(p_table),
+        (SELECT string_agg(format('pgh_t.%I', a.attname), ', ' ORDER BY a.attnum)
+           FROM pg_attribute AS a WHERE a.attrelid = p_table AND a.attnum > 0 AND NOT a.attisdropped),
+        (SELECT string_agg(format('($3).%I', a.attname), ', ' ORDER BY a.attnum)
+           FROM pg_attribute AS a WHERE a.attrelid = p_table AND a.attnum > 0 AND NOT a.attisdropped))
+    INTO v_id USING p_label, p_context, p_row, p_relation, p_ctid;
+    IF v_id IS NULL THEN
+        RAISE EXCEPTION 'no row of table % was handed over', p_table
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Call record_history_event().';
+    END IF;
+    RETURN v_id;
+END
+$$;
+
 CREATE FUNCTION @extschema@.record_history_event(
     tbl     regclass,
     key     text,
@@ -17,79 +95,60 @@ CREATE FUNCTION @extschema@.record_history_event(
     context jsonb DEFAULT NULL
 ) RETURNS bigint
 LANGUAGE plpgsql VOLATILE
--- SECURITY DEFINER: the event table belongs to the extension's owner; the
--- caller must own tbl or be allowed to UPDATE it (checked first).
-SECURITY DEFINER
+-- SECURITY INVOKER: the row is read with the caller's privileges and
+-- row-level security (see above); _record_manual() writes the event.
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    v_label  text := record_history_event.label;
-    v_table  history_track.tracked_table;
-    v_caller name := history_track._caller();
-    v_cols   name[];
-    v_obj    text := history_track._obj_id_sql(tbl, 't');
-    v_id     bigint;
+    v_label    text := record_history_event.label;
+    v_table    history_track.tracked_table;
+    v_relation oid;
+    v_ctid     tid;
+    v_id       bigint;
 BEGIN
     IF tbl IS NULL OR key IS NULL THEN
         RAISE EXCEPTION 'tbl and key must not be NULL'
             USING ERRCODE = 'null_value_not_allowed',
                   HINT = 'Pass the table and the primary key of the row, e.g. record_history_event(''orders'', 42, ''exported'').';
     END IF;
-    IF NOT (pg_catalog.pg_has_role(v_caller, (SELECT c.relowner FROM pg_catalog.pg_class AS c
-                                                WHERE c.oid OPERATOR(pg_catalog.=) tbl), 'USAGE')
-            OR pg_catalog.has_table_privilege(v_caller, tbl, 'UPDATE')) THEN
-        RAISE EXCEPTION 'permission denied to record events of table %', tbl
-            USING ERRCODE = 'insufficient_privilege',
-                  DETAIL = pg_catalog.format('Role "%s" neither owns the table nor may UPDATE it.', v_caller),
-                  HINT = 'Manual events can be recorded by the roles that may change the table.';
-    END IF;
-    SELECT * INTO v_table FROM history_track.tracked_table AS t WHERE t.table_name OPERATOR(pg_catalog.=) tbl;
+    SELECT * INTO v_table FROM history_track.tracked_table AS t WHERE t.table_name = tbl;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'table % has no event table', tbl
             USING ERRCODE = 'object_not_in_prerequisite_state',
-                  HINT = pg_catalog.format('Track it first: SELECT track_table(%L).', tbl::text);
+                  HINT = format('Track it first: SELECT track_table(%L).', tbl::text);
     END IF;
-    IF v_label IS NULL OR pg_catalog.btrim(v_label) OPERATOR(pg_catalog.=) ''
-       OR v_label OPERATOR(pg_catalog.=) ANY (history_track._state_labels()) THEN
-        RAISE EXCEPTION 'invalid label for a manual event: %', COALESCE(pg_catalog.quote_literal(v_label), 'NULL')
+    IF v_label IS NULL OR btrim(v_label) = '' OR v_label = ANY (history_track._state_labels()) THEN
+        RAISE EXCEPTION 'invalid label for a manual event: %', COALESCE(quote_literal(v_label), 'NULL')
             USING ERRCODE = 'invalid_parameter_value',
                   HINT = 'Name what happened, e.g. ''exported''; insert, update, delete, baseline and revert are reserved.';
     END IF;
-    IF context IS NOT NULL AND pg_catalog.jsonb_typeof(context) OPERATOR(pg_catalog.<>) 'object' THEN
-        RAISE EXCEPTION 'context must be a JSON object, not %', pg_catalog.jsonb_typeof(context)
+    IF context IS NOT NULL AND jsonb_typeof(context) <> 'object' THEN
+        RAISE EXCEPTION 'context must be a JSON object, not %', jsonb_typeof(context)
             USING ERRCODE = 'invalid_parameter_value',
                   HINT = 'Pass an object, e.g. ''{"reason": "monthly export"}'', or leave context out.';
     END IF;
+    IF NOT (pg_has_role((SELECT c.relowner FROM pg_class AS c WHERE c.oid = tbl), 'USAGE')
+            OR has_table_privilege(tbl, 'UPDATE')) THEN
+        RAISE EXCEPTION 'permission denied to record events of table %', tbl
+            USING ERRCODE = 'insufficient_privilege',
+                  DETAIL = format('Role "%s" neither owns the table nor may UPDATE it.', current_user),
+                  HINT = 'Manual events can be recorded by the roles that may change the table.';
+    END IF;
 
-    -- The mirrored columns the event table has (a column added to the table
-    -- since it was tracked is not recorded until it is tracked again).
-    SELECT pg_catalog.array_agg(m.attname) INTO v_cols
-      FROM history_track._mirrored_columns(tbl, v_table.columns, v_table.exclude) AS m
-     WHERE EXISTS (SELECT FROM pg_catalog.pg_attribute AS a
-                    WHERE a.attrelid OPERATOR(pg_catalog.=) v_table.event_table
-                      AND a.attname OPERATOR(pg_catalog.=) m.attname AND NOT a.attisdropped);
-
-    EXECUTE pg_catalog.format(
-        E'INSERT INTO %s (pgh_created_at, pgh_label, pgh_operation, pgh_obj_id, pgh_context_id, pgh_context%s)\n'
-        ' SELECT pg_catalog.now(), $2, ''MANUAL'', %s,\n'
-        '        CASE WHEN c.context IS NOT NULL OR $3 IS NOT NULL THEN history_track._context_id() END,\n'
-        '        CASE WHEN c.context IS NOT NULL OR $3 IS NOT NULL\n'
-        '             THEN COALESCE(c.context, ''{}'') OPERATOR(pg_catalog.||) COALESCE($3, ''{}'') END%s\n'
-        '   FROM %s AS t CROSS JOIN history_track._context() AS c\n'
-        '  WHERE %s\n'
-        ' RETURNING pgh_id',
-        history_track._qualified(v_table.event_table),
-        (SELECT pg_catalog.string_agg(pg_catalog.format(', %I', c), '') FROM pg_catalog.unnest(v_cols) AS c),
-        v_obj,
-        (SELECT pg_catalog.string_agg(pg_catalog.format(', t.%I', c), '') FROM pg_catalog.unnest(v_cols) AS c),
-        history_track._qualified(tbl),
-        history_track._key_match_sql(tbl, v_obj, '$1'))
-    INTO v_id USING key, v_label, context;
-    IF v_id IS NULL THEN
+    -- The row, as the caller sees it, locked; then handed over (by EXECUTE:
+    -- its type is the table's, which differs from call to call).
+    EXECUTE format('SELECT pgh_t.tableoid, pgh_t.ctid FROM %s AS pgh_t WHERE %s FOR UPDATE OF pgh_t',
+                   history_track._qualified(tbl),
+                   history_track._key_match_sql(tbl, history_track._obj_id_sql(tbl, 'pgh_t'), '$1'))
+       INTO v_relation, v_ctid USING key;
+    IF v_ctid IS NULL THEN
         RAISE EXCEPTION 'table % has no row with key %', tbl, key
             USING ERRCODE = 'no_data_found',
                   HINT = 'Pass the key as pgh_obj_id shows it: the value for a one-column key, a JSON array such as [1, "x"] for a composite key.';
     END IF;
+    EXECUTE format('SELECT history_track._record_manual($1, $2, $3, pgh_t, pgh_t.tableoid, pgh_t.ctid)'
+                   ' FROM %s AS pgh_t WHERE pgh_t.tableoid = $4 AND pgh_t.ctid = $5', history_track._qualified(tbl))
+       INTO v_id USING tbl, v_label, context, v_relation, v_ctid;
     RETURN v_id;
 END
 $$;
@@ -107,63 +166,75 @@ AS $$
 $$;
 
 COMMENT ON FUNCTION @extschema@.record_history_event(regclass, text, text, jsonb) IS
-    'Record a manual event (pgh_operation MANUAL) for one row of a tracked table, storing the row as it is now';
+    'Record a manual event (pgh_operation MANUAL) for one row of a tracked table, storing the row as it is now; the row must be one the caller may see and update';
 COMMENT ON FUNCTION @extschema@.record_history_event(regclass, anyelement, text, jsonb) IS
     'Record a manual event for one row, its key given as a value of any type';
 
 -- Write baseline events for p_table: the rows of p_from (a FROM item aliased
--- t, shaped like p_table) as events with label 'baseline' and p_operation.
--- $1 and $2 inside p_from are the replay's parameters (now(), the state labels).
+-- pgh_t, shaped like p_table) as events with label 'baseline' and p_operation.
 CREATE FUNCTION history_track._record_rows(p_table regclass, p_operation text, p_from text) RETURNS bigint
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    v_table history_track.tracked_table;
-    v_cols  name[];
+    v_table history_track.tracked_table := history_track._tracked(p_table);
+    v_cols  record;
     v_count bigint;
 BEGIN
-    SELECT * INTO STRICT v_table FROM history_track.tracked_table AS t
-     WHERE t.table_name OPERATOR(pg_catalog.=) p_table;
-    SELECT pg_catalog.array_agg(m.attname) INTO v_cols
-      FROM history_track._mirrored_columns(p_table, v_table.columns, v_table.exclude) AS m;
-    EXECUTE pg_catalog.format(
+    SELECT string_agg(format(', %I', m.attname), '' ORDER BY a.attnum) AS targets,
+           string_agg(', ' || history_track._stored_value_sql(format('pgh_t.%I', m.attname), m.atttypid, m.atttypmod), ''
+                      ORDER BY a.attnum) AS values
+      INTO v_cols
+      FROM history_track._mirrored_columns(p_table, v_table.columns, v_table.exclude) AS m
+      JOIN pg_attribute AS a ON a.attrelid = p_table AND a.attname = m.attname
+     WHERE EXISTS (SELECT FROM pg_attribute AS ea
+                    WHERE ea.attrelid = v_table.event_table AND ea.attname = m.attname AND NOT ea.attisdropped);
+    EXECUTE format(
         E'INSERT INTO %s (pgh_created_at, pgh_label, pgh_operation, pgh_obj_id, pgh_context_id, pgh_context%s)\n'
-        ' SELECT pg_catalog.now(), ''baseline'', %L, %s, c.context_id, c.context%s\n'
-        '   FROM history_track._context() AS c, %s',
-        history_track._qualified(v_table.event_table),
-        (SELECT pg_catalog.string_agg(pg_catalog.format(', %I', c), '') FROM pg_catalog.unnest(v_cols) AS c),
-        p_operation,
-        history_track._obj_id_sql(p_table, 't'),
-        (SELECT pg_catalog.string_agg(pg_catalog.format(', t.%I', c), '') FROM pg_catalog.unnest(v_cols) AS c),
-        p_from)
-    USING pg_catalog.now(), history_track._state_labels();
+        ' SELECT pg_catalog.now(), ''baseline'', %L, %s, pgh_c.context_id, pgh_c.context%s\n'
+        '   FROM history_track._context() AS pgh_c, %s',
+        history_track._qualified(v_table.event_table), COALESCE(v_cols.targets, ''),
+        p_operation, history_track._obj_id_sql(p_table, 'pgh_t'), COALESCE(v_cols.values, ''),
+        p_from);
     GET DIAGNOSTICS v_count = ROW_COUNT;
     RETURN v_count;
 END
 $$;
 
--- Record the baseline of p_table: every row as it is now (BASELINE), and every
--- key the history still shows but the table no longer has (a DELETE labeled
--- baseline: rows deleted while the table was not tracked). Writes are locked
--- out meanwhile, so no write can fall between the rows read and the events
--- written.
+-- Record the baseline of p_table: every key the history still shows but the
+-- table no longer has (a DELETE labeled baseline: rows deleted while the
+-- table was not tracked), then every row as it is now (BASELINE). Writes are
+-- locked out meanwhile, so no write can fall between the rows read and the
+-- events written. Everything is compared as history stores it.
 CREATE FUNCTION history_track._record_baseline(p_table regclass) RETURNS bigint
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    v_key   name[] := history_track._key_columns(p_table);
+    v_table history_track.tracked_table := history_track._tracked(p_table);
+    v_cols  record;
+    v_gone  bigint;
 BEGIN
-    EXECUTE pg_catalog.format('LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE', history_track._qualified(p_table));
-    RETURN history_track._record_rows(p_table, 'DELETE', pg_catalog.format(
-               '(%s) AS t WHERE NOT EXISTS (SELECT FROM %s%s AS r WHERE (%s) = (%s))',
-               history_track._replay_sql(p_table, false),
-               history_track._only(p_table), history_track._qualified(p_table),
-               (SELECT pg_catalog.string_agg(pg_catalog.format('r.%I', k), ', ') FROM pg_catalog.unnest(v_key) AS k),
-               (SELECT pg_catalog.string_agg(pg_catalog.format('t.%I', k), ', ') FROM pg_catalog.unnest(v_key) AS k)))
-         OPERATOR(pg_catalog.+)
-           history_track._record_rows(p_table, 'BASELINE', pg_catalog.format('%s%s AS t',
-               history_track._only(p_table), history_track._qualified(p_table)));
+    EXECUTE format('LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE', history_track._qualified(p_table));
+    SELECT string_agg(format(', %I', a.attname), '' ORDER BY a.attnum) AS targets,
+           string_agg(format(', pgh_r.%I', a.attname), '' ORDER BY a.attnum) AS values
+      INTO v_cols
+      FROM pg_attribute AS a
+     WHERE a.attrelid = v_table.event_table AND a.attnum > 0 AND NOT a.attisdropped
+       AND a.attname::text <> ALL (history_track._pgh_columns());
+    EXECUTE format(
+        E'INSERT INTO %1$s (pgh_created_at, pgh_label, pgh_operation, pgh_obj_id, pgh_context_id, pgh_context%2$s)\n'
+        ' SELECT pg_catalog.now(), ''baseline'', ''DELETE'', pgh_r.pgh_obj_id, pgh_c.context_id, pgh_c.context%3$s\n'
+        '   FROM history_track._context() AS pgh_c,\n'
+        '        (%4$s) AS pgh_r\n'
+        '  WHERE NOT EXISTS (SELECT FROM %5$s%6$s AS pgh_t WHERE %7$s OPERATOR(pg_catalog.=) pgh_r.pgh_obj_id)',
+        history_track._qualified(v_table.event_table), COALESCE(v_cols.targets, ''), COALESCE(v_cols.values, ''),
+        history_track._replay_sql(p_table, false, 'events'),
+        history_track._only(p_table), history_track._qualified(p_table),
+        history_track._obj_id_sql(p_table, 'pgh_t'))
+    USING now(), history_track._state_labels();
+    GET DIAGNOSTICS v_gone = ROW_COUNT;
+    RETURN v_gone + history_track._record_rows(p_table, 'BASELINE',
+               format('%s%s AS pgh_t', history_track._only(p_table), history_track._qualified(p_table)));
 END
 $$;

@@ -12,113 +12,108 @@
 -- _tracker_sql): the update that moved a row from key A to key B is B's event,
 -- and also ends A, unless another row took key A in the same statement (a swap).
 --
--- These functions are SECURITY DEFINER to read the catalog; they read an event
--- table only when the caller may SELECT from it, and they run no code a type's
--- owner defined (see _key_match_sql).
+-- The reading functions run with their caller's privileges (SECURITY
+-- INVOKER): they read an event table only as the caller may, and the catalog,
+-- which everyone may read. Event tables hold trusted types only (see
+-- _stored_type), so their JSON (history_events) runs no code anybody but a
+-- superuser defined. history_as_of returns rows of the table's own types: a
+-- domain's constraints, and the cast from text of a type stored as text, run
+-- when a row is rebuilt, as they would for the caller's own cast.
 
--- The catalog row of a tracked table whose history the caller may read.
-CREATE FUNCTION history_track._readable(p_table regclass, p_call text) RETURNS history_track.tracked_table
+-- The catalog row of a tracked table whose history p_role may read.
+CREATE FUNCTION history_track._readable(p_table regclass, p_call text, p_role name) RETURNS history_track.tracked_table
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    v_table history_track.tracked_table;
+    v_table history_track.tracked_table := history_track._tracked(p_table);
 BEGIN
-    SELECT * INTO v_table FROM history_track.tracked_table AS t
-     WHERE t.table_name OPERATOR(pg_catalog.=) p_table;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'table % has no history', p_table
-            USING ERRCODE = 'object_not_in_prerequisite_state',
-                  HINT = pg_catalog.format('Track it first: SELECT track_table(%L).', p_table::text);
-    END IF;
-    IF NOT pg_catalog.has_table_privilege(history_track._caller(), v_table.event_table, 'SELECT') THEN
+    IF NOT has_table_privilege(p_role, v_table.event_table, 'SELECT') THEN
         RAISE EXCEPTION 'permission denied for the history of table %', p_table
             USING ERRCODE = 'insufficient_privilege',
-                  DETAIL = pg_catalog.format('%s needs SELECT on %s.', p_call, v_table.event_table),
-                  HINT = pg_catalog.format('The table''s owner may grant it: GRANT SELECT ON %s TO ...;', v_table.event_table);
+                  DETAIL = format('%s needs SELECT on %s.', p_call, v_table.event_table),
+                  HINT = format('The table''s owner may grant it: GRANT SELECT ON %s TO ...;', v_table.event_table);
     END IF;
     RETURN v_table;
 END
 $$;
 
--- The replay: a query returning p_table's rows as they were at $1 (built
--- from the events labeled $2), with the table's columns in its order. With
--- p_one_key, only the row whose key is $3 (text, see _key_match_sql).
--- For each key, the last event that touched it wins: an event stored under
--- the key (its row then, or its deletion), or an update that moved the row
--- away from the key, unless the same statement moved another row onto it.
--- Columns the event table does not have are NULL. With p_ids, the pgh_id of
--- each row's event instead (what prune_history() keeps).
-CREATE FUNCTION history_track._replay_sql(p_table regclass, p_one_key boolean, p_ids boolean DEFAULT false) RETURNS text
+-- The replay: a query of p_table's rows as they were at $1 (built from the
+-- events labeled $2). With p_one_key, only the row whose key is $3 (text, see
+-- _key_match_sql). For each key, the last event that touched it wins: an
+-- event stored under the key (its row then, or its deletion), or an update
+-- that moved the row away from the key, unless the same statement moved
+-- another row onto it. p_output:
+--   'table'   the table's columns in its order, of its types (columns the
+--             event table does not have are NULL);
+--   'events'  each row's event, as the event table holds it (trusted types:
+--             what code running with history_track's privileges may read);
+--   'ids'     the pgh_id of each row's event (what prune_history() keeps).
+CREATE FUNCTION history_track._replay_sql(p_table regclass, p_one_key boolean, p_output text DEFAULT 'table') RETURNS text
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    v_table history_track.tracked_table;
-    v_event text;
+    v_table history_track.tracked_table := history_track._tracked(p_table);
+    v_event text := history_track._qualified(v_table.event_table);
     v_cols  text;
 BEGIN
-    SELECT * INTO STRICT v_table FROM history_track.tracked_table AS t
-     WHERE t.table_name OPERATOR(pg_catalog.=) p_table;
-    v_event := history_track._qualified(v_table.event_table);
-    SELECT pg_catalog.string_agg(
-               CASE WHEN ea.attname IS NULL
-                    THEN pg_catalog.format('NULL::%s', pg_catalog.format_type(a.atttypid, a.atttypmod))
-                    WHEN (ea.atttypid, ea.atttypmod) = (a.atttypid, a.atttypmod)
-                    THEN pg_catalog.format('(s.pgh_row).%I', a.attname)
-                    ELSE pg_catalog.format('(s.pgh_row).%I::%s', a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod))
-               END, ', ' ORDER BY a.attnum)
-      INTO v_cols
-      FROM pg_catalog.pg_attribute AS a
-      LEFT JOIN pg_catalog.pg_attribute AS ea
-        ON ea.attrelid OPERATOR(pg_catalog.=) v_table.event_table
-       AND ea.attname OPERATOR(pg_catalog.=) a.attname AND NOT ea.attisdropped
-     WHERE a.attrelid OPERATOR(pg_catalog.=) p_table AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped;
-    RETURN pg_catalog.format(
+    IF p_output = 'table' THEN
+        SELECT string_agg(
+                   CASE WHEN ea.attname IS NULL
+                        THEN format('NULL::%s', format_type(a.atttypid, a.atttypmod))
+                        WHEN (ea.atttypid, ea.atttypmod) = (a.atttypid, a.atttypmod)
+                        THEN format('(pgh_s.pgh_row).%I', a.attname)
+                        ELSE format('(pgh_s.pgh_row).%I::%s', a.attname, format_type(a.atttypid, a.atttypmod))
+                   END, ', ' ORDER BY a.attnum)
+          INTO v_cols
+          FROM pg_attribute AS a
+          LEFT JOIN pg_attribute AS ea
+            ON ea.attrelid = v_table.event_table AND ea.attname = a.attname AND NOT ea.attisdropped
+         WHERE a.attrelid = p_table AND a.attnum > 0 AND NOT a.attisdropped;
+    END IF;
+    RETURN format(
         E'SELECT %4$s\n'
-        '  FROM (SELECT DISTINCT ON (x.pgh_key) x.pgh_alive, x.pgh_row\n'
-        '          FROM (SELECT e.pgh_obj_id AS pgh_key, e.pgh_id AS pgh_order,\n'
-        '                       e.pgh_operation OPERATOR(pg_catalog.<>) ALL (''{DELETE,TRUNCATE}'') AS pgh_alive,\n'
-        '                       e AS pgh_row\n'
-        '                  FROM %1$s AS e\n'
-        '                 WHERE e.pgh_created_at OPERATOR(pg_catalog.<=) $1\n'
-        '                   AND e.pgh_label OPERATOR(pg_catalog.=) ANY ($2)%2$s\n'
+        '  FROM (SELECT DISTINCT ON (pgh_x.pgh_key) pgh_x.pgh_alive, pgh_x.pgh_row\n'
+        '          FROM (SELECT pgh_e.pgh_obj_id AS pgh_key, pgh_e.pgh_id AS pgh_order,\n'
+        '                       pgh_e.pgh_operation OPERATOR(pg_catalog.<>) ALL (''{DELETE,TRUNCATE}'') AS pgh_alive,\n'
+        '                       pgh_e AS pgh_row\n'
+        '                  FROM %1$s AS pgh_e\n'
+        '                 WHERE pgh_e.pgh_created_at OPERATOR(pg_catalog.<=) $1\n'
+        '                   AND pgh_e.pgh_label OPERATOR(pg_catalog.=) ANY ($2)%2$s\n'
         '                UNION ALL\n'
-        '                SELECT d.pgh_old_obj_id, d.pgh_id, false, NULL::%1$s\n'
-        '                  FROM %1$s AS d\n'
-        '                 WHERE d.pgh_old_obj_id IS NOT NULL\n'
-        '                   AND d.pgh_created_at OPERATOR(pg_catalog.<=) $1\n'
-        '                   AND d.pgh_label OPERATOR(pg_catalog.=) ANY ($2)%3$s\n'
-        '                   AND NOT EXISTS (SELECT FROM %1$s AS a\n'
-        '                                    WHERE a.pgh_obj_id = d.pgh_old_obj_id\n'
-        '                                      AND a.pgh_statement_id OPERATOR(pg_catalog.=) d.pgh_statement_id)\n'
-        '               ) AS x\n'
-        '         ORDER BY x.pgh_key, x.pgh_order DESC) AS s\n'
-        ' WHERE s.pgh_alive',
+        '                SELECT pgh_d.pgh_old_obj_id, pgh_d.pgh_id, false, NULL::%1$s\n'
+        '                  FROM %1$s AS pgh_d\n'
+        '                 WHERE pgh_d.pgh_old_obj_id IS NOT NULL\n'
+        '                   AND pgh_d.pgh_created_at OPERATOR(pg_catalog.<=) $1\n'
+        '                   AND pgh_d.pgh_label OPERATOR(pg_catalog.=) ANY ($2)%3$s\n'
+        '                   AND NOT EXISTS (SELECT FROM %1$s AS pgh_a\n'
+        '                                    WHERE pgh_a.pgh_obj_id OPERATOR(pg_catalog.=) pgh_d.pgh_old_obj_id\n'
+        '                                      AND pgh_a.pgh_statement_id OPERATOR(pg_catalog.=) pgh_d.pgh_statement_id)\n'
+        '               ) AS pgh_x\n'
+        '         ORDER BY pgh_x.pgh_key, pgh_x.pgh_order DESC) AS pgh_s\n'
+        ' WHERE pgh_s.pgh_alive',
         v_event,
-        CASE WHEN p_one_key THEN E'\n                   AND ' || history_track._key_match_sql(p_table, 'e.pgh_obj_id', '$3') ELSE '' END,
-        CASE WHEN p_one_key THEN E'\n                   AND ' || history_track._key_match_sql(p_table, 'd.pgh_old_obj_id', '$3') ELSE '' END,
-        CASE WHEN p_ids THEN '(s.pgh_row).pgh_id' ELSE v_cols END);
+        CASE WHEN p_one_key THEN E'\n                   AND ' || history_track._key_match_sql(p_table, 'pgh_e.pgh_obj_id', '$3') ELSE '' END,
+        CASE WHEN p_one_key THEN E'\n                   AND ' || history_track._key_match_sql(p_table, 'pgh_d.pgh_old_obj_id', '$3') ELSE '' END,
+        CASE p_output WHEN 'ids' THEN '(pgh_s.pgh_row).pgh_id'
+                      WHEN 'events' THEN '(pgh_s.pgh_row).*'
+                      ELSE v_cols END);
 END
 $$;
 
 CREATE FUNCTION @extschema@.history_as_of(tbl anyelement, ts timestamptz, key text DEFAULT NULL)
 RETURNS SETOF anyelement
 LANGUAGE plpgsql STABLE
--- SECURITY DEFINER: to read the catalog (the event table is read only when
--- the caller may SELECT from it).
-SECURITY DEFINER
+-- SECURITY INVOKER: the event table is read with the caller's privileges.
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    v_rel   regclass;
+    v_rel regclass;
 BEGIN
-    SELECT NULLIF(t.typrelid, 0)::regclass INTO v_rel
-      FROM pg_catalog.pg_type AS t WHERE t.oid OPERATOR(pg_catalog.=) pg_catalog.pg_typeof(tbl);
-    IF v_rel IS NULL OR NOT EXISTS (SELECT FROM pg_catalog.pg_class AS c
-                                     WHERE c.oid OPERATOR(pg_catalog.=) v_rel
-                                       AND c.relkind OPERATOR(pg_catalog.=) ANY ('{r,p}')) THEN
-        RAISE EXCEPTION 'history_as_of takes a row of a table, not %', pg_catalog.pg_typeof(tbl)
+    SELECT NULLIF(t.typrelid, 0)::regclass INTO v_rel FROM pg_type AS t WHERE t.oid = pg_typeof(tbl);
+    IF v_rel IS NULL OR NOT EXISTS (SELECT FROM pg_class AS c WHERE c.oid = v_rel AND c.relkind = ANY ('{r,p}')) THEN
+        RAISE EXCEPTION 'history_as_of takes a row of a table, not %', pg_typeof(tbl)
             USING ERRCODE = 'wrong_object_type',
                   HINT = 'Pass NULL cast to the table''s row type: SELECT * FROM history_as_of(NULL::orders, ''2026-01-01'').';
     END IF;
@@ -127,13 +122,13 @@ BEGIN
             USING ERRCODE = 'null_value_not_allowed',
                   HINT = 'Pass the moment to go back to, e.g. now() - interval ''1 day''.';
     END IF;
-    PERFORM history_track._readable(v_rel, 'history_as_of');
-    IF EXISTS (SELECT FROM history_track.tracker AS t WHERE t.table_name OPERATOR(pg_catalog.=) v_rel)
+    PERFORM history_track._readable(v_rel, 'history_as_of', current_user);
+    IF EXISTS (SELECT FROM history_track.tracker AS t WHERE t.table_name = v_rel)
        AND NOT history_track._has_default_trackers(v_rel) THEN
         RAISE EXCEPTION 'table % cannot be replayed: it does not have all three default trackers', v_rel
             USING ERRCODE = 'object_not_in_prerequisite_state',
                   DETAIL = 'history_as_of replays the events of the insert, update and delete trackers.',
-                  HINT = pg_catalog.format('Add them with SELECT track_table(%L); history is complete from then on (baseline => true records the rows as they are).', v_rel::text);
+                  HINT = format('Add them with SELECT track_table(%L); history is complete from then on (baseline => true records the rows as they are).', v_rel::text);
     END IF;
     RETURN QUERY EXECUTE history_track._replay_sql(v_rel, key IS NOT NULL)
         USING ts, history_track._state_labels(), key;
@@ -189,15 +184,12 @@ CREATE FUNCTION @extschema@.history_events(
     diff           jsonb
 )
 LANGUAGE plpgsql STABLE
--- SECURITY DEFINER: to read the catalog; an event table is only read when the
--- caller may SELECT from it.
-SECURITY DEFINER
+-- SECURITY INVOKER: an event table is read only as the caller may read it.
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     v_key     text        := history_events.key;
     v_context uuid        := history_events.context_id;
-    v_caller  name        := history_track._caller();
     v_table   history_track.tracked_table;
     v_event   text;
     v_source  text;
@@ -210,9 +202,9 @@ BEGIN
                   HINT = 'Name the table too: history_events(''orders'', key => ''42'').';
     END IF;
     IF tbl IS NOT NULL THEN
-        PERFORM history_track._readable(tbl, 'history_events');
+        PERFORM history_track._readable(tbl, 'history_events', current_user);
     END IF;
-    IF last OPERATOR(pg_catalog.<) 0 THEN
+    IF last < 0 THEN
         RAISE EXCEPTION 'last must not be negative'
             USING ERRCODE = 'invalid_parameter_value',
                   HINT = 'Pass how many of the latest events to return, or leave last out for all.';
@@ -220,8 +212,8 @@ BEGIN
 
     FOR v_table IN
         SELECT t.* FROM history_track.tracked_table AS t
-         WHERE (tbl IS NULL OR t.table_name OPERATOR(pg_catalog.=) tbl)
-           AND pg_catalog.has_table_privilege(v_caller, t.event_table, 'SELECT')
+         WHERE (tbl IS NULL OR t.table_name = tbl)
+           AND has_table_privilege(t.event_table, 'SELECT')
          ORDER BY t.event_table::text
     LOOP
         v_event := history_track._qualified(v_table.event_table);
@@ -231,74 +223,74 @@ BEGIN
             -- The key's events, and those of the keys its rows had before
             -- they moved to it (each up to the statement that moved it); then
             -- the updates that moved a row away from the key.
-            v_source := pg_catalog.format(
-                E'(SELECT DISTINCT ON (u.pgh_id) u.* FROM (\n'
-                '    WITH RECURSIVE chain (pgh_key, pgh_bound) AS (\n'
-                '        SELECT k.pgh_obj_id, NULL::bigint\n'
-                '          FROM (SELECT e.pgh_obj_id FROM %1$s AS e WHERE %2$s LIMIT 1) AS k\n'
+            v_source := format(
+                E'(SELECT DISTINCT ON (pgh_u.pgh_id) pgh_u.* FROM (\n'
+                '    WITH RECURSIVE pgh_chain (pgh_key, pgh_bound) AS (\n'
+                '        SELECT pgh_k.pgh_obj_id, NULL::bigint\n'
+                '          FROM (SELECT pgh_e.pgh_obj_id FROM %1$s AS pgh_e WHERE %2$s LIMIT 1) AS pgh_k\n'
                 '        UNION\n'
-                '        SELECT e.pgh_old_obj_id, e.pgh_statement_id\n'
-                '          FROM chain AS c\n'
-                '          JOIN %1$s AS e ON e.pgh_obj_id = c.pgh_key\n'
-                '               AND e.pgh_id OPERATOR(pg_catalog.<) COALESCE(c.pgh_bound, 9223372036854775807)\n'
-                '         WHERE e.pgh_old_obj_id IS NOT NULL\n'
+                '        SELECT pgh_e.pgh_old_obj_id, pgh_e.pgh_statement_id\n'
+                '          FROM pgh_chain AS pgh_c\n'
+                '          JOIN %1$s AS pgh_e ON pgh_e.pgh_obj_id OPERATOR(pg_catalog.=) pgh_c.pgh_key\n'
+                '               AND pgh_e.pgh_id OPERATOR(pg_catalog.<) COALESCE(pgh_c.pgh_bound, 9223372036854775807)\n'
+                '         WHERE pgh_e.pgh_old_obj_id IS NOT NULL\n'
                 '    )\n'
-                '    SELECT e.* FROM chain AS c\n'
-                '      JOIN %1$s AS e ON e.pgh_obj_id = c.pgh_key\n'
-                '           AND e.pgh_id OPERATOR(pg_catalog.<) COALESCE(c.pgh_bound, 9223372036854775807)\n'
+                '    SELECT pgh_e.* FROM pgh_chain AS pgh_c\n'
+                '      JOIN %1$s AS pgh_e ON pgh_e.pgh_obj_id OPERATOR(pg_catalog.=) pgh_c.pgh_key\n'
+                '           AND pgh_e.pgh_id OPERATOR(pg_catalog.<) COALESCE(pgh_c.pgh_bound, 9223372036854775807)\n'
                 '    UNION ALL\n'
-                '    SELECT e.* FROM %1$s AS e WHERE %3$s\n'
-                '  ) AS u ORDER BY u.pgh_id)',
+                '    SELECT pgh_e.* FROM %1$s AS pgh_e WHERE %3$s\n'
+                '  ) AS pgh_u ORDER BY pgh_u.pgh_id)',
                 v_event,
-                history_track._key_match_sql(tbl, 'e.pgh_obj_id', '$1'),
-                history_track._key_match_sql(tbl, 'e.pgh_old_obj_id', '$1'));
+                history_track._key_match_sql(tbl, 'pgh_e.pgh_obj_id', '$1'),
+                history_track._key_match_sql(tbl, 'pgh_e.pgh_old_obj_id', '$1'));
         END IF;
         v_where := '{}';
         IF v_context IS NOT NULL THEN
             -- A context id carries its transaction's start time, which is
             -- every one of its events' pgh_created_at: the BRIN index finds them.
             v_where := v_where || ARRAY[
-                'e.pgh_created_at OPERATOR(pg_catalog.>=) (history_track._context_time($2) OPERATOR(pg_catalog.-) interval ''1 millisecond'')',
-                'e.pgh_created_at OPERATOR(pg_catalog.<) (history_track._context_time($2) OPERATOR(pg_catalog.+) interval ''2 milliseconds'')',
-                'e.pgh_context_id OPERATOR(pg_catalog.=) $2'];
+                'pgh_e.pgh_created_at OPERATOR(pg_catalog.>=) (history_track._context_time($2) OPERATOR(pg_catalog.-) interval ''1 millisecond'')',
+                'pgh_e.pgh_created_at OPERATOR(pg_catalog.<) (history_track._context_time($2) OPERATOR(pg_catalog.+) interval ''2 milliseconds'')',
+                'pgh_e.pgh_context_id OPERATOR(pg_catalog.=) $2'];
         END IF;
         IF since IS NOT NULL THEN
-            v_where := v_where || 'e.pgh_created_at OPERATOR(pg_catalog.>=) $3'::text;
+            v_where := v_where || 'pgh_e.pgh_created_at OPERATOR(pg_catalog.>=) $3'::text;
         END IF;
         IF until IS NOT NULL THEN
-            v_where := v_where || 'e.pgh_created_at OPERATOR(pg_catalog.<) $4'::text;
+            v_where := v_where || 'pgh_e.pgh_created_at OPERATOR(pg_catalog.<) $4'::text;
         END IF;
         -- Trackers storing the old row of an update have no diff of their own.
-        SELECT pg_catalog.array_agg(t.label) INTO v_old FROM history_track.tracker AS t
-         WHERE t.table_name OPERATOR(pg_catalog.=) v_table.table_name AND t.snapshot OPERATOR(pg_catalog.=) 'old';
+        SELECT array_agg(t.label) INTO v_old FROM history_track.tracker AS t
+         WHERE t.table_name = v_table.table_name AND t.snapshot = 'old';
 
         -- The state before an event: the row's last state event before it
         -- (before its statement, when the event moved the row to a new key);
         -- none for an insert, or after a delete.
-        RETURN QUERY EXECUTE pg_catalog.format(
+        RETURN QUERY EXECUTE format(
             E'SELECT * FROM (\n'
-            'SELECT $5, e.pgh_id, e.pgh_created_at, e.pgh_label, e.pgh_operation,\n'
-            '       pg_catalog.to_jsonb(e.pgh_obj_id), e.pgh_context_id, e.pgh_context, d.data,\n'
-            '       CASE WHEN e.pgh_operation OPERATOR(pg_catalog.=) ''UPDATE''\n'
-            '                 AND e.pgh_label OPERATOR(pg_catalog.=) ANY ($7) THEN NULL\n'
-            '            ELSE history_track._diff(e.pgh_operation, d.data, p.data) END\n'
-            '  FROM %1$s AS e\n'
-            ' CROSS JOIN LATERAL (SELECT pg_catalog.to_jsonb(e) OPERATOR(pg_catalog.-) $8 AS data) AS d\n'
+            'SELECT $5, pgh_e.pgh_id, pgh_e.pgh_created_at, pgh_e.pgh_label, pgh_e.pgh_operation,\n'
+            '       pg_catalog.to_jsonb(pgh_e.pgh_obj_id), pgh_e.pgh_context_id, pgh_e.pgh_context, pgh_d.data,\n'
+            '       CASE WHEN pgh_e.pgh_operation OPERATOR(pg_catalog.=) ''UPDATE''\n'
+            '                 AND pgh_e.pgh_label OPERATOR(pg_catalog.=) ANY ($7) THEN NULL\n'
+            '            ELSE history_track._diff(pgh_e.pgh_operation, pgh_d.data, pgh_p.data) END\n'
+            '  FROM %1$s AS pgh_e\n'
+            ' CROSS JOIN LATERAL (SELECT pg_catalog.to_jsonb(pgh_e) OPERATOR(pg_catalog.-) $8 AS data) AS pgh_d\n'
             '  LEFT JOIN LATERAL (\n'
-            '       SELECT CASE WHEN p.pgh_operation OPERATOR(pg_catalog.<>) ALL (''{DELETE,TRUNCATE}'')\n'
-            '                   THEN pg_catalog.to_jsonb(p) OPERATOR(pg_catalog.-) $8 END AS data\n'
-            '         FROM %2$s AS p\n'
-            '        WHERE p.pgh_obj_id = COALESCE(e.pgh_old_obj_id, e.pgh_obj_id)\n'
-            '          AND p.pgh_id OPERATOR(pg_catalog.<) COALESCE(e.pgh_statement_id, e.pgh_id)\n'
-            '          AND p.pgh_label OPERATOR(pg_catalog.=) ANY ($6)\n'
-            '          AND e.pgh_operation OPERATOR(pg_catalog.<>) ''INSERT''\n'
-            '        ORDER BY p.pgh_id DESC LIMIT 1) AS p ON true\n'
+            '       SELECT CASE WHEN pgh_p.pgh_operation OPERATOR(pg_catalog.<>) ALL (''{DELETE,TRUNCATE}'')\n'
+            '                   THEN pg_catalog.to_jsonb(pgh_p) OPERATOR(pg_catalog.-) $8 END AS data\n'
+            '         FROM %2$s AS pgh_p\n'
+            '        WHERE pgh_p.pgh_obj_id OPERATOR(pg_catalog.=) COALESCE(pgh_e.pgh_old_obj_id, pgh_e.pgh_obj_id)\n'
+            '          AND pgh_p.pgh_id OPERATOR(pg_catalog.<) COALESCE(pgh_e.pgh_statement_id, pgh_e.pgh_id)\n'
+            '          AND pgh_p.pgh_label OPERATOR(pg_catalog.=) ANY ($6)\n'
+            '          AND pgh_e.pgh_operation OPERATOR(pg_catalog.<>) ''INSERT''\n'
+            '        ORDER BY pgh_p.pgh_id DESC LIMIT 1) AS pgh_p ON true\n'
             '%3$s\n'
-            ' ORDER BY e.pgh_id DESC LIMIT $9) AS x\n'
+            ' ORDER BY pgh_e.pgh_id DESC LIMIT $9) AS pgh_x\n'
             ' ORDER BY 2',
             v_source, v_event,
-            CASE WHEN pg_catalog.cardinality(v_where) OPERATOR(pg_catalog.>) 0
-                 THEN ' WHERE ' || pg_catalog.array_to_string(v_where, E'\n   AND ') ELSE '' END)
+            CASE WHEN cardinality(v_where) > 0
+                 THEN ' WHERE ' || array_to_string(v_where, E'\n   AND ') ELSE '' END)
         USING v_key, v_context, since, until, v_table.table_name, history_track._state_labels(),
               COALESCE(v_old, '{}'), history_track._pgh_columns(), last;
     END LOOP;
@@ -323,14 +315,13 @@ RETURNS TABLE (
     data           jsonb
 )
 LANGUAGE sql STABLE
--- SECURITY DEFINER: to read the catalog for the event tables' names.
-SECURITY DEFINER
+-- SECURITY INVOKER: history_events reads what the caller may read.
 SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT e.table_name, t.event_table, e.pgh_id, e.pgh_created_at, e.pgh_label, e.pgh_operation,
            e.pgh_obj_id, e.pgh_context, e.data
       FROM @extschema@.history_events(context_id => history_context_events.context_id) AS e
-      JOIN history_track.tracked_table AS t ON t.table_name OPERATOR(pg_catalog.=) e.table_name
+      JOIN history_track.tracked_table AS t ON t.table_name = e.table_name
      ORDER BY t.event_table::text, e.pgh_id
 $$;
 

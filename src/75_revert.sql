@@ -16,12 +16,9 @@
 -- the source does not have, updates those that differ and inserts those
 -- missing, and returns how many rows it wrote. p_source is the SQL of the
 -- rows to restore, shaped like p_table.
--- SECURITY DEFINER: to read the catalog; it returns SQL text only, which the
--- caller runs with its own privileges.
 CREATE FUNCTION history_track._revert_sql(p_table regclass, p_source text, p_one_key boolean)
 RETURNS text
 LANGUAGE plpgsql STABLE
-SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
@@ -31,7 +28,7 @@ DECLARE
     v_insert  name[];
     v_set     name[];
 BEGIN
-    v_table := history_track._readable(p_table, 'a revert');
+    v_table := history_track._readable(p_table, 'a revert', current_user);
     IF NOT history_track._has_default_trackers(p_table) THEN
         RAISE EXCEPTION 'table % cannot be reverted: it does not have all three default trackers', p_table
             USING ERRCODE = 'object_not_in_prerequisite_state',
@@ -65,59 +62,60 @@ BEGIN
     -- One statement, reading the source once: the deletes, updates and
     -- inserts touch different keys (no ON CONFLICT, which a DEFERRABLE key
     -- could not serve).
-    RETURN pg_catalog.format(
-        E'WITH r AS MATERIALIZED (%2$s),\n'
-        ' d AS (DELETE FROM %9$s%1$s AS t WHERE %3$sNOT EXISTS (SELECT FROM r WHERE (%4$s) = (%5$s)) RETURNING 1),\n'
-        ' u AS (%6$s),\n'
-        ' i AS (INSERT INTO %1$s (%7$s) OVERRIDING SYSTEM VALUE SELECT %8$s FROM r\n'
-        '        WHERE NOT EXISTS (SELECT FROM %9$s%1$s AS t WHERE (%4$s) = (%5$s)) RETURNING 1)\n'
-        'SELECT (SELECT pg_catalog.count(*) FROM d) OPERATOR(pg_catalog.+) (SELECT pg_catalog.count(*) FROM u)\n'
-        '       OPERATOR(pg_catalog.+) (SELECT pg_catalog.count(*) FROM i)',
+    RETURN format(
+        E'WITH pgh_r AS MATERIALIZED (%2$s),\n'
+        ' pgh_d AS (DELETE FROM %9$s%1$s AS pgh_t WHERE %3$sNOT EXISTS (SELECT FROM pgh_r WHERE (%4$s) = (%5$s)) RETURNING 1),\n'
+        ' pgh_u AS (%6$s),\n'
+        ' pgh_i AS (INSERT INTO %1$s (%7$s) OVERRIDING SYSTEM VALUE SELECT %8$s FROM pgh_r\n'
+        '        WHERE NOT EXISTS (SELECT FROM %9$s%1$s AS pgh_t WHERE (%4$s) = (%5$s)) RETURNING 1)\n'
+        'SELECT (SELECT pg_catalog.count(*) FROM pgh_d) OPERATOR(pg_catalog.+) (SELECT pg_catalog.count(*) FROM pgh_u)\n'
+        '       OPERATOR(pg_catalog.+) (SELECT pg_catalog.count(*) FROM pgh_i)',
         history_track._qualified(p_table),
         p_source,
         CASE WHEN p_one_key
-             THEN history_track._key_match_sql(p_table, history_track._obj_id_sql(p_table, 't'), '$2') || ' AND '
+             THEN history_track._key_match_sql(p_table, history_track._obj_id_sql(p_table, 'pgh_t'), '$2') || ' AND '
              ELSE '' END,
-        (SELECT pg_catalog.string_agg(pg_catalog.format('r.%I', k), ', ') FROM pg_catalog.unnest(v_key) AS k),
-        (SELECT pg_catalog.string_agg(pg_catalog.format('t.%I', k), ', ') FROM pg_catalog.unnest(v_key) AS k),
+        history_track._list('pgh_r.%I', v_key),
+        history_track._list('pgh_t.%I', v_key),
         CASE WHEN v_set IS NULL THEN 'SELECT 1 WHERE false'
-             ELSE pg_catalog.format(
-                 'UPDATE %s%s AS t SET (%s) = ROW(%s) FROM r WHERE (%s) = (%s) AND pg_catalog.record_image_ne(ROW(%s), ROW(%s)) RETURNING 1',
+             ELSE format(
+                 'UPDATE %s%s AS pgh_t SET (%s) = ROW(%s) FROM pgh_r WHERE (%s) = (%s) AND pg_catalog.record_image_ne(ROW(%s), ROW(%s)) RETURNING 1',
                  history_track._only(p_table), history_track._qualified(p_table),
-                 (SELECT pg_catalog.string_agg(pg_catalog.quote_ident(c), ', ') FROM pg_catalog.unnest(v_set) AS c),
-                 (SELECT pg_catalog.string_agg(pg_catalog.format('r.%I', c), ', ') FROM pg_catalog.unnest(v_set) AS c),
-                 (SELECT pg_catalog.string_agg(pg_catalog.format('r.%I', k), ', ') FROM pg_catalog.unnest(v_key) AS k),
-                 (SELECT pg_catalog.string_agg(pg_catalog.format('t.%I', k), ', ') FROM pg_catalog.unnest(v_key) AS k),
-                 (SELECT pg_catalog.string_agg(pg_catalog.format('t.%I', c), ', ') FROM pg_catalog.unnest(v_set) AS c),
-                 (SELECT pg_catalog.string_agg(pg_catalog.format('r.%I', c), ', ') FROM pg_catalog.unnest(v_set) AS c))
+                 history_track._list('%I', v_set), history_track._list('pgh_r.%I', v_set),
+                 history_track._list('pgh_r.%I', v_key), history_track._list('pgh_t.%I', v_key),
+                 history_track._list('pgh_t.%I', v_set), history_track._list('pgh_r.%I', v_set))
         END,
-        (SELECT pg_catalog.string_agg(pg_catalog.quote_ident(c), ', ') FROM pg_catalog.unnest(v_insert) AS c),
-        (SELECT pg_catalog.string_agg(pg_catalog.format('r.%I', c), ', ') FROM pg_catalog.unnest(v_insert) AS c),
+        history_track._list('%I', v_insert),
+        history_track._list('pgh_r.%I', v_insert),
         history_track._only(p_table));
 END
 $$;
 
 -- The event table of p_table, for revert_row(tbl, event): its rows as p_table's
--- rows, and the key of an event as text. SECURITY DEFINER to read the catalog.
+-- rows, and the key of an event as text.
 CREATE FUNCTION history_track._event_row_sql(p_table regclass, OUT row_sql text, OUT key_sql text)
 LANGUAGE plpgsql STABLE
-SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    v_table history_track.tracked_table := history_track._readable(p_table, 'revert_row');
+    v_table history_track.tracked_table := history_track._readable(p_table, 'revert_row', current_user);
 BEGIN
-    row_sql := pg_catalog.format(
-        'SELECT %s FROM %s AS e WHERE e.pgh_id OPERATOR(pg_catalog.=) $3 AND e.pgh_operation OPERATOR(pg_catalog.<>) ALL (''{DELETE,TRUNCATE}'')',
-        (SELECT pg_catalog.string_agg(CASE WHEN a.attgenerated OPERATOR(pg_catalog.=) ''
-                                           THEN pg_catalog.format('e.%I', a.attname)
-                                           ELSE pg_catalog.format('NULL::%s AS %I', pg_catalog.format_type(a.atttypid, a.atttypmod), a.attname)
-                                      END, ', ' ORDER BY a.attnum)
-           FROM pg_catalog.pg_attribute AS a
-          WHERE a.attrelid OPERATOR(pg_catalog.=) p_table AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped),
+    -- The event's row as p_table's row: each column cast back from the
+    -- type history stores it as (with the caller's privileges).
+    row_sql := format(
+        'SELECT %s FROM %s AS pgh_e WHERE pgh_e.pgh_id OPERATOR(pg_catalog.=) $3 AND pgh_e.pgh_operation OPERATOR(pg_catalog.<>) ALL (''{DELETE,TRUNCATE}'')',
+        (SELECT string_agg(CASE WHEN a.attgenerated = '' AND (ea.atttypid, ea.atttypmod) = (a.atttypid, a.atttypmod)
+                                THEN format('pgh_e.%I', a.attname)
+                                WHEN a.attgenerated = '' AND ea.attname IS NOT NULL
+                                THEN format('pgh_e.%I::%s AS %1$I', a.attname, format_type(a.atttypid, a.atttypmod))
+                                ELSE format('NULL::%s AS %I', format_type(a.atttypid, a.atttypmod), a.attname)
+                           END, ', ' ORDER BY a.attnum)
+           FROM pg_attribute AS a
+           LEFT JOIN pg_attribute AS ea ON ea.attrelid = v_table.event_table AND ea.attname = a.attname AND NOT ea.attisdropped
+          WHERE a.attrelid = p_table AND a.attnum > 0 AND NOT a.attisdropped),
         history_track._qualified(v_table.event_table));
-    key_sql := pg_catalog.format(
-        'SELECT pg_catalog.format(''%%s'', e.pgh_obj_id) FROM %s AS e WHERE e.pgh_id OPERATOR(pg_catalog.=) $1',
+    key_sql := format(
+        'SELECT pg_catalog.format(''%%s'', pgh_e.pgh_obj_id) FROM %s AS pgh_e WHERE pgh_e.pgh_id OPERATOR(pg_catalog.=) $1',
         history_track._qualified(v_table.event_table));
 END
 $$;

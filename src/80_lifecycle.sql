@@ -1,8 +1,85 @@
 -- Lifecycle: following DDL on tracked tables and event tables.
 --
--- sql_drop: dropping an event table while its table is tracked is refused;
--- dropping a tracked table forgets it (its trackers and generated functions go,
--- its event table stays, as an ordinary table the extension no longer writes).
+-- ALTER TABLE (and CREATE TABLE, ALTER TRIGGER) on a tracked table is
+-- followed at ddl_command_end, or refused (the error rolls the whole command
+-- back, so nothing is lost):
+--   ADD COLUMN      the event table gains the column (when all columns are
+--                   mirrored), the triggers record it;
+--   RENAME COLUMN   the event table's column is renamed; the trackers' changed
+--                   lists and the conditions (parse trees: they refer to the
+--                   column by number) follow the new name;
+--   DROP COLUMN     the event table keeps the column and its history (new
+--                   events store NULL there); refused while a tracker's changed
+--                   list or condition uses the column;
+--   ALTER ... TYPE  the event table's column changes type too, when every
+--                   recorded value survives the conversion (checked by a
+--                   round trip); a condition using the column is compiled
+--                   again for the new type, or the ALTER refused;
+--   RENAME TO, SET SCHEMA   tracking goes on (the event table keeps its name);
+--   ATTACH / DETACH PARTITION (also CONCURRENTLY), CREATE TABLE ... PARTITION OF
+--                   the partition's triggers are added or removed, its rows
+--                   recorded as a baseline coming in or going out;
+--   INHERIT, NO INHERIT, CREATE TABLE ... INHERITS, becoming a partition
+--                   refused (see _inheritance()) for a tracked table;
+--   DISABLE / ENABLE [REPLICA] TRIGGER, ALTER TRIGGER ... RENAME on a history
+--                   trigger   refused (see 85_protect.sql);
+--   a primary key change      refused (pgh_obj_id is the key);
+--   ENABLE / DISABLE RULE, REPLICA IDENTITY, SET (...) and the rest change no
+--                   row and need nothing.
+--
+-- What tells a rename from a drop and an add is history_track.tracked_column:
+-- the columns as history_track last followed them, by attribute number. No
+-- state is kept between the start and the end of a command, and none in
+-- settings (which any role could set): an ALTER TABLE that waited for a
+-- track_table() to commit finds the table tracked when it ends, and is
+-- followed like any other.
+
+-- Remember p_table's columns as they are now.
+CREATE FUNCTION history_track._remember_columns(p_table regclass) RETURNS void
+LANGUAGE sql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    DELETE FROM history_track.tracked_column AS c WHERE c.table_name = p_table;
+    INSERT INTO history_track.tracked_column (table_name, attnum, attname, atttype, atttypmod, key_position)
+    SELECT p_table, a.attnum, a.attname, a.atttypid, a.atttypmod,
+           (SELECT k.ord FROM pg_index AS i CROSS JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, ord)
+             WHERE i.indrelid = p_table AND i.indisprimary AND k.attnum = a.attnum)
+      FROM pg_attribute AS a
+     WHERE a.attrelid = p_table AND a.attnum > 0 AND NOT a.attisdropped;
+$$;
+
+-- Record the rows of partitions that joined or left p_table's tree since its
+-- triggers were last written (ATTACH / DETACH PARTITION): they enter or leave
+-- the table without DML, so they are recorded as a baseline (label
+-- baseline, BASELINE coming in, DELETE going out), when the table is replayed.
+CREATE FUNCTION history_track._record_partition_moves(p_table regclass, p_stored history_track.tracked_table,
+                                                      p_relations regclass[])
+RETURNS void
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_insert   oid := to_regprocedure(history_track._trigger_function(p_stored.table_id, 'insert') || '()');
+    v_relation regclass;
+BEGIN
+    IF v_insert IS NULL OR NOT history_track._has_default_trackers(p_table)
+       OR NOT EXISTS (SELECT FROM pg_trigger AS tg WHERE tg.tgrelid = p_table AND tg.tgfoid = v_insert) THEN
+        RETURN;
+    END IF;
+    FOR v_relation IN
+        SELECT DISTINCT tg.tgrelid::regclass FROM pg_trigger AS tg
+         WHERE tg.tgfoid = v_insert AND NOT tg.tgrelid::regclass = ANY (p_relations)
+    LOOP
+        PERFORM history_track._record_rows(p_table, 'DELETE', format('ONLY %s AS pgh_t', history_track._qualified(v_relation)));
+    END LOOP;
+    FOR v_relation IN
+        SELECT r FROM unnest(p_relations) AS r
+         WHERE NOT EXISTS (SELECT FROM pg_trigger AS tg WHERE tg.tgrelid = r AND tg.tgfoid = v_insert)
+    LOOP
+        PERFORM history_track._record_rows(p_table, 'BASELINE', format('ONLY %s AS pgh_t', history_track._qualified(v_relation)));
+    END LOOP;
+END
+$$;
 
 CREATE FUNCTION history_track._on_sql_drop() RETURNS event_trigger
 LANGUAGE plpgsql
@@ -14,57 +91,77 @@ AS $$
 DECLARE
     v_dropped oid[];
     v_row     record;
+    v_caller  name := history_track._caller();
 BEGIN
     -- While DROP EXTENSION runs, the catalog itself is among the dropped objects.
-    IF pg_catalog.to_regclass('history_track.tracked_table') IS NULL THEN
+    IF to_regclass('history_track.tracked_table') IS NULL THEN
         RETURN;
     END IF;
-    -- A history trigger dropped by hand (DROP TRIGGER) from a table that is
-    -- still tracked: refused. (untrack_table() and _generate() first take the
+    -- A trigger dropped by hand (DROP TRIGGER, under whatever name) from a
+    -- table that is still tracked, or one of its partitions: refused if it
+    -- was a history trigger. (untrack_table() and _generate() first take the
     -- tracker out of the catalog, so their drops pass.)
-    IF EXISTS (SELECT FROM pg_catalog.pg_event_trigger_dropped_objects() AS d
-                WHERE d.object_type OPERATOR(pg_catalog.=) 'trigger'
-                  AND d.object_identity LIKE 'history\_track\_%') THEN
-        FOR v_row IN
-            SELECT t.table_name FROM history_track.tracked_table AS t
-             WHERE EXISTS (SELECT FROM pg_catalog.pg_class AS c WHERE c.oid OPERATOR(pg_catalog.=) t.table_name)
-               AND EXISTS (SELECT FROM history_track.tracker AS k WHERE k.table_name OPERATOR(pg_catalog.=) t.table_name)
-        LOOP
-            PERFORM history_track._assert_triggers(v_row.table_name);
-        END LOOP;
-    END IF;
+    FOR v_row IN
+        SELECT DISTINCT t.table_name
+          FROM pg_event_trigger_dropped_objects() AS d
+         CROSS JOIN LATERAL (SELECT to_regclass(format('%I.%I', d.address_names[1], d.address_names[2])) AS rel) AS r
+          JOIN history_track.tracked_table AS t
+            ON t.table_name = r.rel OR t.table_name = pg_partition_root(r.rel)
+         WHERE d.object_type = 'trigger' AND r.rel IS NOT NULL
+           AND EXISTS (SELECT FROM history_track.tracker AS k WHERE k.table_name = t.table_name)
+    LOOP
+        PERFORM history_track._assert_triggers(v_row.table_name);
+    END LOOP;
 
-    SELECT pg_catalog.array_agg(d.objid) INTO v_dropped
-      FROM pg_catalog.pg_event_trigger_dropped_objects() AS d
-     WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::regclass AND d.objsubid OPERATOR(pg_catalog.=) 0;
+    SELECT array_agg(d.objid) INTO v_dropped
+      FROM pg_event_trigger_dropped_objects() AS d
+     WHERE d.classid = 'pg_class'::regclass AND d.objsubid = 0;
     IF v_dropped IS NULL THEN
         RETURN;
     END IF;
     -- A dropped event table's hash chain goes with it.
-    DELETE FROM history_track.chain_link AS l WHERE l.event_table::oid OPERATOR(pg_catalog.=) ANY (v_dropped);
-    DELETE FROM history_track.chain AS c WHERE c.event_table::oid OPERATOR(pg_catalog.=) ANY (v_dropped);
+    DELETE FROM history_track.chain_link AS l WHERE l.event_table::oid = ANY (v_dropped);
+    DELETE FROM history_track.chain AS c WHERE c.event_table::oid = ANY (v_dropped);
 
     FOR v_row IN
-        SELECT t.table_name::oid AS tbl, t.event_table::oid AS ev, t.table_id
+        SELECT t.table_name::oid AS tbl, t.event_table::oid AS ev, t.table_id,
+               (SELECT d.object_identity FROM pg_event_trigger_dropped_objects() AS d
+                 WHERE d.classid = 'pg_class'::regclass AND d.objid = t.table_name::oid AND d.objsubid = 0) AS table_text,
+               (SELECT d.object_identity FROM pg_event_trigger_dropped_objects() AS d
+                 WHERE d.classid = 'pg_class'::regclass AND d.objid = t.event_table::oid AND d.objsubid = 0) AS event_text,
+               EXISTS (SELECT FROM history_track.tracker AS k WHERE k.table_name = t.table_name) AS tracked
           FROM history_track.tracked_table AS t
-         WHERE t.event_table::oid OPERATOR(pg_catalog.=) ANY (v_dropped)
-            OR t.table_name::oid OPERATOR(pg_catalog.=) ANY (v_dropped)
+         WHERE t.event_table::oid = ANY (v_dropped) OR t.table_name::oid = ANY (v_dropped)
     LOOP
-        IF v_row.ev OPERATOR(pg_catalog.=) ANY (v_dropped)
-           AND NOT v_row.tbl OPERATOR(pg_catalog.=) ANY (v_dropped)
-           AND EXISTS (SELECT FROM history_track.tracker AS k WHERE k.table_name::oid OPERATOR(pg_catalog.=) v_row.tbl) THEN
-            RAISE EXCEPTION 'cannot drop event table %: table % is tracked',
-                            (SELECT d.object_identity FROM pg_catalog.pg_event_trigger_dropped_objects() AS d
-                              WHERE d.objid OPERATOR(pg_catalog.=) v_row.ev AND d.objsubid OPERATOR(pg_catalog.=) 0
-                              LIMIT 1),
-                            v_row.tbl::regclass
-                USING ERRCODE = 'dependent_objects_still_exist',
-                      DETAIL = 'The table''s triggers write to it.',
-                      HINT = pg_catalog.format('Use untrack_table(%L, drop_events => true) to stop tracking and drop the history.',
-                                               v_row.tbl::regclass::text);
+        IF v_row.ev = ANY (v_dropped) THEN
+            -- An event table: its history goes. Refused while its table is
+            -- tracked, and to anyone but a superuser (a schema's owner can
+            -- drop what the schema holds); a superuser's drop is logged.
+            IF v_row.tracked AND NOT v_row.tbl = ANY (v_dropped) THEN
+                RAISE EXCEPTION 'cannot drop event table %: table % is tracked', v_row.event_text, v_row.tbl::regclass
+                    USING ERRCODE = 'dependent_objects_still_exist',
+                          DETAIL = 'The table''s triggers write to it.',
+                          HINT = format('Use untrack_table(%L, drop_events => true) to stop tracking and drop the history.',
+                                        v_row.tbl::regclass::text);
+            END IF;
+            IF NOT history_track._is_superuser((SELECT r.oid FROM pg_roles AS r WHERE r.rolname = v_caller)) THEN
+                RAISE EXCEPTION 'cannot drop event table %: it holds the history of %', v_row.event_text,
+                                COALESCE(v_row.table_text, v_row.tbl::regclass::text)
+                    USING ERRCODE = 'insufficient_privilege',
+                          DETAIL = 'History is removed only by prune_history() or untrack_table(..., drop_events => true), which log it.',
+                          HINT = CASE WHEN v_row.tbl = ANY (v_dropped)
+                                      THEN 'Drop the history first with untrack_table(tbl, drop_events => true), then drop the rest.'
+                                      ELSE format('Use untrack_table(%L, drop_events => true).', v_row.tbl::regclass::text) END;
+            END IF;
+            INSERT INTO history_track.prune_log (table_name, event_table, before, events_deleted, pruned_by, action,
+                                                 table_text, event_text)
+            VALUES (v_row.tbl, v_row.ev, NULL, -1, v_caller, 'drop_table',
+                    COALESCE(v_row.table_text, v_row.tbl::regclass::text), v_row.event_text);
         END IF;
-        -- The table or its event table is gone: forget it.
-        DELETE FROM history_track.tracked_table AS t WHERE t.table_name::oid OPERATOR(pg_catalog.=) v_row.tbl;
+        -- The table or its event table is gone: forget it (the event table
+        -- of a dropped table stays, as an ordinary table the extension no
+        -- longer writes, still append-only).
+        DELETE FROM history_track.tracked_table AS t WHERE t.table_name::oid = v_row.tbl;
         PERFORM history_track._drop_generated(v_row.table_id);
     END LOOP;
 END
@@ -73,113 +170,76 @@ $$;
 CREATE EVENT TRIGGER history_track_sql_drop ON sql_drop
     EXECUTE FUNCTION history_track._on_sql_drop();
 
--- ALTER TABLE on a tracked table is followed (ddl_command_start and _end):
---   ADD COLUMN      the event table gains the column (when all columns are
---                   mirrored), the triggers record it;
---   RENAME COLUMN   the event table's column is renamed; the trackers' changed
---                   lists and conditions follow the new name;
---   DROP COLUMN     the event table keeps the column and its history (new
---                   events store NULL there); refused while a tracker's changed
---                   list or condition uses the column;
---   ALTER ... TYPE  the event table's column changes type too, when every
---                   recorded value survives the cast unchanged (checked by a
---                   round trip), between PostgreSQL's own types; else refused;
---   RENAME TO, SET SCHEMA   tracking goes on (the event table keeps its name);
---   a primary key change is refused (pgh_obj_id is the key).
--- Refusing raises an error in ddl_command_end, so the whole ALTER TABLE is
--- rolled back and nothing is lost. The trigger functions are regenerated
--- after every ALTER TABLE of a tracked table.
---
--- The start trigger remembers every tracked table's columns by attnum (that is
--- how a rename is told from a drop and an add). Nothing holds the conditions
--- during the ALTER (a view over the table would make PostgreSQL refuse to
--- change the type of a column it uses); after it, each condition is checked
--- against the table as it now is, and a renamed column is followed by
--- _condition_renamed().
-
--- A condition rewritten for the columns p_table has renamed since p_before
--- (see _on_ddl_start), or NULL when it cannot be. PostgreSQL does the
--- rewriting: the condition becomes a temporary view over a stand-in table with
--- the old column names (and the current types), the stand-in's columns are
--- renamed as the ALTER did, and the view's query is printed back (PostgreSQL
--- prints the aliases old and new as old_1 and new_1). The text is only taken
--- if it parses back to the very same query.
-CREATE FUNCTION history_track._condition_renamed(p_table regclass, p_before jsonb, p_condition text)
-RETURNS text
-LANGUAGE plpgsql VOLATILE
-SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-    v_columns text;
-    v_column  record;
-    v_def     text;
-    v_body    text;
-    -- The condition over the stand-in, as a view: (view name, condition).
-    v_view    text := E'CREATE TEMPORARY VIEW %I AS\n'
-                      'SELECT FROM pg_temp.history_track_stand_in AS old, pg_temp.history_track_stand_in AS new WHERE (\n%s\n)';
-BEGIN
-    SELECT pg_catalog.string_agg(pg_catalog.format('%I %s', c.value ->> 'name',
-                                                   CASE WHEN a.attisdropped
-                                                        THEN pg_catalog.format_type((c.value ->> 'type')::oid, (c.value ->> 'typmod')::integer)
-                                                        ELSE pg_catalog.format_type(a.atttypid, a.atttypmod) END),
-                                 ', ' ORDER BY c.key::integer)
-      INTO v_columns
-      FROM pg_catalog.jsonb_each(p_before -> 'columns') AS c
-      JOIN pg_catalog.pg_attribute AS a
-        ON a.attrelid OPERATOR(pg_catalog.=) p_table AND a.attnum OPERATOR(pg_catalog.=) c.key::int2;
-    EXECUTE pg_catalog.format('CREATE TEMPORARY TABLE history_track_stand_in (%s)', v_columns);
-    BEGIN
-        EXECUTE pg_catalog.format(v_view, 'history_track_condition', p_condition);
-        FOR v_column IN
-            SELECT c.value ->> 'name' AS before, a.attname AS after
-              FROM pg_catalog.jsonb_each(p_before -> 'columns') AS c
-              JOIN pg_catalog.pg_attribute AS a
-                ON a.attrelid OPERATOR(pg_catalog.=) p_table AND a.attnum OPERATOR(pg_catalog.=) c.key::int2
-             WHERE NOT a.attisdropped AND a.attname::text OPERATOR(pg_catalog.<>) (c.value ->> 'name')
-        LOOP
-            EXECUTE pg_catalog.format('ALTER TABLE pg_temp.history_track_stand_in RENAME COLUMN %I TO %I',
-                                      v_column.before, v_column.after);
-        END LOOP;
-        v_def := pg_catalog.pg_get_viewdef(pg_catalog.to_regclass('pg_temp.history_track_condition'));
-        v_body := pg_catalog.regexp_replace(pg_catalog.substring(v_def, '(?s)\sWHERE\s(.*);\s*$'),
-                                            '\m(old|new)_1\.', '\1.', 'g');
-        EXECUTE pg_catalog.format(v_view, 'history_track_condition_check', v_body);
-        IF pg_catalog.pg_get_viewdef(pg_catalog.to_regclass('pg_temp.history_track_condition_check')) IS DISTINCT FROM v_def THEN
-            v_body := NULL;
-        END IF;
-    EXCEPTION WHEN OTHERS THEN
-        -- Not expressible over the stand-in: the caller refuses the rename.
-        -- (The subtransaction's rollback took the views and renames with it.)
-        v_body := NULL;
-    END;
-    DROP TABLE pg_temp.history_track_stand_in CASCADE;
-    RETURN v_body;
-END
-$$;
-
+-- DROP EXTENSION history_track while tables are tracked: refused before
+-- PostgreSQL lists every dependent object, and before CASCADE would remove the
+-- triggers and the append-only guards (when the extension goes, its own
+-- event triggers go first, so nothing could object later). The event trigger
+-- cannot see which extension a DROP EXTENSION names, so it reads the
+-- statement: a DROP EXTENSION that names history_track, or one it cannot read
+-- (issued by dynamic SQL, where the statement is the outer one), is refused
+-- while any table is tracked; one that names only other extensions passes.
 CREATE FUNCTION history_track._on_ddl_start() RETURNS event_trigger
 LANGUAGE plpgsql
--- SECURITY DEFINER: reads the catalog, whoever runs ALTER TABLE.
+-- SECURITY DEFINER: reads the catalog, whoever runs the command.
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+    v_tables text;
+    v_names  text[];
 BEGIN
-    IF pg_catalog.to_regclass('history_track.tracked_table') IS NULL
-       OR pg_catalog.current_setting('history_track.following', true) OPERATOR(pg_catalog.=) 'on' THEN
+    IF to_regclass('history_track.tracked_table') IS NULL OR tg_tag <> 'DROP EXTENSION' THEN
         RETURN;
     END IF;
-    PERFORM pg_catalog.set_config('history_track.ddl_before', COALESCE((
-        SELECT pg_catalog.jsonb_object_agg(t.table_name::oid::text, pg_catalog.jsonb_build_object(
-                   'key', history_track._key_columns(t.table_name),
-                   'columns', (SELECT pg_catalog.jsonb_object_agg(a.attnum::text, pg_catalog.jsonb_build_object(
-                                          'name', a.attname, 'type', a.atttypid::bigint, 'typmod', a.atttypmod))
-                                 FROM pg_catalog.pg_attribute AS a
-                                WHERE a.attrelid OPERATOR(pg_catalog.=) t.table_name
-                                  AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped)))
-          FROM history_track.tracked_table AS t
-         WHERE EXISTS (SELECT FROM history_track.tracker AS k WHERE k.table_name OPERATOR(pg_catalog.=) t.table_name)
-    ), '{}')::text, true);
+    SELECT string_agg(DISTINCT k.table_name::text, ', ') INTO v_tables FROM history_track.tracker AS k;
+    IF v_tables IS NULL THEN
+        RETURN;
+    END IF;
+    -- The names the statement drops, if it reads as one DROP EXTENSION.
+    v_names := (SELECT array_agg(lower(btrim(n, E' \t\r\n"')))
+                  FROM regexp_split_to_table(
+                           substring(current_query() FROM
+                               '(?i)^\s*DROP\s+EXTENSION\s+(?:IF\s+EXISTS\s+)?([A-Za-z0-9_",\s]+?)\s*(?:CASCADE|RESTRICT)?\s*;?\s*$'),
+                           ',') AS n);
+    IF v_names IS NOT NULL AND NOT 'history_track' = ANY (v_names) THEN
+        RETURN;
+    END IF;
+    RAISE EXCEPTION 'cannot drop extension history_track while tables are tracked: %', v_tables
+        USING ERRCODE = 'dependent_objects_still_exist',
+              DETAIL = CASE WHEN v_names IS NULL
+                            THEN 'This DROP EXTENSION could not be read (dynamic SQL?), and it might drop history_track: that would remove the triggers that record those tables and the guards that keep their history append-only.'
+                            ELSE 'Dropping it would remove the triggers that record those tables and the guards that keep their history append-only.' END,
+              HINT = 'Stop tracking them first, e.g. SELECT untrack_table(table_name) FROM (SELECT DISTINCT table_name FROM history_trackers) AS t; their event tables and history stay.';
 END
+$$;
+
+-- The tracked tables (with trackers) a DDL command touched: the table itself,
+-- the root of a partition in its tree, the parent of a table made to inherit
+-- from it.
+CREATE FUNCTION history_track._touched_tables() RETURNS TABLE (table_name regclass, altered boolean)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    WITH touched AS (
+        SELECT CASE WHEN c.classid = 'pg_trigger'::regclass
+                    THEN (SELECT tg.tgrelid FROM pg_trigger AS tg WHERE tg.oid = c.objid)
+                    ELSE c.objid END AS rel,
+               c.classid = 'pg_class'::regclass AND c.command_tag = 'ALTER TABLE' AS altered
+          FROM pg_event_trigger_ddl_commands() AS c
+         WHERE c.classid IN ('pg_class'::regclass, 'pg_trigger'::regclass)
+    ), candidates AS (
+        SELECT t.rel AS tbl, t.altered FROM touched AS t
+        UNION ALL
+        SELECT pg_partition_root(t.rel), false FROM touched AS t
+         WHERE EXISTS (SELECT FROM pg_class AS c WHERE c.oid = t.rel)
+        UNION ALL
+        SELECT i.inhparent, false FROM touched AS t JOIN pg_inherits AS i ON i.inhrelid = t.rel
+    )
+    SELECT k.tbl::regclass, bool_or(k.altered)
+      FROM candidates AS k
+      JOIN history_track.tracked_table AS tt ON tt.table_name = k.tbl
+     WHERE EXISTS (SELECT FROM history_track.tracker AS tr WHERE tr.table_name = tt.table_name)
+     GROUP BY k.tbl
 $$;
 
 CREATE FUNCTION history_track._on_ddl_end() RETURNS event_trigger
@@ -191,255 +251,276 @@ SET search_path = pg_catalog, pg_temp
 SET client_min_messages = warning
 AS $$
 DECLARE
-    v_before jsonb;
-    v_table  regclass;
+    v_table record;
+    v_inheritance text;
 BEGIN
-    IF pg_catalog.to_regclass('history_track.tracked_table') IS NULL
-       OR pg_catalog.current_setting('history_track.following', true) OPERATOR(pg_catalog.=) 'on' THEN
+    IF to_regclass('history_track.tracked_table') IS NULL
+       OR EXISTS (SELECT FROM history_track.own_ddl AS d
+                   WHERE d.pid = pg_backend_pid() AND d.xid = pg_current_xact_id()) THEN
         RETURN;
     END IF;
-    v_before := NULLIF(pg_catalog.current_setting('history_track.ddl_before', true), '')::jsonb;
-    PERFORM pg_catalog.set_config('history_track.following', 'on', true);
-    FOR v_table IN
-        SELECT DISTINCT t.table_name
-          FROM pg_catalog.pg_event_trigger_ddl_commands() AS c
-          JOIN history_track.tracked_table AS t ON t.table_name::oid OPERATOR(pg_catalog.=) c.objid
-         WHERE c.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::regclass
-           AND EXISTS (SELECT FROM history_track.tracker AS k WHERE k.table_name OPERATOR(pg_catalog.=) t.table_name)
-    LOOP
-        PERFORM history_track._follow_table(v_table, v_before OPERATOR(pg_catalog.->) (v_table::oid::text));
+    FOR v_table IN SELECT * FROM history_track._touched_tables() ORDER BY 1 LOOP
+        IF (SELECT c.relispartition FROM pg_class AS c WHERE c.oid = v_table.table_name) THEN
+            RAISE EXCEPTION 'tracked table % cannot become a partition', v_table.table_name
+                USING ERRCODE = 'feature_not_supported',
+                      DETAIL = 'Writes routed through the partitioned table would not fire its statement triggers, so its history would miss them.',
+                      HINT = format('Stop tracking it first (SELECT untrack_table(%L)) and track the partitioned table instead.', v_table.table_name::text);
+        END IF;
+        v_inheritance := history_track._inheritance(v_table.table_name);
+        IF v_inheritance IS NOT NULL THEN
+            RAISE EXCEPTION 'tracked table % cannot take part in table inheritance: %', v_table.table_name, v_inheritance
+                USING ERRCODE = 'feature_not_supported',
+                      DETAIL = 'A write through an inheritance parent changes its children''s rows without their statement triggers, so their history would miss it.',
+                      HINT = format('Stop tracking it first (SELECT untrack_table(%L)), or use declarative partitioning.', v_table.table_name::text);
+        END IF;
+        IF NOT history_track._is_recording(v_table.table_name) THEN
+            CONTINUE;   -- pg_restore rebuilding it: its triggers are not back yet
+        END IF;
+        IF v_table.altered THEN
+            PERFORM history_track._follow_table(v_table.table_name);
+        END IF;
+        PERFORM history_track._generate(v_table.table_name);
     END LOOP;
-    -- A partition created in, attached to or detached from the tree of a
-    -- tracked partitioned table: its triggers are added or removed.
-    FOR v_table IN
-        SELECT DISTINCT t.table_name
-          FROM pg_catalog.pg_event_trigger_ddl_commands() AS c
-          JOIN history_track.tracked_table AS t
-            ON t.table_name::oid OPERATOR(pg_catalog.=) pg_catalog.pg_partition_root(c.objid::regclass)::oid
-         WHERE c.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::regclass
-           AND c.objid OPERATOR(pg_catalog.<>) t.table_name::oid
-           AND c.objsubid OPERATOR(pg_catalog.=) 0
-           AND history_track._is_recording(t.table_name)
-    LOOP
-        PERFORM history_track._generate(v_table);
-    END LOOP;
-    PERFORM pg_catalog.set_config('history_track.following', '', true);
-    PERFORM pg_catalog.set_config('history_track.ddl_before', '', true);
 END
 $$;
 
--- Bring p_table's event table, catalog and triggers up to date with an ALTER
--- TABLE, given its columns before (see _on_ddl_start), or refuse it.
-CREATE FUNCTION history_track._follow_table(p_table regclass, p_before jsonb) RETURNS void
+-- Bring p_table's event table, row type, catalog and triggers up to date with
+-- an ALTER TABLE, or refuse it: the columns now against tracked_column.
+CREATE FUNCTION history_track._follow_table(p_table regclass) RETURNS void
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    v_table   history_track.tracked_table;
-    v_event   text;
-    v_key     name[] := history_track._key_columns(p_table);
+    v_table   history_track.tracked_table := history_track._tracked(p_table);
+    v_event   text := history_track._qualified(v_table.event_table);
+    v_row     regtype := to_regtype(format('history_track.%I', format('_t%s_row', v_table.table_id)));
     v_old     record;
-    v_now     record;
     v_tracker record;
-    v_renamed boolean := false;
-    v_dropped boolean := false;
-    v_body    text;
-    v_state   text;
-    v_detail  text;
 BEGIN
-    -- Only tables whose triggers are in place: pg_restore's ALTER TABLE ...
-    -- ADD CONSTRAINT, before the triggers are back, is left alone.
-    IF p_before IS NULL OR NOT history_track._is_recording(p_table) THEN
-        RETURN;
+    IF v_row IS NULL THEN
+        v_row := history_track._row_type(p_table);   -- (a table tracked before 0.3.0)
     END IF;
-    SELECT * INTO STRICT v_table FROM history_track.tracked_table AS t
-     WHERE t.table_name OPERATOR(pg_catalog.=) p_table;
-    v_event := history_track._qualified(v_table.event_table);
 
-    IF v_key IS DISTINCT FROM (SELECT pg_catalog.array_agg(k::name) FROM pg_catalog.jsonb_array_elements_text(p_before -> 'key') AS k) THEN
+    -- After pg_restore the columns are numbered again without the dropped
+    -- ones: find the remembered columns by name.
+    IF EXISTS (SELECT FROM history_track.tracked_column AS c
+                WHERE c.table_name = p_table
+                  AND NOT EXISTS (SELECT FROM pg_attribute AS a WHERE a.attrelid = p_table AND a.attnum = c.attnum)) THEN
+        UPDATE history_track.tracked_column AS c SET attnum = -c.attnum WHERE c.table_name = p_table;
+        UPDATE history_track.tracked_column AS c SET attnum = a.attnum
+          FROM pg_attribute AS a
+         WHERE c.table_name = p_table AND a.attrelid = p_table AND a.attname = c.attname AND NOT a.attisdropped;
+        DELETE FROM history_track.tracked_column AS c WHERE c.table_name = p_table AND c.attnum < 0;
+    END IF;
+
+    IF ARRAY(SELECT k.attnum FROM pg_index AS i CROSS JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, ord)
+              WHERE i.indrelid = p_table AND i.indisprimary ORDER BY k.ord)
+       IS DISTINCT FROM
+       ARRAY(SELECT c.attnum FROM history_track.tracked_column AS c
+              WHERE c.table_name = p_table AND c.key_position IS NOT NULL ORDER BY c.key_position) THEN
         RAISE EXCEPTION 'cannot change the primary key of tracked table %', p_table
             USING ERRCODE = 'feature_not_supported',
                   DETAIL = 'Every event of the table stores its row''s primary key in pgh_obj_id.',
-                  HINT = pg_catalog.format('Stop tracking first (SELECT untrack_table(%L)), change the key, then track it again; rename the old event table to keep its history apart.', p_table::text);
+                  HINT = format('Stop tracking first (SELECT untrack_table(%L)), change the key, then track it again; rename the old event table to keep its history apart.', p_table::text);
     END IF;
 
+    -- Dropped columns first (they free their names), then renamed, then retyped.
     FOR v_old IN
-        SELECT c.key::int2 AS attnum, c.value ->> 'name' AS name, (c.value ->> 'type')::oid AS typid,
-               (c.value ->> 'typmod')::integer AS typmod
-          FROM pg_catalog.jsonb_each(p_before -> 'columns') AS c
-         ORDER BY 1
+        SELECT c.attnum, c.attname, c.atttype::oid AS typid, c.atttypmod AS typmod, a.attisdropped,
+               a.attname AS now_name, a.atttypid AS now_typid, a.atttypmod AS now_typmod
+          FROM history_track.tracked_column AS c
+          JOIN pg_attribute AS a ON a.attrelid = p_table AND a.attnum = c.attnum
+         WHERE c.table_name = p_table
+         ORDER BY NOT a.attisdropped, a.attname = c.attname, c.attnum
     LOOP
-        SELECT a.attname, a.attisdropped, a.atttypid, a.atttypmod, a.attgenerated INTO v_now
-          FROM pg_catalog.pg_attribute AS a
-         WHERE a.attrelid OPERATOR(pg_catalog.=) p_table AND a.attnum OPERATOR(pg_catalog.=) v_old.attnum;
-
-        IF v_now.attisdropped THEN
+        IF v_old.attisdropped THEN
             SELECT k.label INTO v_tracker FROM history_track.tracker AS k
-             WHERE k.table_name OPERATOR(pg_catalog.=) p_table AND v_old.name::name OPERATOR(pg_catalog.=) ANY (k.changed)
-             LIMIT 1;
+             WHERE k.table_name = p_table AND v_old.attname = ANY (k.changed) LIMIT 1;
             IF FOUND THEN
-                RAISE EXCEPTION 'cannot drop column "%" of table %: tracker "%" watches it', v_old.name, p_table, v_tracker.label
+                RAISE EXCEPTION 'cannot drop column "%" of table %: tracker "%" watches it', v_old.attname, p_table, v_tracker.label
                     USING ERRCODE = 'dependent_objects_still_exist',
                           DETAIL = 'The tracker records an update when one of its changed columns changed.',
-                          HINT = pg_catalog.format('Remove the tracker first: SELECT untrack_table(%L, label => %L);', p_table::text, v_tracker.label);
+                          HINT = format('Remove the tracker first: SELECT untrack_table(%L, label => %L);', p_table::text, v_tracker.label);
             END IF;
-            v_dropped := true;
+            SELECT k.label, k.condition INTO v_tracker FROM history_track.tracker AS k
+             WHERE k.table_name = p_table AND v_old.attname = ANY (history_track._condition_columns(k.condition)) LIMIT 1;
+            IF FOUND THEN
+                RAISE EXCEPTION 'cannot drop a column of table % that the condition of tracker "%" uses', p_table, v_tracker.label
+                    USING ERRCODE = 'dependent_objects_still_exist',
+                          DETAIL = format('Column "%s"; the condition is: %s', v_old.attname, history_track._condition_text(v_tracker.condition)),
+                          HINT = format('Remove the tracker first: SELECT untrack_table(%L, label => %L);', p_table::text, v_tracker.label);
+            END IF;
             UPDATE history_track.tracked_table AS t
-               SET columns = pg_catalog.array_remove(t.columns, v_old.name::name),
-                   exclude = pg_catalog.array_remove(t.exclude, v_old.name::name)
-             WHERE t.table_name OPERATOR(pg_catalog.=) p_table;
+               SET columns = array_remove(t.columns, v_old.attname), exclude = array_remove(t.exclude, v_old.attname)
+             WHERE t.table_name = p_table;
+            EXECUTE format('ALTER TYPE %s DROP ATTRIBUTE IF EXISTS %I', v_row, v_old.attname);
             -- The event table keeps the column and what it recorded.
-        ELSIF v_now.attname::text OPERATOR(pg_catalog.<>) v_old.name THEN
-            IF EXISTS (SELECT FROM pg_catalog.pg_attribute AS a
-                        WHERE a.attrelid OPERATOR(pg_catalog.=) v_table.event_table AND NOT a.attisdropped
-                          AND a.attname OPERATOR(pg_catalog.=) v_old.name::name)
-               AND (v_table.columns IS NULL OR v_old.name::name OPERATOR(pg_catalog.=) ANY (v_table.columns))
-               AND NOT v_old.name::name OPERATOR(pg_catalog.=) ANY (v_table.exclude) THEN
-                IF EXISTS (SELECT FROM pg_catalog.pg_attribute AS a
-                            WHERE a.attrelid OPERATOR(pg_catalog.=) v_table.event_table AND NOT a.attisdropped
-                              AND a.attname OPERATOR(pg_catalog.=) v_now.attname) THEN
+        ELSIF v_old.now_name <> v_old.attname THEN
+            IF EXISTS (SELECT FROM pg_attribute AS a
+                        WHERE a.attrelid = v_table.event_table AND NOT a.attisdropped AND a.attname = v_old.attname)
+               AND (v_table.columns IS NULL OR v_old.attname = ANY (v_table.columns))
+               AND NOT v_old.attname = ANY (v_table.exclude) THEN
+                IF EXISTS (SELECT FROM pg_attribute AS a
+                            WHERE a.attrelid = v_table.event_table AND NOT a.attisdropped AND a.attname = v_old.now_name) THEN
                     RAISE EXCEPTION 'cannot rename column "%" of table % to "%": its event table % has a column "%"',
-                                    v_old.name, p_table, v_now.attname, v_table.event_table, v_now.attname
+                                    v_old.attname, p_table, v_old.now_name, v_table.event_table, v_old.now_name
                         USING ERRCODE = 'duplicate_column',
                               DETAIL = 'The event table keeps the history of a dropped column under that name.',
                               HINT = 'Choose another name.';
                 END IF;
-                EXECUTE pg_catalog.format('ALTER TABLE %s RENAME COLUMN %I TO %I', v_event, v_old.name, v_now.attname);
+                EXECUTE format('ALTER TABLE %s RENAME COLUMN %I TO %I', v_event, v_old.attname, v_old.now_name);
+            END IF;
+            IF EXISTS (SELECT FROM pg_attribute AS a
+                        WHERE a.attrelid = (SELECT t.typrelid FROM pg_type AS t WHERE t.oid = v_row)
+                          AND a.attname = v_old.attname AND NOT a.attisdropped) THEN
+                EXECUTE format('ALTER TYPE %s RENAME ATTRIBUTE %I TO %I', v_row, v_old.attname, v_old.now_name);
             END IF;
             UPDATE history_track.tracked_table AS t
-               SET columns = pg_catalog.array_replace(t.columns, v_old.name::name, v_now.attname),
-                   exclude = pg_catalog.array_replace(t.exclude, v_old.name::name, v_now.attname)
-             WHERE t.table_name OPERATOR(pg_catalog.=) p_table;
-            UPDATE history_track.tracker AS k
-               SET changed = pg_catalog.array_replace(k.changed, v_old.name::name, v_now.attname)
-             WHERE k.table_name OPERATOR(pg_catalog.=) p_table;
-            v_renamed := true;
-        ELSIF (v_now.atttypid, v_now.atttypmod) IS DISTINCT FROM (v_old.typid, v_old.typmod) THEN
-            PERFORM history_track._follow_type(p_table, v_table, v_old.name::name, v_old.typid, v_old.typmod,
-                                               v_now.atttypid, v_now.atttypmod);
+               SET columns = array_replace(t.columns, v_old.attname, v_old.now_name),
+                   exclude = array_replace(t.exclude, v_old.attname, v_old.now_name)
+             WHERE t.table_name = p_table;
+            UPDATE history_track.tracker AS k SET changed = array_replace(k.changed, v_old.attname, v_old.now_name)
+             WHERE k.table_name = p_table;
+            SELECT * INTO v_table FROM history_track.tracked_table AS t WHERE t.table_name = p_table;
+        END IF;
+        IF NOT v_old.attisdropped AND (v_old.now_typid, v_old.now_typmod) IS DISTINCT FROM (v_old.typid, v_old.typmod) THEN
+            PERFORM history_track._follow_type(p_table, v_table, v_row, v_old.now_name, v_old.typid, v_old.typmod,
+                                               v_old.now_typid, v_old.now_typmod);
         END IF;
     END LOOP;
 
-    -- Conditions: rewritten for a renamed column, then checked against the
-    -- table as it is now (a dropped column, a type the expression no longer
-    -- fits), exactly as track_table() checks a new one.
-    FOR v_tracker IN
-        SELECT k.label, k.condition FROM history_track.tracker AS k
-         WHERE k.table_name OPERATOR(pg_catalog.=) p_table AND k.condition IS NOT NULL
-    LOOP
-        v_body := v_tracker.condition;
-        IF v_renamed THEN
-            v_body := history_track._condition_renamed(p_table, p_before, v_tracker.condition);
-            IF v_body IS NULL THEN
-                RAISE EXCEPTION 'cannot rename a column of table % that the condition of tracker "%" uses', p_table, v_tracker.label
-                    USING ERRCODE = 'feature_not_supported',
-                          DETAIL = pg_catalog.format('The condition could not be rewritten with the new name: %s', v_tracker.condition),
-                          HINT = pg_catalog.format('Remove the tracker (SELECT untrack_table(%L, label => %L)), rename the column, and declare the tracker again.',
-                                                   p_table::text, v_tracker.label);
-            END IF;
-        END IF;
-        BEGIN
-            PERFORM history_track._check_condition(p_table, v_tracker.label, v_body);
-        EXCEPTION WHEN OTHERS THEN
-            GET STACKED DIAGNOSTICS v_state = RETURNED_SQLSTATE, v_detail = PG_EXCEPTION_DETAIL;
-            -- A column it names is gone: "column does not exist" (42703) or,
-            -- for NEW.col, "missing FROM-clause entry for table new" (42P01).
-            IF v_state OPERATOR(pg_catalog.=) ANY (ARRAY['42703', '42P01']) AND v_dropped THEN
-                RAISE EXCEPTION 'cannot drop a column of table % that the condition of tracker "%" uses', p_table, v_tracker.label
-                    USING ERRCODE = 'dependent_objects_still_exist',
-                          DETAIL = pg_catalog.format('The condition is: %s', v_tracker.condition),
-                          HINT = pg_catalog.format('Remove the tracker first: SELECT untrack_table(%L, label => %L);', p_table::text, v_tracker.label);
-            END IF;
-            RAISE EXCEPTION 'the condition of tracker "%" does not fit table % as altered', v_tracker.label, p_table
-                USING ERRCODE = v_state,
-                      DETAIL = pg_catalog.format('%s The condition is: %s', v_detail, v_tracker.condition),
-                      HINT = pg_catalog.format('Remove the tracker first (SELECT untrack_table(%L, label => %L)), alter the table, and declare the tracker again with a condition that fits.',
-                                               p_table::text, v_tracker.label);
-        END;
-        IF v_body OPERATOR(pg_catalog.<>) v_tracker.condition THEN
-            UPDATE history_track.tracker AS k SET condition = v_body
-             WHERE k.table_name OPERATOR(pg_catalog.=) p_table AND k.label OPERATOR(pg_catalog.=) v_tracker.label;
-        END IF;
-    END LOOP;
-
-    -- New columns, when the event table mirrors every column.
-    SELECT * INTO STRICT v_table FROM history_track.tracked_table AS t
-     WHERE t.table_name OPERATOR(pg_catalog.=) p_table;
-    PERFORM history_track._prepare_event_table(p_table, v_table.columns, v_table.exclude);
-    PERFORM history_track._generate(p_table);
+    -- New columns, in the row type, and in the event table when it mirrors
+    -- every column.
+    PERFORM history_track._row_type(p_table);
+    SELECT * INTO v_table FROM history_track.tracked_table AS t WHERE t.table_name = p_table;
+    PERFORM history_track._prepare_event_table(p_table, v_table.columns, v_table.exclude, v_table.replicated);
+    PERFORM history_track._remember_columns(p_table);
 END
 $$;
 
 -- A tracked column's type changed: change the event table's column (and
 -- pgh_obj_id / pgh_old_obj_id, for a one-column key) the same way, if every
--- recorded value comes back unchanged from the new type. Only between
--- PostgreSQL's own types: the cast runs with the extension owner's privileges.
-CREATE FUNCTION history_track._follow_type(p_table regclass, p_stored history_track.tracked_table, p_column name,
-                                           p_old_type oid, p_old_typmod integer, p_new_type oid, p_new_typmod integer)
+-- recorded value comes back unchanged from the new type; and the row type's
+-- attribute, compiling the conditions that read it again. Only between
+-- trusted types, which is all history stores.
+CREATE FUNCTION history_track._follow_type(p_table regclass, p_stored history_track.tracked_table, p_row regtype,
+                                           p_column name, p_old_type oid, p_old_typmod integer,
+                                           p_new_type oid, p_new_typmod integer)
 RETURNS void
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     v_event   text := history_track._qualified(p_stored.event_table);
-    v_old     text := pg_catalog.format_type(p_old_type, p_old_typmod);
-    v_new     text := pg_catalog.format_type(p_new_type, p_new_typmod);
-    v_targets name[] := '{}'::name[];
+    v_old     record := history_track._stored_type(p_old_type, p_old_typmod);
+    v_new     record := history_track._stored_type(p_new_type, p_new_typmod);
+    v_old_sql text := format_type(v_old.stored, v_old.typmod);
+    v_new_sql text := format_type(v_new.stored, v_new.typmod);
+    v_targets name[] := '{}';
     v_target  name;
     v_lost    bigint;
     v_message text;
+    v_state   text;
+    v_conditions record;
 BEGIN
-    IF EXISTS (SELECT FROM pg_catalog.pg_attribute AS a
-                WHERE a.attrelid OPERATOR(pg_catalog.=) p_stored.event_table AND NOT a.attisdropped
-                  AND a.attname OPERATOR(pg_catalog.=) p_column
-                  AND (a.atttypid, a.atttypmod) = (p_old_type, p_old_typmod)) THEN
+    IF v_old_sql = v_new_sql THEN
+        RETURN;   -- stored the same way (a domain over the same type, ...)
+    END IF;
+    IF EXISTS (SELECT FROM pg_attribute AS a
+                WHERE a.attrelid = p_stored.event_table AND NOT a.attisdropped
+                  AND a.attname = p_column AND format_type(a.atttypid, a.atttypmod) = v_old_sql) THEN
         v_targets := ARRAY[p_column];
     END IF;
-    IF history_track._key_columns(p_table) OPERATOR(pg_catalog.=) ARRAY[p_column] THEN
-        v_targets := v_targets OPERATOR(pg_catalog.||) '{pgh_obj_id,pgh_old_obj_id}'::name[];
+    IF history_track._key_columns(p_table) = ARRAY[p_column] THEN
+        v_targets := v_targets || '{pgh_obj_id,pgh_old_obj_id}'::name[];
     END IF;
-    IF pg_catalog.cardinality(v_targets) OPERATOR(pg_catalog.=) 0 THEN
-        RETURN;
-    END IF;
-    IF EXISTS (SELECT FROM history_track.chain AS c WHERE c.event_table OPERATOR(pg_catalog.=) p_stored.event_table) THEN
+    IF cardinality(v_targets) > 0 AND EXISTS (SELECT FROM history_track.chain AS c WHERE c.event_table = p_stored.event_table) THEN
         RAISE EXCEPTION 'cannot change the type of column "%" of tracked table %: its history is hash-chained', p_column, p_table
             USING ERRCODE = 'feature_not_supported',
                   DETAIL = 'Converting recorded values would change what the chain''s links cover.',
                   HINT = 'Add a column of the new type and copy the values instead.';
     END IF;
-    IF p_old_type::bigint OPERATOR(pg_catalog.>=) 16384 OR p_new_type::bigint OPERATOR(pg_catalog.>=) 16384 THEN
-        RAISE EXCEPTION 'cannot change the type of column "%" of tracked table % from % to %', p_column, p_table, v_old, v_new
-            USING ERRCODE = 'feature_not_supported',
-                  DETAIL = 'history_track converts the recorded history only between PostgreSQL''s own types (no domains, enums or extension types).',
-                  HINT = pg_catalog.format('Untrack the table (SELECT untrack_table(%L)), change the type, convert %s yourself, and track it again.',
-                                           p_table::text, p_stored.event_table);
-    END IF;
     FOREACH v_target IN ARRAY v_targets LOOP
         BEGIN
-            EXECUTE pg_catalog.format(
-                'SELECT pg_catalog.count(*) FROM %s AS e WHERE e.%2$I IS NOT NULL'
-                ' AND e.%2$I::%3$s::%4$s::text IS DISTINCT FROM e.%2$I::text',
-                v_event, v_target, v_new, v_old) INTO v_lost;
+            EXECUTE format(
+                'SELECT pg_catalog.count(*) FROM %s AS pgh_e WHERE pgh_e.%2$I IS NOT NULL'
+                ' AND pgh_e.%2$I::%3$s::%4$s::text IS DISTINCT FROM pgh_e.%2$I::text',
+                v_event, v_target, v_new_sql, v_old_sql) INTO v_lost;
         EXCEPTION WHEN OTHERS THEN
             GET STACKED DIAGNOSTICS v_message = MESSAGE_TEXT;
             v_lost := -1;
         END;
-        IF v_lost OPERATOR(pg_catalog.<>) 0 THEN
-            RAISE EXCEPTION 'cannot change the type of column "%" of tracked table % from % to %', p_column, p_table, v_old, v_new
+        IF v_lost <> 0 THEN
+            RAISE EXCEPTION 'cannot change the type of column "%" of tracked table % from % to %', p_column, p_table,
+                            format_type(p_old_type, p_old_typmod), format_type(p_new_type, p_new_typmod)
                 USING ERRCODE = 'datatype_mismatch',
-                      DETAIL = CASE WHEN v_lost OPERATOR(pg_catalog.<) 0
-                                    THEN pg_catalog.format('Recorded values of %s.%I do not convert: %s', p_stored.event_table, v_target, v_message)
-                                    ELSE pg_catalog.format('%s recorded values of %s.%I would change in the conversion.', v_lost, p_stored.event_table, v_target) END,
+                      DETAIL = CASE WHEN v_lost < 0
+                                    THEN format('Recorded values of %s.%I do not convert: %s', p_stored.event_table, v_target, v_message)
+                                    ELSE format('%s recorded values of %s.%I would change in the conversion.', v_lost, p_stored.event_table, v_target) END,
                       HINT = 'Change it to a type that holds every recorded value (e.g. a wider one), or untrack the table, change the type, and track it again.';
         END IF;
-        EXECUTE pg_catalog.format('ALTER TABLE %s ALTER COLUMN %I TYPE %s USING %2$I::%3$s', v_event, v_target, v_new);
+        EXECUTE format('ALTER TABLE %s ALTER COLUMN %I TYPE %s USING %2$I::%3$s', v_event, v_target, v_new_sql);
     END LOOP;
+
+    -- The row type: the conditions that read the column are compiled again
+    -- for the new type (from PostgreSQL's rendering of their trees), or the
+    -- ALTER refused.
+    CREATE TEMPORARY TABLE pgh_recompile ON COMMIT DROP AS
+    SELECT k.label, k.condition::oid AS fn, k.condition::oid::regproc::text AS name,
+           pg_get_function_sqlbody(k.condition) AS body
+      FROM history_track.tracker AS k
+     WHERE k.table_name = p_table AND p_column = ANY (history_track._condition_columns(k.condition));
+    FOR v_conditions IN SELECT * FROM pg_temp.pgh_recompile LOOP
+        EXECUTE format('DROP FUNCTION %s', v_conditions.fn::regprocedure);
+    END LOOP;
+    EXECUTE format('ALTER TYPE %s ALTER ATTRIBUTE %I TYPE %s', p_row, p_column, v_new_sql);
+    FOR v_conditions IN SELECT * FROM pg_temp.pgh_recompile LOOP
+        BEGIN
+            EXECUTE format(E'CREATE FUNCTION %1$s(old %2$s, new %2$s) RETURNS boolean\n'
+                           'LANGUAGE sql STABLE PARALLEL SAFE\n%3$s', v_conditions.name, p_row, v_conditions.body);
+        EXCEPTION WHEN OTHERS THEN
+            GET STACKED DIAGNOSTICS v_message = MESSAGE_TEXT, v_state = RETURNED_SQLSTATE;
+            RAISE EXCEPTION 'the condition of tracker "%" does not fit table % as altered', v_conditions.label, p_table
+                USING ERRCODE = v_state,
+                      DETAIL = format('%s The condition is: %s', v_message, regexp_replace(v_conditions.body, '^RETURN ', '')),
+                      HINT = format('Remove the tracker first (SELECT untrack_table(%L, label => %L)), alter the table, and declare the tracker again with a condition that fits.',
+                                    p_table::text, v_conditions.label);
+        END;
+        PERFORM history_track._check_condition_tree(format('%s(%2$s, %2$s)', v_conditions.name, p_row)::regprocedure,
+                                                    p_row, p_table, v_conditions.label);
+        EXECUTE format('REVOKE ALL ON FUNCTION %s(%2$s, %2$s) FROM PUBLIC', v_conditions.name, p_row);
+        UPDATE history_track.tracker AS k SET condition = format('%s(%2$s, %2$s)', v_conditions.name, p_row)::regprocedure
+         WHERE k.table_name = p_table AND k.label = v_conditions.label;
+    END LOOP;
+    DROP TABLE pg_temp.pgh_recompile;
+END
+$$;
+
+-- A WARNING when p_table receives changes from a logical replication
+-- subscription whose changes its triggers do not record.
+CREATE FUNCTION history_track._warn_subscribed(p_table regclass) RETURNS void
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_subscription name;
+BEGIN
+    SELECT s.subname INTO v_subscription
+      FROM pg_subscription_rel AS r JOIN pg_subscription AS s ON s.oid = r.srsubid
+     WHERE r.srrelid = ANY (history_track._relations(p_table))
+       AND NOT (SELECT t.replicated FROM history_track.tracked_table AS t WHERE t.table_name = p_table)
+     LIMIT 1;
+    IF FOUND THEN
+        RAISE WARNING 'table % receives changes from subscription "%", which its history will not record', p_table, v_subscription
+            USING DETAIL = 'Changes applied by logical replication do not fire ordinary triggers.',
+                  HINT = format('Record them too with SELECT track_table(%L, replicated => true); leave it if the subscription also brings the event table.', p_table::text);
+    END IF;
 END
 $$;
 
 CREATE EVENT TRIGGER history_track_ddl_start ON ddl_command_start
-    WHEN TAG IN ('ALTER TABLE')
+    WHEN TAG IN ('DROP EXTENSION')
     EXECUTE FUNCTION history_track._on_ddl_start();
 CREATE EVENT TRIGGER history_track_ddl_end ON ddl_command_end
-    WHEN TAG IN ('ALTER TABLE', 'CREATE TABLE')
+    WHEN TAG IN ('ALTER TABLE', 'CREATE TABLE', 'ALTER TRIGGER')
     EXECUTE FUNCTION history_track._on_ddl_end();

@@ -44,35 +44,115 @@ BEGIN
 END
 $$;
 
--- After DDL: every relation of a tracked table must still have the triggers
--- its trackers need, enabled. Called by _generate() (so ALTER TABLE, attach
--- and detach are checked) and by the sql_drop event trigger.
+-- Every relation of a tracked table must have, for each operation its
+-- trackers need, the trigger history_track generated: calling its function,
+-- under its name, firing for local writes (ENABLE, or ENABLE ALWAYS) and, for
+-- a table that records replicated changes, for those too (ENABLE ALWAYS).
+-- What is wrong, for the first relation and operation that is, or NULL.
+-- Triggers are recognised by the function they call, not by their name.
+CREATE FUNCTION history_track._trigger_problem(p_table regclass, OUT relation regclass, OUT operation text, OUT problem text)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT r.relid, o.op,
+           CASE WHEN tg.oid IS NULL THEN 'dropped'
+                WHEN tg.tgname::text <> 'history_track_' || o.op THEN 'renamed'
+                WHEN tg.tgenabled = 'D' THEN 'disabled'
+                WHEN tg.tgenabled = 'R' OR (t.replicated AND tg.tgenabled <> 'A') THEN 'set to fire only for replicated changes'
+                                                                                          || CASE WHEN t.replicated THEN ' or only for local ones' ELSE '' END
+           END
+      FROM history_track.tracked_table AS t
+     CROSS JOIN LATERAL unnest(history_track._relations(t.table_name)) WITH ORDINALITY AS r(relid, n)
+     CROSS JOIN LATERAL unnest('{insert,update,delete,truncate}'::text[]) WITH ORDINALITY AS o(op, m)
+      LEFT JOIN pg_trigger AS tg
+        ON tg.tgrelid = r.relid
+       AND tg.tgfoid = to_regprocedure(history_track._trigger_function(t.table_id, o.op) || '()')
+     WHERE t.table_name = p_table
+       AND EXISTS (SELECT FROM history_track.tracker AS k
+                    WHERE k.table_name = p_table
+                      AND (CASE o.op WHEN 'truncate' THEN 'delete' ELSE o.op END) = ANY (k.operations))
+       AND (tg.oid IS NULL OR tg.tgname::text <> 'history_track_' || o.op OR tg.tgenabled IN ('D', 'R')
+            OR (t.replicated AND tg.tgenabled <> 'A'))
+     ORDER BY r.n, o.m   -- the first one: the table before its partitions, insert first
+     LIMIT 1
+$$;
+
+-- After DDL: refuse what left a tracked table's triggers other than generated.
+-- Called by _generate() (so ALTER TABLE, attach and detach are checked), by
+-- the DDL event triggers (ALTER TRIGGER ... RENAME) and the sql_drop one.
 CREATE FUNCTION history_track._assert_triggers(p_table regclass) RETURNS void
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    v_missing record;
+    v_problem record;
 BEGIN
-    SELECT r.relid AS rel, op AS operation, tg.tgenabled INTO v_missing
-      FROM pg_catalog.unnest(history_track._relations(p_table)) WITH ORDINALITY AS r(relid, n)
-     CROSS JOIN pg_catalog.unnest(ARRAY['insert', 'update', 'delete', 'truncate']) WITH ORDINALITY AS o(op, m)
-      LEFT JOIN pg_catalog.pg_trigger AS tg
-        ON tg.tgrelid OPERATOR(pg_catalog.=) r.relid AND tg.tgname OPERATOR(pg_catalog.=) ('history_track_' || op)
-     WHERE EXISTS (SELECT FROM history_track.tracker AS k
-                    WHERE k.table_name OPERATOR(pg_catalog.=) p_table
-                      AND (CASE op WHEN 'truncate' THEN 'delete' ELSE op END) OPERATOR(pg_catalog.=) ANY (k.operations))
-       AND (tg.oid IS NULL OR tg.tgenabled OPERATOR(pg_catalog.<>) ALL ('{O,A}'))
-     ORDER BY r.n, o.m   -- the first one: the table before its partitions, insert first
-     LIMIT 1;
+    SELECT * INTO v_problem FROM history_track._trigger_problem(p_table) AS p WHERE p.problem IS NOT NULL;
     IF FOUND THEN
-        RAISE EXCEPTION 'the % history trigger of % cannot be %', v_missing.operation, v_missing.rel,
-                        CASE WHEN v_missing.tgenabled IS NULL THEN 'dropped' ELSE 'disabled' END
+        RAISE EXCEPTION 'the % history trigger of % cannot be %', v_problem.operation, v_problem.relation, v_problem.problem
             USING ERRCODE = 'object_not_in_prerequisite_state',
-                  DETAIL = pg_catalog.format('Table %s is tracked: its writes must be recorded.', p_table),
-                  HINT = pg_catalog.format('To stop recording, use SELECT untrack_table(%L);', p_table::text);
+                  DETAIL = format('Table %s is tracked: its writes must be recorded.', p_table),
+                  HINT = format('To stop recording, use SELECT untrack_table(%L);', p_table::text);
     END IF;
 END
+$$;
+
+-- Every way a tracked table's recording is not as history_track made it, one
+-- row each: what cannot be prevented (a superuser can do anything) is at
+-- least found. Empty when all is well. Anyone may call it; it reads only the
+-- catalogs.
+CREATE FUNCTION @extschema@.check_history()
+RETURNS TABLE (table_name regclass, problem text)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT t.table_name, format('the %s history trigger of %s is %s', p.operation, p.relation, p.problem)
+      FROM history_track.tracked_table AS t
+     CROSS JOIN LATERAL history_track._trigger_problem(t.table_name) AS p
+     WHERE p.problem IS NOT NULL
+    UNION ALL
+    SELECT t.table_name, format('its event table %s has no enabled append-only guard', t.event_table)
+      FROM history_track.tracked_table AS t
+     WHERE NOT EXISTS (SELECT FROM pg_trigger AS tg
+                        WHERE tg.tgrelid = t.event_table AND tg.tgname = 'history_track_append_only'
+                          AND tg.tgfoid = to_regprocedure('history_track._refuse_rewrite()') AND tg.tgenabled IN ('O', 'A'))
+    UNION ALL
+    SELECT t.table_name, format('its event table %s is hash-chained, but the chain trigger is missing or disabled', t.event_table)
+      FROM history_track.tracked_table AS t
+      JOIN history_track.chain AS c ON c.event_table = t.event_table
+     WHERE NOT EXISTS (SELECT FROM pg_trigger AS tg
+                        WHERE tg.tgrelid = t.event_table AND tg.tgfoid = to_regprocedure('history_track._chain_link()')
+                          AND tg.tgenabled IN ('O', 'A'))
+    UNION ALL
+    SELECT t.table_name, format('it takes part in table inheritance: %s', history_track._inheritance(t.table_name))
+      FROM history_track.tracked_table AS t
+     WHERE history_track._inheritance(t.table_name) IS NOT NULL
+    UNION ALL
+    SELECT t.table_name, format('it receives changes from subscription "%s", which its history does not record', s.subname)
+      FROM history_track.tracked_table AS t
+      JOIN pg_subscription_rel AS r ON r.srrelid = ANY (history_track._relations(t.table_name))
+      JOIN pg_subscription AS s ON s.oid = r.srsubid
+     WHERE NOT t.replicated AND EXISTS (SELECT FROM history_track.tracker AS k WHERE k.table_name = t.table_name)
+    UNION ALL
+    SELECT NULL, format('the event trigger %s is %s', e.evtname, CASE e.evtenabled WHEN 'D' THEN 'disabled' ELSE 'set to fire only in replication sessions' END)
+      FROM pg_event_trigger AS e
+     WHERE e.evtname IN ('history_track_ddl_end', 'history_track_ddl_start', 'history_track_sql_drop')
+       AND e.evtenabled NOT IN ('O', 'A')
+    ORDER BY 1, 2
+$$;
+
+COMMENT ON FUNCTION @extschema@.check_history() IS
+    'Every tracked table whose recording is not as history_track made it (a history trigger missing, disabled or renamed, an event table''s guard or chain trigger gone, inheritance, an unrecorded subscription, a disabled event trigger); empty when all is well';
+
+-- Log a removal of history (see history_track.prune_log).
+CREATE FUNCTION history_track._log_removal(p_table regclass, p_event regclass, p_before timestamptz,
+                                           p_count bigint, p_action text) RETURNS void
+LANGUAGE sql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    INSERT INTO history_track.prune_log (table_name, event_table, before, events_deleted, pruned_by, action,
+                                         table_text, event_text)
+    VALUES (p_table, p_event, p_before, p_count, history_track._caller(), p_action, p_table::text, p_event::text);
 $$;
 
 -- Retention: the only sanctioned way to remove history. Deletes the events
@@ -92,7 +172,7 @@ DECLARE
     v_count   bigint;
     v_pruning text := pg_catalog.current_setting('history_track.pruning', true);
 BEGIN
-    PERFORM history_track._begin_change(tbl, 'prune_history');
+    PERFORM history_track._begin_change(tbl, 'prune_history', false);
     IF before IS NULL THEN
         RAISE EXCEPTION 'before must not be NULL'
             USING ERRCODE = 'null_value_not_allowed',
@@ -103,17 +183,12 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value',
                   HINT = 'Pass a past moment; events are recorded at their transaction''s start.';
     END IF;
-    SELECT * INTO v_table FROM history_track.tracked_table AS t WHERE t.table_name OPERATOR(pg_catalog.=) tbl;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'table % has no history', tbl
-            USING ERRCODE = 'object_not_in_prerequisite_state',
-                  HINT = pg_catalog.format('Track it first: SELECT track_table(%L).', tbl::text);
-    END IF;
+    v_table := history_track._tracked(tbl);
     -- A hash chain is verified from the last link of a pruned moment on.
     EXECUTE pg_catalog.format(
         'UPDATE history_track.chain AS c SET anchor_seq = l.seq, anchor_hash = l.hash'
-        '  FROM (SELECT l.seq, l.hash FROM history_track.chain_link AS l JOIN %s AS e ON e.pgh_id OPERATOR(pg_catalog.=) l.pgh_id'
-        '         WHERE l.event_table OPERATOR(pg_catalog.=) $2 AND e.pgh_created_at OPERATOR(pg_catalog.<) $1'
+        '  FROM (SELECT l.seq, l.hash FROM history_track.chain_link AS l JOIN %s AS pgh_e ON pgh_e.pgh_id OPERATOR(pg_catalog.=) l.pgh_id'
+        '         WHERE l.event_table OPERATOR(pg_catalog.=) $2 AND pgh_e.pgh_created_at OPERATOR(pg_catalog.<) $1'
         '         ORDER BY l.seq DESC LIMIT 1) AS l'
         ' WHERE c.event_table OPERATOR(pg_catalog.=) $2 AND l.seq OPERATOR(pg_catalog.>) c.anchor_seq',
         history_track._qualified(v_table.event_table))
@@ -122,16 +197,15 @@ BEGIN
     -- SET clause: see the note in 75_revert.sql).
     PERFORM pg_catalog.set_config('history_track.pruning', 'on', true);
     EXECUTE pg_catalog.format(
-        E'DELETE FROM %s AS e\n'
-        ' WHERE e.pgh_created_at OPERATOR(pg_catalog.<) $1\n'
-        '   AND NOT e.pgh_id OPERATOR(pg_catalog.=) ANY (ARRAY(%s))',
+        E'DELETE FROM %s AS pgh_e\n'
+        ' WHERE pgh_e.pgh_created_at OPERATOR(pg_catalog.<) $1\n'
+        '   AND NOT pgh_e.pgh_id OPERATOR(pg_catalog.=) ANY (ARRAY(%s))',
         history_track._qualified(v_table.event_table),
-        history_track._replay_sql(tbl, false, true))
+        history_track._replay_sql(tbl, false, 'ids'))
     USING before, history_track._state_labels();
     GET DIAGNOSTICS v_count = ROW_COUNT;
     PERFORM pg_catalog.set_config('history_track.pruning', COALESCE(v_pruning, ''), true);
-    INSERT INTO history_track.prune_log (table_name, event_table, before, events_deleted, pruned_by)
-    VALUES (tbl, v_table.event_table, before, v_count, history_track._caller());
+    PERFORM history_track._log_removal(tbl, v_table.event_table, before, v_count, 'prune');
     RETURN v_count;
 END
 $$;
@@ -175,6 +249,9 @@ $$;
 -- statement's events, in pgh_id order, after the chain's last link.
 CREATE FUNCTION history_track._chain_link() RETURNS trigger
 LANGUAGE plpgsql
+-- SECURITY DEFINER: the chain belongs to the extension's owner, whoever
+-- writes the events (it hashes event rows: trusted types only).
+SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
@@ -189,7 +266,7 @@ BEGIN
     -- Writers take turns here: the row stays locked until this transaction ends.
     SELECT c.seq, c.hash INTO STRICT v_seq, v_hash FROM history_track.chain AS c
      WHERE c.event_table OPERATOR(pg_catalog.=) TG_RELID::regclass FOR UPDATE;
-    FOR v_event IN SELECT pg_catalog.to_jsonb(n) AS j FROM pgh_chained AS n ORDER BY n.pgh_id LOOP
+    FOR v_event IN SELECT pg_catalog.to_jsonb(pgh_n) AS j FROM pgh_chained AS pgh_n ORDER BY pgh_n.pgh_id LOOP
         v_seq := v_seq OPERATOR(pg_catalog.+) 1;
         v_hash := pg_catalog.sha256(v_hash OPERATOR(pg_catalog.||)
                                     history_track._chain_bytes(v_event.j, v_columns.names, v_columns.numbers));
@@ -218,12 +295,7 @@ DECLARE
     v_after   bigint;
 BEGIN
     PERFORM history_track._begin_change(tbl, 'start_hash_chain');
-    SELECT * INTO v_table FROM history_track.tracked_table AS t WHERE t.table_name OPERATOR(pg_catalog.=) tbl;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'table % has no history', tbl
-            USING ERRCODE = 'object_not_in_prerequisite_state',
-                  HINT = pg_catalog.format('Track it first: SELECT track_table(%L).', tbl::text);
-    END IF;
+    v_table := history_track._tracked(tbl);
     IF EXISTS (SELECT FROM history_track.chain AS c WHERE c.event_table OPERATOR(pg_catalog.=) v_table.event_table) THEN
         RAISE NOTICE 'the history of % is already hash-chained, skipping', tbl;
         RETURN;
@@ -232,7 +304,7 @@ BEGIN
     EXECUTE pg_catalog.format('LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE', history_track._qualified(v_table.event_table));
     v_genesis := pg_catalog.sha256(pg_catalog.convert_to(
                      pg_catalog.gen_random_uuid()::text OPERATOR(pg_catalog.||) pg_catalog.clock_timestamp()::text, 'UTF8'));
-    EXECUTE pg_catalog.format('SELECT COALESCE(pg_catalog.max(e.pgh_id), 0) FROM %s AS e',
+    EXECUTE pg_catalog.format('SELECT COALESCE(pg_catalog.max(pgh_e.pgh_id), 0) FROM %s AS pgh_e',
                               history_track._qualified(v_table.event_table)) INTO v_after;
     INSERT INTO history_track.chain (event_table, genesis, hash, anchor_hash, after_id, started_by)
     VALUES (v_table.event_table, v_genesis, v_genesis, v_genesis, v_after, history_track._caller());
@@ -255,7 +327,7 @@ SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    v_table   history_track.tracked_table := history_track._readable(tbl, 'verify_history');
+    v_table   history_track.tracked_table := history_track._readable(tbl, 'verify_history', history_track._caller());
     v_chain   history_track.chain;
     v_columns record;
     v_link    record;
@@ -287,7 +359,7 @@ BEGIN
             RETURN NEXT;
             RETURN;
         END IF;
-        EXECUTE pg_catalog.format('SELECT pg_catalog.to_jsonb(e) FROM %s AS e WHERE e.pgh_id OPERATOR(pg_catalog.=) $1',
+        EXECUTE pg_catalog.format('SELECT pg_catalog.to_jsonb(pgh_e) FROM %s AS pgh_e WHERE pgh_e.pgh_id OPERATOR(pg_catalog.=) $1',
                                   history_track._qualified(v_table.event_table))
            INTO v_row USING v_link.pgh_id;
         IF v_row IS NULL THEN
@@ -316,9 +388,9 @@ BEGIN
     -- Events written since the chain began but never linked (inserted with
     -- the chain trigger disabled).
     EXECUTE pg_catalog.format(
-        'SELECT pg_catalog.min(e.pgh_id) FROM %s AS e WHERE e.pgh_id OPERATOR(pg_catalog.>=) $1'
+        'SELECT pg_catalog.min(pgh_e.pgh_id) FROM %s AS pgh_e WHERE pgh_e.pgh_id OPERATOR(pg_catalog.>=) $1'
         ' AND NOT EXISTS (SELECT FROM history_track.chain_link AS l WHERE l.event_table OPERATOR(pg_catalog.=) $2'
-        ' AND l.pgh_id OPERATOR(pg_catalog.=) e.pgh_id)',
+        ' AND l.pgh_id OPERATOR(pg_catalog.=) pgh_e.pgh_id)',
         history_track._qualified(v_table.event_table))
        INTO pgh_id USING v_chain.after_id OPERATOR(pg_catalog.+) 1, v_table.event_table;
     IF pgh_id IS NOT NULL THEN

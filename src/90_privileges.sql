@@ -1,7 +1,38 @@
--- Privileges: the API is for everyone (it checks ownership itself); the
--- internals are for the extension's owner only.
-REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA history_track FROM PUBLIC;
+-- Privileges.
+--
+-- The public API is for everyone: what needs history_track's privileges is
+-- SECURITY DEFINER and checks the caller first (ownership of the table,
+-- UPDATE on it, SELECT on its history); the rest runs as the caller.
+-- Internal helpers that only read the catalog (which everyone may read) or
+-- build SQL text may be executed by anyone, since the API functions that run
+-- as their caller use them. What writes the catalog, the event tables or the
+-- generated objects is the extension owner's alone -- and could do nothing
+-- for anyone else anyway, running with the caller's own privileges.
 GRANT SELECT ON @extschema@.history_trackers TO PUBLIC;
--- The revert functions run as their caller; these two hand them checked SQL.
-GRANT EXECUTE ON FUNCTION history_track._revert_sql(regclass, text, boolean),
-                          history_track._event_row_sql(regclass) TO PUBLIC;
+REVOKE EXECUTE ON FUNCTION
+    history_track._begin_change(regclass, text, boolean),
+    history_track._prepare_event_table(regclass, name[], name[], boolean),
+    history_track._row_type(regclass),
+    history_track._compile_condition(regclass, text, regtype, regprocedure, text),
+    history_track._drop_conditions(regclass),
+    history_track._generate(regclass),
+    history_track._set_firing(regclass, boolean),
+    history_track._drop_triggers(text, regclass[]),
+    history_track._drop_generated(integer, boolean),
+    history_track._record_rows(regclass, text, text),
+    history_track._record_baseline(regclass),
+    history_track._record_partition_moves(regclass, history_track.tracked_table, regclass[]),
+    history_track._remember_columns(regclass),
+    history_track._follow_table(regclass),
+    history_track._follow_type(regclass, history_track.tracked_table, regtype, name, oid, integer, oid, integer),
+    history_track._protect_event_table(regclass),
+    history_track._log_removal(regclass, regclass, timestamptz, bigint, text),
+    history_track._context(),
+    history_track._context_id(),
+    history_track._parse_context(text),
+    history_track._on_sql_drop(),
+    history_track._on_ddl_start(),
+    history_track._on_ddl_end(),
+    history_track._refuse_rewrite(),
+    history_track._chain_link()
+FROM PUBLIC;

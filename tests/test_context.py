@@ -166,6 +166,7 @@ def test_malformed_setting_fails_the_write(notes, setting, sqlstate):
             notes.execute("SELECT set_config('history_track.context', %s, true)", [setting])
             notes.execute("INSERT INTO notes VALUES (1, 'a')")
     assert info.value.sqlstate == sqlstate
+    assert info.value.diag.message_primary.startswith("history_track.context ")
     assert rows(notes, "SELECT count(*) FROM notes") == [(0,)]
 
 

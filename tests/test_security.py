@@ -44,8 +44,11 @@ def test_application_role_cannot_read_forge_or_rewrite_history(conn, app):
         ("DROP TABLE orders_event", "42501"),
         ("SELECT untrack_table('orders')", "42501"),
         ("SELECT track_table('orders', label => 'x', operations => '{delete}')", "42501"),
-        ("SELECT * FROM history_track.tracker", "42501"),
+        ("INSERT INTO history_track.tracker (table_name, label, operations, created_by) VALUES ('orders', 'x', '{insert}', 'x')", "42501"),
         ("DELETE FROM history_track.tracker", "42501"),
+        ("UPDATE history_track.tracked_table SET replicated = true", "42501"),
+        ("INSERT INTO history_track.condition_function VALUES ('pg_catalog.pg_sleep(float8)')", "42501"),
+        ("INSERT INTO history_track.config (max_context_bytes) VALUES (1000000000)", "42501"),
         ("ALTER TABLE orders DISABLE TRIGGER history_track_insert", "42501"),
         ("DROP TRIGGER history_track_insert ON orders", "42501"),
     ]:
@@ -111,11 +114,15 @@ def test_conditions_may_not_call_a_non_superusers_functions(conn):
         with pytest.raises(psycopg.errors.FeatureNotSupported) as info:
             conn.execute("SELECT track_table('public.owned', label => 'x', condition => %s)", [condition])
         assert "not allowed" in info.value.diag.message_primary
-    # A superuser's function is allowed.
+    # A superuser's function is allowed once a superuser lists it.
+    with pytest.raises(psycopg.errors.FeatureNotSupported):
+        conn.execute("SELECT track_table('public.owned', label => 'positive', condition => 'public.trusted_check(NEW.id)')")
+    conn.execute("RESET ROLE; INSERT INTO history_track.condition_function VALUES ('public.trusted_check(int)'); SET ROLE ht_owner")
     conn.execute("SELECT track_table('public.owned', label => 'positive', condition => 'public.trusted_check(NEW.id)')")
     conn.execute("INSERT INTO public.owned VALUES (-1), (1)")
     assert rows(conn, "SELECT pgh_label, id FROM public.owned_event") == [("positive", 1)]
-    conn.execute("RESET ROLE; DROP OWNED BY ht_owner CASCADE; DROP FUNCTION public.trusted_check(int)")
+    conn.execute("RESET ROLE; DROP OWNED BY ht_owner CASCADE; DELETE FROM history_track.condition_function;"
+                 " DROP FUNCTION public.trusted_check(int)")
 
 
 def test_generated_trigger_functions_are_pinned_security_definers(conn):
