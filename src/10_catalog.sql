@@ -178,3 +178,4 @@ REVOKE ALL ON history_track.tracked_table, history_track.tracked_column, history
 -- a link's hash would let a role that cannot read an event confirm a guess of it.
 GRANT SELECT ON history_track.tracked_table, history_track.tracked_column, history_track.tracker,
                 history_track.condition_function, history_track.config, history_track.prune_log TO PUBLIC;
+GRANT SELECT (event_table, started_by, started_at) ON history_track.chain TO PUBLIC;

@@ -16,8 +16,35 @@
 -- update, locked until the transaction ends), so a row the caller cannot see
 -- is "no row with that key", exactly like a key that does not exist; then
 -- _record_manual() writes the event from the row it reads itself at that
--- very place, after checking it is the same row, byte for byte, as the
--- caller's -- so no role can pass values off as a row's.
+-- very place, after checking that this transaction holds the row's lock (the
+-- caller read it: a row it cannot see it cannot have locked) and that it is
+-- the same row, byte for byte, as the caller's -- so no role can pass values
+-- off as a row's, or learn whether a row it cannot see exists.
+
+-- Whether a row whose xmax is p_xmax is locked by this very transaction (or
+-- one of its subtransactions): xmax is the locking transaction's id, or a
+-- multixact with it among the members, and every transaction id a backend
+-- holds is a lock of its own in pg_locks. What proves that the caller read
+-- the row itself, FOR UPDATE, through its privileges and policies.
+CREATE FUNCTION history_track._locked_by_me(p_xmax xid) RETURNS boolean
+LANGUAGE plpgsql STABLE STRICT
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF EXISTS (SELECT FROM pg_locks AS l
+                WHERE l.locktype = 'transactionid' AND l.pid = pg_backend_pid() AND l.granted
+                  AND l.transactionid = p_xmax) THEN
+        RETURN true;
+    END IF;
+    BEGIN
+        RETURN EXISTS (SELECT FROM pg_get_multixact_members(p_xmax) AS mm
+                         JOIN pg_locks AS l ON l.locktype = 'transactionid' AND l.pid = pg_backend_pid()
+                                           AND l.granted AND l.transactionid = mm.xid);
+    EXCEPTION WHEN OTHERS THEN
+        RETURN false;   -- not a multixact
+    END;
+END
+$$;
 
 CREATE FUNCTION history_track._record_manual(p_table regclass, p_label text, p_context jsonb,
                                              p_row anyelement, p_relation oid, p_ctid tid)
@@ -69,6 +96,7 @@ BEGIN
         '             THEN COALESCE(pgh_c.context, ''{}'') OPERATOR(pg_catalog.||) COALESCE($2, ''{}'') END%s\n'
         '   FROM %s AS pgh_t CROSS JOIN history_track._context() AS pgh_c\n'
         '  WHERE pgh_t.tableoid OPERATOR(pg_catalog.=) $4 AND pgh_t.ctid OPERATOR(pg_catalog.=) $5\n'
+        '    AND history_track._locked_by_me(pgh_t.xmax)\n'
         '    AND pg_catalog.record_image_eq(ROW(%s), ROW(%s))\n'
         ' RETURNING pgh_id',
         history_track._qualified(v_table.event_table), COALESCE(v_cols.targets, ''),

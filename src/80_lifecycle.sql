@@ -215,7 +215,7 @@ $$;
 
 -- The tracked tables (with trackers) a DDL command touched: the table itself,
 -- the root of a partition in its tree, the parent of a table made to inherit
--- from it.
+-- from it, a table attached as a partition or made a parent.
 CREATE FUNCTION history_track._touched_tables() RETURNS TABLE (table_name regclass, altered boolean)
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
@@ -234,6 +234,8 @@ AS $$
          WHERE EXISTS (SELECT FROM pg_class AS c WHERE c.oid = t.rel)
         UNION ALL
         SELECT i.inhparent, false FROM touched AS t JOIN pg_inherits AS i ON i.inhrelid = t.rel
+        UNION ALL
+        SELECT i.inhrelid, false FROM touched AS t JOIN pg_inherits AS i ON i.inhparent = t.rel
     )
     SELECT k.tbl::regclass, bool_or(k.altered)
       FROM candidates AS k

@@ -318,8 +318,8 @@ def test_migrations_declare_the_trackers(db):
         ('shop."Orders"', 'shop."Orders_event"', "insert", ["insert"], None),
         ('shop."Orders"', 'shop."Orders_event"', "update", ["update"], None),
         ('shop."Orders"', 'shop."Orders_event"', "delete", ["delete"], None),
-        ('shop."Orders"', 'shop."Orders_event"', "paid", ["update"],
-         "OLD.status IS DISTINCT FROM 'paid' AND NEW.status = 'paid'"),
+        ('shop."Orders"', 'shop."Orders_event"', "paid", ["update"],   # as PostgreSQL prints it
+         "((((old).status)::text IS DISTINCT FROM 'paid'::text) AND (((new).status)::text = 'paid'::text))"),
         ("shop_customer", "shop_customer_event", "insert", ["insert"], None),
         ("shop_customer", "shop_customer_event", "update", ["update"], None),
         ("shop_customer", "shop_customer_event", "delete", ["delete"], None),

@@ -1,0 +1,569 @@
+"""Attacks: every promise of doc/security.md, tried by the role it protects
+against. mallory owns a schema and the tables in it (in a Django deployment:
+the application's own database role); app may only write them; auditor may
+only read their history. Each test fails if the promise it is named for is
+false.
+
+"Runs with history_track's privileges" is detected, not assumed: the owner's
+functions (pwn) write current_user into a log table and, when they find
+themselves running as anyone but mallory, try to make mallory a superuser.
+"""
+
+from __future__ import annotations
+
+import string
+import threading
+import time
+from typing import Any, Iterator
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from conftest import rows
+
+ROLES = ("htx_mallory", "htx_app", "htx_auditor")
+
+# The owner's booby traps: code a role owning a schema may define.
+TRAPS = """
+CREATE TABLE m.log (who name, what text);
+GRANT INSERT, SELECT ON m.log TO PUBLIC;
+CREATE FUNCTION m.pwn(anyelement) RETURNS boolean LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO m.log VALUES (current_user, pg_catalog.format('%s', $1));
+    IF (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) THEN
+        EXECUTE 'ALTER ROLE htx_mallory SUPERUSER';
+    END IF;
+    RETURN true;
+END $$;
+CREATE DOMAIN m.d AS int CHECK (m.pwn(VALUE));
+CREATE DOMAIN m.dt AS text CHECK (m.pwn(VALUE));
+CREATE TYPE m.mood AS ENUM ('sad', 'ok', 'happy');
+CREATE TYPE m.pair AS (a m.d, b text);
+CREATE FUNCTION m.mood_json(m.mood) RETURNS json LANGUAGE sql AS $$ SELECT to_json(m.pwn($1)) $$;
+CREATE CAST (m.mood AS json) WITH FUNCTION m.mood_json(m.mood);
+CREATE FUNCTION m.mood_jsonb(m.mood) RETURNS jsonb LANGUAGE sql AS $$ SELECT to_jsonb(m.pwn($1)) $$;
+CREATE CAST (m.mood AS jsonb) WITH FUNCTION m.mood_jsonb(m.mood);
+CREATE FUNCTION m.mood_text(m.mood) RETURNS text LANGUAGE sql AS $$ SELECT CASE WHEN m.pwn($1) THEN 'x' END $$;
+CREATE CAST (m.mood AS text) WITH FUNCTION m.mood_text(m.mood) AS IMPLICIT;
+CREATE FUNCTION m.mood_int(m.mood) RETURNS int LANGUAGE sql AS $$ SELECT CASE WHEN m.pwn($1) THEN 1 END $$;
+CREATE CAST (m.mood AS int) WITH FUNCTION m.mood_int(m.mood) AS IMPLICIT;
+CREATE FUNCTION m.pair_json(m.pair) RETURNS json LANGUAGE sql AS $$ SELECT to_json(m.pwn($1)) $$;
+CREATE CAST (m.pair AS json) WITH FUNCTION m.pair_json(m.pair);
+CREATE FUNCTION m.int_eq(int, int) RETURNS boolean LANGUAGE sql AS $$ SELECT m.pwn($1) $$;
+CREATE OPERATOR m.=== (LEFTARG = int, RIGHTARG = int, FUNCTION = m.int_eq);
+CREATE OPERATOR m.==== (LEFTARG = int, RIGHTARG = int, FUNCTION = int4eq, NEGATOR = OPERATOR(m.!==));
+CREATE FUNCTION m.int_ne(int, int) RETURNS boolean LANGUAGE sql AS $$ SELECT m.pwn($1) $$;
+CREATE OPERATOR m.!== (LEFTARG = int, RIGHTARG = int, FUNCTION = m.int_ne);
+CREATE TABLE m.secret_of_mallory (x int);
+"""
+
+
+@pytest.fixture
+def roles(conn: psycopg.Connection[Any], history_track_dsn: str) -> Iterator[dict[str, psycopg.Connection[Any]]]:
+    """Connections as mallory (owns schema m and its traps), app (DML on mallory's
+    tables, granted by the tests) and auditor (nothing yet)."""
+    conn.execute(sql.SQL(";").join(
+        sql.SQL("DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = {n}) THEN CREATE ROLE {r} LOGIN; END IF; END $$")
+        .format(n=sql.Literal(r), r=sql.Identifier(r)) for r in ROLES))
+    conn.execute("CREATE SCHEMA m AUTHORIZATION htx_mallory; GRANT USAGE ON SCHEMA m TO htx_app, htx_auditor;"
+                 " CREATE TABLE public.secret (code text); INSERT INTO public.secret VALUES ('s3cr3t')")
+    conns = {name: psycopg.connect(f"{history_track_dsn} user=htx_{name}", autocommit=True)
+             for name in ("mallory", "app", "auditor")}
+    conns["mallory"].execute("SET search_path = m, public")
+    conns["mallory"].execute(TRAPS)
+    try:
+        yield conns
+    finally:
+        for c in conns.values():
+            c.close()
+        assert rows(conn, "SELECT rolsuper FROM pg_roles WHERE rolname = 'htx_mallory'") == [(False,)]
+        conn.execute("ALTER ROLE htx_mallory NOSUPERUSER")
+        conn.execute("DROP SCHEMA m CASCADE; DROP TABLE public.secret; DROP OWNED BY htx_mallory, htx_app, htx_auditor CASCADE;"
+                     " DROP ROLE htx_mallory, htx_app, htx_auditor")
+
+
+def pwned(conn: psycopg.Connection[Any]) -> list[tuple[Any, ...]]:
+    """Every run of the owner's code with privileges beyond its own and the
+    other roles' (as history_track, a superuser here), and whether the owner
+    became superuser."""
+    return rows(conn, "SELECT who, what FROM m.log WHERE who NOT IN ('htx_mallory', 'htx_app', 'htx_auditor')") + [
+        r for r in rows(conn, "SELECT rolname FROM pg_roles WHERE rolname = 'htx_mallory' AND rolsuper")]
+
+
+def refused(c: psycopg.Connection[Any], stmt: str, state: str) -> psycopg.Error:
+    with pytest.raises(psycopg.Error) as info:
+        c.execute(stmt)
+        pytest.fail(f"not refused: {stmt}")
+    assert info.value.sqlstate == state, f"{stmt}: {info.value.sqlstate} {info.value}"
+    return info.value
+
+
+# -- Table owners: no code of theirs runs with history_track's privileges ------
+
+def test_condition_text_never_runs_as_sql(conn, roles):
+    mallory = roles["mallory"]
+    mallory.execute("CREATE TABLE m.t (id int PRIMARY KEY, v text)")
+    for condition, state in [
+        ("true); ALTER ROLE htx_mallory SUPERUSER; SELECT (true", "42601"),
+        ("true); DROP TABLE public.secret; SELECT (true", "42601"),
+        ("true) $$; ALTER ROLE htx_mallory SUPERUSER; --", "42601"),
+        ("true /* ; */ AND $q$;$q$ = ';' AND E'\\';' <> ''", None),   # semicolons inside quotes and comments are data
+        ("true)) OR ((true", "42601"),
+        ("true) OR (SELECT count(*) FROM public.secret) > 0 OR (true", "0A000"),
+        ("(SELECT rolsuper FROM pg_roles WHERE rolname = current_user)", "0A000"),
+    ]:
+        mallory.execute("DROP FUNCTION IF EXISTS m.noop()")
+        call = "SELECT track_table('m.t', label => 'x', condition => %s)"
+        if state is None:
+            mallory.execute(call, [condition])
+            mallory.execute("SELECT untrack_table('m.t', label => 'x')")
+        else:
+            with pytest.raises(psycopg.Error) as info:
+                mallory.execute(call, [condition])
+            assert info.value.sqlstate == state, condition
+    assert rows(conn, "SELECT count(*) FROM public.secret") == [(1,)]
+    assert pwned(conn) == []
+
+
+@pytest.mark.parametrize(("condition", "why"), [
+    ("m.pwn(NEW.id)", "calls m.pwn(anyelement)"),
+    ("NEW.id::m.d > 0", "makes a value of type m.d"),
+    ("'{1}'::m.d[] IS NOT NULL", "makes a value of type m.d[]"),
+    ("'(1,x)'::m.pair IS NOT NULL", "makes a value of type m.pair"),
+    ("ROW(NEW.id, 'x')::m.pair IS NOT NULL", "makes a value of type m.d"),
+    ("'ok'::m.mood::text = 'x'", "calls m.mood_text(m.mood)"),
+    ("'ok'::m.mood = 1", "calls m.mood_int(m.mood)"),
+    ("to_json('ok'::m.mood) IS NOT NULL", "calls to_json(anyelement)"),
+    ("NEW.v || 'ok'::m.mood = 'x'", None),            # ambiguous, thanks to the owner's casts: a parse error
+    ("quote_literal('ok'::m.mood) = 'x'", None),
+    ("NEW.v || 'ok'::m.mood::text = 'x'", "calls m.mood_text(m.mood)"),
+    ("quote_literal('ok'::m.mood::text) = 'x'", "calls m.mood_text(m.mood)"),
+    ("NEW.v || NEW.id = 'x'", "calls textanycat(text,anynonarray)"),
+    ("row_to_json(NEW) IS NOT NULL", "calls row_to_json(record)"),
+    ("jsonb_populate_record(NULL::m.pair, '{\"a\": 1}') IS NOT NULL", "calls jsonb_populate_record(anyelement,jsonb)"),
+    ("NEW.id OPERATOR(m.===) 1", "calls m.int_eq(integer,integer)"),
+    ("NOT (NEW.id OPERATOR(m.====) 1)", "calls m.int_ne(integer,integer)"),   # its negator's function
+    ("pg_catalog.table_to_xml('public.secret'::regclass, true, false, '') IS NOT NULL", "calls table_to_xml"),
+    ("pg_catalog.query_to_xml('SELECT * FROM public.secret', true, false, '') IS NOT NULL", "calls query_to_xml"),
+    ("pg_catalog.pg_read_file('/etc/passwd') <> ''", "calls pg_read_file"),
+    ("pg_catalog.current_setting('data_directory') <> ''", "calls current_setting"),
+    ("has_table_privilege('public.secret', 'SELECT')", "calls has_table_privilege"),
+    ("nextval('m.s') > 0", "calls nextval"),
+    ("pg_catalog.set_config('history_track.label', 'revert', true) = 'revert'", "calls set_config"),
+    ("pg_sleep(1) IS NOT NULL", "calls pg_sleep"),
+    ("txid_current() > 0", "calls txid_current"),
+    ("NEW.id IN (SELECT x FROM m.secret_of_mallory)", "contains a subquery"),
+    ("EXISTS (SELECT FROM pg_authid)", "contains a subquery"),
+    ("count(*) > 0", "aggregate"),
+])
+def test_conditions_may_not_run_or_read_anything_but_their_rows(conn, roles, condition, why):
+    mallory = roles["mallory"]
+    mallory.execute("CREATE TABLE m.t (id int PRIMARY KEY, v text); CREATE SEQUENCE m.s")
+    call = f"SELECT track_table('m.t', label => 'x', condition => $c${condition}$c$)"
+    if why is None:
+        with pytest.raises(psycopg.Error) as info:
+            mallory.execute(call)
+        assert info.value.sqlstate.startswith("42"), info.value
+    else:
+        error = refused(mallory, call, "0A000")
+        assert why in error.diag.message_primary
+        assert error.diag.message_hint
+    # Parsing ran as mallory, if anything ran; nothing as history_track.
+    assert pwned(conn) == []
+    assert rows(conn, "SELECT count(*) FROM history_track.tracker") == [(0,)]
+
+
+def test_allowed_conditions_work_and_are_stored_as_postgresql_prints_them(conn, roles):
+    mallory = roles["mallory"]
+    mallory.execute("CREATE TABLE m.t (id int PRIMARY KEY, v text, at timestamptz, mood m.mood, k m.d)")
+    for label, condition in [
+        ("paid", "OLD.v IS DISTINCT FROM NEW.v AND NEW.v = 'paid'"),
+        ("recent", "NEW.at > now() - interval '1 day' AND date_trunc('day', NEW.at) <= current_date"),
+        ("happy", "NEW.mood = 'happy'"),   # an owner's enum is seen as its text form
+        ("big", "NEW.k > 10 AND lower(NEW.v) ~ '^p' AND NEW.v IN ('paid', 'payed')"),
+    ]:
+        mallory.execute("SELECT track_table('m.t', label => %s, operations => '{update}', condition => %s)", [label, condition])
+    assert rows(conn, "SELECT label, condition FROM history_trackers ORDER BY label") == [
+        ("big", "(((new).k > 10) AND (lower((new).v) ~ '^p'::text) AND ((new).v = ANY (ARRAY['paid'::text, 'payed'::text])))"),
+        ("happy", "((new).mood = 'happy'::text)"),
+        ("paid", "(((old).v IS DISTINCT FROM (new).v) AND ((new).v = 'paid'::text))"),
+        ("recent", "(((new).at > (now() - '1 day'::interval)) AND (date_trunc('day'::text, (new).at) <= CURRENT_DATE))"),
+    ]
+    mallory.execute("INSERT INTO m.t VALUES (1, 'new', now(), 'sad', 20)")
+    mallory.execute("UPDATE m.t SET v = 'paid', mood = 'happy'")
+    assert rows(conn, "SELECT pgh_label FROM m.t_event ORDER BY pgh_label") == [("big",), ("happy",), ("paid",), ("recent",)]
+    # The owner's CHECK on m.d ran for the owner's own writes only.
+    assert pwned(conn) == []
+    # A later implicit cast of the owner's cannot change what a stored condition calls.
+    mallory.execute("CREATE FUNCTION m.text_mood(text) RETURNS m.mood LANGUAGE sql AS $$ SELECT CASE WHEN m.pwn($1) THEN 'ok'::m.mood END $$;"
+                    " CREATE CAST (text AS m.mood) WITH FUNCTION m.text_mood(text) AS IMPLICIT")
+    with psycopg.connect(conn.info.dsn, autocommit=True) as fresh:   # a new session plans the triggers afresh
+        fresh.execute("UPDATE m.t SET v = 'payed', mood = 'ok'")
+    assert pwned(conn) == []
+    assert rows(conn, "SELECT count(*) FROM m.t_event WHERE pgh_label = 'big'") == [(2,)]
+
+
+def test_owner_types_run_no_owner_code_when_history_is_written_or_read(conn, roles):
+    """Domains (and arrays and composites of them) anywhere in the table, enums
+    and composites with casts to json and text: the triggers, history_events,
+    the hash chain, prune and baseline run none of the owner's code."""
+    mallory, app = roles["mallory"], roles["app"]
+    mallory.execute("""
+        CREATE TABLE m.t (id m.d PRIMARY KEY, name m.dt, mood m.mood, moods m.mood[], pair m.pair, ks m.d[], note text);
+        GRANT SELECT, INSERT, UPDATE, DELETE ON m.t TO htx_app;
+        SELECT track_table('m.t', baseline => true);
+        SELECT start_hash_chain('m.t');
+        CREATE TABLE m.c (a m.d, b m.mood, PRIMARY KEY (a, b));
+        GRANT SELECT, INSERT, UPDATE, DELETE ON m.c TO htx_app;
+        SELECT track_table('m.c');
+    """)
+    app.execute("INSERT INTO m.t VALUES (1, 'one', 'ok', '{sad,ok}', '(1,x)', '{1,2}', 'n')")
+    app.execute("UPDATE m.t SET id = 2, mood = 'happy', pair = '(2,y)'")
+    app.execute("INSERT INTO m.c VALUES (1, 'ok')")
+    app.execute("UPDATE m.c SET b = 'sad'")
+    app.execute("DELETE FROM m.c")
+    # The writer ran the owner's CHECKs for its own values (that is PostgreSQL); history_track ran none.
+    assert {w for w, _ in rows(conn, "SELECT who, what FROM m.log")} <= {"htx_app", "htx_mallory"}
+    app_runs = rows(conn, "SELECT count(*) FROM m.log")
+    # The event table holds no type of the owner's.
+    assert rows(conn, """SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute
+                         WHERE attrelid = 'm.t_event'::regclass AND attnum > 0 AND attname !~ '^pgh_(id|created|label|operation|context)'
+                         ORDER BY attnum""") == [
+        ("pgh_obj_id", "integer"), ("pgh_old_obj_id", "integer"), ("pgh_statement_id", "bigint"),
+        ("id", "integer"), ("name", "text"), ("mood", "text"), ("moods", "text[]"), ("pair", "text"),
+        ("ks", "integer[]"), ("note", "text")]
+    assert rows(conn, "SELECT format_type(atttypid, atttypmod) FROM pg_attribute"
+                      " WHERE attrelid = 'm.c_event'::regclass AND attname = 'pgh_obj_id'") == [("jsonb",)]
+    # Read as a superuser: no cast to json or text of the owner's runs.
+    conn.execute("SELECT * FROM history_events()")
+    conn.execute("SELECT * FROM history_events('m.t', key => '2')")
+    conn.execute("SELECT * FROM history_events('m.c', key => '[1, \"sad\"]')")
+    assert conn.execute("SELECT verified, problem FROM verify_history('m.t')").fetchone() == (2, None)
+    conn.execute("SELECT prune_history('m.t', now())")
+    conn.execute("SELECT track_table('m.t', baseline => true)")
+    assert rows(conn, "SELECT data FROM history_events('m.t') WHERE pgh_operation = 'UPDATE'") == [
+        ({"id": 2, "ks": [1, 2], "mood": "happy", "name": "one", "note": "n", "pair": "(2,y)", "moods": ["sad", "ok"]},)]
+    assert pwned(conn) == []
+    assert rows(conn, "SELECT count(*) FROM m.log") == app_runs
+
+
+def test_history_as_of_runs_the_owners_type_code_only_as_its_caller(conn, roles):
+    mallory, auditor = roles["mallory"], roles["auditor"]
+    mallory.execute("""
+        CREATE TABLE m.t (id m.d PRIMARY KEY, mood m.mood);
+        SELECT track_table('m.t');
+        INSERT INTO m.t VALUES (1, 'ok');
+        GRANT SELECT ON m.t_event TO htx_auditor;
+        TRUNCATE m.log;
+    """)
+    assert auditor.execute("SELECT * FROM history_as_of(NULL::m.t, now())").fetchall() == [(1, "ok")]
+    # The domain's CHECK ran, as the caller: that is what rebuilding a value of the domain means.
+    assert rows(conn, "SELECT DISTINCT who FROM m.log") == [("htx_auditor",)]
+    assert rows(conn, "SELECT proname FROM pg_proc WHERE proname IN ('history_as_of', 'history_events',"
+                      " 'history_context_events', 'revert_row', 'revert_table', 'track_table', 'record_history_event')"
+                      " AND prosecdef") == []
+
+
+# -- Table owners cannot silence recording ----------------------------------------
+
+def test_owner_cannot_silence_recording(conn, roles):
+    mallory, app = roles["mallory"], roles["app"]
+    mallory.execute("""
+        CREATE TABLE m.t (id int PRIMARY KEY, v text);
+        GRANT SELECT, INSERT, UPDATE, DELETE ON m.t TO htx_app;
+        SELECT track_table('m.t');
+        CREATE TABLE m.p (id int, v text);
+        CREATE TABLE m.pt (id int PRIMARY KEY, v text) PARTITION BY RANGE (id);
+    """)
+    attempts = [
+        ("SET history_track.following = 'on'; ALTER TABLE m.t DISABLE TRIGGER history_track_insert", "55000"),
+        ("SET history_track.ddl_before = '{}'; ALTER TABLE m.t DISABLE TRIGGER history_track_update", "55000"),
+        ("ALTER TABLE m.t DISABLE TRIGGER USER", "55000"),
+        ("ALTER TABLE m.t ENABLE REPLICA TRIGGER history_track_delete", "55000"),
+        ("ALTER TRIGGER history_track_update ON m.t RENAME TO zz", "55000"),
+        ("DROP TRIGGER history_track_truncate ON m.t", "55000"),
+        ("ALTER TABLE m.t INHERIT m.p", "0A000"),
+        ("CREATE TABLE m.child () INHERITS (m.t)", "0A000"),
+        ("ALTER TABLE m.pt ATTACH PARTITION m.t FOR VALUES FROM (0) TO (100)", "0A000"),
+        ("DROP FUNCTION history_track._t1_insert() CASCADE", "42501"),
+        ("ALTER TABLE m.t_event DISABLE TRIGGER history_track_append_only", "42501"),
+        ("DROP SCHEMA m CASCADE", "42501"),
+        ("SET session_replication_role = replica", "42501"),
+        ("SET history_track.label = 'baseline'; INSERT INTO m.t VALUES (9, 'x')", "22023"),
+    ]
+    for stmt, state in attempts:
+        refused(mallory, stmt, state)
+        mallory.execute("RESET ALL")
+    app.execute("INSERT INTO m.t VALUES (1, 'a')")
+    app.execute("UPDATE m.t SET v = 'b'")
+    app.execute("DELETE FROM m.t")
+    mallory.execute("INSERT INTO m.t VALUES (2, 'c')")
+    mallory.execute("TRUNCATE m.t")
+    assert rows(conn, "SELECT pgh_operation, id, v FROM m.t_event ORDER BY pgh_id") == [
+        ("INSERT", 1, "a"), ("UPDATE", 1, "b"), ("DELETE", 1, "b"), ("INSERT", 2, "c"), ("TRUNCATE", 2, "c")]
+    assert rows(conn, "SELECT * FROM check_history()") == []
+    # Trackers of an inheritance parent or child are refused too, at track_table.
+    mallory.execute("CREATE TABLE m.q (id int PRIMARY KEY); CREATE TABLE m.q1 () INHERITS (m.q)")
+    error = refused(mallory, "SELECT track_table('m.q')", "0A000")
+    assert "inheritance" in error.diag.message_primary
+
+
+def test_check_history_reports_what_a_superuser_switched_off(conn, roles):
+    mallory = roles["mallory"]
+    mallory.execute("CREATE TABLE m.t (id int PRIMARY KEY); SELECT track_table('m.t'); SELECT start_hash_chain('m.t')")
+    assert rows(conn, "SELECT * FROM check_history()") == []
+    conn.execute("ALTER EVENT TRIGGER history_track_ddl_end DISABLE")
+    conn.execute("ALTER TABLE m.t DISABLE TRIGGER history_track_insert")   # (no event trigger to refuse it now)
+    conn.execute("ALTER TABLE m.t_event DISABLE TRIGGER USER")
+    problems = [p for _, p in rows(mallory, "SELECT * FROM check_history()")]
+    conn.execute("ALTER TABLE m.t_event ENABLE TRIGGER USER; ALTER TABLE m.t ENABLE TRIGGER history_track_insert;"
+                 " ALTER EVENT TRIGGER history_track_ddl_end ENABLE")
+    assert problems == [
+        "its event table m.t_event has no enabled append-only guard",
+        "its event table m.t_event is hash-chained, but the chain trigger is missing or disabled",
+        "the insert history trigger of m.t is disabled",
+        "the event trigger history_track_ddl_end is disabled",
+    ]
+    assert rows(conn, "SELECT * FROM check_history()") == []
+
+
+# -- ALTER TABLE racing track_table and untrack_table: two sessions -------------
+
+def _blocked(conn: psycopg.Connection[Any], pid: int) -> bool:
+    for _ in range(200):
+        if rows(conn, "SELECT wait_event_type FROM pg_stat_activity WHERE pid = %s", [pid]) == [("Lock",)]:
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def _in_background(dsn: str, statements: str) -> tuple[threading.Thread, list[BaseException], list[int]]:
+    errors: list[BaseException] = []
+    pids: list[int] = []
+    ready = threading.Event()
+
+    def run() -> None:
+        try:
+            with psycopg.connect(dsn, autocommit=True) as c:
+                pids.append(c.info.backend_pid)
+                ready.set()
+                c.execute(statements)
+        except BaseException as exc:   # noqa: BLE001 - reported by the test
+            errors.append(exc)
+            ready.set()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    ready.wait(10)
+    return thread, errors, pids
+
+
+@pytest.mark.parametrize("alter", [
+    "ALTER TABLE r RENAME COLUMN v TO w",
+    "ALTER TABLE r ADD COLUMN extra text DEFAULT NULL",
+    "ALTER TABLE r ALTER COLUMN v TYPE varchar(20)",
+])
+def test_alter_table_waiting_for_track_table_is_followed(conn, history_track_dsn, alter):
+    conn.execute("CREATE TABLE r (id int PRIMARY KEY, v text)")
+    with psycopg.connect(history_track_dsn) as tracker:      # a transaction left open
+        tracker.execute("SELECT track_table('r')")
+        tracker.execute("SELECT track_table('r', label => 'v_set', operations => '{update}', condition => 'NEW.v IS NOT NULL')")
+        thread, errors, pids = _in_background(history_track_dsn, alter)
+        assert _blocked(conn, pids[0])
+        tracker.commit()
+    thread.join(30)
+    assert errors == []
+    column = rows(conn, "SELECT attname FROM pg_attribute WHERE attrelid = 'r'::regclass AND attnum = 2")[0][0]
+    conn.execute(f"INSERT INTO r (id, {column}) VALUES (1, 'a')")
+    conn.execute(f"UPDATE r SET {column} = 'b'")
+    if "extra" in alter:
+        conn.execute("UPDATE r SET extra = 'e'")
+        assert rows(conn, "SELECT extra FROM r_event ORDER BY pgh_id") == [(None,), (None,), (None,), ("e",), ("e",)]
+    assert rows(conn, f"SELECT pgh_label, {column} FROM r_event ORDER BY pgh_id")[:3] == [
+        ("insert", "a"), ("v_set", "b"), ("update", "b")]
+    assert rows(conn, "SELECT * FROM check_history()") == []
+    assert rows(conn, "SELECT * FROM history_as_of(NULL::r, now())") == rows(conn, "SELECT * FROM r")
+
+
+def test_track_table_waiting_for_alter_table_sees_the_table_as_altered(conn, history_track_dsn):
+    conn.execute("CREATE TABLE r (id int PRIMARY KEY, v text)")
+    with psycopg.connect(history_track_dsn) as alterer:
+        alterer.execute("ALTER TABLE r RENAME COLUMN v TO w")
+        thread, errors, pids = _in_background(
+            history_track_dsn, "SELECT track_table('r', label => 'w_set', operations => '{update}', condition => 'NEW.w IS NOT NULL');"
+                               " SELECT track_table('r')")
+        assert _blocked(conn, pids[0])
+        alterer.commit()
+    thread.join(30)
+    assert errors == []
+    conn.execute("INSERT INTO r VALUES (1, 'a'); UPDATE r SET w = 'b'")
+    assert rows(conn, "SELECT pgh_label, w FROM r_event ORDER BY pgh_id") == [("insert", "a"), ("w_set", "b"), ("update", "b")]
+
+
+def test_alter_table_waiting_for_untrack_table_is_not_followed_into_a_dead_table(conn, history_track_dsn):
+    conn.execute("CREATE TABLE r (id int PRIMARY KEY, v text); SELECT track_table('r')")
+    with psycopg.connect(history_track_dsn) as untracker:
+        untracker.execute("SELECT untrack_table('r')")
+        thread, errors, pids = _in_background(history_track_dsn, "ALTER TABLE r RENAME COLUMN v TO w")
+        assert _blocked(conn, pids[0])
+        untracker.commit()
+    thread.join(30)
+    assert errors == []
+    conn.execute("INSERT INTO r VALUES (1, 'a')")
+    assert rows(conn, "SELECT count(*) FROM r_event") == [(0,)]
+    conn.execute("SELECT track_table('r')")      # the history's column is renamed when tracking resumes
+    conn.execute("UPDATE r SET w = 'b'")
+    assert rows(conn, "SELECT pgh_operation, w FROM r_event") == [("UPDATE", "b")]
+
+
+def test_detach_partition_concurrently_is_followed(conn, history_track_dsn):
+    conn.execute("""
+        CREATE TABLE pt (id int PRIMARY KEY, v text) PARTITION BY RANGE (id);
+        CREATE TABLE pt1 PARTITION OF pt FOR VALUES FROM (0) TO (10);
+        CREATE TABLE pt2 PARTITION OF pt FOR VALUES FROM (10) TO (20);
+        SELECT track_table('pt');
+        INSERT INTO pt VALUES (1, 'a'), (11, 'b');
+    """)
+    conn.execute("ALTER TABLE pt DETACH PARTITION pt2 CONCURRENTLY")
+    conn.execute("INSERT INTO pt2 VALUES (12, 'not pt''s')")
+    conn.execute("INSERT INTO pt VALUES (2, 'c')")
+    assert rows(conn, "SELECT pgh_label, pgh_operation, id FROM pt_event ORDER BY pgh_id") == [
+        ("insert", "INSERT", 1), ("insert", "INSERT", 11), ("baseline", "DELETE", 11), ("insert", "INSERT", 2)]
+    assert rows(conn, "SELECT count(*) FROM pg_trigger WHERE tgrelid = 'pt2'::regclass AND NOT tgisinternal") == [(0,)]
+    assert rows(conn, "SELECT * FROM history_as_of(NULL::pt, now()) ORDER BY id") == rows(conn, "SELECT * FROM pt ORDER BY id")
+    conn.execute("ALTER TABLE pt ATTACH PARTITION pt2 FOR VALUES FROM (10) TO (20)")
+    assert rows(conn, "SELECT * FROM history_as_of(NULL::pt, now()) ORDER BY id") == rows(conn, "SELECT * FROM pt ORDER BY id")
+
+
+# -- Any column name at all ---------------------------------------------------------
+
+NAMES = list(string.ascii_lowercase) + ["old", "new", "select", "from", "order", "user", "table", "row",
+                                         "ctid_", "A b", 'x"y', "ümlaut", "é" * 31, "n" * 63]
+
+
+def test_any_column_name_works_everywhere(conn):
+    cols = [sql.Identifier(n) for n in NAMES]
+    conn.execute(sql.SQL("CREATE TABLE weird ({} int PRIMARY KEY, {})").format(
+        cols[0], sql.SQL(", ").join(sql.SQL("{} text").format(c) for c in cols[1:])))
+    conn.execute("SELECT track_table('weird')")
+    conn.execute("SELECT track_table('weird', label => 'e_set', operations => '{update}', condition => 'NEW.e IS DISTINCT FROM OLD.e AND NEW.n = ''n''')")
+    conn.execute("SELECT start_hash_chain('weird')")
+    values = sql.SQL(", ").join(sql.Literal(n[:1]) for n in NAMES[1:])
+    conn.execute(sql.SQL("INSERT INTO weird VALUES (1, {})").format(values))
+    conn.execute("UPDATE weird SET e = 'E', p = 'P'")
+    conn.execute("UPDATE weird SET a = 2")
+    ts = conn.execute("SELECT clock_timestamp()").fetchone()[0]
+    conn.execute("DELETE FROM weird")
+    assert rows(conn, "SELECT pgh_label, pgh_operation FROM weird_event ORDER BY pgh_id") == [
+        ("insert", "INSERT"), ("e_set", "UPDATE"), ("update", "UPDATE"), ("update", "UPDATE"), ("delete", "DELETE")]
+    replayed = rows(conn, "SELECT * FROM history_as_of(NULL::weird, %s)", [ts])
+    assert replayed == [(2, *[("E" if n == "e" else "P" if n == "p" else n[:1]) for n in NAMES[1:]])]
+    events = rows(conn, "SELECT data, diff FROM history_events('weird', key => '2')")
+    assert events[3][1] == {"a": [1, 2]}
+    assert events[0][0]["e"] == "e" and events[0][0]["p"] == "p" and events[0][0]['x"y'] == "x"
+    assert rows(conn, "SELECT verified, problem FROM verify_history('weird')") == [(5, None)]
+    assert conn.execute("SELECT revert_row('weird', '2', %s)", [ts]).fetchone() == (1,)
+    assert rows(conn, "SELECT * FROM weird") == replayed
+    assert conn.execute("SELECT record_history_event('weird', '2', 'seen')").fetchone()[0] > 0
+    conn.execute("SELECT prune_history('weird', now())")
+
+
+# -- Writers ---------------------------------------------------------------------
+
+def test_record_history_event_honours_row_level_security(conn, roles):
+    mallory, app = roles["mallory"], roles["app"]
+    mallory.execute("""
+        CREATE TABLE m.t (id int PRIMARY KEY, tenant text, secret text);
+        ALTER TABLE m.t ENABLE ROW LEVEL SECURITY;
+        CREATE POLICY mine ON m.t USING (tenant = 'app');
+        GRANT SELECT, UPDATE ON m.t TO htx_app;
+        INSERT INTO m.t VALUES (1, 'app', 'visible'), (2, 'other', 'hidden');
+        SELECT track_table('m.t');
+        GRANT SELECT ON m.t_event TO htx_app;
+    """)
+    assert app.execute("SELECT record_history_event('m.t', '1', 'viewed')").fetchone()[0] > 0
+    hidden = refused(app, "SELECT record_history_event('m.t', '2', 'viewed')", "P0002")
+    absent = refused(app, "SELECT record_history_event('m.t', '3', 'viewed')", "P0002")
+    assert hidden.diag.message_primary.replace("2", "N") == absent.diag.message_primary.replace("3", "N")
+    # Handing over a made-up row (or a hidden one, guessed) is refused the same way.
+    for call in ["SELECT history_track._record_manual('m.t', 'x', NULL, ROW(2, 'other', 'hidden')::m.t, 'm.t'::regclass, '(0,2)')",
+                 "SELECT history_track._record_manual('m.t', 'x', NULL, ROW(1, 'app', 'forged')::m.t, 'm.t'::regclass, '(0,1)')"]:
+        refused(app, call, "22023")
+    assert rows(conn, "SELECT pgh_label, id, secret FROM m.t_event") == [("viewed", 1, "visible")]
+
+
+def test_context_is_limited_and_malformed_context_named(conn, roles):
+    mallory = roles["mallory"]
+    mallory.execute("CREATE TABLE m.t (id int PRIMARY KEY); SELECT track_table('m.t')")
+    big = '{"blob": "' + "x" * 70000 + '"}'
+    with pytest.raises(psycopg.errors.ProgramLimitExceeded) as info:
+        with mallory.transaction():
+            mallory.execute("SELECT set_config('history_track.context', %s, true)", [big])
+            mallory.execute("INSERT INTO m.t SELECT generate_series(1, 100)")
+    assert "history_track.context is too large" in info.value.diag.message_primary
+    assert "history_track.config.max_context_bytes" in info.value.diag.message_detail
+    refused(mallory, f"SELECT set_history_context('{big}')", "54000")
+    refused(mallory, "INSERT INTO history_track.config (max_context_bytes) VALUES (1000000000)", "42501")
+    with pytest.raises(psycopg.errors.InvalidTextRepresentation) as info:
+        with mallory.transaction():
+            mallory.execute("SELECT set_config('history_track.context', '{\"user\": ', true)")
+            mallory.execute("INSERT INTO m.t VALUES (1)")
+    assert info.value.diag.message_primary == "history_track.context is not valid JSON"
+    # A superuser may raise the limit.
+    conn.execute("INSERT INTO history_track.config (max_context_bytes) VALUES (200000)")
+    with mallory.transaction():
+        mallory.execute("SELECT set_config('history_track.context', %s, true)", [big])
+        mallory.execute("INSERT INTO m.t VALUES (1)")
+    assert rows(conn, "SELECT length(pgh_context ->> 'blob') FROM m.t_event") == [(70000,)]
+    conn.execute("DELETE FROM history_track.config")
+
+
+# -- Removing history: logged or refused ------------------------------------------
+
+def test_every_removal_of_history_is_logged_or_refused(conn, roles):
+    mallory = roles["mallory"]
+    mallory.execute("""
+        CREATE TABLE m.a (id int PRIMARY KEY); SELECT track_table('m.a'); INSERT INTO m.a VALUES (1), (2);
+        CREATE TABLE m.b (id int PRIMARY KEY); SELECT track_table('m.b'); INSERT INTO m.b VALUES (1);
+    """)
+    # The schema's owner may drop what the schema holds; not history.
+    refused(mallory, "DROP SCHEMA m CASCADE", "42501")
+    refused(mallory, "DROP TABLE m.a, m.a_event", "42501")
+    mallory.execute("SELECT prune_history('m.a', now())")
+    mallory.execute("SELECT untrack_table('m.a', drop_events => true)")
+    # A superuser can drop an event table (of a table it untracked or dropped); it is logged.
+    conn.execute("SELECT untrack_table('m.b'); DROP TABLE m.b_event")
+    assert rows(mallory, """SELECT action, table_text, event_text, before IS NULL, events_deleted, pruned_by
+                             FROM history_track.prune_log ORDER BY pruned_at, action""") == [
+        ("prune", "m.a", "m.a_event", False, 0, "htx_mallory"),
+        ("drop_events", "m.a", "m.a_event", True, 2, "htx_mallory"),
+        ("drop_table", "m.b", "m.b_event", True, -1, "postgres"),
+    ]
+    refused(mallory, "DELETE FROM history_track.prune_log", "42501")
+
+
+# -- The SECURITY DEFINER steps anyone may call directly ----------------------------
+
+def test_internal_entry_points_check_everything_themselves(conn, roles):
+    mallory, app = roles["mallory"], roles["app"]
+    mallory.execute("CREATE TABLE m.t (id int PRIMARY KEY, v text); SELECT track_table('m.t');"
+                    " GRANT SELECT, INSERT, UPDATE ON m.t TO htx_app")
+    # Not the owner: refused before anything happens.
+    refused(app, "SELECT history_track._track_prepare('m.t', 'x', NULL, false, NULL, NULL, NULL, NULL, NULL)", "42501")
+    refused(app, "SELECT history_track._track_finish('m.t', 'x', NULL, NULL, NULL, NULL, NULL, NULL, false, NULL)", "42501")
+    # The owner, handing over a "parsed condition" that is anything but: its tree is checked.
+    row = rows(conn, "SELECT '_t' || table_id || '_row' FROM history_track.tracked_table")[0][0]
+    mallory.execute(f"CREATE FUNCTION m.fake(old history_track.{row}, new history_track.{row}) RETURNS boolean"
+                    " LANGUAGE sql RETURN m.pwn(1)")
+    mallory.execute(f"CREATE FUNCTION m.fake2(old history_track.{row}, new history_track.{row}) RETURNS boolean"
+                    " LANGUAGE plpgsql AS $$ BEGIN RETURN m.pwn(1); END $$")
+    for fake in ["m.fake", "m.fake2"]:
+        refused(mallory, f"SELECT history_track._track_finish('m.t', 'x', '{{update}}', '{fake}(history_track.{row}, history_track.{row})',"
+                         " NULL, NULL, NULL, NULL, false, NULL)", "0A000")
+    # The internals that write are not for anyone.
+    for call in ["SELECT history_track._generate('m.t')", "SELECT history_track._record_baseline('m.t')",
+                 "SELECT history_track._log_removal('m.t', 'm.t_event', NULL, 0, 'prune')"]:
+        refused(mallory, call, "42501")
+    mallory.execute("UPDATE m.t SET v = 'x'")
+    assert pwned(conn) == []
