@@ -21,11 +21,11 @@ CREATE TABLE history_track.tracked_table (
     -- Mirrored columns: NULL means every column of the table, minus exclude.
     columns     name[],
     exclude     name[]      NOT NULL DEFAULT '{}',
+    tracked_by  name        NOT NULL,
+    tracked_at  timestamptz NOT NULL DEFAULT pg_catalog.now(),
     -- Record the changes logical replication applies (the triggers are
     -- ENABLE ALWAYS) or not (ENABLE, PostgreSQL's default: local writes only).
-    replicated  boolean     NOT NULL DEFAULT false,
-    tracked_by  name        NOT NULL,
-    tracked_at  timestamptz NOT NULL DEFAULT pg_catalog.now()
+    replicated  boolean     NOT NULL DEFAULT false
 );
 ALTER SEQUENCE history_track.tracked_table_id_seq OWNED BY history_track.tracked_table.table_id;
 

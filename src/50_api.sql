@@ -300,6 +300,29 @@ BEGIN
 END
 $$;
 
+-- A tracker row, its fields set by name (so that it does not matter in which
+-- order an upgraded catalog table has its columns).
+CREATE FUNCTION history_track._new_tracker(p_table regclass, p_label text, p_operations text[],
+                                           p_condition regprocedure, p_changed name[], p_snapshot text)
+RETURNS history_track.tracker
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_tracker history_track.tracker;
+BEGIN
+    v_tracker.table_name := p_table;
+    v_tracker.label := p_label;
+    v_tracker.operations := p_operations;
+    v_tracker.condition := p_condition;
+    v_tracker.changed := p_changed;
+    v_tracker.snapshot := p_snapshot;
+    v_tracker.created_by := history_track._caller();
+    v_tracker.created_at := now();
+    RETURN v_tracker;
+END
+$$;
+
 -- The first half of track_table(): the caller may track tbl, the options
 -- hold, and the event table and the row type conditions are parsed against
 -- exist. Returns that row type.
@@ -360,10 +383,9 @@ BEGIN
     -- The trackers this call declares.
     IF p_label IS NULL THEN
         FOREACH v_op IN ARRAY v_options.operations LOOP
-            v_tracker := ROW(p_table, v_op, ARRAY[v_op], NULL,
-                             CASE WHEN v_op = 'update' THEN v_options.changed END,
-                             CASE WHEN v_op = 'delete' THEN 'old' ELSE 'new' END,
-                             history_track._caller(), now());
+            v_tracker := history_track._new_tracker(p_table, v_op, ARRAY[v_op], NULL,
+                                                    CASE WHEN v_op = 'update' THEN v_options.changed END,
+                                                    CASE WHEN v_op = 'delete' THEN 'old' ELSE 'new' END);
             v_want := v_want || v_tracker;
         END LOOP;
     ELSE
@@ -381,12 +403,10 @@ BEGIN
                           HINT = 'Test OLD in a delete tracker, or add update to operations.';
             END IF;
         END IF;
-        v_tracker := ROW(p_table, p_label, v_options.operations, p_probe,
-                         v_options.changed,
+        v_tracker := history_track._new_tracker(p_table, p_label, v_options.operations, p_probe, v_options.changed,
                          COALESCE(v_options.snapshot,
                                   CASE WHEN v_options.operations = ARRAY['delete'] THEN 'old'
-                                       WHEN NOT 'delete' = ANY (v_options.operations) THEN 'new' END),
-                         history_track._caller(), now());
+                                       WHEN NOT 'delete' = ANY (v_options.operations) THEN 'new' END));
         v_want := ARRAY[v_tracker];
     END IF;
 

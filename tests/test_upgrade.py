@@ -15,7 +15,7 @@ import pytest
 from psycopg import sql
 
 ROOT = Path(__file__).resolve().parent.parent
-PREVIOUS = "0.1.0"
+PREVIOUS = "0.2.0"
 
 
 def _version() -> str:
@@ -131,3 +131,63 @@ def test_every_release_has_an_upgrade_path_to_this_version():
     chain = releases + [_version()]
     for a, b in zip(chain, chain[1:]):
         assert (ROOT / "upgrade" / f"history_track--{a}--{b}.sql").exists(), (a, b)
+
+
+def test_upgrade_to_the_secure_catalog_converts_history_and_compiles_conditions_as_the_owner(fresh_db):
+    """0.2.0 stored values of an owner's types as those types and kept
+    conditions as text: the upgrade stores them as history now does, parses
+    each condition as the table's owner (whose code then runs as the owner, not
+    as the extension), and removes, with a WARNING, a tracker whose condition
+    the new rules refuse."""
+    old, _ = fresh_db
+    old.execute("CREATE EXTENSION history_track VERSION '0.2.0'")
+    old.execute("""
+        DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'htu_owner') THEN CREATE ROLE htu_owner; END IF; END $$;
+        CREATE SCHEMA u AUTHORIZATION htu_owner;
+        SET ROLE htu_owner;
+        CREATE TABLE u.log (who name);
+        CREATE FUNCTION u.note(int) RETURNS boolean LANGUAGE sql AS $$ INSERT INTO u.log VALUES (current_user) RETURNING true $$;
+        CREATE DOMAIN u.pos AS int CHECK (VALUE > 0);
+        CREATE TYPE u.mood AS ENUM ('sad', 'ok');
+        CREATE TABLE u.t (id u.pos PRIMARY KEY, mood u.mood, v text);
+        SELECT track_table('u.t');
+        SELECT track_table('u.t', label => 'ok', operations => '{update}', condition => 'NEW.mood = ''ok''');
+        SELECT track_table('u.t', label => 'setting', operations => '{update}',
+                           condition => 'current_setting(''application_name'') = ''x''');
+        INSERT INTO u.t VALUES (1, 'sad', 'a');
+        UPDATE u.t SET mood = 'ok';
+        RESET ROLE;
+    """)
+    before = old.execute("SELECT pgh_id, pgh_label, pgh_obj_id, id, mood::text, v FROM u.t_event ORDER BY pgh_id").fetchall()
+    warnings: list[str] = []
+    old.add_notice_handler(lambda d: warnings.append(f"{d.severity}: {d.message_primary}"))
+    old.execute("ALTER EXTENSION history_track UPDATE")
+    assert warnings == ['WARNING: tracker "setting" of table u.t was removed: its condition cannot be compiled']
+    assert old.execute("SELECT pgh_id, pgh_label, pgh_obj_id, id, mood, v FROM u.t_event ORDER BY pgh_id").fetchall() == before
+    assert old.execute("SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = 'u.t_event'::regclass"
+                       " AND attname IN ('pgh_obj_id', 'id', 'mood') ORDER BY attnum").fetchall() == [
+        ("pgh_obj_id", "integer"), ("id", "integer"), ("mood", "text")]
+    assert old.execute("SELECT label, condition FROM history_trackers WHERE table_name = 'u.t'::regclass ORDER BY label").fetchall() == [
+        ("delete", None), ("insert", None), ("ok", "((new).mood = 'ok'::text)"), ("update", None)]
+    old.execute("UPDATE u.t SET mood = 'sad'")
+    old.execute("UPDATE u.t SET mood = 'ok'")
+    assert old.execute("SELECT pgh_label, mood FROM u.t_event WHERE pgh_id > %s ORDER BY pgh_id", [before[-1][0]]).fetchall() == [
+        ("update", "sad"), ("ok", "ok"), ("update", "ok")]
+    assert old.execute("SELECT * FROM check_history()").fetchall() == []
+    assert old.execute("SELECT * FROM history_as_of(NULL::u.t, now())").fetchall() == [(1, "ok", "a")]
+    old.execute("DROP SCHEMA u CASCADE; DROP OWNED BY htu_owner; DROP ROLE htu_owner")
+
+
+def test_upgrade_from_the_first_release_through_every_script(fresh_db):
+    old, new = fresh_db
+    old.execute("CREATE EXTENSION history_track VERSION '0.1.0'")
+    old.execute(SETUP)
+    old.execute("INSERT INTO orders VALUES (1, 'new', 10); UPDATE orders SET status = 'paid'")
+    old.execute("ALTER EXTENSION history_track UPDATE")
+    assert old.execute("SELECT extversion FROM pg_extension WHERE extname = 'history_track'").fetchone() == (_version(),)
+    old.execute("UPDATE orders SET status = 'paid again'")
+    assert old.execute("SELECT pgh_label, status FROM orders_event ORDER BY pgh_id").fetchall() == [
+        ("insert", "new"), ("update", "paid"), ("paid", "paid"), ("update", "paid again")]   # (0.1.0's order)
+    new.execute("CREATE EXTENSION history_track")
+    new.execute(SETUP)
+    assert _members(old) == _members(new)

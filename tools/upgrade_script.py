@@ -55,11 +55,109 @@ END
 $upgrade$;
 
 """,
+    ("0.2.0", "0.3.0"): """\
+-- The catalog (see src/10_catalog.sql). Columns keep their places: a tracker
+-- condition becomes its compiled function (NULL until part 3 compiles the
+-- text kept aside here); removals of history are logged with their action.
+-- (The view over the condition goes first; part 2 makes it again.)
+DROP VIEW @extschema@.history_trackers;
+CREATE TEMPORARY TABLE history_track_conditions AS
+SELECT k.table_name, k.label, k.condition FROM history_track.tracker AS k WHERE k.condition IS NOT NULL;
+ALTER TABLE history_track.tracker ALTER COLUMN condition TYPE regprocedure USING NULL;
+ALTER TABLE history_track.tracker ADD UNIQUE (condition);
+ALTER TABLE history_track.tracked_table ADD COLUMN replicated boolean NOT NULL DEFAULT false;
+ALTER TABLE history_track.prune_log
+    ALTER COLUMN before DROP NOT NULL,
+    ADD COLUMN action text NOT NULL DEFAULT 'prune' CHECK (action IN ('prune', 'drop_events', 'drop_table')),
+    ADD COLUMN table_text text,
+    ADD COLUMN event_text text;
+UPDATE history_track.prune_log SET table_text = table_name::text, event_text = event_table::text;
+ALTER TABLE history_track.tracker DROP CONSTRAINT tracker_table_name_fkey,
+    ADD FOREIGN KEY (table_name) REFERENCES history_track.tracked_table (table_name) ON DELETE CASCADE ON UPDATE CASCADE;
+COMMENT ON TABLE history_track.tracker IS
+    'One row per tracker: a label, the operations it fires on, its compiled condition and the row it stores';
+COMMENT ON TABLE history_track.prune_log IS
+    'One row per removal of history: prune_history() (action prune), untrack_table(..., drop_events => true) (drop_events) or a superuser''s DROP TABLE of an event table (drop_table)';
+
+""",
+}
+
+# Changes to the data that need this release's code: run after part 2.
+EPILOGUES = {
+    ("0.2.0", "0.3.0"): """\
+-- Every tracked table: its event table's columns become the types history
+-- now stores (src/20_util.sql: a domain as its base type, a type a
+-- non-superuser owns as its text form); its row type and columns are made
+-- and remembered; its conditions are compiled -- parsed as the table's owner,
+-- never as the extension's, then checked. A condition the new rules refuse
+-- is dropped with a WARNING that gives it (declare it again in a form they
+-- allow).
+DO $upgrade$
+DECLARE
+    v_table     record;
+    v_column    record;
+    v_stored    record;
+    v_old       record;
+    v_row       regtype;
+    v_probe     regprocedure;
+    v_owner     name;
+    v_message   text;
+BEGIN
+    FOR v_table IN SELECT t.* FROM history_track.tracked_table AS t ORDER BY t.table_id LOOP
+        FOR v_column IN
+            SELECT a.attname, a.atttypid, a.atttypmod FROM pg_catalog.pg_attribute AS a
+             WHERE a.attrelid OPERATOR(pg_catalog.=) v_table.event_table AND a.attnum OPERATOR(pg_catalog.>) 0
+               AND NOT a.attisdropped
+               AND a.attname::text OPERATOR(pg_catalog.<>) ALL ('{pgh_id,pgh_created_at,pgh_label,pgh_operation,pgh_context_id,pgh_context,pgh_statement_id}')
+        LOOP
+            v_stored := history_track._stored_type(v_column.atttypid, v_column.atttypmod);
+            CONTINUE WHEN v_stored.via OPERATOR(pg_catalog.=) 'same';
+            EXECUTE pg_catalog.format('ALTER TABLE %s ALTER COLUMN %I TYPE %s USING %s',
+                                      history_track._qualified(v_table.event_table), v_column.attname,
+                                      pg_catalog.format_type(v_stored.stored, v_stored.typmod),
+                                      history_track._stored_value_sql(pg_catalog.quote_ident(v_column.attname),
+                                                                      v_column.atttypid, v_column.atttypmod));
+        END LOOP;
+        CONTINUE WHEN NOT EXISTS (SELECT FROM pg_catalog.pg_class AS c WHERE c.oid OPERATOR(pg_catalog.=) v_table.table_name);
+        v_row := history_track._row_type(v_table.table_name);
+        PERFORM history_track._remember_columns(v_table.table_name);
+        SELECT r.rolname INTO v_owner FROM pg_catalog.pg_class AS c
+          JOIN pg_catalog.pg_roles AS r ON r.oid OPERATOR(pg_catalog.=) c.relowner
+         WHERE c.oid OPERATOR(pg_catalog.=) v_table.table_name;
+        FOR v_old IN
+            SELECT k.* FROM pg_temp.history_track_conditions AS k
+             WHERE k.table_name OPERATOR(pg_catalog.=) v_table.table_name ORDER BY k.label
+        LOOP
+            BEGIN
+                EXECUTE pg_catalog.format('SET LOCAL ROLE %I', v_owner);
+                v_probe := history_track._parse_condition(v_table.table_name, v_old.label, v_row, v_old.condition);
+                EXECUTE 'RESET ROLE';
+                UPDATE history_track.tracker AS k
+                   SET condition = history_track._compile_condition(v_table.table_name, v_old.label, v_row, v_probe,
+                                       pg_catalog.format('history_track.%I', pg_catalog.format('_t%s_c%s', v_table.table_id,
+                                                         pg_catalog.nextval('history_track.condition_id_seq'))))
+                 WHERE k.table_name OPERATOR(pg_catalog.=) v_table.table_name AND k.label OPERATOR(pg_catalog.=) v_old.label;
+                EXECUTE pg_catalog.format('DROP FUNCTION %s', v_probe);
+            EXCEPTION WHEN OTHERS THEN
+                GET STACKED DIAGNOSTICS v_message = MESSAGE_TEXT;
+                DELETE FROM history_track.tracker AS k
+                 WHERE k.table_name OPERATOR(pg_catalog.=) v_table.table_name AND k.label OPERATOR(pg_catalog.=) v_old.label;
+                RAISE WARNING 'tracker "%" of table % was removed: its condition cannot be compiled', v_old.label, v_table.table_name
+                    USING DETAIL = pg_catalog.format('%s The condition was: %s', v_message, v_old.condition),
+                          HINT = 'Declare it again with track_table(..., label => ..., condition => ...) in a form history_track allows (see doc/reference.md, "Conditions").';
+            END;
+        END LOOP;
+    END LOOP;
+    DROP TABLE pg_temp.history_track_conditions;   -- (a member while the script runs)
+END
+$upgrade$;
+
+""",
 }
 
 # Statements of src/ that create what outlives an upgrade: left out of part 2.
 KEEP_OUT = re.compile(
-    r"^(\\echo|CREATE SCHEMA|COMMENT ON SCHEMA|CREATE TABLE|COMMENT ON TABLE|CREATE SEQUENCE|ALTER SEQUENCE"
+    r"^(\\echo|CREATE SCHEMA|COMMENT ON SCHEMA|CREATE (?:UNLOGGED )?TABLE|COMMENT ON TABLE|CREATE SEQUENCE|ALTER SEQUENCE"
     r"|SELECT pg_catalog\.pg_extension_config_dump|REVOKE ALL ON SCHEMA|GRANT USAGE ON SCHEMA"
     r"|REVOKE ALL ON history_track\.)",
 )
@@ -131,7 +229,7 @@ def previous_version(current: str) -> str:
     return max(olds, key=key)
 
 
-CREATED_TABLE = re.compile(r"^CREATE TABLE (history_track\.\w+)")
+CREATED_TABLE = re.compile(r"^CREATE (?:UNLOGGED )?(?:TABLE|SEQUENCE) (history_track\.\w+)")
 
 
 def build(old: str, new: str) -> str:
@@ -180,6 +278,11 @@ BEGIN
                                         AND d.objid OPERATOR(pg_catalog.=) p.oid AND d.deptype OPERATOR(pg_catalog.=) 'e'
          WHERE d.refobjid OPERATOR(pg_catalog.=) (SELECT x.oid FROM pg_catalog.pg_extension AS x
                                                    WHERE x.extname OPERATOR(pg_catalog.=) 'history_track')
+           -- (functions triggers call stay, and are replaced below)
+           AND NOT EXISTS (SELECT FROM pg_catalog.pg_depend AS t
+                            WHERE t.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_trigger'::regclass
+                              AND t.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_proc'::regclass
+                              AND t.refobjid OPERATOR(pg_catalog.=) p.oid)
     LOOP
         EXECUTE pg_catalog.format('DROP FUNCTION %s', v_object.fn);
     END LOOP;
@@ -188,15 +291,15 @@ $upgrade$;
 """,
         *code,
         "",
-        "-- 3. Every tracked table's trigger functions, written by this version.",
+        "-- 3. Every tracked table's generated objects, written by this version (and,",
+        "-- before, this release's changes to the data that need its code).",
         """-- (An extension script may replace only its own members: the generated
--- functions join the extension while they are written again, and leave it
--- after; like those track_table() writes, they belong to the database, and
--- pg_dump keeps them. The triggers stay in place throughout.)
+-- functions and types join the extension while they are written again, and
+-- leave it after; like those track_table() writes, they belong to the
+-- database, and pg_dump keeps them. The triggers stay in place throughout.)
 DO $upgrade$
 DECLARE
-    v_table record;
-    v_fn    regprocedure;
+    v_fn regprocedure;
 BEGIN
     FOR v_fn IN
         SELECT p.oid::regprocedure FROM pg_catalog.pg_proc AS p
@@ -208,6 +311,16 @@ BEGIN
     LOOP
         EXECUTE pg_catalog.format('ALTER EXTENSION history_track ADD FUNCTION %s', v_fn);
     END LOOP;
+END
+$upgrade$;
+""",
+        EPILOGUES.get((old, new), ""),
+        """DO $upgrade$
+DECLARE
+    v_table record;
+    v_fn    regprocedure;
+    v_type  regtype;
+BEGIN
     FOR v_table IN SELECT t.table_name, t.event_table FROM history_track.tracked_table AS t LOOP
         PERFORM history_track._protect_event_table(v_table.event_table);
         IF EXISTS (SELECT FROM history_track.tracker AS k WHERE k.table_name OPERATOR(pg_catalog.=) v_table.table_name) THEN
@@ -222,6 +335,15 @@ BEGIN
            AND p.proname::text ~ '^_t[0-9]+_'
     LOOP
         EXECUTE pg_catalog.format('ALTER EXTENSION history_track DROP FUNCTION %s', v_fn);
+    END LOOP;
+    FOR v_type IN
+        SELECT t.oid::regtype FROM pg_catalog.pg_type AS t
+          JOIN pg_catalog.pg_depend AS d ON d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_type'::regclass
+                                        AND d.objid OPERATOR(pg_catalog.=) t.oid AND d.deptype OPERATOR(pg_catalog.=) 'e'
+         WHERE t.typnamespace OPERATOR(pg_catalog.=) 'history_track'::regnamespace
+           AND t.typname::text ~ '^_t[0-9]+_row$'
+    LOOP
+        EXECUTE pg_catalog.format('ALTER EXTENSION history_track DROP TYPE %s', v_type);
     END LOOP;
 END
 $upgrade$;
