@@ -68,7 +68,8 @@ BEGIN
         BEGIN
             RETURN p_text::pg_catalog.jsonb;
         EXCEPTION WHEN invalid_text_representation THEN
-            PERFORM history_track._invalid_context(p_text);
+            PERFORM history_track._invalid_context(p_text);   -- raises
+            RETURN NULL;
         END
         $body$;
     END IF;

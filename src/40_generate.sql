@@ -76,7 +76,7 @@ DECLARE
     v_changed name[];
     v_snap    text;
     v_from    text;
-    v_where   text[] := '{}';
+    v_where   text[] := '{}'::text[];
     v_label   text;
     v_context text := CASE WHEN p_check THEN 'NULL::uuid, NULL::jsonb'
                            WHEN p_dynamic THEN '$1, $2'

@@ -364,12 +364,11 @@ AS $$
 DECLARE
     v_options   record;
     v_table     history_track.tracked_table;
-    v_want      history_track.tracker[] := '{}';
+    v_want      history_track.tracker[] := '{}'::history_track.tracker[];
     v_tracker   history_track.tracker;
     v_old       history_track.tracker;
     v_op        text;
     v_row       regtype;
-    v_condition regprocedure;
     v_reads     record;
 BEGIN
     PERFORM history_track._begin_change(p_table, 'track_table');

@@ -129,7 +129,6 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     v_label    text := record_history_event.label;
-    v_table    history_track.tracked_table;
     v_relation oid;
     v_ctid     tid;
     v_id       bigint;
@@ -139,8 +138,7 @@ BEGIN
             USING ERRCODE = 'null_value_not_allowed',
                   HINT = 'Pass the table and the primary key of the row, e.g. record_history_event(''orders'', 42, ''exported'').';
     END IF;
-    SELECT * INTO v_table FROM history_track.tracked_table AS t WHERE t.table_name = tbl;
-    IF NOT FOUND THEN
+    IF NOT EXISTS (SELECT FROM history_track.tracked_table AS t WHERE t.table_name = tbl) THEN
         RAISE EXCEPTION 'table % has no event table', tbl
             USING ERRCODE = 'object_not_in_prerequisite_state',
                   HINT = format('Track it first: SELECT track_table(%L).', tbl::text);

@@ -59,7 +59,7 @@ LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    v_insert   oid := to_regprocedure(history_track._trigger_function(p_stored.table_id, 'insert') || '()');
+    v_insert   oid := to_regprocedure(history_track._trigger_function(p_stored.table_id, 'insert') || '()')::oid;
     v_relation regclass;
 BEGIN
     IF v_insert IS NULL OR NOT history_track._has_default_trackers(p_table)
@@ -418,12 +418,15 @@ DECLARE
     v_new     record := history_track._stored_type(p_new_type, p_new_typmod);
     v_old_sql text := format_type(v_old.stored, v_old.typmod);
     v_new_sql text := format_type(v_new.stored, v_new.typmod);
-    v_targets name[] := '{}';
+    v_targets name[] := '{}'::name[];
     v_target  name;
     v_lost    bigint;
     v_message text;
     v_state   text;
-    v_conditions record;
+    v_labels  text[];
+    v_names   text[];
+    v_bodies  text[];
+    v_function regprocedure;
 BEGIN
     IF v_old_sql = v_new_sql THEN
         RETURN;   -- stored the same way (a domain over the same type, ...)
@@ -467,34 +470,33 @@ BEGIN
     -- The row type: the conditions that read the column are compiled again
     -- for the new type (from PostgreSQL's rendering of their trees), or the
     -- ALTER refused.
-    CREATE TEMPORARY TABLE pgh_recompile ON COMMIT DROP AS
-    SELECT k.label, k.condition::oid AS fn, k.condition::oid::regproc::text AS name,
-           pg_get_function_sqlbody(k.condition) AS body
+    SELECT array_agg(k.label ORDER BY k.label), array_agg(k.condition::oid::regproc::text ORDER BY k.label),
+           array_agg(pg_get_function_sqlbody(k.condition) ORDER BY k.label)
+      INTO v_labels, v_names, v_bodies
       FROM history_track.tracker AS k
      WHERE k.table_name = p_table AND p_column = ANY (history_track._condition_columns(k.condition));
-    FOR v_conditions IN SELECT * FROM pg_temp.pgh_recompile LOOP
-        EXECUTE format('DROP FUNCTION %s', v_conditions.fn::regprocedure);
+    FOR v_i IN 1 .. COALESCE(cardinality(v_labels), 0) LOOP
+        EXECUTE format('DROP FUNCTION %s(%2$s, %2$s)', v_names[v_i], p_row);
     END LOOP;
     EXECUTE format('ALTER TYPE %s ALTER ATTRIBUTE %I TYPE %s', p_row, p_column, v_new_sql);
-    FOR v_conditions IN SELECT * FROM pg_temp.pgh_recompile LOOP
+    FOR v_i IN 1 .. COALESCE(cardinality(v_labels), 0) LOOP
         BEGIN
             EXECUTE format(E'CREATE FUNCTION %1$s(old %2$s, new %2$s) RETURNS boolean\n'
-                           'LANGUAGE sql STABLE PARALLEL SAFE\n%3$s', v_conditions.name, p_row, v_conditions.body);
+                           'LANGUAGE sql STABLE PARALLEL SAFE\n%3$s', v_names[v_i], p_row, v_bodies[v_i]);
         EXCEPTION WHEN OTHERS THEN
             GET STACKED DIAGNOSTICS v_message = MESSAGE_TEXT, v_state = RETURNED_SQLSTATE;
-            RAISE EXCEPTION 'the condition of tracker "%" does not fit table % as altered', v_conditions.label, p_table
+            RAISE EXCEPTION 'the condition of tracker "%" does not fit table % as altered', v_labels[v_i], p_table
                 USING ERRCODE = v_state,
-                      DETAIL = format('%s The condition is: %s', v_message, regexp_replace(v_conditions.body, '^RETURN ', '')),
+                      DETAIL = format('%s The condition is: %s', v_message, regexp_replace(v_bodies[v_i], '^RETURN ', '')),
                       HINT = format('Remove the tracker first (SELECT untrack_table(%L, label => %L)), alter the table, and declare the tracker again with a condition that fits.',
-                                    p_table::text, v_conditions.label);
+                                    p_table::text, v_labels[v_i]);
         END;
-        PERFORM history_track._check_condition_tree(format('%s(%2$s, %2$s)', v_conditions.name, p_row)::regprocedure,
-                                                    p_row, p_table, v_conditions.label);
-        EXECUTE format('REVOKE ALL ON FUNCTION %s(%2$s, %2$s) FROM PUBLIC', v_conditions.name, p_row);
-        UPDATE history_track.tracker AS k SET condition = format('%s(%2$s, %2$s)', v_conditions.name, p_row)::regprocedure
-         WHERE k.table_name = p_table AND k.label = v_conditions.label;
+        v_function := to_regprocedure(format('%s(%2$s, %2$s)', v_names[v_i], p_row));
+        PERFORM history_track._check_condition_tree(v_function, p_row, p_table, v_labels[v_i]);
+        EXECUTE format('REVOKE ALL ON FUNCTION %s FROM PUBLIC', v_function);
+        UPDATE history_track.tracker AS k SET condition = v_function
+         WHERE k.table_name = p_table AND k.label = v_labels[v_i];
     END LOOP;
-    DROP TABLE pg_temp.pgh_recompile;
 END
 $$;
 

@@ -15,19 +15,34 @@ from conftest import rows
 HISTORY_EVENTS = "history_events(regclass,text,uuid,timestamp with time zone,timestamp with time zone,integer)"
 
 EXPLAINED = {
-    # Dynamic SQL (EXECUTE of text built with format() from %I/%L and the catalog):
-    # plpgsql_check cannot see inside it, so it flags the text ...
-    ("history_track._prepare_event_table(regclass,name[],name[])", "security", "text type variable is not sanitized"):
+    # Dynamic SQL (EXECUTE of text built with format() from %I/%L, the catalog,
+    # and PostgreSQL's own rendering of parse trees): plpgsql_check cannot see
+    # inside it, so it flags the text ...
+    ("history_track._prepare_event_table(regclass,name[],name[],boolean)", "security", "text type variable is not sanitized"):
         "ALTER TABLE ... ADD COLUMN built from format_type() and quote_ident'd names",
+    ("history_track._row_type(regclass)", "security", "text type variable is not sanitized"):
+        "CREATE/ALTER TYPE of the row type, from format_type() and %I names",
+    ("history_track._set_firing(regclass,boolean)", "security", "text type variable is not sanitized"):
+        "ALTER TABLE ... ENABLE [ALWAYS] TRIGGER with %I names from pg_trigger",
+    ("history_track._compile_condition(regclass,text,regtype,regprocedure,text)", "security", "text type variable is not sanitized"):
+        "the condition function made from pg_get_function_sqlbody() of a checked tree (PostgreSQL's rendering, not the user's text)",
+    ("history_track._record_rows(regclass,text,text)", "security", "text type variable is not sanitized"):
+        "INSERT ... SELECT from a FROM item the callers build with %s of _qualified()",
     ("revert_row(regclass,bigint)", "security", "text type variable is not sanitized"):
         "runs the SQL _event_row_sql()/_revert_sql() built from the catalog; the key and event id are parameters",
-    ("history_track._condition_renamed(regclass,jsonb,text)", "security", "text type variable is not sanitized"):
-        "a stand-in table from %I names and format_type(), views from the condition text (checked at track_table time)",
     # ... and does not see the writes it makes, so it calls these read-only:
     ("record_history_event(regclass,text,text,jsonb)", "performance", "routine is marked as VOLATILE, should be STABLE"):
+        "locks the row (FOR UPDATE) and writes the event through EXECUTE",
+    ("history_track._record_manual(regclass,text,jsonb,anyelement,oid,tid)", "performance", "routine is marked as VOLATILE, should be STABLE"):
         "inserts the manual event through EXECUTE",
     ("history_track._record_rows(regclass,text,text)", "performance", "routine is marked as VOLATILE, should be STABLE"):
         "inserts baseline events through EXECUTE",
+    ("history_track._row_type(regclass)", "performance", "routine is marked as VOLATILE, should be STABLE"):
+        "creates or alters the row type through EXECUTE",
+    ("history_track._compile_condition(regclass,text,regtype,regprocedure,text)", "performance", "routine is marked as VOLATILE, should be STABLE"):
+        "creates the condition function through EXECUTE",
+    ("history_track._parse_condition(regclass,text,regtype,text)", "performance", "routine is marked as VOLATILE, should be STABLE"):
+        "creates the caller's temporary function through EXECUTE",
     # RETURN QUERY EXECUTE fills the OUT columns, which plpgsql_check does not follow.
     **{(HISTORY_EVENTS, "warning extra", f'OUT variable "{col}" is maybe unmodified'): "RETURN QUERY EXECUTE"
        for col in ["table_name", "pgh_id", "pgh_created_at", "pgh_label", "pgh_operation", "pgh_obj_id",

@@ -601,7 +601,8 @@ BEGIN
         BEGIN
             RETURN p_text::pg_catalog.jsonb;
         EXCEPTION WHEN invalid_text_representation THEN
-            PERFORM history_track._invalid_context(p_text);
+            PERFORM history_track._invalid_context(p_text);   -- raises
+            RETURN NULL;
         END
         $body$;
     END IF;
@@ -1145,7 +1146,7 @@ DECLARE
     v_changed name[];
     v_snap    text;
     v_from    text;
-    v_where   text[] := '{}';
+    v_where   text[] := '{}'::text[];
     v_label   text;
     v_context text := CASE WHEN p_check THEN 'NULL::uuid, NULL::jsonb'
                            WHEN p_dynamic THEN '$1, $2'
@@ -1797,12 +1798,11 @@ AS $$
 DECLARE
     v_options   record;
     v_table     history_track.tracked_table;
-    v_want      history_track.tracker[] := '{}';
+    v_want      history_track.tracker[] := '{}'::history_track.tracker[];
     v_tracker   history_track.tracker;
     v_old       history_track.tracker;
     v_op        text;
     v_row       regtype;
-    v_condition regprocedure;
     v_reads     record;
 BEGIN
     PERFORM history_track._begin_change(p_table, 'track_table');
@@ -2118,7 +2118,6 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     v_label    text := record_history_event.label;
-    v_table    history_track.tracked_table;
     v_relation oid;
     v_ctid     tid;
     v_id       bigint;
@@ -2128,8 +2127,7 @@ BEGIN
             USING ERRCODE = 'null_value_not_allowed',
                   HINT = 'Pass the table and the primary key of the row, e.g. record_history_event(''orders'', 42, ''exported'').';
     END IF;
-    SELECT * INTO v_table FROM history_track.tracked_table AS t WHERE t.table_name = tbl;
-    IF NOT FOUND THEN
+    IF NOT EXISTS (SELECT FROM history_track.tracked_table AS t WHERE t.table_name = tbl) THEN
         RAISE EXCEPTION 'table % has no event table', tbl
             USING ERRCODE = 'object_not_in_prerequisite_state',
                   HINT = format('Track it first: SELECT track_table(%L).', tbl::text);
@@ -2753,7 +2751,7 @@ LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    v_insert   oid := to_regprocedure(history_track._trigger_function(p_stored.table_id, 'insert') || '()');
+    v_insert   oid := to_regprocedure(history_track._trigger_function(p_stored.table_id, 'insert') || '()')::oid;
     v_relation regclass;
 BEGIN
     IF v_insert IS NULL OR NOT history_track._has_default_trackers(p_table)
@@ -3094,12 +3092,15 @@ DECLARE
     v_new     record := history_track._stored_type(p_new_type, p_new_typmod);
     v_old_sql text := format_type(v_old.stored, v_old.typmod);
     v_new_sql text := format_type(v_new.stored, v_new.typmod);
-    v_targets name[] := '{}';
+    v_targets name[] := '{}'::name[];
     v_target  name;
     v_lost    bigint;
     v_message text;
     v_state   text;
-    v_conditions record;
+    v_labels  text[];
+    v_names   text[];
+    v_bodies  text[];
+    v_function regprocedure;
 BEGIN
     IF v_old_sql = v_new_sql THEN
         RETURN;   -- stored the same way (a domain over the same type, ...)
@@ -3143,34 +3144,33 @@ BEGIN
     -- The row type: the conditions that read the column are compiled again
     -- for the new type (from PostgreSQL's rendering of their trees), or the
     -- ALTER refused.
-    CREATE TEMPORARY TABLE pgh_recompile ON COMMIT DROP AS
-    SELECT k.label, k.condition::oid AS fn, k.condition::oid::regproc::text AS name,
-           pg_get_function_sqlbody(k.condition) AS body
+    SELECT array_agg(k.label ORDER BY k.label), array_agg(k.condition::oid::regproc::text ORDER BY k.label),
+           array_agg(pg_get_function_sqlbody(k.condition) ORDER BY k.label)
+      INTO v_labels, v_names, v_bodies
       FROM history_track.tracker AS k
      WHERE k.table_name = p_table AND p_column = ANY (history_track._condition_columns(k.condition));
-    FOR v_conditions IN SELECT * FROM pg_temp.pgh_recompile LOOP
-        EXECUTE format('DROP FUNCTION %s', v_conditions.fn::regprocedure);
+    FOR v_i IN 1 .. COALESCE(cardinality(v_labels), 0) LOOP
+        EXECUTE format('DROP FUNCTION %s(%2$s, %2$s)', v_names[v_i], p_row);
     END LOOP;
     EXECUTE format('ALTER TYPE %s ALTER ATTRIBUTE %I TYPE %s', p_row, p_column, v_new_sql);
-    FOR v_conditions IN SELECT * FROM pg_temp.pgh_recompile LOOP
+    FOR v_i IN 1 .. COALESCE(cardinality(v_labels), 0) LOOP
         BEGIN
             EXECUTE format(E'CREATE FUNCTION %1$s(old %2$s, new %2$s) RETURNS boolean\n'
-                           'LANGUAGE sql STABLE PARALLEL SAFE\n%3$s', v_conditions.name, p_row, v_conditions.body);
+                           'LANGUAGE sql STABLE PARALLEL SAFE\n%3$s', v_names[v_i], p_row, v_bodies[v_i]);
         EXCEPTION WHEN OTHERS THEN
             GET STACKED DIAGNOSTICS v_message = MESSAGE_TEXT, v_state = RETURNED_SQLSTATE;
-            RAISE EXCEPTION 'the condition of tracker "%" does not fit table % as altered', v_conditions.label, p_table
+            RAISE EXCEPTION 'the condition of tracker "%" does not fit table % as altered', v_labels[v_i], p_table
                 USING ERRCODE = v_state,
-                      DETAIL = format('%s The condition is: %s', v_message, regexp_replace(v_conditions.body, '^RETURN ', '')),
+                      DETAIL = format('%s The condition is: %s', v_message, regexp_replace(v_bodies[v_i], '^RETURN ', '')),
                       HINT = format('Remove the tracker first (SELECT untrack_table(%L, label => %L)), alter the table, and declare the tracker again with a condition that fits.',
-                                    p_table::text, v_conditions.label);
+                                    p_table::text, v_labels[v_i]);
         END;
-        PERFORM history_track._check_condition_tree(format('%s(%2$s, %2$s)', v_conditions.name, p_row)::regprocedure,
-                                                    p_row, p_table, v_conditions.label);
-        EXECUTE format('REVOKE ALL ON FUNCTION %s(%2$s, %2$s) FROM PUBLIC', v_conditions.name, p_row);
-        UPDATE history_track.tracker AS k SET condition = format('%s(%2$s, %2$s)', v_conditions.name, p_row)::regprocedure
-         WHERE k.table_name = p_table AND k.label = v_conditions.label;
+        v_function := to_regprocedure(format('%s(%2$s, %2$s)', v_names[v_i], p_row));
+        PERFORM history_track._check_condition_tree(v_function, p_row, p_table, v_labels[v_i]);
+        EXECUTE format('REVOKE ALL ON FUNCTION %s FROM PUBLIC', v_function);
+        UPDATE history_track.tracker AS k SET condition = v_function
+         WHERE k.table_name = p_table AND k.label = v_labels[v_i];
     END LOOP;
-    DROP TABLE pg_temp.pgh_recompile;
 END
 $$;
 -- from src/80_lifecycle.sql
