@@ -22,10 +22,7 @@ CREATE TABLE history_track.tracked_table (
     columns     name[],
     exclude     name[]      NOT NULL DEFAULT '{}',
     tracked_by  name        NOT NULL,
-    tracked_at  timestamptz NOT NULL DEFAULT pg_catalog.now(),
-    -- Record the changes logical replication applies (the triggers are
-    -- ENABLE ALWAYS) or not (ENABLE, PostgreSQL's default: local writes only).
-    replicated  boolean     NOT NULL DEFAULT false
+    tracked_at  timestamptz NOT NULL DEFAULT pg_catalog.now()
 );
 ALTER SEQUENCE history_track.tracked_table_id_seq OWNED BY history_track.tracked_table.table_id;
 
@@ -146,18 +143,6 @@ COMMENT ON TABLE history_track.chain IS
 COMMENT ON TABLE history_track.chain_link IS
     'One link per chained event: sha256(previous link || the event''s row), in chain order';
 
--- The ALTER TABLEs history_track runs on a tracked table itself (to set its
--- triggers' firing mode), while they run: the DDL event triggers leave them
--- alone. A row per backend, written and removed in one transaction; nobody
--- else may write it, so no role can pass its own ALTER TABLE off as one.
-CREATE UNLOGGED TABLE history_track.own_ddl (
-    pid integer NOT NULL PRIMARY KEY,
-    xid xid8    NOT NULL
-);
-
-COMMENT ON TABLE history_track.own_ddl IS
-    'The ALTER TABLE history_track runs itself, per backend, while it runs (the event triggers skip it)';
-
 SELECT pg_catalog.pg_extension_config_dump('history_track.chain', '');
 SELECT pg_catalog.pg_extension_config_dump('history_track.chain_link', '');
 SELECT pg_catalog.pg_extension_config_dump('history_track.tracked_table', '');
@@ -171,7 +156,7 @@ SELECT pg_catalog.pg_extension_config_dump('history_track.config', '');
 
 REVOKE ALL ON history_track.tracked_table, history_track.tracked_column, history_track.tracker,
               history_track.tracked_table_id_seq, history_track.condition_id_seq, history_track.prune_log,
-              history_track.condition_function, history_track.config, history_track.own_ddl,
+              history_track.condition_function, history_track.config,
               history_track.chain, history_track.chain_link FROM PUBLIC;
 -- The catalog, the limits and what was removed are no secret: anyone may read
 -- them (nobody but the extension may write them). The chains are not readable:

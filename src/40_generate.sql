@@ -325,40 +325,7 @@ BEGIN
     END LOOP;
     DROP TABLE pg_temp.pgh_old_rows, pg_temp.pgh_new_rows;
     PERFORM history_track._protect_event_table(v_table.event_table);
-    PERFORM history_track._set_firing(p_table, v_table.replicated);
     PERFORM history_track._assert_triggers(p_table);
-END
-$$;
-
--- Make the history triggers of p_table's relations fire for local writes
--- only (ENABLE: PostgreSQL's default) or also for the changes logical
--- replication applies (ENABLE ALWAYS), whichever the catalog says. Its own
--- ALTER TABLEs are marked in history_track.own_ddl, so the DDL event
--- triggers leave them alone.
-CREATE FUNCTION history_track._set_firing(p_table regclass, p_replicated boolean) RETURNS void
-LANGUAGE plpgsql VOLATILE
-SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-    v_relation record;
-BEGIN
-    FOR v_relation IN
-        SELECT tg.tgrelid::regclass AS rel,
-               string_agg(format('ENABLE %s TRIGGER %I', CASE WHEN p_replicated THEN 'ALWAYS' ELSE '' END, tg.tgname),
-                          ', ' ORDER BY tg.tgname) AS subcommands
-          FROM pg_trigger AS tg
-          JOIN history_track.tracked_table AS t ON t.table_name = p_table
-         WHERE tg.tgrelid = ANY (history_track._relations(p_table))
-           AND tg.tgfoid IN (SELECT to_regprocedure(history_track._trigger_function(t.table_id, o) || '()')
-                               FROM unnest('{insert,update,delete,truncate}'::text[]) AS o)
-           AND tg.tgenabled = CASE WHEN p_replicated THEN 'O' ELSE 'A' END
-         GROUP BY tg.tgrelid
-    LOOP
-        INSERT INTO history_track.own_ddl (pid, xid) VALUES (pg_backend_pid(), pg_current_xact_id())
-        ON CONFLICT (pid) DO UPDATE SET xid = excluded.xid;
-        EXECUTE format('ALTER TABLE %s %s', history_track._qualified(v_relation.rel), v_relation.subcommands);
-        DELETE FROM history_track.own_ddl AS d WHERE d.pid = pg_backend_pid();
-    END LOOP;
 END
 $$;
 

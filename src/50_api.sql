@@ -53,8 +53,7 @@ $$;
 -- Create the event table of p_table, or bring an existing one up to date with
 -- the table's columns. Returns the event table. Every column is of the type
 -- history stores its column as (_stored_type), pgh_obj_id too.
-CREATE FUNCTION history_track._prepare_event_table(p_table regclass, p_columns name[], p_exclude name[],
-                                                   p_replicated boolean)
+CREATE FUNCTION history_track._prepare_event_table(p_table regclass, p_columns name[], p_exclude name[])
 RETURNS regclass
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
@@ -121,9 +120,8 @@ BEGIN
         IF v_owner <> CURRENT_USER THEN
             EXECUTE format('GRANT SELECT ON %s TO %I WITH GRANT OPTION', history_track._qualified(v_event), v_owner);
         END IF;
-        INSERT INTO history_track.tracked_table (table_name, event_table, columns, exclude, replicated, tracked_by)
-        VALUES (p_table, v_event, p_columns, COALESCE(p_exclude, '{}'), COALESCE(p_replicated, false),
-                history_track._caller());
+        INSERT INTO history_track.tracked_table (table_name, event_table, columns, exclude, tracked_by)
+        VALUES (p_table, v_event, p_columns, COALESCE(p_exclude, '{}'), history_track._caller());
         PERFORM history_track._remember_columns(p_table);
         RETURN v_event;
     END IF;
@@ -330,7 +328,7 @@ $$;
 -- owned by, the extension's owner. The caller must own tbl (checked first).
 CREATE FUNCTION history_track._track_prepare(
     p_table regclass, p_label text, p_operations text[], p_has_condition boolean, p_changed text[],
-    p_snapshot text, p_columns text[], p_exclude text[], p_replicated boolean)
+    p_snapshot text, p_columns text[], p_exclude text[])
 RETURNS regtype
 LANGUAGE plpgsql VOLATILE
 SECURITY DEFINER
@@ -343,7 +341,7 @@ BEGIN
     PERFORM history_track._assert_trackable(p_table);
     v_options := history_track._track_options(p_table, p_label, p_operations, p_has_condition, p_changed,
                                               p_snapshot, p_columns, p_exclude);
-    PERFORM history_track._prepare_event_table(p_table, v_options.columns, v_options.exclude, p_replicated);
+    PERFORM history_track._prepare_event_table(p_table, v_options.columns, v_options.exclude);
     RETURN history_track._row_type(p_table);
 END
 $$;
@@ -355,7 +353,7 @@ $$;
 -- caller must own tbl, and p_probe's parse tree must pass the allowlist.
 CREATE FUNCTION history_track._track_finish(
     p_table regclass, p_label text, p_operations text[], p_probe regprocedure, p_changed text[],
-    p_snapshot text, p_columns text[], p_exclude text[], p_baseline boolean, p_replicated boolean)
+    p_snapshot text, p_columns text[], p_exclude text[], p_baseline boolean)
 RETURNS regclass
 LANGUAGE plpgsql VOLATILE
 SECURITY DEFINER
@@ -375,7 +373,7 @@ BEGIN
     PERFORM history_track._assert_trackable(p_table);
     v_options := history_track._track_options(p_table, p_label, p_operations, p_probe IS NOT NULL, p_changed,
                                               p_snapshot, p_columns, p_exclude);
-    PERFORM history_track._prepare_event_table(p_table, v_options.columns, v_options.exclude, p_replicated);
+    PERFORM history_track._prepare_event_table(p_table, v_options.columns, v_options.exclude);
     v_row := history_track._row_type(p_table);
     v_table := history_track._tracked(p_table);
 
@@ -440,10 +438,6 @@ BEGIN
         EXECUTE format('DROP FUNCTION %s', p_probe);
     END IF;
 
-    IF p_replicated IS NOT NULL AND p_replicated <> v_table.replicated THEN
-        UPDATE history_track.tracked_table AS t SET replicated = p_replicated WHERE t.table_name = p_table;
-    END IF;
-
     IF p_baseline THEN
         IF NOT history_track._has_default_trackers(p_table) THEN
             RAISE EXCEPTION 'baseline needs the default trackers of table %', p_table
@@ -477,8 +471,7 @@ CREATE FUNCTION @extschema@.track_table(
     snapshot   text    DEFAULT NULL,
     columns    text[]  DEFAULT NULL,
     exclude    text[]  DEFAULT NULL,
-    baseline   boolean DEFAULT false,
-    replicated boolean DEFAULT NULL
+    baseline   boolean DEFAULT false
 ) RETURNS regclass
 LANGUAGE plpgsql VOLATILE
 -- SECURITY INVOKER on purpose: a condition is parsed by PostgreSQL as the
@@ -491,17 +484,17 @@ DECLARE
     v_probe regprocedure;
 BEGIN
     v_row := history_track._track_prepare(tbl, label, operations, condition IS NOT NULL, changed, snapshot,
-                                          columns, exclude, replicated);
+                                          columns, exclude);
     IF condition IS NOT NULL THEN
         v_probe := history_track._parse_condition(tbl, label, v_row, condition);
     END IF;
     RETURN history_track._track_finish(tbl, label, operations, v_probe, changed, snapshot, columns, exclude,
-                                       baseline, replicated);
+                                       baseline);
 END
 $$;
 
-COMMENT ON FUNCTION @extschema@.track_table(regclass, text, text[], text, text[], text, text[], text[], boolean, boolean) IS
-    'Record the history of a table: create its event table and the default trackers, or (with label) one named tracker; baseline => true also records every row as it is; replicated => true also records changes logical replication applies';
+COMMENT ON FUNCTION @extschema@.track_table(regclass, text, text[], text, text[], text, text[], text[], boolean) IS
+    'Record the history of a table: create its event table and the default trackers, or (with label) one named tracker; baseline => true also records every row as it is';
 
 CREATE FUNCTION @extschema@.untrack_table(
     tbl         regclass,
@@ -572,11 +565,10 @@ SELECT t.table_name,
        t.operations,
        history_track._condition_text(t.condition) AS condition,
        t.snapshot,
-       t.changed,
-       tt.replicated
+       t.changed
   FROM history_track.tracker AS t
   JOIN history_track.tracked_table AS tt ON tt.table_name OPERATOR(pg_catalog.=) t.table_name
  ORDER BY t.table_name::text, pg_catalog.array_position(history_track._operations(), t.label), t.label;
 
 COMMENT ON VIEW @extschema@.history_trackers IS
-    'One row per tracker: the table, its event table, label, operations, condition (as PostgreSQL prints it), stored row (snapshot), watched columns (changed), and whether replicated changes are recorded';
+    'One row per tracker: the table, its event table, label, operations, condition (as PostgreSQL prints it), stored row (snapshot) and watched columns (changed)';

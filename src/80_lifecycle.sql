@@ -256,9 +256,7 @@ DECLARE
     v_table record;
     v_inheritance text;
 BEGIN
-    IF to_regclass('history_track.tracked_table') IS NULL
-       OR EXISTS (SELECT FROM history_track.own_ddl AS d
-                   WHERE d.pid = pg_backend_pid() AND d.xid = pg_current_xact_id()) THEN
+    IF to_regclass('history_track.tracked_table') IS NULL THEN
         RETURN;
     END IF;
     FOR v_table IN SELECT * FROM history_track._touched_tables() ORDER BY 1 LOOP
@@ -395,7 +393,7 @@ BEGIN
     -- every column.
     PERFORM history_track._row_type(p_table);
     SELECT * INTO v_table FROM history_track.tracked_table AS t WHERE t.table_name = p_table;
-    PERFORM history_track._prepare_event_table(p_table, v_table.columns, v_table.exclude, v_table.replicated);
+    PERFORM history_track._prepare_event_table(p_table, v_table.columns, v_table.exclude);
     PERFORM history_track._remember_columns(p_table);
 END
 $$;
@@ -500,24 +498,40 @@ BEGIN
 END
 $$;
 
--- A WARNING when p_table receives changes from a logical replication
--- subscription whose changes its triggers do not record.
+-- Logical replication: changes a subscription applies do not fire the history
+-- triggers (they are ordinary, ENABLE ORIGIN triggers: the apply worker runs
+-- with session_replication_role = replica), so a subscriber's history of a
+-- table comes from the publisher, in its event table, published with it (the
+-- same events, the same context). A tracked table that receives changes from
+-- a subscription that does not bring its event table: what would be history
+-- missing from it. Reported by _warn_subscribed() at track_table() and by
+-- check_history().
+CREATE FUNCTION history_track._unrecorded_subscription(p_table regclass) RETURNS name
+LANGUAGE sql STABLE STRICT
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT s.subname
+      FROM pg_subscription_rel AS r
+      JOIN pg_subscription AS s ON s.oid = r.srsubid
+      JOIN history_track.tracked_table AS t ON t.table_name = p_table
+     WHERE r.srrelid = ANY (history_track._relations(p_table))
+       AND NOT EXISTS (SELECT FROM pg_subscription_rel AS e WHERE e.srsubid = r.srsubid AND e.srrelid = t.event_table)
+     ORDER BY s.subname
+     LIMIT 1
+$$;
+
 CREATE FUNCTION history_track._warn_subscribed(p_table regclass) RETURNS void
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    v_subscription name;
+    v_subscription name := history_track._unrecorded_subscription(p_table);
 BEGIN
-    SELECT s.subname INTO v_subscription
-      FROM pg_subscription_rel AS r JOIN pg_subscription AS s ON s.oid = r.srsubid
-     WHERE r.srrelid = ANY (history_track._relations(p_table))
-       AND NOT (SELECT t.replicated FROM history_track.tracked_table AS t WHERE t.table_name = p_table)
-     LIMIT 1;
-    IF FOUND THEN
+    IF v_subscription IS NOT NULL THEN
         RAISE WARNING 'table % receives changes from subscription "%", which its history will not record', p_table, v_subscription
-            USING DETAIL = 'Changes applied by logical replication do not fire ordinary triggers.',
-                  HINT = format('Record them too with SELECT track_table(%L, replicated => true); leave it if the subscription also brings the event table.', p_table::text);
+            USING DETAIL = 'Changes applied by logical replication do not fire the history triggers.',
+                  HINT = format('Publish its event table on the publisher along with the table (ALTER PUBLICATION ... ADD TABLE %s), and refresh the subscription: the history comes with the changes.',
+                                (SELECT t.event_table FROM history_track.tracked_table AS t WHERE t.table_name = p_table));
     END IF;
 END
 $$;

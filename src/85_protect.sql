@@ -46,8 +46,10 @@ $$;
 
 -- Every relation of a tracked table must have, for each operation its
 -- trackers need, the trigger history_track generated: calling its function,
--- under its name, firing for local writes (ENABLE, or ENABLE ALWAYS) and, for
--- a table that records replicated changes, for those too (ENABLE ALWAYS).
+-- under its name, firing for local writes and only for them (ENABLE:
+-- ENABLE REPLICA would silence it, ENABLE ALWAYS make it fire for the
+-- changes logical replication applies, which statement triggers cannot record
+-- right; see _unrecorded_subscription()).
 -- What is wrong, for the first relation and operation that is, or NULL.
 -- Triggers are recognised by the function they call, not by their name.
 CREATE FUNCTION history_track._trigger_problem(p_table regclass, OUT relation regclass, OUT operation text, OUT problem text)
@@ -58,8 +60,8 @@ AS $$
            CASE WHEN tg.oid IS NULL THEN 'dropped'
                 WHEN tg.tgname::text <> 'history_track_' || o.op THEN 'renamed'
                 WHEN tg.tgenabled = 'D' THEN 'disabled'
-                WHEN tg.tgenabled = 'R' OR (t.replicated AND tg.tgenabled <> 'A') THEN 'set to fire only for replicated changes'
-                                                                                          || CASE WHEN t.replicated THEN ' or only for local ones' ELSE '' END
+                WHEN tg.tgenabled = 'R' THEN 'set to fire only for replicated changes'
+                WHEN tg.tgenabled = 'A' THEN 'set to fire for replicated changes too'
            END
       FROM history_track.tracked_table AS t
      CROSS JOIN LATERAL unnest(history_track._relations(t.table_name)) WITH ORDINALITY AS r(relid, n)
@@ -71,8 +73,7 @@ AS $$
        AND EXISTS (SELECT FROM history_track.tracker AS k
                     WHERE k.table_name = p_table
                       AND (CASE o.op WHEN 'truncate' THEN 'delete' ELSE o.op END) = ANY (k.operations))
-       AND (tg.oid IS NULL OR tg.tgname::text <> 'history_track_' || o.op OR tg.tgenabled IN ('D', 'R')
-            OR (t.replicated AND tg.tgenabled <> 'A'))
+       AND (tg.oid IS NULL OR tg.tgname::text <> 'history_track_' || o.op OR tg.tgenabled <> 'O')
      ORDER BY r.n, o.m   -- the first one: the table before its partitions, insert first
      LIMIT 1
 $$;
@@ -128,11 +129,10 @@ AS $$
       FROM history_track.tracked_table AS t
      WHERE history_track._inheritance(t.table_name) IS NOT NULL
     UNION ALL
-    SELECT t.table_name, format('it receives changes from subscription "%s", which its history does not record', s.subname)
+    SELECT t.table_name, format('it receives changes from subscription "%s", which does not bring its event table', s.subname)
       FROM history_track.tracked_table AS t
-      JOIN pg_subscription_rel AS r ON r.srrelid = ANY (history_track._relations(t.table_name))
-      JOIN pg_subscription AS s ON s.oid = r.srsubid
-     WHERE NOT t.replicated AND EXISTS (SELECT FROM history_track.tracker AS k WHERE k.table_name = t.table_name)
+     CROSS JOIN LATERAL (SELECT history_track._unrecorded_subscription(t.table_name) AS subname) AS s
+     WHERE s.subname IS NOT NULL AND EXISTS (SELECT FROM history_track.tracker AS k WHERE k.table_name = t.table_name)
     UNION ALL
     SELECT NULL, format('the event trigger %s is %s', e.evtname, CASE e.evtenabled WHEN 'D' THEN 'disabled' ELSE 'set to fire only in replication sessions' END)
       FROM pg_event_trigger AS e

@@ -11,12 +11,11 @@
 GRANT SELECT ON @extschema@.history_trackers TO PUBLIC;
 REVOKE EXECUTE ON FUNCTION
     history_track._begin_change(regclass, text, boolean),
-    history_track._prepare_event_table(regclass, name[], name[], boolean),
+    history_track._prepare_event_table(regclass, name[], name[]),
     history_track._row_type(regclass),
     history_track._compile_condition(regclass, text, regtype, regprocedure, text),
     history_track._drop_conditions(regclass),
     history_track._generate(regclass),
-    history_track._set_firing(regclass, boolean),
     history_track._drop_triggers(text, regclass[]),
     history_track._drop_generated(integer, boolean),
     history_track._record_rows(regclass, text, text),

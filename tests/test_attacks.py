@@ -281,6 +281,7 @@ def test_owner_cannot_silence_recording(conn, roles):
         ("SET history_track.ddl_before = '{}'; ALTER TABLE m.t DISABLE TRIGGER history_track_update", "55000"),
         ("ALTER TABLE m.t DISABLE TRIGGER USER", "55000"),
         ("ALTER TABLE m.t ENABLE REPLICA TRIGGER history_track_delete", "55000"),
+        ("ALTER TABLE m.t ENABLE ALWAYS TRIGGER history_track_update", "55000"),
         ("ALTER TRIGGER history_track_update ON m.t RENAME TO zz", "55000"),
         ("DROP TRIGGER history_track_truncate ON m.t", "55000"),
         ("ALTER TABLE m.t INHERIT m.p", "0A000"),
@@ -550,8 +551,8 @@ def test_internal_entry_points_check_everything_themselves(conn, roles):
     mallory.execute("CREATE TABLE m.t (id int PRIMARY KEY, v text); SELECT track_table('m.t');"
                     " GRANT SELECT, INSERT, UPDATE ON m.t TO htx_app")
     # Not the owner: refused before anything happens.
-    refused(app, "SELECT history_track._track_prepare('m.t', 'x', NULL, false, NULL, NULL, NULL, NULL, NULL)", "42501")
-    refused(app, "SELECT history_track._track_finish('m.t', 'x', NULL, NULL, NULL, NULL, NULL, NULL, false, NULL)", "42501")
+    refused(app, "SELECT history_track._track_prepare('m.t', 'x', NULL, false, NULL, NULL, NULL, NULL)", "42501")
+    refused(app, "SELECT history_track._track_finish('m.t', 'x', NULL, NULL, NULL, NULL, NULL, NULL, false)", "42501")
     # The owner, handing over a "parsed condition" that is anything but: its tree is checked.
     row = rows(conn, "SELECT '_t' || table_id || '_row' FROM history_track.tracked_table")[0][0]
     mallory.execute(f"CREATE FUNCTION m.fake(old history_track.{row}, new history_track.{row}) RETURNS boolean"
@@ -560,7 +561,7 @@ def test_internal_entry_points_check_everything_themselves(conn, roles):
                     " LANGUAGE plpgsql AS $$ BEGIN RETURN m.pwn(1); END $$")
     for fake in ["m.fake", "m.fake2"]:
         refused(mallory, f"SELECT history_track._track_finish('m.t', 'x', '{{update}}', '{fake}(history_track.{row}, history_track.{row})',"
-                         " NULL, NULL, NULL, NULL, false, NULL)", "0A000")
+                         " NULL, NULL, NULL, NULL, false)", "0A000")
     # The internals that write are not for anyone.
     for call in ["SELECT history_track._generate('m.t')", "SELECT history_track._record_baseline('m.t')",
                  "SELECT history_track._log_removal('m.t', 'm.t_event', NULL, 0, 'prune')"]:

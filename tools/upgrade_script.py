@@ -65,7 +65,6 @@ CREATE TEMPORARY TABLE history_track_conditions AS
 SELECT k.table_name, k.label, k.condition FROM history_track.tracker AS k WHERE k.condition IS NOT NULL;
 ALTER TABLE history_track.tracker ALTER COLUMN condition TYPE regprocedure USING NULL;
 ALTER TABLE history_track.tracker ADD UNIQUE (condition);
-ALTER TABLE history_track.tracked_table ADD COLUMN replicated boolean NOT NULL DEFAULT false;
 ALTER TABLE history_track.prune_log
     ALTER COLUMN before DROP NOT NULL,
     ADD COLUMN action text NOT NULL DEFAULT 'prune' CHECK (action IN ('prune', 'drop_events', 'drop_table')),

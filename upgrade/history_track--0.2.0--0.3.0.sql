@@ -11,7 +11,6 @@ CREATE TEMPORARY TABLE history_track_conditions AS
 SELECT k.table_name, k.label, k.condition FROM history_track.tracker AS k WHERE k.condition IS NOT NULL;
 ALTER TABLE history_track.tracker ALTER COLUMN condition TYPE regprocedure USING NULL;
 ALTER TABLE history_track.tracker ADD UNIQUE (condition);
-ALTER TABLE history_track.tracked_table ADD COLUMN replicated boolean NOT NULL DEFAULT false;
 ALTER TABLE history_track.prune_log
     ALTER COLUMN before DROP NOT NULL,
     ADD COLUMN action text NOT NULL DEFAULT 'prune' CHECK (action IN ('prune', 'drop_events', 'drop_table')),
@@ -61,14 +60,6 @@ CREATE TABLE history_track.config (
 COMMENT ON TABLE history_track.config IS
     'Database-wide limits, set by a superuser: max_context_bytes, the largest context an event carries';
 -- from src/10_catalog.sql
-CREATE UNLOGGED TABLE history_track.own_ddl (
-    pid integer NOT NULL PRIMARY KEY,
-    xid xid8    NOT NULL
-);
--- from src/10_catalog.sql
-COMMENT ON TABLE history_track.own_ddl IS
-    'The ALTER TABLE history_track runs itself, per backend, while it runs (the event triggers skip it)';
--- from src/10_catalog.sql
 SELECT pg_catalog.pg_extension_config_dump('history_track.tracked_column', '');
 -- from src/10_catalog.sql
 SELECT pg_catalog.pg_extension_config_dump('history_track.condition_id_seq', '');
@@ -79,7 +70,7 @@ SELECT pg_catalog.pg_extension_config_dump('history_track.config', '');
 -- from src/10_catalog.sql
 REVOKE ALL ON history_track.tracked_table, history_track.tracked_column, history_track.tracker,
               history_track.tracked_table_id_seq, history_track.condition_id_seq, history_track.prune_log,
-              history_track.condition_function, history_track.config, history_track.own_ddl,
+              history_track.condition_function, history_track.config,
               history_track.chain, history_track.chain_link FROM PUBLIC;
 
 -- 2. The code: the previous version's functions and event triggers go, this version's come.
@@ -961,7 +952,9 @@ BEGIN
         -- Every node is of a kind a plain expression is made of.
         SELECT format('it contains %s', lower(m[1])) INTO v_bad
           FROM regexp_matches(v_tree, '\{([A-Z_]+)', 'g') AS m
-         WHERE m[1] <> ALL ('{QUERY,FROMEXPR,TARGETENTRY,BOOLEXPR,OPEXPR,DISTINCTEXPR,NULLIFEXPR,SCALARARRAYOPEXPR,FUNCEXPR,CONST,PARAM,FIELDSELECT,RELABELTYPE,COERCEVIAIO,ARRAYCOERCEEXPR,COERCETODOMAIN,CASEEXPR,CASEWHEN,CASETESTEXPR,COALESCEEXPR,MINMAXEXPR,NULLTEST,BOOLEANTEST,ARRAYEXPR,ROWEXPR,ROWCOMPAREEXPR,SQLVALUEFUNCTION,COLLATEEXPR,SUBSCRIPTINGREF}'::text[])
+         WHERE m[1] <> ALL ('{QUERY,FROMEXPR,TARGETENTRY,BOOLEXPR,OPEXPR,DISTINCTEXPR,NULLIFEXPR,SCALARARRAYOPEXPR,FUNCEXPR,CONST,PARAM,FIELDSELECT,RELABELTYPE,COERCEVIAIO,ARRAYCOERCEEXPR,COERCETODOMAIN,CASEEXPR,CASEWHEN,CASETESTEXPR,COALESCEEXPR,MINMAXEXPR,NULLTEST,BOOLEANTEST,ARRAYEXPR,ROWEXPR,ROWCOMPAREEXPR,SQLVALUEFUNCTION,COLLATEEXPR,SUBSCRIPTINGREF,'
+                            -- (the same nodes as PostgreSQL 14 and 15 name them)
+                            'CASE,WHEN,COALESCE,MINMAX,ARRAY,ROW,ROWCOMPARE,COLLATE}'::text[])
          LIMIT 1;
     END IF;
 
@@ -1391,35 +1384,7 @@ BEGIN
     END LOOP;
     DROP TABLE pg_temp.pgh_old_rows, pg_temp.pgh_new_rows;
     PERFORM history_track._protect_event_table(v_table.event_table);
-    PERFORM history_track._set_firing(p_table, v_table.replicated);
     PERFORM history_track._assert_triggers(p_table);
-END
-$$;
--- from src/40_generate.sql
-CREATE OR REPLACE FUNCTION history_track._set_firing(p_table regclass, p_replicated boolean) RETURNS void
-LANGUAGE plpgsql VOLATILE
-SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-    v_relation record;
-BEGIN
-    FOR v_relation IN
-        SELECT tg.tgrelid::regclass AS rel,
-               string_agg(format('ENABLE %s TRIGGER %I', CASE WHEN p_replicated THEN 'ALWAYS' ELSE '' END, tg.tgname),
-                          ', ' ORDER BY tg.tgname) AS subcommands
-          FROM pg_trigger AS tg
-          JOIN history_track.tracked_table AS t ON t.table_name = p_table
-         WHERE tg.tgrelid = ANY (history_track._relations(p_table))
-           AND tg.tgfoid IN (SELECT to_regprocedure(history_track._trigger_function(t.table_id, o) || '()')
-                               FROM unnest('{insert,update,delete,truncate}'::text[]) AS o)
-           AND tg.tgenabled = CASE WHEN p_replicated THEN 'O' ELSE 'A' END
-         GROUP BY tg.tgrelid
-    LOOP
-        INSERT INTO history_track.own_ddl (pid, xid) VALUES (pg_backend_pid(), pg_current_xact_id())
-        ON CONFLICT (pid) DO UPDATE SET xid = excluded.xid;
-        EXECUTE format('ALTER TABLE %s %s', history_track._qualified(v_relation.rel), v_relation.subcommands);
-        DELETE FROM history_track.own_ddl AS d WHERE d.pid = pg_backend_pid();
-    END LOOP;
 END
 $$;
 -- from src/40_generate.sql
@@ -1502,8 +1467,7 @@ BEGIN
 END
 $$;
 -- from src/50_api.sql
-CREATE OR REPLACE FUNCTION history_track._prepare_event_table(p_table regclass, p_columns name[], p_exclude name[],
-                                                   p_replicated boolean)
+CREATE OR REPLACE FUNCTION history_track._prepare_event_table(p_table regclass, p_columns name[], p_exclude name[])
 RETURNS regclass
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
@@ -1570,9 +1534,8 @@ BEGIN
         IF v_owner <> CURRENT_USER THEN
             EXECUTE format('GRANT SELECT ON %s TO %I WITH GRANT OPTION', history_track._qualified(v_event), v_owner);
         END IF;
-        INSERT INTO history_track.tracked_table (table_name, event_table, columns, exclude, replicated, tracked_by)
-        VALUES (p_table, v_event, p_columns, COALESCE(p_exclude, '{}'), COALESCE(p_replicated, false),
-                history_track._caller());
+        INSERT INTO history_track.tracked_table (table_name, event_table, columns, exclude, tracked_by)
+        VALUES (p_table, v_event, p_columns, COALESCE(p_exclude, '{}'), history_track._caller());
         PERFORM history_track._remember_columns(p_table);
         RETURN v_event;
     END IF;
@@ -1769,7 +1732,7 @@ $$;
 -- from src/50_api.sql
 CREATE OR REPLACE FUNCTION history_track._track_prepare(
     p_table regclass, p_label text, p_operations text[], p_has_condition boolean, p_changed text[],
-    p_snapshot text, p_columns text[], p_exclude text[], p_replicated boolean)
+    p_snapshot text, p_columns text[], p_exclude text[])
 RETURNS regtype
 LANGUAGE plpgsql VOLATILE
 SECURITY DEFINER
@@ -1782,14 +1745,14 @@ BEGIN
     PERFORM history_track._assert_trackable(p_table);
     v_options := history_track._track_options(p_table, p_label, p_operations, p_has_condition, p_changed,
                                               p_snapshot, p_columns, p_exclude);
-    PERFORM history_track._prepare_event_table(p_table, v_options.columns, v_options.exclude, p_replicated);
+    PERFORM history_track._prepare_event_table(p_table, v_options.columns, v_options.exclude);
     RETURN history_track._row_type(p_table);
 END
 $$;
 -- from src/50_api.sql
 CREATE OR REPLACE FUNCTION history_track._track_finish(
     p_table regclass, p_label text, p_operations text[], p_probe regprocedure, p_changed text[],
-    p_snapshot text, p_columns text[], p_exclude text[], p_baseline boolean, p_replicated boolean)
+    p_snapshot text, p_columns text[], p_exclude text[], p_baseline boolean)
 RETURNS regclass
 LANGUAGE plpgsql VOLATILE
 SECURITY DEFINER
@@ -1809,7 +1772,7 @@ BEGIN
     PERFORM history_track._assert_trackable(p_table);
     v_options := history_track._track_options(p_table, p_label, p_operations, p_probe IS NOT NULL, p_changed,
                                               p_snapshot, p_columns, p_exclude);
-    PERFORM history_track._prepare_event_table(p_table, v_options.columns, v_options.exclude, p_replicated);
+    PERFORM history_track._prepare_event_table(p_table, v_options.columns, v_options.exclude);
     v_row := history_track._row_type(p_table);
     v_table := history_track._tracked(p_table);
 
@@ -1874,10 +1837,6 @@ BEGIN
         EXECUTE format('DROP FUNCTION %s', p_probe);
     END IF;
 
-    IF p_replicated IS NOT NULL AND p_replicated <> v_table.replicated THEN
-        UPDATE history_track.tracked_table AS t SET replicated = p_replicated WHERE t.table_name = p_table;
-    END IF;
-
     IF p_baseline THEN
         IF NOT history_track._has_default_trackers(p_table) THEN
             RAISE EXCEPTION 'baseline needs the default trackers of table %', p_table
@@ -1911,8 +1870,7 @@ CREATE OR REPLACE FUNCTION @extschema@.track_table(
     snapshot   text    DEFAULT NULL,
     columns    text[]  DEFAULT NULL,
     exclude    text[]  DEFAULT NULL,
-    baseline   boolean DEFAULT false,
-    replicated boolean DEFAULT NULL
+    baseline   boolean DEFAULT false
 ) RETURNS regclass
 LANGUAGE plpgsql VOLATILE
 
@@ -1925,17 +1883,17 @@ DECLARE
     v_probe regprocedure;
 BEGIN
     v_row := history_track._track_prepare(tbl, label, operations, condition IS NOT NULL, changed, snapshot,
-                                          columns, exclude, replicated);
+                                          columns, exclude);
     IF condition IS NOT NULL THEN
         v_probe := history_track._parse_condition(tbl, label, v_row, condition);
     END IF;
     RETURN history_track._track_finish(tbl, label, operations, v_probe, changed, snapshot, columns, exclude,
-                                       baseline, replicated);
+                                       baseline);
 END
 $$;
 -- from src/50_api.sql
-COMMENT ON FUNCTION @extschema@.track_table(regclass, text, text[], text, text[], text, text[], text[], boolean, boolean) IS
-    'Record the history of a table: create its event table and the default trackers, or (with label) one named tracker; baseline => true also records every row as it is; replicated => true also records changes logical replication applies';
+COMMENT ON FUNCTION @extschema@.track_table(regclass, text, text[], text, text[], text, text[], text[], boolean) IS
+    'Record the history of a table: create its event table and the default trackers, or (with label) one named tracker; baseline => true also records every row as it is';
 -- from src/50_api.sql
 CREATE OR REPLACE FUNCTION @extschema@.untrack_table(
     tbl         regclass,
@@ -2006,14 +1964,13 @@ SELECT t.table_name,
        t.operations,
        history_track._condition_text(t.condition) AS condition,
        t.snapshot,
-       t.changed,
-       tt.replicated
+       t.changed
   FROM history_track.tracker AS t
   JOIN history_track.tracked_table AS tt ON tt.table_name OPERATOR(pg_catalog.=) t.table_name
  ORDER BY t.table_name::text, pg_catalog.array_position(history_track._operations(), t.label), t.label;
 -- from src/50_api.sql
 COMMENT ON VIEW @extschema@.history_trackers IS
-    'One row per tracker: the table, its event table, label, operations, condition (as PostgreSQL prints it), stored row (snapshot), watched columns (changed), and whether replicated changes are recorded';
+    'One row per tracker: the table, its event table, label, operations, condition (as PostgreSQL prints it), stored row (snapshot) and watched columns (changed)';
 -- from src/60_manual.sql
 CREATE OR REPLACE FUNCTION history_track._locked_by_me(p_xmax xid) RETURNS boolean
 LANGUAGE plpgsql STABLE STRICT
@@ -2937,9 +2894,7 @@ DECLARE
     v_table record;
     v_inheritance text;
 BEGIN
-    IF to_regclass('history_track.tracked_table') IS NULL
-       OR EXISTS (SELECT FROM history_track.own_ddl AS d
-                   WHERE d.pid = pg_backend_pid() AND d.xid = pg_current_xact_id()) THEN
+    IF to_regclass('history_track.tracked_table') IS NULL THEN
         RETURN;
     END IF;
     FOR v_table IN SELECT * FROM history_track._touched_tables() ORDER BY 1 LOOP
@@ -3074,7 +3029,7 @@ BEGIN
     -- every column.
     PERFORM history_track._row_type(p_table);
     SELECT * INTO v_table FROM history_track.tracked_table AS t WHERE t.table_name = p_table;
-    PERFORM history_track._prepare_event_table(p_table, v_table.columns, v_table.exclude, v_table.replicated);
+    PERFORM history_track._prepare_event_table(p_table, v_table.columns, v_table.exclude);
     PERFORM history_track._remember_columns(p_table);
 END
 $$;
@@ -3174,22 +3129,32 @@ BEGIN
 END
 $$;
 -- from src/80_lifecycle.sql
+CREATE OR REPLACE FUNCTION history_track._unrecorded_subscription(p_table regclass) RETURNS name
+LANGUAGE sql STABLE STRICT
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT s.subname
+      FROM pg_subscription_rel AS r
+      JOIN pg_subscription AS s ON s.oid = r.srsubid
+      JOIN history_track.tracked_table AS t ON t.table_name = p_table
+     WHERE r.srrelid = ANY (history_track._relations(p_table))
+       AND NOT EXISTS (SELECT FROM pg_subscription_rel AS e WHERE e.srsubid = r.srsubid AND e.srrelid = t.event_table)
+     ORDER BY s.subname
+     LIMIT 1
+$$;
+-- from src/80_lifecycle.sql
 CREATE OR REPLACE FUNCTION history_track._warn_subscribed(p_table regclass) RETURNS void
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    v_subscription name;
+    v_subscription name := history_track._unrecorded_subscription(p_table);
 BEGIN
-    SELECT s.subname INTO v_subscription
-      FROM pg_subscription_rel AS r JOIN pg_subscription AS s ON s.oid = r.srsubid
-     WHERE r.srrelid = ANY (history_track._relations(p_table))
-       AND NOT (SELECT t.replicated FROM history_track.tracked_table AS t WHERE t.table_name = p_table)
-     LIMIT 1;
-    IF FOUND THEN
+    IF v_subscription IS NOT NULL THEN
         RAISE WARNING 'table % receives changes from subscription "%", which its history will not record', p_table, v_subscription
-            USING DETAIL = 'Changes applied by logical replication do not fire ordinary triggers.',
-                  HINT = format('Record them too with SELECT track_table(%L, replicated => true); leave it if the subscription also brings the event table.', p_table::text);
+            USING DETAIL = 'Changes applied by logical replication do not fire the history triggers.',
+                  HINT = format('Publish its event table on the publisher along with the table (ALTER PUBLICATION ... ADD TABLE %s), and refresh the subscription: the history comes with the changes.',
+                                (SELECT t.event_table FROM history_track.tracked_table AS t WHERE t.table_name = p_table));
     END IF;
 END
 $$;
@@ -3241,8 +3206,8 @@ AS $$
            CASE WHEN tg.oid IS NULL THEN 'dropped'
                 WHEN tg.tgname::text <> 'history_track_' || o.op THEN 'renamed'
                 WHEN tg.tgenabled = 'D' THEN 'disabled'
-                WHEN tg.tgenabled = 'R' OR (t.replicated AND tg.tgenabled <> 'A') THEN 'set to fire only for replicated changes'
-                                                                                          || CASE WHEN t.replicated THEN ' or only for local ones' ELSE '' END
+                WHEN tg.tgenabled = 'R' THEN 'set to fire only for replicated changes'
+                WHEN tg.tgenabled = 'A' THEN 'set to fire for replicated changes too'
            END
       FROM history_track.tracked_table AS t
      CROSS JOIN LATERAL unnest(history_track._relations(t.table_name)) WITH ORDINALITY AS r(relid, n)
@@ -3254,8 +3219,7 @@ AS $$
        AND EXISTS (SELECT FROM history_track.tracker AS k
                     WHERE k.table_name = p_table
                       AND (CASE o.op WHEN 'truncate' THEN 'delete' ELSE o.op END) = ANY (k.operations))
-       AND (tg.oid IS NULL OR tg.tgname::text <> 'history_track_' || o.op OR tg.tgenabled IN ('D', 'R')
-            OR (t.replicated AND tg.tgenabled <> 'A'))
+       AND (tg.oid IS NULL OR tg.tgname::text <> 'history_track_' || o.op OR tg.tgenabled <> 'O')
      ORDER BY r.n, o.m   -- the first one: the table before its partitions, insert first
      LIMIT 1
 $$;
@@ -3304,11 +3268,10 @@ AS $$
       FROM history_track.tracked_table AS t
      WHERE history_track._inheritance(t.table_name) IS NOT NULL
     UNION ALL
-    SELECT t.table_name, format('it receives changes from subscription "%s", which its history does not record', s.subname)
+    SELECT t.table_name, format('it receives changes from subscription "%s", which does not bring its event table', s.subname)
       FROM history_track.tracked_table AS t
-      JOIN pg_subscription_rel AS r ON r.srrelid = ANY (history_track._relations(t.table_name))
-      JOIN pg_subscription AS s ON s.oid = r.srsubid
-     WHERE NOT t.replicated AND EXISTS (SELECT FROM history_track.tracker AS k WHERE k.table_name = t.table_name)
+     CROSS JOIN LATERAL (SELECT history_track._unrecorded_subscription(t.table_name) AS subname) AS s
+     WHERE s.subname IS NOT NULL AND EXISTS (SELECT FROM history_track.tracker AS k WHERE k.table_name = t.table_name)
     UNION ALL
     SELECT NULL, format('the event trigger %s is %s', e.evtname, CASE e.evtenabled WHEN 'D' THEN 'disabled' ELSE 'set to fire only in replication sessions' END)
       FROM pg_event_trigger AS e
@@ -3564,12 +3527,11 @@ GRANT SELECT ON @extschema@.history_trackers TO PUBLIC;
 -- from src/90_privileges.sql
 REVOKE EXECUTE ON FUNCTION
     history_track._begin_change(regclass, text, boolean),
-    history_track._prepare_event_table(regclass, name[], name[], boolean),
+    history_track._prepare_event_table(regclass, name[], name[]),
     history_track._row_type(regclass),
     history_track._compile_condition(regclass, text, regtype, regprocedure, text),
     history_track._drop_conditions(regclass),
     history_track._generate(regclass),
-    history_track._set_firing(regclass, boolean),
     history_track._drop_triggers(text, regclass[]),
     history_track._drop_generated(integer, boolean),
     history_track._record_rows(regclass, text, text),
