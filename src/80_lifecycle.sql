@@ -296,6 +296,7 @@ DECLARE
     v_row     regtype := to_regtype(format('history_track.%I', format('_t%s_row', v_table.table_id)));
     v_old     record;
     v_tracker record;
+    v_added   text;
 BEGIN
     IF v_row IS NULL THEN
         v_row := history_track._row_type(p_table);   -- (a table tracked before 0.3.0)
@@ -394,6 +395,20 @@ BEGIN
     PERFORM history_track._row_type(p_table);
     SELECT * INTO v_table FROM history_track.tracked_table AS t WHERE t.table_name = p_table;
     PERFORM history_track._prepare_event_table(p_table, v_table.columns, v_table.exclude);
+    -- A column added with a default (or a stored generated one) has values
+    -- no write put there: the rows that have one are recorded as they now are
+    -- (label baseline, BASELINE), so history_as_of keeps matching the table.
+    SELECT string_agg(format('pgh_t.%I IS NOT NULL', a.attname), ' OR ') INTO v_added
+      FROM pg_attribute AS a
+     WHERE a.attrelid = p_table AND a.attnum > 0 AND NOT a.attisdropped
+       AND (a.atthasdef OR a.attgenerated = 's')
+       AND NOT EXISTS (SELECT FROM history_track.tracked_column AS c WHERE c.table_name = p_table AND c.attnum = a.attnum)
+       AND EXISTS (SELECT FROM history_track._mirrored_columns(p_table, v_table.columns, v_table.exclude) AS m
+                    WHERE m.attname = a.attname);
+    IF v_added IS NOT NULL AND history_track._has_default_trackers(p_table) THEN
+        PERFORM history_track._record_rows(p_table, 'BASELINE',
+                    format('%s%s AS pgh_t WHERE %s', history_track._only(p_table), history_track._qualified(p_table), v_added));
+    END IF;
     PERFORM history_track._remember_columns(p_table);
 END
 $$;
