@@ -46,7 +46,7 @@ def test_application_role_cannot_read_forge_or_rewrite_history(conn, app):
         ("SELECT track_table('orders', label => 'x', operations => '{delete}')", "42501"),
         ("INSERT INTO history_track.tracker (table_name, label, operations, created_by) VALUES ('orders', 'x', '{insert}', 'x')", "42501"),
         ("DELETE FROM history_track.tracker", "42501"),
-        ("UPDATE history_track.tracked_table SET replicated = true", "42501"),
+        ("UPDATE history_track.tracked_table SET exclude = '{}'", "42501"),
         ("INSERT INTO history_track.condition_function VALUES ('pg_catalog.pg_sleep(float8)')", "42501"),
         ("INSERT INTO history_track.config (max_context_bytes) VALUES (1000000000)", "42501"),
         ("ALTER TABLE orders DISABLE TRIGGER history_track_insert", "42501"),
