@@ -47,6 +47,42 @@ CREATE TABLE history_track.tracked_column (
 COMMENT ON TABLE history_track.tracked_column IS
     'The columns of each tracked table as history_track last followed them (by attribute number)';
 
+-- The relations whose writes a tracked table's triggers record: the table,
+-- and each partition of its tree (what history_track wrote triggers on). A
+-- partition dropped while its tree is tracked would take rows out of the table
+-- without an event: refused (see _on_sql_drop()).
+CREATE TABLE history_track.tracked_relation (
+    relation   regclass NOT NULL PRIMARY KEY,
+    table_name regclass NOT NULL
+               REFERENCES history_track.tracked_table (table_name) ON DELETE CASCADE ON UPDATE CASCADE
+);
+
+COMMENT ON TABLE history_track.tracked_relation IS
+    'The relations (a tracked table and its partitions) whose writes its history triggers record';
+
+-- Every event table history_track created and has not dropped, whether its
+-- table is still tracked, untracked or dropped: none may be dropped but
+-- through untrack_table(..., drop_events => true) or by a superuser (logged).
+CREATE TABLE history_track.event_table (
+    event_table regclass    NOT NULL PRIMARY KEY,
+    history_of  text        NOT NULL,            -- the table's name when it was created
+    created_at  timestamptz NOT NULL DEFAULT pg_catalog.now()
+);
+
+COMMENT ON TABLE history_track.event_table IS
+    'Every event table history_track created and has not dropped (also of tables dropped since)';
+
+-- The tracked relations an ALTER TABLE rewrote, while it runs (one backend's
+-- rows, written and removed in its transaction; nobody else may write it).
+CREATE UNLOGGED TABLE history_track.rewritten (
+    pid   integer NOT NULL,
+    xid   xid8    NOT NULL,
+    relid oid     NOT NULL
+);
+
+COMMENT ON TABLE history_track.rewritten IS
+    'The tracked relations an ALTER TABLE rewrote, while it runs (see _on_rewrite())';
+
 CREATE SEQUENCE history_track.condition_id_seq AS integer;
 
 CREATE TABLE history_track.tracker (
@@ -147,6 +183,8 @@ SELECT pg_catalog.pg_extension_config_dump('history_track.chain', '');
 SELECT pg_catalog.pg_extension_config_dump('history_track.chain_link', '');
 SELECT pg_catalog.pg_extension_config_dump('history_track.tracked_table', '');
 SELECT pg_catalog.pg_extension_config_dump('history_track.tracked_column', '');
+SELECT pg_catalog.pg_extension_config_dump('history_track.tracked_relation', '');
+SELECT pg_catalog.pg_extension_config_dump('history_track.event_table', '');
 SELECT pg_catalog.pg_extension_config_dump('history_track.prune_log', '');
 SELECT pg_catalog.pg_extension_config_dump('history_track.tracked_table_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('history_track.condition_id_seq', '');
@@ -155,12 +193,14 @@ SELECT pg_catalog.pg_extension_config_dump('history_track.condition_function', '
 SELECT pg_catalog.pg_extension_config_dump('history_track.config', '');
 
 REVOKE ALL ON history_track.tracked_table, history_track.tracked_column, history_track.tracker,
+              history_track.tracked_relation, history_track.event_table,
               history_track.tracked_table_id_seq, history_track.condition_id_seq, history_track.prune_log,
-              history_track.condition_function, history_track.config,
+              history_track.condition_function, history_track.config, history_track.rewritten,
               history_track.chain, history_track.chain_link FROM PUBLIC;
 -- The catalog, the limits and what was removed are no secret: anyone may read
 -- them (nobody but the extension may write them). The chains are not readable:
 -- a link's hash would let a role that cannot read an event confirm a guess of it.
 GRANT SELECT ON history_track.tracked_table, history_track.tracked_column, history_track.tracker,
+                history_track.tracked_relation, history_track.event_table,
                 history_track.condition_function, history_track.config, history_track.prune_log TO PUBLIC;
 GRANT SELECT (event_table, started_by, started_at) ON history_track.chain TO PUBLIC;

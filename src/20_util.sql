@@ -27,6 +27,22 @@ AS $$
     SELECT COALESCE((SELECT r.rolsuper FROM pg_roles AS r WHERE r.oid = p_role), false)
 $$;
 
+-- Whether nobody but a superuser can change a database object: its owner is
+-- a superuser, and it is not part of an extension a non-superuser owns (which
+-- could drop it, or update it to another version: a trusted extension's
+-- objects are a superuser's while the extension is its creator's).
+CREATE FUNCTION history_track._superuser_owned(p_classid regclass, p_objid oid, p_owner oid) RETURNS boolean
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT history_track._is_superuser(p_owner)
+       AND NOT EXISTS (SELECT FROM pg_depend AS d
+                         JOIN pg_extension AS e ON e.oid = d.refobjid
+                        WHERE d.classid = p_classid AND d.objid = p_objid AND d.deptype = 'e'
+                          AND d.refclassid = 'pg_extension'::regclass
+                          AND NOT history_track._is_superuser(e.extowner))
+$$;
+
 -- schema.name of a relation, quoted.
 CREATE FUNCTION history_track._qualified(p_rel regclass) RETURNS text
 LANGUAGE sql STABLE STRICT
@@ -105,6 +121,7 @@ DECLARE
     v_class       record;
     v_clash       name[];
     v_inheritance text;
+    v_code        text;
 BEGIN
     SELECT c.relkind, c.relpersistence, c.relispartition, n.nspname
       INTO v_class
@@ -163,6 +180,14 @@ BEGIN
             USING ERRCODE = 'feature_not_supported',
                   DETAIL = 'A write through an inheritance parent changes its children''s rows without their statement triggers, so their history would miss it.',
                   HINT = 'Track tables without inheritance (ALTER TABLE ... NO INHERIT ...), or use declarative partitioning and track the partitioned table.';
+    END IF;
+
+    v_code := history_track._untrusted_code(p_table);
+    IF v_code IS NOT NULL THEN
+        RAISE EXCEPTION 'table % cannot be tracked: its % a non-superuser owns', p_table, v_code
+            USING ERRCODE = 'insufficient_privilege',
+                  DETAIL = 'PostgreSQL runs such code whenever it plans a query on the table, and history_track reads the table with its own privileges.',
+                  HINT = 'Use only PostgreSQL''s own functions and types in the table''s index, statistics and partition key expressions, or have a superuser own the function (ALTER FUNCTION ... OWNER TO ...).';
     END IF;
 
     IF history_track._key_columns(p_table) IS NULL THEN
@@ -253,7 +278,7 @@ DECLARE
 BEGIN
     SELECT t.typtype, t.typowner, t.typbasetype, t.typrelid, t.typelem, t.typsubscript
       INTO v_type FROM pg_type AS t WHERE t.oid = p_type;
-    IF NOT FOUND OR NOT history_track._is_superuser(v_type.typowner) THEN
+    IF NOT FOUND OR NOT history_track._superuser_owned('pg_type', p_type, v_type.typowner) THEN
         RETURN false;
     END IF;
     CASE v_type.typtype
@@ -262,7 +287,7 @@ BEGIN
                                  JOIN pg_depend AS d ON d.classid = 'pg_constraint'::regclass AND d.objid = c.oid
                                                     AND d.refclassid = 'pg_proc'::regclass
                                  JOIN pg_proc AS p ON p.oid = d.refobjid
-                                WHERE c.contypid = p_type AND NOT history_track._is_superuser(p.proowner))
+                                WHERE c.contypid = p_type AND NOT history_track._superuser_owned('pg_proc', p.oid, p.proowner))
                AND history_track._type_is_trusted(v_type.typbasetype);
         WHEN 'c' THEN
             RETURN NOT EXISTS (SELECT FROM pg_attribute AS a
@@ -524,4 +549,59 @@ AS $$
                     WHERE tg.tgrelid = p_table
                       AND tg.tgfoid IN (SELECT to_regprocedure(history_track._trigger_function(t.table_id, o) || '()')
                                           FROM unnest('{insert,update,delete,truncate}'::text[]) AS o))
+$$;
+
+-- What, in p_table's tree, PostgreSQL runs while it plans a query on it that a
+-- non-superuser could have written, or NULL: the expressions of its indexes
+-- (and their predicates), of its extended statistics and of its partition
+-- key, which PostgreSQL simplifies -- runs, where their arguments are
+-- constants -- when it loads them. history_track reads a tracked table with
+-- its own privileges (TRUNCATE, baselines, attached partitions, ALTER TABLE,
+-- manual events), so such code would run with them: a table that has it is
+-- not tracked. (Its CHECK constraints are not read: history_track plans with
+-- constraint_exclusion = off. A partition key expression cannot coexist
+-- with the primary key a tracked table needs; it is checked all the same.
+-- Operator classes need no check: only a superuser can create one.)
+CREATE FUNCTION history_track._untrusted_code(p_table regclass) RETURNS text
+LANGUAGE sql STABLE STRICT
+SET search_path = pg_catalog, pg_temp
+AS $$
+    WITH rels AS (
+        SELECT r.rel FROM unnest(history_track._relations(p_table)) AS r(rel)
+    ), holders AS (
+        SELECT 'pg_class'::regclass AS classid, i.indexrelid AS objid, format('index %s', i.indexrelid::regclass) AS what
+          FROM pg_index AS i JOIN rels ON i.indrelid = rels.rel
+         WHERE i.indexprs IS NOT NULL OR i.indpred IS NOT NULL
+        UNION ALL
+        SELECT 'pg_statistic_ext'::regclass, x.oid, format('statistics object %I.%I', n.nspname, x.stxname)
+          FROM pg_statistic_ext AS x JOIN rels ON x.stxrelid = rels.rel
+          JOIN pg_namespace AS n ON n.oid = x.stxnamespace
+         WHERE x.stxexprs IS NOT NULL
+        UNION ALL
+        SELECT 'pg_class'::regclass, k.partrelid, format('the partition key of %s', k.partrelid::regclass)
+          FROM pg_partitioned_table AS k JOIN rels ON k.partrelid = rels.rel
+         WHERE k.partexprs IS NOT NULL
+    )
+    SELECT format('%s uses %s', h.what, u.what)
+      FROM holders AS h
+     CROSS JOIN LATERAL (
+        SELECT format('the function %s', p.oid::regprocedure) AS what
+          FROM pg_depend AS d JOIN pg_proc AS p ON p.oid = d.refobjid
+         WHERE d.classid = h.classid AND d.objid = h.objid AND d.objsubid = 0 AND d.refclassid = 'pg_proc'::regclass
+           AND NOT history_track._superuser_owned('pg_proc', p.oid, p.proowner)
+        UNION ALL
+        SELECT format('the operator %s', o.oid::regoperator)
+          FROM pg_depend AS d JOIN pg_operator AS o ON o.oid = d.refobjid
+          JOIN pg_proc AS p ON p.oid = o.oprcode
+         WHERE d.classid = h.classid AND d.objid = h.objid AND d.objsubid = 0 AND d.refclassid = 'pg_operator'::regclass
+           AND NOT (history_track._superuser_owned('pg_operator', o.oid, o.oprowner)
+                    AND history_track._superuser_owned('pg_proc', p.oid, p.proowner))
+        UNION ALL
+        SELECT format('the type %s', t.oid::regtype)
+          FROM pg_depend AS d JOIN pg_type AS t ON t.oid = d.refobjid
+         WHERE d.classid = h.classid AND d.objid = h.objid AND d.objsubid = 0 AND d.refclassid = 'pg_type'::regclass
+           AND NOT history_track._type_is_trusted(t.oid)
+     ) AS u
+     ORDER BY 1
+     LIMIT 1
 $$;

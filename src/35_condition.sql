@@ -202,7 +202,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT EXISTS (SELECT FROM history_track.condition_function AS f WHERE f.function = p_function)
         OR COALESCE((
-           SELECT history_track._is_superuser(p.proowner)
+           SELECT history_track._superuser_owned('pg_proc', p.oid, p.proowner)
                   AND p.prokind = 'f' AND NOT p.prosecdef AND NOT p.proretset
                   AND p.pronamespace <> 'information_schema'::regnamespace
                   AND NOT EXISTS (SELECT FROM unnest(p.proargtypes::oid[] || p.prorettype) AS t(oid)
@@ -231,45 +231,14 @@ $$;
 -- Whether values of the type may be made in a condition (a constant, a cast
 -- to it): making one runs the type's input function or its constraints, and
 -- a condition is parsed again (step 3, and after ALTER TABLE) with
--- history_track's privileges. PostgreSQL's own types and enums (whose input
--- is PostgreSQL's); domains a superuser owns whose constraints call only a
--- superuser's functions; composites a superuser owns (a composite's owner
--- could change its attributes later); ranges and arrays of such types.
+-- history_track's privileges; and the condition function would depend on the
+-- type, which its owner could drop. Trusted types (see _type_is_trusted),
+-- and record (ROW(...) builds one).
 CREATE FUNCTION history_track._type_is_evaluable(p_type oid) RETURNS boolean
-LANGUAGE plpgsql STABLE STRICT
+LANGUAGE sql STABLE STRICT
 SET search_path = pg_catalog, pg_temp
 AS $$
-DECLARE
-    v_type record;
-BEGIN
-    SELECT t.typtype, t.typowner, t.typbasetype, t.typrelid, t.typelem, t.typsubscript
-      INTO v_type FROM pg_type AS t WHERE t.oid = p_type;
-    IF NOT FOUND THEN
-        RETURN false;
-    END IF;
-    CASE v_type.typtype
-        WHEN 'e' THEN
-            RETURN true;
-        WHEN 'd' THEN
-            RETURN history_track._type_is_trusted(p_type);
-        WHEN 'c' THEN
-            RETURN history_track._is_superuser(v_type.typowner)
-               AND NOT EXISTS (SELECT FROM pg_attribute AS a
-                                WHERE a.attrelid = v_type.typrelid AND a.attnum > 0 AND NOT a.attisdropped
-                                  AND NOT history_track._type_is_evaluable(a.atttypid));
-        WHEN 'r' THEN
-            RETURN history_track._type_is_evaluable((SELECT r.rngsubtype FROM pg_range AS r WHERE r.rngtypid = p_type));
-        WHEN 'm' THEN
-            RETURN history_track._type_is_evaluable((SELECT r.rngsubtype FROM pg_range AS r WHERE r.rngmultitypid = p_type));
-        WHEN 'p' THEN
-            RETURN p_type = 'record'::regtype;   -- ROW(...) builds an anonymous record
-        ELSE
-            IF v_type.typelem <> 0 AND v_type.typsubscript = 'array_subscript_handler'::regproc THEN
-                RETURN history_track._type_is_evaluable(v_type.typelem);
-            END IF;
-            RETURN true;
-    END CASE;
-END
+    SELECT p_type = 'record'::regtype OR history_track._type_is_trusted(p_type)
 $$;
 
 -- Step 2: check a condition function's parse tree against the allowlist.
@@ -356,7 +325,7 @@ BEGIN
           FROM regexp_matches(v_tree, ':opnos? \(?o? ?([0-9 ]+)\)?', 'g') AS m
          CROSS JOIN LATERAL unnest(string_to_array(btrim(m[1]), ' ')) AS x(opno)
           JOIN pg_operator AS o ON o.oid = x.opno::oid
-         WHERE NOT history_track._is_superuser(o.oprowner)
+         WHERE NOT history_track._superuser_owned('pg_operator', o.oid, o.oprowner)
          LIMIT 1;
     END IF;
 

@@ -48,14 +48,39 @@ AS $$
      GROUP BY rt.oid
 $$;
 
+-- Whether the text form of some column of p_table history stores as text
+-- depends on settings (DateStyle, extra_float_digits, ...): a composite or
+-- range type of a non-superuser's (an enum's labels do not).
+CREATE FUNCTION history_track._text_forms_vary(p_table regclass) RETURNS boolean
+LANGUAGE sql STABLE STRICT
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT EXISTS (
+        SELECT FROM pg_attribute AS a
+         CROSS JOIN LATERAL history_track._stored_type(a.atttypid, a.atttypmod) AS s
+         WHERE a.attrelid = p_table AND a.attnum > 0 AND NOT a.attisdropped AND s.via = 'text'
+           AND NOT EXISTS (SELECT FROM pg_type AS t
+                            WHERE t.oid = a.atttypid
+                              AND (t.typtype = 'e' OR (SELECT e.typtype FROM pg_type AS e WHERE e.oid = t.typelem) = 'e')))
+$$;
+
+-- The SET clauses that fix what text forms depend on, for functions that
+-- store values as text.
+CREATE FUNCTION history_track._stable_output_settings() RETURNS text
+LANGUAGE sql IMMUTABLE
+AS $$
+    SELECT E'SET DateStyle = ''ISO, YMD''\nSET IntervalStyle = ''postgres''\nSET extra_float_digits = 1\n'
+           'SET bytea_output = ''hex''\nSET lc_monetary = ''C''\n'
+$$;
+
 -- The INSERT ... SELECT that one tracker runs for one operation. It reads the
--- context from the trigger function's variables pgh_ctx_id, pgh_ctx and
--- pgh_ctx_label (read once per statement); with p_check, the variant executed
+-- context from the trigger function's variables pgh_fn.pgh_ctx_id, .pgh_ctx and
+-- .pgh_ctx_label (read once per statement; qualified with the function's
+-- block label, so that no column can stand for them); with p_check, the variant executed
 -- once at track_table time, against empty stand-ins, with NULL context.
--- 'truncate' is the delete trackers' statement reading the whole table before
--- it is emptied; with p_dynamic, the text of that statement for a partitioned
--- table's tree, run by EXECUTE with the truncated relation in place of
--- pgh_truncated_table and the context as $1, $2 (label $3).
+-- 'truncate' is the delete trackers' statement reading the relation being
+-- truncated (p_relation: the table, or one partition of its tree) before it
+-- is emptied.
 --
 -- Updates that change the primary key also store the old key
 -- (pgh_old_obj_id) and pgh_statement_id, a value drawn once per statement
@@ -64,7 +89,7 @@ $$;
 -- two keys is not a delete of either) and where a moved row's history
 -- continues under its old key. Both are NULL on every other event.
 CREATE FUNCTION history_track._tracker_sql(p_table regclass, p_label text, p_operation text,
-                                           p_check boolean DEFAULT false, p_dynamic boolean DEFAULT false)
+                                           p_check boolean DEFAULT false, p_relation regclass DEFAULT NULL)
 RETURNS text
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
@@ -79,8 +104,7 @@ DECLARE
     v_where   text[] := '{}'::text[];
     v_label   text;
     v_context text := CASE WHEN p_check THEN 'NULL::uuid, NULL::jsonb'
-                           WHEN p_dynamic THEN '$1, $2'
-                           ELSE 'pgh_ctx_id, pgh_ctx' END;
+                           ELSE 'pgh_fn.pgh_ctx_id, pgh_fn.pgh_ctx' END;
     v_moved   text := 'NULL, NULL';
     v_key     name[] := history_track._key_columns(p_table);
     v_tracked text := CASE p_operation WHEN 'truncate' THEN 'delete' ELSE p_operation END;
@@ -110,8 +134,7 @@ BEGIN
         v_from := 'pgh_new_rows AS pgh_new';
     ELSIF p_operation IN ('delete', 'truncate') THEN
         v_from := CASE WHEN p_operation <> 'truncate' OR p_check THEN 'pgh_old_rows AS pgh_old'
-                       WHEN p_dynamic THEN 'ONLY pgh_truncated_table AS pgh_old'
-                       ELSE format('ONLY %s AS pgh_old', history_track._qualified(p_table)) END;
+                       ELSE format('ONLY %s AS pgh_old', history_track._qualified(COALESCE(p_relation, p_table))) END;
     ELSE
         -- (ROWS frame: row_number() needs no peers, so the window streams
         -- instead of holding every row; PostgreSQL 16 does this by itself.)
@@ -145,8 +168,7 @@ BEGIN
     -- The default trackers' events are labeled 'revert' while revert_row()
     -- or revert_table() writes (see _context()).
     v_label := CASE WHEN v_tracker.label <> v_tracked OR p_check THEN quote_literal(v_tracker.label)
-                    WHEN p_dynamic THEN format('COALESCE($3, %L)', v_tracker.label)
-                    ELSE format('COALESCE(pgh_ctx_label, %L)', v_tracker.label) END;
+                    ELSE format('COALESCE(pgh_fn.pgh_ctx_label, %L)', v_tracker.label) END;
 
     RETURN format(
         E'INSERT INTO %s\n'
@@ -255,12 +277,24 @@ BEGIN
                           HINT = 'Check the tracker''s condition and options; history_trackers shows them.';
             END;
             IF v_operation = 'truncate' AND v_partitioned THEN
-                -- One function for every relation of the tree: it reads the
-                -- relation being truncated, named at run time.
-                v_stmt := format(
-                    E'EXECUTE pg_catalog.replace(%L,\n        ''pgh_truncated_table'', TG_RELID::pg_catalog.regclass::pg_catalog.text)\n'
-                    '        USING pgh_ctx_id, pgh_ctx, pgh_ctx_label',
-                    history_track._tracker_sql(p_table, v_label, v_operation, false, true));
+                -- One function for every relation of the tree: each reads the
+                -- relation being truncated, chosen by TG_RELID among the
+                -- relations named here (written again whenever the tree changes).
+                SELECT string_agg(format(E'%s TG_RELID OPERATOR(pg_catalog.=) %L::pg_catalog.regclass THEN\n        %s;',
+                                         CASE WHEN r.n = 1 THEN 'IF' ELSE 'ELSIF' END,
+                                         history_track._qualified(r.rel),
+                                         CASE WHEN r.relkind = 'p' THEN 'NULL'    -- holds no rows of its own
+                                              ELSE history_track._tracker_sql(p_table, v_label, v_operation, false, r.rel) END),
+                                  E'\n    ' ORDER BY r.n)
+                       || E'\n    ELSE\n        RAISE EXCEPTION ''history_track: relation % is not in the tree of %'', TG_RELID::pg_catalog.regclass, '
+                       || quote_literal(history_track._qualified(p_table)) || E'\n            USING HINT = ''Run ALTER TABLE on the partitioned table to have its triggers written again.'';\n    END IF'
+                  INTO v_stmt
+                  FROM (SELECT u.rel, c.relkind, row_number() OVER (ORDER BY u.ord) AS n
+                          FROM unnest(v_relations) WITH ORDINALITY AS u(rel, ord)
+                          JOIN pg_class AS c ON c.oid = u.rel) AS r;
+                IF v_stmt IS NULL THEN
+                    CONTINUE;    -- no partition holds rows yet
+                END IF;
             END IF;
             v_body := v_body || '    ' || v_stmt || E';\n';
         END LOOP;
@@ -278,26 +312,58 @@ BEGIN
         -- (measured: the whole update ~15% slower). Memory is only taken as
         -- the rows need it. (A session that set work_mem higher gets 64MB
         -- inside this function.)
+        -- TRUNCATE reads the table (constraint_exclusion off: PostgreSQL
+        -- would otherwise simplify its CHECK constraints while planning, and
+        -- run a function of the owner's they call; see _untrusted_code()).
+        -- The text form of a composite or range type of the table owner's
+        -- (see _stored_type) must not depend on the writer's settings.
         EXECUTE format(
             E'CREATE OR REPLACE FUNCTION %s() RETURNS trigger\n'
             'LANGUAGE plpgsql SECURITY DEFINER\n'
             'SET search_path = pg_catalog, pg_temp\n'
             'SET jit = off\n'
-            '%s'
+            '%s%s%s'
             'AS %L',
             v_function,
             CASE WHEN v_operation = 'update' THEN E'SET enable_nestloop = off\nSET work_mem = ''64MB''\n' ELSE '' END,
+            CASE WHEN v_operation = 'truncate' THEN E'SET constraint_exclusion = off\n' ELSE '' END,
+            CASE WHEN history_track._text_forms_vary(p_table) THEN history_track._stable_output_settings() ELSE '' END,
             E'#variable_conflict use_column\n'
             || format(E'-- Generated by history_track for %s (%s); do not edit: the catalog is the source.\n',
                       history_track._qualified(p_table), v_operation)
+            || E'<<pgh_fn>>\n'
             || E'DECLARE\n'
             || E'    pgh_ctx_id    uuid;\n'
             || E'    pgh_ctx       jsonb;\n'
             || E'    pgh_ctx_label text;\n'
             || E'BEGIN\n'
+            || CASE v_operation
+               WHEN 'truncate' THEN
+                   -- TRUNCATE is not MVCC-safe: the rows it removes are the
+                   -- committed ones, which a snapshot older than the statement
+                   -- does not all see.
+                   E'    IF pg_catalog.current_setting(''transaction_isolation'') OPERATOR(pg_catalog.<>) ''read committed'' THEN\n'
+                   || format(E'        RAISE EXCEPTION ''TRUNCATE of tracked table %% needs READ COMMITTED isolation'', %L\n', p_table::text)
+                   || E'            USING ERRCODE = ''invalid_transaction_state'',\n'
+                   || E'                  DETAIL = ''Its history records the rows TRUNCATE removes, which a snapshot taken earlier in the transaction does not all see.'',\n'
+                   || E'                  HINT = ''TRUNCATE in a READ COMMITTED transaction, or DELETE.'';\n'
+                   || E'    END IF;\n'
+               WHEN 'update' THEN
+                   CASE WHEN v_partitioned THEN
+                       -- A row an UPDATE moves to another partition is inserted
+                       -- there; a BEFORE INSERT trigger of that partition that
+                       -- returns NULL drops it, and its old version has no new one.
+                       E'    IF (SELECT pg_catalog.count(*) FROM pgh_old_rows) OPERATOR(pg_catalog.<>) (SELECT pg_catalog.count(*) FROM pgh_new_rows) THEN\n'
+                       || format(E'        RAISE EXCEPTION ''an UPDATE of %% lost rows it moved to another partition'', %L\n', p_table::text)
+                       || E'            USING ERRCODE = ''triggered_action_exception'',\n'
+                       || E'                  DETAIL = ''A BEFORE INSERT trigger of the partition they moved to returned NULL: their history cannot be told.'',\n'
+                       || E'                  HINT = ''DELETE those rows instead, or have the trigger raise an error.'';\n'
+                       || E'    END IF;\n'
+                   ELSE '' END
+               ELSE '' END
             -- The context, once per statement; the full read only when one is set.
             || E'    IF history_track._context_is_set() THEN\n'
-            || E'        SELECT c.context_id, c.context, c.label INTO pgh_ctx_id, pgh_ctx, pgh_ctx_label\n'
+            || E'        SELECT c.context_id, c.context, c.label INTO pgh_fn.pgh_ctx_id, pgh_fn.pgh_ctx, pgh_fn.pgh_ctx_label\n'
             || E'          FROM history_track._context() AS c;\n'
             || E'    END IF;\n'
             || v_body || E'    RETURN NULL;\nEND\n');
@@ -324,6 +390,10 @@ BEGIN
         PERFORM history_track._drop_triggers(v_function, v_relations);
     END LOOP;
     DROP TABLE pg_temp.pgh_old_rows, pg_temp.pgh_new_rows;
+    DELETE FROM history_track.tracked_relation AS r WHERE r.table_name = p_table;
+    INSERT INTO history_track.tracked_relation (relation, table_name)
+    SELECT r, p_table FROM unnest(v_relations) AS r
+    WHERE EXISTS (SELECT FROM history_track.tracker AS k WHERE k.table_name = p_table);
     PERFORM history_track._protect_event_table(v_table.event_table);
     PERFORM history_track._assert_triggers(p_table);
 END

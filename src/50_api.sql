@@ -7,7 +7,8 @@
 -- table's columns, or waits for the change to commit and then follows it
 -- (80_lifecycle.sql), and no write falls between the catalog change and the
 -- triggers. (Lock order: the table, then the catalog -- as ALTER TABLE,
--- which holds its table when it follows it, takes them.)
+-- which holds its table when it follows it, takes them. The catalog lock
+-- lets readers be.)
 CREATE FUNCTION history_track._begin_change(p_table regclass, p_call text, p_lock boolean DEFAULT true) RETURNS void
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
@@ -19,10 +20,15 @@ BEGIN
                   HINT = format('Pass the table, e.g. %s(''orders'').', p_call);
     END IF;
     PERFORM history_track._assert_owner(p_table);
-    IF p_lock AND (SELECT c.relkind IN ('r', 'p') FROM pg_class AS c WHERE c.oid = p_table) THEN
+    IF NOT p_lock THEN
+        RETURN;
+    END IF;
+    IF (SELECT c.relkind IN ('r', 'p') FROM pg_class AS c WHERE c.oid = p_table) THEN
         EXECUTE format('LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE', history_track._qualified(p_table));
     END IF;
-    PERFORM pg_advisory_xact_lock(hashtext('history_track catalog'));
+    -- (A lock on the catalog table, not an advisory lock: any role could hold
+    -- that one, and keep everybody from tracking.)
+    LOCK TABLE history_track.tracked_table IN EXCLUSIVE MODE;
 END
 $$;
 
@@ -122,6 +128,7 @@ BEGIN
         END IF;
         INSERT INTO history_track.tracked_table (table_name, event_table, columns, exclude, tracked_by)
         VALUES (p_table, v_event, p_columns, COALESCE(p_exclude, '{}'), history_track._caller());
+        INSERT INTO history_track.event_table (event_table, history_of) VALUES (v_event, p_table::text);
         PERFORM history_track._remember_columns(p_table);
         RETURN v_event;
     END IF;
@@ -542,6 +549,7 @@ BEGIN
         PERFORM history_track._drop_conditions(tbl);
     ELSE
         PERFORM history_track._drop_generated(v_stored.table_id);
+        DELETE FROM history_track.tracked_relation AS r WHERE r.table_name = tbl;
     END IF;
 
     IF drop_events THEN
@@ -550,6 +558,9 @@ BEGIN
         EXECUTE format('SELECT count(*) FROM %s', history_track._qualified(v_stored.event_table)) INTO v_count;
         PERFORM history_track._log_removal(tbl, v_stored.event_table, NULL, v_count, 'drop_events');
         DELETE FROM history_track.tracked_table AS t WHERE t.table_name = tbl;
+        DELETE FROM history_track.event_table AS e WHERE e.event_table = v_stored.event_table;
+        DELETE FROM history_track.chain_link AS l WHERE l.event_table = v_stored.event_table;
+        DELETE FROM history_track.chain AS c WHERE c.event_table = v_stored.event_table;
         EXECUTE format('DROP TABLE %s', history_track._qualified(v_stored.event_table));
     END IF;
 END

@@ -46,15 +46,43 @@ BEGIN
 END
 $$;
 
+-- A manual event's label and context, or an error.
+CREATE FUNCTION history_track._assert_manual_event(p_label text, p_context jsonb) RETURNS void
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF p_label IS NULL OR btrim(p_label) = '' OR p_label = ANY (history_track._state_labels()) THEN
+        RAISE EXCEPTION 'invalid label for a manual event: %', COALESCE(quote_literal(p_label), 'NULL')
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Name what happened, e.g. ''exported''; insert, update, delete, baseline and revert are reserved.';
+    END IF;
+    IF p_context IS NOT NULL AND jsonb_typeof(p_context) <> 'object' THEN
+        RAISE EXCEPTION 'context must be a JSON object, not %', jsonb_typeof(p_context)
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Pass an object, e.g. ''{"reason": "monthly export"}'', or leave context out.';
+    END IF;
+    IF p_context IS NOT NULL THEN
+        PERFORM history_track._assert_context_size(octet_length(p_context::text));
+    END IF;
+END
+$$;
+
 CREATE FUNCTION history_track._record_manual(p_table regclass, p_label text, p_context jsonb,
                                              p_row anyelement, p_relation oid, p_ctid tid)
 RETURNS bigint
 LANGUAGE plpgsql VOLATILE
 -- SECURITY DEFINER: the event table belongs to the extension's owner. The
 -- caller must own tbl or be allowed to UPDATE it, and must hand the row
--- exactly as it is (checked).
+-- exactly as it is (checked). It reads the table: see _untrusted_code().
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+SET constraint_exclusion = off
+SET DateStyle = 'ISO, YMD'
+SET IntervalStyle = 'postgres'
+SET extra_float_digits = 1
+SET bytea_output = 'hex'
+SET lc_monetary = 'C'
 AS $$
 DECLARE
     v_table  history_track.tracked_table := history_track._tracked(p_table);
@@ -69,6 +97,7 @@ BEGIN
                   DETAIL = format('Role "%s" neither owns the table nor may UPDATE it.', v_caller),
                   HINT = 'Manual events can be recorded by the roles that may change the table.';
     END IF;
+    PERFORM history_track._assert_manual_event(p_label, p_context);
     IF pg_typeof(p_row) <> (SELECT c.reltype FROM pg_class AS c WHERE c.oid = p_table)
        OR NOT p_relation = ANY (history_track._relations(p_table)::oid[]) THEN
         RAISE EXCEPTION 'no row of table % was handed over', p_table
@@ -143,16 +172,7 @@ BEGIN
             USING ERRCODE = 'object_not_in_prerequisite_state',
                   HINT = format('Track it first: SELECT track_table(%L).', tbl::text);
     END IF;
-    IF v_label IS NULL OR btrim(v_label) = '' OR v_label = ANY (history_track._state_labels()) THEN
-        RAISE EXCEPTION 'invalid label for a manual event: %', COALESCE(quote_literal(v_label), 'NULL')
-            USING ERRCODE = 'invalid_parameter_value',
-                  HINT = 'Name what happened, e.g. ''exported''; insert, update, delete, baseline and revert are reserved.';
-    END IF;
-    IF context IS NOT NULL AND jsonb_typeof(context) <> 'object' THEN
-        RAISE EXCEPTION 'context must be a JSON object, not %', jsonb_typeof(context)
-            USING ERRCODE = 'invalid_parameter_value',
-                  HINT = 'Pass an object, e.g. ''{"reason": "monthly export"}'', or leave context out.';
-    END IF;
+    PERFORM history_track._assert_manual_event(v_label, context);
     IF NOT (pg_has_role((SELECT c.relowner FROM pg_class AS c WHERE c.oid = tbl), 'USAGE')
             OR has_table_privilege(tbl, 'UPDATE')) THEN
         RAISE EXCEPTION 'permission denied to record events of table %', tbl
@@ -201,6 +221,12 @@ COMMENT ON FUNCTION @extschema@.record_history_event(regclass, anyelement, text,
 CREATE FUNCTION history_track._record_rows(p_table regclass, p_operation text, p_from text) RETURNS bigint
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
+SET constraint_exclusion = off    -- it reads the table: see _untrusted_code()
+SET DateStyle = 'ISO, YMD'
+SET IntervalStyle = 'postgres'
+SET extra_float_digits = 1
+SET bytea_output = 'hex'
+SET lc_monetary = 'C'
 AS $$
 DECLARE
     v_table history_track.tracked_table := history_track._tracked(p_table);
@@ -235,6 +261,7 @@ $$;
 CREATE FUNCTION history_track._record_baseline(p_table regclass) RETURNS bigint
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
+SET constraint_exclusion = off    -- it reads the table: see _untrusted_code()
 AS $$
 DECLARE
     v_table history_track.tracked_table := history_track._tracked(p_table);
@@ -262,5 +289,70 @@ BEGIN
     GET DIAGNOSTICS v_gone = ROW_COUNT;
     RETURN v_gone + history_track._record_rows(p_table, 'BASELINE',
                format('%s%s AS pgh_t', history_track._only(p_table), history_track._qualified(p_table)));
+END
+$$;
+
+-- Record every row of p_table whose values differ from what its history
+-- replays to now, as it now is (label baseline, BASELINE), and every key the
+-- history shows but the table no longer has (baseline, DELETE): what an
+-- ALTER TABLE or ALTER TYPE changed without DML (a column added with a
+-- default, a USING conversion, a table rewritten, an enum's label renamed).
+-- Compared as history stores the values, by binary image.
+CREATE FUNCTION history_track._resync(p_table regclass) RETURNS bigint
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+SET constraint_exclusion = off    -- it reads the table: see _untrusted_code()
+SET DateStyle = 'ISO, YMD'
+SET IntervalStyle = 'postgres'
+SET extra_float_digits = 1
+SET bytea_output = 'hex'
+SET lc_monetary = 'C'
+AS $$
+DECLARE
+    v_table history_track.tracked_table := history_track._tracked(p_table);
+    v_cols  record;
+    v_count bigint;
+    v_gone  bigint;
+BEGIN
+    IF NOT history_track._has_default_trackers(p_table) THEN
+        RETURN 0::bigint;   -- nothing replays
+    END IF;
+    SELECT string_agg(format(', %I', m.attname), '' ORDER BY a.attnum) AS targets,
+           string_agg(', ' || history_track._stored_value_sql(format('pgh_t.%I', m.attname), m.atttypid, m.atttypmod), ''
+                      ORDER BY a.attnum) AS values,
+           string_agg(history_track._stored_value_sql(format('pgh_t.%I', m.attname), m.atttypid, m.atttypmod), ', '
+                      ORDER BY a.attnum) AS now,
+           string_agg(format('pgh_r.%I', m.attname), ', ' ORDER BY a.attnum) AS replayed,
+           string_agg(format(', pgh_r.%I', m.attname), '' ORDER BY a.attnum) AS replayed_list
+      INTO v_cols
+      FROM history_track._mirrored_columns(p_table, v_table.columns, v_table.exclude) AS m
+      JOIN pg_attribute AS a ON a.attrelid = p_table AND a.attname = m.attname
+     WHERE EXISTS (SELECT FROM pg_attribute AS ea
+                    WHERE ea.attrelid = v_table.event_table AND ea.attname = m.attname AND NOT ea.attisdropped);
+    EXECUTE format(
+        E'WITH pgh_r AS MATERIALIZED (%1$s)\n'
+        'INSERT INTO %2$s (pgh_created_at, pgh_label, pgh_operation, pgh_obj_id, pgh_context_id, pgh_context%3$s)\n'
+        ' SELECT pg_catalog.now(), ''baseline'', ''BASELINE'', %4$s, pgh_c.context_id, pgh_c.context%5$s\n'
+        '   FROM history_track._context() AS pgh_c, %6$s%7$s AS pgh_t\n'
+        '  WHERE NOT EXISTS (SELECT FROM pgh_r WHERE pgh_r.pgh_obj_id OPERATOR(pg_catalog.=) %4$s\n'
+        '                      AND pg_catalog.record_image_eq(ROW(%8$s), ROW(%9$s)))',
+        history_track._replay_sql(p_table, false, 'events'), history_track._qualified(v_table.event_table),
+        COALESCE(v_cols.targets, ''), history_track._obj_id_sql(p_table, 'pgh_t'), COALESCE(v_cols.values, ''),
+        history_track._only(p_table), history_track._qualified(p_table),
+        COALESCE(v_cols.now, 'NULL'), COALESCE(v_cols.replayed, 'NULL'))
+    USING now(), history_track._state_labels();
+    GET DIAGNOSTICS v_count = ROW_COUNT;
+    EXECUTE format(
+        E'INSERT INTO %1$s (pgh_created_at, pgh_label, pgh_operation, pgh_obj_id, pgh_context_id, pgh_context%2$s)\n'
+        ' SELECT pg_catalog.now(), ''baseline'', ''DELETE'', pgh_r.pgh_obj_id, pgh_c.context_id, pgh_c.context%3$s\n'
+        '   FROM history_track._context() AS pgh_c, (%4$s) AS pgh_r\n'
+        '  WHERE NOT EXISTS (SELECT FROM %5$s%6$s AS pgh_t WHERE %7$s OPERATOR(pg_catalog.=) pgh_r.pgh_obj_id)',
+        history_track._qualified(v_table.event_table), COALESCE(v_cols.targets, ''),
+        COALESCE(v_cols.replayed_list, ''),
+        history_track._replay_sql(p_table, false, 'events'),
+        history_track._only(p_table), history_track._qualified(p_table), history_track._obj_id_sql(p_table, 'pgh_t'))
+    USING now(), history_track._state_labels();
+    GET DIAGNOSTICS v_gone = ROW_COUNT;
+    RETURN v_count + v_gone;
 END
 $$;

@@ -89,14 +89,89 @@ SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    v_dropped oid[];
-    v_row     record;
-    v_caller  name := history_track._caller();
+    v_row       record;
+    v_caller    name := history_track._caller();
+    v_superuser boolean := history_track._is_superuser((SELECT r.oid FROM pg_roles AS r WHERE r.rolname = history_track._caller()));
 BEGIN
     -- While DROP EXTENSION runs, the catalog itself is among the dropped objects.
     IF to_regclass('history_track.tracked_table') IS NULL THEN
         RETURN;
     END IF;
+
+    -- An event table (of a tracked, untracked or dropped table): its history
+    -- goes. Refused while its table is tracked, and to anyone but a superuser
+    -- (the owner of a schema may drop what the schema holds); a superuser's
+    -- drop is logged.
+    FOR v_row IN
+        SELECT e.event_table::oid AS ev, e.history_of, d.object_identity AS event_text, t.table_name,
+               EXISTS (SELECT FROM history_track.tracker AS k WHERE k.table_name = t.table_name) AS tracked,
+               EXISTS (SELECT FROM pg_event_trigger_dropped_objects() AS x
+                        WHERE x.classid = 'pg_class'::regclass AND x.objid = t.table_name::oid AND x.objsubid = 0) AS with_table
+          FROM pg_event_trigger_dropped_objects() AS d
+          JOIN history_track.event_table AS e ON e.event_table::oid = d.objid
+          LEFT JOIN history_track.tracked_table AS t ON t.event_table = e.event_table
+         WHERE d.classid = 'pg_class'::regclass AND d.objsubid = 0
+    LOOP
+        IF v_row.tracked AND NOT v_row.with_table THEN
+            RAISE EXCEPTION 'cannot drop event table %: table % is tracked', v_row.event_text, v_row.table_name
+                USING ERRCODE = 'dependent_objects_still_exist',
+                      DETAIL = 'The table''s triggers write to it.',
+                      HINT = format('Use untrack_table(%L, drop_events => true) to stop tracking and drop the history.',
+                                    v_row.table_name::text);
+        END IF;
+        IF NOT v_superuser THEN
+            RAISE EXCEPTION 'cannot drop event table %: it holds the history of %', v_row.event_text, v_row.history_of
+                USING ERRCODE = 'insufficient_privilege',
+                      DETAIL = 'History is removed only by prune_history() or untrack_table(..., drop_events => true), which log it.',
+                      HINT = CASE WHEN v_row.table_name IS NULL
+                                  THEN 'Its table is gone: only a superuser may drop it (and that is logged).'
+                                  ELSE format('Use untrack_table(%L, drop_events => true) first.', v_row.table_name::text) END;
+        END IF;
+        INSERT INTO history_track.prune_log (table_name, event_table, before, events_deleted, pruned_by, action,
+                                             table_text, event_text)
+        VALUES (COALESCE(v_row.table_name::oid, 0), v_row.ev, NULL, -1, v_caller, 'drop_table',
+                v_row.history_of, v_row.event_text);
+        DELETE FROM history_track.event_table AS e WHERE e.event_table::oid = v_row.ev;
+        -- Its hash chain goes with it.
+        DELETE FROM history_track.chain_link AS l WHERE l.event_table::oid = v_row.ev;
+        DELETE FROM history_track.chain AS c WHERE c.event_table::oid = v_row.ev;
+    END LOOP;
+
+    -- A column of an event table (DROP TYPE ... CASCADE of a type a
+    -- superuser's extension made, which its non-superuser creator may drop;
+    -- ALTER TABLE by a superuser): refused to anyone but a superuser.
+    IF NOT v_superuser THEN
+        SELECT d.object_identity INTO v_row
+          FROM pg_event_trigger_dropped_objects() AS d
+          JOIN history_track.event_table AS e ON e.event_table::oid = d.objid
+         WHERE d.classid = 'pg_class'::regclass AND d.objsubid > 0
+         LIMIT 1;
+        IF FOUND THEN
+            RAISE EXCEPTION 'cannot drop %: history is kept there', v_row.object_identity
+                USING ERRCODE = 'insufficient_privilege',
+                      DETAIL = 'History is removed only by prune_history() or untrack_table(..., drop_events => true), which log it.',
+                      HINT = 'Drop the column from the table only (the event table keeps it), or untrack the table with drop_events => true first.';
+        END IF;
+    END IF;
+
+    -- A partition of a tracked table, dropped: its rows would leave the table
+    -- without an event. Refused (detaching first records them leaving),
+    -- unless the tracked table goes too.
+    SELECT r.relation::oid AS rel, r.table_name, d.object_identity INTO v_row
+      FROM pg_event_trigger_dropped_objects() AS d
+      JOIN history_track.tracked_relation AS r ON r.relation::oid = d.objid
+     WHERE d.classid = 'pg_class'::regclass AND d.objsubid = 0 AND r.relation::oid <> r.table_name::oid
+       AND NOT EXISTS (SELECT FROM pg_event_trigger_dropped_objects() AS x
+                        WHERE x.classid = 'pg_class'::regclass AND x.objid = r.table_name::oid AND x.objsubid = 0)
+     LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'cannot drop %: it is a partition of tracked table %', v_row.object_identity, v_row.table_name
+            USING ERRCODE = 'dependent_objects_still_exist',
+                  DETAIL = 'Its rows would leave the table without an event.',
+                  HINT = format('Detach it first (ALTER TABLE %s DETACH PARTITION ...): its rows are recorded as leaving; then drop it.',
+                                v_row.table_name);
+    END IF;
+
     -- A trigger dropped by hand (DROP TRIGGER, under whatever name) from a
     -- table that is still tracked, or one of its partitions: refused if it
     -- was a history trigger. (untrack_table() and _generate() first take the
@@ -113,56 +188,30 @@ BEGIN
         PERFORM history_track._assert_triggers(v_row.table_name);
     END LOOP;
 
-    SELECT array_agg(d.objid) INTO v_dropped
-      FROM pg_event_trigger_dropped_objects() AS d
-     WHERE d.classid = 'pg_class'::regclass AND d.objsubid = 0;
-    IF v_dropped IS NULL THEN
-        RETURN;
-    END IF;
-    -- A dropped event table's hash chain goes with it.
-    DELETE FROM history_track.chain_link AS l WHERE l.event_table::oid = ANY (v_dropped);
-    DELETE FROM history_track.chain AS c WHERE c.event_table::oid = ANY (v_dropped);
-
+    -- A tracked table dropped: forget it (its event table stays, as an
+    -- ordinary table the extension no longer writes, still append-only, in
+    -- history_track.event_table).
     FOR v_row IN
-        SELECT t.table_name::oid AS tbl, t.event_table::oid AS ev, t.table_id,
-               (SELECT d.object_identity FROM pg_event_trigger_dropped_objects() AS d
-                 WHERE d.classid = 'pg_class'::regclass AND d.objid = t.table_name::oid AND d.objsubid = 0) AS table_text,
-               (SELECT d.object_identity FROM pg_event_trigger_dropped_objects() AS d
-                 WHERE d.classid = 'pg_class'::regclass AND d.objid = t.event_table::oid AND d.objsubid = 0) AS event_text,
-               EXISTS (SELECT FROM history_track.tracker AS k WHERE k.table_name = t.table_name) AS tracked
+        SELECT t.table_name::oid AS tbl, t.table_id
           FROM history_track.tracked_table AS t
-         WHERE t.event_table::oid = ANY (v_dropped) OR t.table_name::oid = ANY (v_dropped)
+          JOIN pg_event_trigger_dropped_objects() AS d
+            ON d.classid = 'pg_class'::regclass AND d.objid = t.table_name::oid AND d.objsubid = 0
     LOOP
-        IF v_row.ev = ANY (v_dropped) THEN
-            -- An event table: its history goes. Refused while its table is
-            -- tracked, and to anyone but a superuser (a schema's owner can
-            -- drop what the schema holds); a superuser's drop is logged.
-            IF v_row.tracked AND NOT v_row.tbl = ANY (v_dropped) THEN
-                RAISE EXCEPTION 'cannot drop event table %: table % is tracked', v_row.event_text, v_row.tbl::regclass
-                    USING ERRCODE = 'dependent_objects_still_exist',
-                          DETAIL = 'The table''s triggers write to it.',
-                          HINT = format('Use untrack_table(%L, drop_events => true) to stop tracking and drop the history.',
-                                        v_row.tbl::regclass::text);
-            END IF;
-            IF NOT history_track._is_superuser((SELECT r.oid FROM pg_roles AS r WHERE r.rolname = v_caller)) THEN
-                RAISE EXCEPTION 'cannot drop event table %: it holds the history of %', v_row.event_text,
-                                COALESCE(v_row.table_text, v_row.tbl::regclass::text)
-                    USING ERRCODE = 'insufficient_privilege',
-                          DETAIL = 'History is removed only by prune_history() or untrack_table(..., drop_events => true), which log it.',
-                          HINT = CASE WHEN v_row.tbl = ANY (v_dropped)
-                                      THEN 'Drop the history first with untrack_table(tbl, drop_events => true), then drop the rest.'
-                                      ELSE format('Use untrack_table(%L, drop_events => true).', v_row.tbl::regclass::text) END;
-            END IF;
-            INSERT INTO history_track.prune_log (table_name, event_table, before, events_deleted, pruned_by, action,
-                                                 table_text, event_text)
-            VALUES (v_row.tbl, v_row.ev, NULL, -1, v_caller, 'drop_table',
-                    COALESCE(v_row.table_text, v_row.tbl::regclass::text), v_row.event_text);
-        END IF;
-        -- The table or its event table is gone: forget it (the event table
-        -- of a dropped table stays, as an ordinary table the extension no
-        -- longer writes, still append-only).
         DELETE FROM history_track.tracked_table AS t WHERE t.table_name::oid = v_row.tbl;
         PERFORM history_track._drop_generated(v_row.table_id);
+    END LOOP;
+
+    -- A column of a tracked table dropped without ALTER TABLE (DROP TYPE ...
+    -- CASCADE): followed like an ALTER TABLE.
+    FOR v_row IN
+        SELECT DISTINCT t.table_name
+          FROM pg_event_trigger_dropped_objects() AS d
+          JOIN history_track.tracked_table AS t ON t.table_name::oid = d.objid
+         WHERE d.classid = 'pg_class'::regclass AND d.objsubid > 0 AND d.original IS FALSE
+           AND history_track._is_recording(t.table_name)
+    LOOP
+        PERFORM history_track._follow_table(v_row.table_name);
+        PERFORM history_track._generate(v_row.table_name);
     END LOOP;
 END
 $$;
@@ -213,20 +262,43 @@ BEGIN
 END
 $$;
 
--- The tracked tables (with trackers) a DDL command touched: the table itself,
--- the root of a partition in its tree, the parent of a table made to inherit
--- from it, a table attached as a partition or made a parent.
+-- The tracked tables (with trackers) a DDL command touched: the table itself
+-- (altered: ALTER TABLE on it, or ALTER TYPE of a type one of its columns
+-- has, or its table type), the root of a partition in its tree, the parent of
+-- a table made to inherit from it, a table attached as a partition or made a
+-- parent, the table of an index or statistics object created.
 CREATE FUNCTION history_track._touched_tables() RETURNS TABLE (table_name regclass, altered boolean)
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
-    WITH touched AS (
+    WITH altered_type AS (
+        -- (a composite type is reported as its pg_class row)
+        SELECT CASE WHEN c.classid = 'pg_class'::regclass
+                    THEN (SELECT k.reltype FROM pg_class AS k WHERE k.oid = c.objid)
+                    ELSE c.objid END AS type
+          FROM pg_event_trigger_ddl_commands() AS c
+         WHERE c.command_tag = 'ALTER TYPE' AND c.classid IN ('pg_type'::regclass, 'pg_class'::regclass)
+    ), touched AS (
         SELECT CASE WHEN c.classid = 'pg_trigger'::regclass
                     THEN (SELECT tg.tgrelid FROM pg_trigger AS tg WHERE tg.oid = c.objid)
-                    ELSE c.objid END AS rel,
+                    WHEN c.classid = 'pg_statistic_ext'::regclass
+                    THEN (SELECT x.stxrelid FROM pg_statistic_ext AS x WHERE x.oid = c.objid)
+                    ELSE COALESCE((SELECT i.indrelid FROM pg_index AS i WHERE i.indexrelid = c.objid), c.objid) END AS rel,
                c.classid = 'pg_class'::regclass AND c.command_tag = 'ALTER TABLE' AS altered
           FROM pg_event_trigger_ddl_commands() AS c
-         WHERE c.classid IN ('pg_class'::regclass, 'pg_trigger'::regclass)
+         WHERE c.classid IN ('pg_class'::regclass, 'pg_trigger'::regclass, 'pg_statistic_ext'::regclass)
+        UNION ALL
+        -- ALTER TYPE: the tables with a column of the type (or of its array
+        -- type), and its typed tables.
+        SELECT d.objid, true
+          FROM altered_type AS a
+          JOIN pg_type AS ty ON ty.oid = a.type
+          JOIN pg_depend AS d ON d.refclassid = 'pg_type'::regclass AND d.refobjid IN (ty.oid, ty.typarray)
+                             AND d.classid = 'pg_class'::regclass
+        UNION ALL
+        SELECT k.oid, true
+          FROM altered_type AS a
+          JOIN pg_class AS k ON k.reloftype = a.type
     ), candidates AS (
         SELECT t.rel AS tbl, t.altered FROM touched AS t
         UNION ALL
@@ -253,8 +325,10 @@ SET search_path = pg_catalog, pg_temp
 SET client_min_messages = warning
 AS $$
 DECLARE
-    v_table record;
+    v_table       record;
     v_inheritance text;
+    v_code        text;
+    v_resync      boolean;
 BEGIN
     IF to_regclass('history_track.tracked_table') IS NULL THEN
         RETURN;
@@ -273,20 +347,67 @@ BEGIN
                       DETAIL = 'A write through an inheritance parent changes its children''s rows without their statement triggers, so their history would miss it.',
                       HINT = format('Stop tracking it first (SELECT untrack_table(%L)), or use declarative partitioning.', v_table.table_name::text);
         END IF;
+        v_code := history_track._untrusted_code(v_table.table_name);
+        IF v_code IS NOT NULL THEN
+            RAISE EXCEPTION 'tracked table % cannot have code a non-superuser owns in what PostgreSQL plans with: its %', v_table.table_name, v_code
+                USING ERRCODE = 'insufficient_privilege',
+                      DETAIL = 'PostgreSQL runs such code whenever it plans a query on the table, and history_track reads the table with its own privileges.',
+                      HINT = 'Use only PostgreSQL''s own functions and types in the table''s index, statistics and partition key expressions, or have a superuser own the function (ALTER FUNCTION ... OWNER TO ...).';
+        END IF;
         IF NOT history_track._is_recording(v_table.table_name) THEN
             CONTINUE;   -- pg_restore rebuilding it: its triggers are not back yet
         END IF;
+        v_resync := false;
         IF v_table.altered THEN
-            PERFORM history_track._follow_table(v_table.table_name);
+            v_resync := history_track._follow_table(v_table.table_name);
         END IF;
         PERFORM history_track._generate(v_table.table_name);
+        -- Values the command changed without DML (a column added with a
+        -- default, a USING conversion, a table rewritten, an enum's label
+        -- renamed): recorded as a baseline.
+        IF v_resync OR v_table.altered AND EXISTS (
+               SELECT FROM history_track.rewritten AS w
+                WHERE w.pid = pg_backend_pid() AND w.xid = pg_current_xact_id()
+                  AND w.relid = ANY (history_track._relations(v_table.table_name)::oid[]))
+           OR EXISTS (SELECT FROM pg_event_trigger_ddl_commands() AS c WHERE c.command_tag = 'ALTER TYPE') THEN
+            PERFORM history_track._resync(v_table.table_name);
+        END IF;
+        -- (Only this table's: _follow_table's own ALTER TABLE on the event
+        -- table runs this function again, nested, before we are done.)
+        DELETE FROM history_track.rewritten AS w
+         WHERE w.pid = pg_backend_pid()
+           AND w.relid = ANY (history_track._relations(v_table.table_name)::oid[]);
     END LOOP;
+    -- Rows another transaction committed (one whose table was not handled)
+    -- are stale: no other transaction's rows are visible until it commits.
+    DELETE FROM history_track.rewritten AS w WHERE w.xid <> pg_current_xact_id();
+END
+$$;
+
+-- table_rewrite: remember which relations an ALTER TABLE rewrites (their
+-- values may have changed: _on_ddl_end() records them).
+CREATE FUNCTION history_track._on_rewrite() RETURNS event_trigger
+LANGUAGE plpgsql
+-- SECURITY DEFINER: writes history_track.rewritten, whoever runs ALTER TABLE.
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF to_regclass('history_track.rewritten') IS NULL
+       OR NOT EXISTS (SELECT FROM history_track.tracked_relation AS r
+                       WHERE r.relation::oid = pg_event_trigger_table_rewrite_oid()) THEN
+        RETURN;
+    END IF;
+    INSERT INTO history_track.rewritten (pid, xid, relid)
+    VALUES (pg_backend_pid(), pg_current_xact_id(), pg_event_trigger_table_rewrite_oid());
 END
 $$;
 
 -- Bring p_table's event table, row type, catalog and triggers up to date with
 -- an ALTER TABLE, or refuse it: the columns now against tracked_column.
-CREATE FUNCTION history_track._follow_table(p_table regclass) RETURNS void
+-- Returns whether a column was added or changed its type (so that values may
+-- have changed without DML: see _resync()).
+CREATE FUNCTION history_track._follow_table(p_table regclass) RETURNS boolean
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -296,7 +417,8 @@ DECLARE
     v_row     regtype := to_regtype(format('history_track.%I', format('_t%s_row', v_table.table_id)));
     v_old     record;
     v_tracker record;
-    v_added   text;
+    v_name    name;
+    v_changed boolean := false;
 BEGIN
     IF v_row IS NULL THEN
         v_row := history_track._row_type(p_table);   -- (a table tracked before 0.3.0)
@@ -323,6 +445,18 @@ BEGIN
             USING ERRCODE = 'feature_not_supported',
                   DETAIL = 'Every event of the table stores its row''s primary key in pgh_obj_id.',
                   HINT = format('Stop tracking first (SELECT untrack_table(%L)), change the key, then track it again; rename the old event table to keep its history apart.', p_table::text);
+    END IF;
+
+    -- A column named like history_track's own names (added or renamed to
+    -- since the table was tracked) could stand for them in generated code.
+    SELECT a.attname INTO v_name FROM pg_attribute AS a
+     WHERE a.attrelid = p_table AND a.attnum > 0 AND NOT a.attisdropped AND a.attname::text LIKE 'pgh\_%'
+     LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'column "%" of tracked table % has a name starting with "pgh_"', v_name, p_table
+            USING ERRCODE = 'duplicate_column',
+                  DETAIL = 'The pgh_ prefix is reserved for the event table''s own columns and the names history_track uses in the code it generates.',
+                  HINT = 'Choose another name.';
     END IF;
 
     -- Dropped columns first (they free their names), then renamed, then retyped.
@@ -385,6 +519,7 @@ BEGIN
             SELECT * INTO v_table FROM history_track.tracked_table AS t WHERE t.table_name = p_table;
         END IF;
         IF NOT v_old.attisdropped AND (v_old.now_typid, v_old.now_typmod) IS DISTINCT FROM (v_old.typid, v_old.typmod) THEN
+            v_changed := true;
             PERFORM history_track._follow_type(p_table, v_table, v_row, v_old.now_name, v_old.typid, v_old.typmod,
                                                v_old.now_typid, v_old.now_typmod);
         END IF;
@@ -395,21 +530,12 @@ BEGIN
     PERFORM history_track._row_type(p_table);
     SELECT * INTO v_table FROM history_track.tracked_table AS t WHERE t.table_name = p_table;
     PERFORM history_track._prepare_event_table(p_table, v_table.columns, v_table.exclude);
-    -- A column added with a default (or a stored generated one) has values
-    -- no write put there: the rows that have one are recorded as they now are
-    -- (label baseline, BASELINE), so history_as_of keeps matching the table.
-    SELECT string_agg(format('pgh_t.%I IS NOT NULL', a.attname), ' OR ') INTO v_added
-      FROM pg_attribute AS a
-     WHERE a.attrelid = p_table AND a.attnum > 0 AND NOT a.attisdropped
-       AND (a.atthasdef OR a.attgenerated = 's')
-       AND NOT EXISTS (SELECT FROM history_track.tracked_column AS c WHERE c.table_name = p_table AND c.attnum = a.attnum)
-       AND EXISTS (SELECT FROM history_track._mirrored_columns(p_table, v_table.columns, v_table.exclude) AS m
-                    WHERE m.attname = a.attname);
-    IF v_added IS NOT NULL AND history_track._has_default_trackers(p_table) THEN
-        PERFORM history_track._record_rows(p_table, 'BASELINE',
-                    format('%s%s AS pgh_t WHERE %s', history_track._only(p_table), history_track._qualified(p_table), v_added));
-    END IF;
+    v_changed := v_changed OR EXISTS (
+        SELECT FROM pg_attribute AS a
+         WHERE a.attrelid = p_table AND a.attnum > 0 AND NOT a.attisdropped
+           AND NOT EXISTS (SELECT FROM history_track.tracked_column AS c WHERE c.table_name = p_table AND c.attnum = a.attnum));
     PERFORM history_track._remember_columns(p_table);
+    RETURN v_changed;
 END
 $$;
 
@@ -555,5 +681,8 @@ CREATE EVENT TRIGGER history_track_ddl_start ON ddl_command_start
     WHEN TAG IN ('DROP EXTENSION')
     EXECUTE FUNCTION history_track._on_ddl_start();
 CREATE EVENT TRIGGER history_track_ddl_end ON ddl_command_end
-    WHEN TAG IN ('ALTER TABLE', 'CREATE TABLE', 'ALTER TRIGGER')
+    WHEN TAG IN ('ALTER TABLE', 'CREATE TABLE', 'ALTER TRIGGER', 'CREATE INDEX', 'ALTER INDEX',
+                 'CREATE STATISTICS', 'ALTER TYPE')
     EXECUTE FUNCTION history_track._on_ddl_end();
+CREATE EVENT TRIGGER history_track_rewrite ON table_rewrite
+    EXECUTE FUNCTION history_track._on_rewrite();

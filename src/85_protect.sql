@@ -134,15 +134,32 @@ AS $$
      CROSS JOIN LATERAL (SELECT history_track._unrecorded_subscription(t.table_name) AS subname) AS s
      WHERE s.subname IS NOT NULL AND EXISTS (SELECT FROM history_track.tracker AS k WHERE k.table_name = t.table_name)
     UNION ALL
+    SELECT t.table_name, format('its partition %s is being detached (an interrupted DETACH PARTITION ... CONCURRENTLY): finish it with ALTER TABLE %s DETACH PARTITION %s FINALIZE',
+                                i.inhrelid::regclass, i.inhparent::regclass, i.inhrelid::regclass)
+      FROM history_track.tracked_table AS t
+      JOIN pg_inherits AS i ON i.inhdetachpending AND pg_partition_root(i.inhparent) = t.table_name
+    UNION ALL
+    SELECT t.table_name, format('its event table %s lacks the index on %s history_track made', t.event_table, x.cols)
+      FROM history_track.tracked_table AS t
+     CROSS JOIN (VALUES ('pgh_obj_id', '(pgh_obj_id, pgh_id)'), ('pgh_old_obj_id', '(pgh_old_obj_id, pgh_id)'),
+                        ('pgh_created_at', '(pgh_created_at)')) AS x(col, cols)
+     WHERE NOT EXISTS (SELECT FROM pg_index AS i
+                         JOIN pg_attribute AS a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+                        WHERE i.indrelid = t.event_table AND a.attname = x.col)
+    UNION ALL
+    SELECT k.table_name, format('the condition of its tracker "%s" is gone', k.label)
+      FROM history_track.tracker AS k
+     WHERE k.condition IS NOT NULL AND NOT EXISTS (SELECT FROM pg_proc AS p WHERE p.oid = k.condition)
+    UNION ALL
     SELECT NULL, format('the event trigger %s is %s', e.evtname, CASE e.evtenabled WHEN 'D' THEN 'disabled' ELSE 'set to fire only in replication sessions' END)
       FROM pg_event_trigger AS e
-     WHERE e.evtname IN ('history_track_ddl_end', 'history_track_ddl_start', 'history_track_sql_drop')
+     WHERE e.evtname IN ('history_track_ddl_end', 'history_track_ddl_start', 'history_track_sql_drop', 'history_track_rewrite')
        AND e.evtenabled NOT IN ('O', 'A')
     ORDER BY 1, 2
 $$;
 
 COMMENT ON FUNCTION @extschema@.check_history() IS
-    'Every tracked table whose recording is not as history_track made it (a history trigger missing, disabled or renamed, an event table''s guard or chain trigger gone, inheritance, an unrecorded subscription, a disabled event trigger); empty when all is well';
+    'Every tracked table whose recording is not as history_track made it (a history trigger missing, disabled or renamed, an event table''s guard, chain trigger or index gone, a condition gone, inheritance, an interrupted DETACH CONCURRENTLY, an unrecorded subscription, a disabled event trigger); empty when all is well';
 
 -- Log a removal of history (see history_track.prune_log).
 CREATE FUNCTION history_track._log_removal(p_table regclass, p_event regclass, p_before timestamptz,

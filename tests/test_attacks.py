@@ -568,3 +568,258 @@ def test_internal_entry_points_check_everything_themselves(conn, roles):
         refused(mallory, call, "42501")
     mallory.execute("UPDATE m.t SET v = 'x'")
     assert pwned(conn) == []
+
+
+# -- Found by the independent review of 0.3.0's first draft ---------------------------
+
+def test_relation_names_and_labels_never_reach_sql_as_code(conn, roles):
+    """A partition named to close a string literal, and a label equal to a
+    placeholder a draft replaced by text: TRUNCATE records them as data."""
+    mallory = roles["mallory"]
+    mallory.execute("""
+        CREATE FUNCTION m.vpwn() RETURNS text LANGUAGE sql AS $$ SELECT CASE WHEN m.pwn('truncate'::text) THEN 'x' END $$;
+        CREATE TABLE m.inj (id int PRIMARY KEY, v text) PARTITION BY RANGE (id);
+        CREATE TABLE m."' || m.vpwn() || '" PARTITION OF m.inj FOR VALUES FROM (0) TO (100);
+        SELECT track_table('m.inj');
+        SELECT track_table('m.inj', label => 'pgh_truncated_table', operations => '{delete}');
+        SELECT track_table('m.inj', label => $$'); SELECT m.vpwn(); --$$, operations => '{delete}');
+        INSERT INTO m.inj VALUES (1, 'a');
+        TRUNCATE m.inj;
+    """)
+    assert pwned(conn) == []
+    assert rows(conn, "SELECT pgh_label, pgh_operation, id FROM m.inj_event ORDER BY pgh_id") == [
+        ("insert", "INSERT", 1), ("'); SELECT m.vpwn(); --", "TRUNCATE", 1),
+        ("pgh_truncated_table", "TRUNCATE", 1), ("delete", "TRUNCATE", 1)]
+
+
+@pytest.mark.parametrize("ddl", [
+    "CREATE INDEX ON m.t ((id + m.ipwn(0)))",
+    "CREATE INDEX ON m.t (id) WHERE id > m.ipwn(0)",
+    "CREATE INDEX ON m.t ((id::m.d))",
+    "CREATE STATISTICS m.s ON (id + m.ipwn(0)), v FROM m.t",
+])
+def test_code_postgresql_runs_while_planning_is_refused(conn, roles, ddl):
+    """An owner's function in an index, partial-index predicate or statistics
+    expression runs (with constant arguments) whenever PostgreSQL plans a
+    query on the table; history_track reads tracked tables with its own
+    privileges, so such a table is not tracked, and such an object not added."""
+    mallory = roles["mallory"]
+    mallory.execute("""
+        CREATE FUNCTION m.ipwn(int) RETURNS int LANGUAGE plpgsql IMMUTABLE
+            AS $$ BEGIN PERFORM m.pwn($1); RETURN $1; END $$;
+        CREATE TABLE m.t (id int PRIMARY KEY, v text);
+    """)
+    mallory.execute(ddl)
+    error = refused(mallory, "SELECT track_table('m.t')", "42501")
+    assert "non-superuser owns" in error.diag.message_primary
+    mallory.execute("DROP INDEX IF EXISTS m.t_expr_idx, m.t_id_idx, m.t_id_idx1; DROP STATISTICS IF EXISTS m.s")
+    mallory.execute("SELECT track_table('m.t')")
+    refused(mallory, ddl, "42501")
+    # Nor a CHECK constraint's, whatever constraint_exclusion the session asks for.
+    mallory.execute("ALTER TABLE m.t ADD CHECK (id > m.ipwn(-1))")
+    mallory.execute("INSERT INTO m.t VALUES (1, 'a')")
+    with psycopg.connect(mallory.info.dsn, autocommit=True) as fresh:
+        fresh.execute("SET constraint_exclusion = on; TRUNCATE m.t")
+    conn.execute("SELECT track_table('m.t', baseline => true)")
+    assert pwned(conn) == []
+    assert rows(conn, "SELECT pgh_operation FROM m.t_event ORDER BY pgh_id") == [("INSERT",), ("TRUNCATE",)]
+
+
+def test_values_changed_without_dml_are_recorded(conn, roles):
+    """ALTER TABLE ... TYPE ... USING, a rewrite to the same type, ADD COLUMN
+    with a default or a stored generated column, an enum label renamed, a
+    typed table's type altered: history_as_of keeps matching the table."""
+    mallory = roles["mallory"]
+    mallory.execute("""
+        CREATE TYPE m.status AS ENUM ('approved', 'rejected');
+        CREATE TYPE m.acct AS (id int, name text);
+        CREATE TABLE m.b (id int PRIMARY KEY, v text, s m.status);
+        CREATE TABLE m.ty OF m.acct (PRIMARY KEY (id));
+        SELECT track_table('m.b'); SELECT track_table('m.ty');
+        INSERT INTO m.b VALUES (1, 'x', 'approved'), (2, 'y', 'rejected');
+        INSERT INTO m.ty VALUES (1, 'a');
+    """)
+    same = "SELECT (SELECT array_agg(t ORDER BY t::text) FROM history_as_of(NULL::{0}, now()) AS t) IS NOT DISTINCT FROM (SELECT array_agg(t ORDER BY t::text) FROM {0} AS t)"
+    for stmt in [
+        "ALTER TABLE m.b ALTER COLUMN id TYPE bigint USING id * 100",
+        "ALTER TABLE m.b ALTER COLUMN v TYPE varchar(20) USING 'via varchar'",
+        "ALTER TABLE m.b ALTER COLUMN v TYPE text USING 'rewritten'",
+        "ALTER TABLE m.b ALTER COLUMN v TYPE text USING upper(v)",
+        "ALTER TABLE m.b ADD COLUMN w int DEFAULT 42",
+        "ALTER TABLE m.b ADD COLUMN g text GENERATED ALWAYS AS (v || '!') STORED",
+        "ALTER TYPE m.status RENAME VALUE 'approved' TO 'tmp'; ALTER TYPE m.status RENAME VALUE 'rejected' TO 'approved';"
+        " ALTER TYPE m.status RENAME VALUE 'tmp' TO 'rejected'",
+    ]:
+        mallory.execute(stmt)
+        assert rows(conn, same.format("m.b")) == [(True,)], stmt
+    mallory.execute("ALTER TYPE m.acct ADD ATTRIBUTE flag text CASCADE")
+    mallory.execute("UPDATE m.ty SET flag = 'set'")
+    assert rows(conn, same.format("m.ty")) == [(True,)]
+    assert rows(conn, "SELECT pgh_operation, flag FROM m.ty_event ORDER BY pgh_id") == [("INSERT", None), ("UPDATE", "set")]
+    mallory.execute("ALTER TYPE m.acct RENAME ATTRIBUTE name TO nom CASCADE")
+    mallory.execute("UPDATE m.ty SET nom = 'b'")
+    assert rows(conn, same.format("m.ty")) == [(True,)]
+    assert rows(conn, "SELECT * FROM check_history()") == []
+
+
+def test_a_partition_cannot_be_dropped_while_its_tree_is_tracked(conn, roles):
+    mallory = roles["mallory"]
+    mallory.execute("""
+        CREATE TABLE m.pt (id int PRIMARY KEY, v text) PARTITION BY RANGE (id);
+        CREATE TABLE m.pt1 PARTITION OF m.pt FOR VALUES FROM (0) TO (10);
+        CREATE TABLE m.pt2 PARTITION OF m.pt FOR VALUES FROM (10) TO (20);
+        SELECT track_table('m.pt');
+        INSERT INTO m.pt VALUES (1, 'a'), (11, 'b');
+    """)
+    refused(mallory, "DROP TABLE m.pt2", "2BP01")
+    mallory.execute("ALTER TABLE m.pt DETACH PARTITION m.pt2; DROP TABLE m.pt2")
+    assert rows(conn, "SELECT * FROM history_as_of(NULL::m.pt, now())") == [(1, "a")]
+    mallory.execute("DROP TABLE m.pt")   # the whole tree: its history stays
+    assert rows(conn, "SELECT count(*) FROM m.pt_event") == [(3,)]
+
+
+def test_truncate_is_refused_where_it_would_not_see_every_row(conn, roles, history_track_dsn):
+    mallory, app = roles["mallory"], roles["app"]
+    mallory.execute("CREATE TABLE m.tr (id int PRIMARY KEY); SELECT track_table('m.tr');"
+                    " GRANT INSERT ON m.tr TO htx_app; INSERT INTO m.tr VALUES (1)")
+    with psycopg.connect(f"{history_track_dsn} user=htx_mallory") as rr:
+        rr.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        rr.execute("SELECT 1")
+        app.execute("INSERT INTO m.tr VALUES (2)")
+        with pytest.raises(psycopg.errors.InvalidTransactionState):
+            rr.execute("TRUNCATE m.tr")
+    mallory.execute("TRUNCATE m.tr")
+    assert rows(conn, "SELECT pgh_operation, id FROM m.tr_event ORDER BY pgh_id") == [
+        ("INSERT", 1), ("INSERT", 2), ("TRUNCATE", 1), ("TRUNCATE", 2)]
+
+
+def test_the_history_of_a_dropped_table_stays_until_a_superuser_drops_it(conn, roles):
+    mallory = roles["mallory"]
+    mallory.execute("CREATE TABLE m.gone (id int PRIMARY KEY, v text); SELECT track_table('m.gone');"
+                    " INSERT INTO m.gone VALUES (1, 'evidence'); DROP TABLE m.gone")
+    refused(mallory, "DROP TABLE m.gone_event", "42501")
+    refused(mallory, "DROP SCHEMA m CASCADE", "42501")
+    assert rows(conn, "SELECT v FROM m.gone_event") == [("evidence",)]
+    conn.execute("DROP TABLE m.gone_event")
+    assert rows(conn, "SELECT action, table_text, event_text FROM history_track.prune_log") == [
+        ("drop_table", "m.gone", "m.gone_event")]
+
+
+def test_a_type_of_an_extension_the_owner_created_is_not_trusted(conn, roles):
+    """citext is a trusted extension: its objects belong to a superuser, but
+    the role that created it may drop it (and, with CASCADE, what uses it)."""
+    mallory = roles["mallory"]
+    conn.execute("GRANT CREATE ON DATABASE " + conn.info.dbname + " TO htx_mallory")
+    mallory.execute("CREATE EXTENSION citext SCHEMA m")
+    mallory.execute("CREATE TABLE m.ci (id int PRIMARY KEY, email m.citext, note text); SELECT track_table('m.ci');"
+                    " INSERT INTO m.ci VALUES (1, 'Alice@Example.com', 'n1')")
+    assert rows(conn, "SELECT format_type(atttypid, atttypmod) FROM pg_attribute"
+                      " WHERE attrelid = 'm.ci_event'::regclass AND attname = 'email'") == [("text",)]
+    mallory.execute("DROP EXTENSION citext CASCADE")
+    assert rows(conn, "SELECT email, note FROM m.ci_event") == [("Alice@Example.com", "n1")]
+    mallory.execute("UPDATE m.ci SET note = 'n2'")
+    assert rows(conn, "SELECT pgh_operation, email, note FROM m.ci_event ORDER BY pgh_id") == [
+        ("INSERT", "Alice@Example.com", "n1"), ("UPDATE", None, "n2")]
+    conn.execute("REVOKE CREATE ON DATABASE " + conn.info.dbname + " FROM htx_mallory")
+
+
+def test_a_column_added_later_cannot_stand_for_history_tracks_own_names(conn, roles):
+    mallory, app = roles["mallory"], roles["app"]
+    mallory.execute("CREATE TABLE m.cx (id int PRIMARY KEY, v text); SELECT track_table('m.cx');"
+                    " GRANT SELECT, INSERT ON m.cx TO htx_app")
+    for stmt in ["ALTER TABLE m.cx ADD COLUMN pgh_ctx_label text",
+                 "ALTER TABLE m.cx ADD COLUMN pgh_ctx_id uuid, ADD COLUMN pgh_ctx jsonb",
+                 "ALTER TABLE m.cx RENAME COLUMN v TO pgh_label"]:
+        refused(mallory, stmt, "42701")
+    app.execute("INSERT INTO m.cx VALUES (1, 'a')")
+    assert rows(conn, "SELECT pgh_label, pgh_context_id FROM m.cx_event") == [("insert", None)]
+
+
+def test_rows_lost_by_an_update_across_partitions_fail_the_update(conn, roles):
+    mallory, app = roles["mallory"], roles["app"]
+    mallory.execute("""
+        CREATE TABLE m.mv (id int PRIMARY KEY, v text) PARTITION BY RANGE (id);
+        CREATE TABLE m.mv1 PARTITION OF m.mv FOR VALUES FROM (0) TO (10);
+        CREATE TABLE m.mv2 PARTITION OF m.mv FOR VALUES FROM (10) TO (20);
+        CREATE TABLE m.mv3 PARTITION OF m.mv FOR VALUES FROM (20) TO (30);
+        CREATE FUNCTION m.swallow() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN IF NEW.v = 'gone' THEN RETURN NULL; END IF; RETURN NEW; END $$;
+        CREATE TRIGGER a_swallow BEFORE INSERT ON m.mv3 FOR EACH ROW EXECUTE FUNCTION m.swallow();
+        SELECT track_table('m.mv');
+        GRANT SELECT, UPDATE ON m.mv TO htx_app;
+        INSERT INTO m.mv VALUES (2, 'two'), (11, 'eleven'), (12, 'twelve');
+    """)
+    refused(app, "UPDATE m.mv SET id = id + 10, v = 'gone' WHERE id = 11", "09000")
+    refused(app, "UPDATE m.mv SET id = CASE WHEN id = 2 THEN 22 ELSE id END,"
+                 " v = CASE WHEN id = 2 THEN 'gone' ELSE 'z' END WHERE id IN (2, 12)", "09000")
+    app.execute("UPDATE m.mv SET id = id + 20 WHERE id = 2")     # a move that arrives
+    assert rows(conn, "SELECT * FROM history_as_of(NULL::m.mv, now()) ORDER BY id") == rows(conn, "SELECT * FROM m.mv ORDER BY id")
+
+
+def test_text_forms_do_not_depend_on_the_writers_settings(conn, roles):
+    mallory, app = roles["mallory"], roles["app"]
+    mallory.execute("""
+        CREATE TYPE m.reading AS (at timestamp, value float8, span interval);
+        CREATE TABLE m.sens (id int PRIMARY KEY, r m.reading);
+        SELECT track_table('m.sens');
+        GRANT INSERT ON m.sens TO htx_app;
+    """)
+    app.execute("SET DateStyle = 'SQL, DMY'; SET extra_float_digits = -15; SET IntervalStyle = 'sql_standard'")
+    app.execute("INSERT INTO m.sens VALUES (1, ROW('2024-02-01 10:00', 3.14159265358979, '1 day 2 hours')::m.reading)")
+    assert rows(conn, "SELECT r FROM m.sens_event") == [('("2024-02-01 10:00:00",3.14159265358979,"1 day 02:00:00")',)]
+    assert rows(conn, "SELECT * FROM history_as_of(NULL::m.sens, now())") == rows(conn, "SELECT * FROM m.sens")
+
+
+def test_manual_events_are_checked_whoever_calls(conn, roles):
+    mallory, app = roles["mallory"], roles["app"]
+    mallory.execute("CREATE TABLE m.rm (id int PRIMARY KEY); SELECT track_table('m.rm');"
+                    " GRANT SELECT, UPDATE ON m.rm TO htx_app; INSERT INTO m.rm VALUES (1)")
+    with app.transaction():
+        app.execute("SELECT 1 FROM m.rm WHERE id = 1 FOR UPDATE")
+        for label, context in [("delete", None), ("", None), ("ok", "[1]"), ("ok", '{"x": "' + "y" * 70000 + '"}')]:
+            with pytest.raises(psycopg.Error) as info:
+                with app.transaction():
+                    app.execute("SELECT history_track._record_manual('m.rm', %s, %s, t, t.tableoid, t.ctid) FROM m.rm AS t WHERE id = 1",
+                                [label, context])
+            assert info.value.sqlstate in ("22023", "54000")
+    assert rows(conn, "SELECT count(*) FROM m.rm_event WHERE pgh_operation = 'MANUAL'") == [(0,)]
+
+
+def test_no_role_can_keep_others_from_tracking(conn, roles, history_track_dsn):
+    mallory, app = roles["mallory"], roles["app"]
+    refused(app, "LOCK TABLE history_track.tracked_table IN SHARE MODE; SELECT 1", "42501")
+    refused(app, "SELECT FROM history_track.tracked_table FOR KEY SHARE", "42501")
+    with app.transaction():
+        # What any role may take on the catalog (it may read it): no conflict
+        # with the lock tracking takes.
+        app.execute("LOCK TABLE history_track.tracked_table IN ACCESS SHARE MODE")
+        app.execute("SELECT pg_advisory_lock(hashtext('history_track catalog'))")
+        mallory.execute("SET lock_timeout = '5s'; CREATE TABLE m.t (id int PRIMARY KEY); SELECT track_table('m.t')")
+    assert rows(conn, "SELECT count(*) FROM history_track.tracked_table") == [(1,)]
+
+
+def test_check_history_reports_dropped_indexes_and_interrupted_detaches(conn, roles, history_track_dsn):
+    mallory = roles["mallory"]
+    mallory.execute("""
+        CREATE TABLE m.dd (id int PRIMARY KEY, v text) PARTITION BY RANGE (id);
+        CREATE TABLE m.dd1 PARTITION OF m.dd FOR VALUES FROM (0) TO (10);
+        CREATE TABLE m.dd2 PARTITION OF m.dd FOR VALUES FROM (10) TO (20);
+        SELECT track_table('m.dd');
+        INSERT INTO m.dd VALUES (1, 'a'), (11, 'b');
+    """)
+    index = rows(conn, "SELECT indexrelid::regclass::text FROM pg_index WHERE indrelid = 'm.dd_event'::regclass"
+                       " AND indkey[0] = (SELECT attnum FROM pg_attribute WHERE attrelid = 'm.dd_event'::regclass"
+                       " AND attname = 'pgh_obj_id')")[0][0]
+    mallory.execute(f"DROP INDEX {index}")     # the schema's owner may
+    with psycopg.connect(history_track_dsn + " user=htx_mallory") as reader:
+        reader.execute("SELECT FROM m.dd")    # a transaction the detach waits for
+        with pytest.raises(psycopg.errors.QueryCanceled):
+            mallory.execute("SET statement_timeout = '1s'")
+            mallory.execute("ALTER TABLE m.dd DETACH PARTITION m.dd2 CONCURRENTLY")
+        mallory.execute("RESET statement_timeout")
+    assert [p for _, p in rows(conn, "SELECT * FROM check_history()")] == [
+        "its event table m.dd_event lacks the index on (pgh_obj_id, pgh_id) history_track made",
+        "its partition m.dd2 is being detached (an interrupted DETACH PARTITION ... CONCURRENTLY): finish it with"
+        " ALTER TABLE m.dd DETACH PARTITION m.dd2 FINALIZE"]
+    mallory.execute("ALTER TABLE m.dd DETACH PARTITION m.dd2 FINALIZE")
+    assert rows(conn, "SELECT * FROM history_as_of(NULL::m.dd, now())") == [(1, "a")]

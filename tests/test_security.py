@@ -138,7 +138,7 @@ def test_generated_trigger_functions_are_pinned_security_definers(conn):
     assert [g[1:] for g in got] == [
         (True, ["search_path=pg_catalog, pg_temp", "jit=off"], True, False),
         (True, ["search_path=pg_catalog, pg_temp", "jit=off"], True, False),
-        (True, ["search_path=pg_catalog, pg_temp", "jit=off"], True, False),
+        (True, ["search_path=pg_catalog, pg_temp", "jit=off", "constraint_exclusion=off"], True, False),
         (True, ["search_path=pg_catalog, pg_temp", "jit=off", "enable_nestloop=off", "work_mem=64MB"], True, False),
     ]
 

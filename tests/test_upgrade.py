@@ -175,6 +175,13 @@ def test_upgrade_to_the_secure_catalog_converts_history_and_compiles_conditions_
         ("update", "sad"), ("ok", "ok"), ("update", "ok")]
     assert old.execute("SELECT * FROM check_history()").fetchall() == []
     assert old.execute("SELECT * FROM history_as_of(NULL::u.t, now())").fetchall() == [(1, "ok", "a")]
+    # The event table is remembered, and its tree's relations: the schema's
+    # owner can no longer drop it.
+    assert old.execute("SELECT event_table::text, history_of FROM history_track.event_table").fetchall() == [("u.t_event", "u.t")]
+    assert old.execute("SELECT relation::text FROM history_track.tracked_relation").fetchall() == [("u.t",)]
+    with pytest.raises(psycopg.errors.DependentObjectsStillExist):
+        old.execute("SET ROLE htu_owner; DROP TABLE u.t_event")
+    old.execute("RESET ROLE")
     old.execute("DROP SCHEMA u CASCADE; DROP OWNED BY htu_owner; DROP ROLE htu_owner")
 
 

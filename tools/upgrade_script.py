@@ -102,6 +102,11 @@ DECLARE
     v_owner     name;
     v_message   text;
 BEGIN
+    -- Event tables are now remembered on their own (so that none is dropped
+    -- behind history_track's back; src/80_lifecycle.sql).
+    INSERT INTO history_track.event_table (event_table, history_of)
+    SELECT t.event_table, t.table_name::text FROM history_track.tracked_table AS t
+        ON CONFLICT DO NOTHING;
     FOR v_table IN SELECT t.* FROM history_track.tracked_table AS t ORDER BY t.table_id LOOP
         FOR v_column IN
             SELECT a.attname, a.atttypid, a.atttypmod FROM pg_catalog.pg_attribute AS a

@@ -40,6 +40,33 @@ CREATE TABLE history_track.tracked_column (
 COMMENT ON TABLE history_track.tracked_column IS
     'The columns of each tracked table as history_track last followed them (by attribute number)';
 -- from src/10_catalog.sql
+CREATE TABLE history_track.tracked_relation (
+    relation   regclass NOT NULL PRIMARY KEY,
+    table_name regclass NOT NULL
+               REFERENCES history_track.tracked_table (table_name) ON DELETE CASCADE ON UPDATE CASCADE
+);
+-- from src/10_catalog.sql
+COMMENT ON TABLE history_track.tracked_relation IS
+    'The relations (a tracked table and its partitions) whose writes its history triggers record';
+-- from src/10_catalog.sql
+CREATE TABLE history_track.event_table (
+    event_table regclass    NOT NULL PRIMARY KEY,
+    history_of  text        NOT NULL,
+    created_at  timestamptz NOT NULL DEFAULT pg_catalog.now()
+);
+-- from src/10_catalog.sql
+COMMENT ON TABLE history_track.event_table IS
+    'Every event table history_track created and has not dropped (also of tables dropped since)';
+-- from src/10_catalog.sql
+CREATE UNLOGGED TABLE history_track.rewritten (
+    pid   integer NOT NULL,
+    xid   xid8    NOT NULL,
+    relid oid     NOT NULL
+);
+-- from src/10_catalog.sql
+COMMENT ON TABLE history_track.rewritten IS
+    'The tracked relations an ALTER TABLE rewrote, while it runs (see _on_rewrite())';
+-- from src/10_catalog.sql
 CREATE SEQUENCE history_track.condition_id_seq AS integer;
 -- from src/10_catalog.sql
 CREATE TABLE history_track.condition_function (
@@ -62,6 +89,10 @@ COMMENT ON TABLE history_track.config IS
 -- from src/10_catalog.sql
 SELECT pg_catalog.pg_extension_config_dump('history_track.tracked_column', '');
 -- from src/10_catalog.sql
+SELECT pg_catalog.pg_extension_config_dump('history_track.tracked_relation', '');
+-- from src/10_catalog.sql
+SELECT pg_catalog.pg_extension_config_dump('history_track.event_table', '');
+-- from src/10_catalog.sql
 SELECT pg_catalog.pg_extension_config_dump('history_track.condition_id_seq', '');
 -- from src/10_catalog.sql
 SELECT pg_catalog.pg_extension_config_dump('history_track.condition_function', '');
@@ -69,8 +100,9 @@ SELECT pg_catalog.pg_extension_config_dump('history_track.condition_function', '
 SELECT pg_catalog.pg_extension_config_dump('history_track.config', '');
 -- from src/10_catalog.sql
 REVOKE ALL ON history_track.tracked_table, history_track.tracked_column, history_track.tracker,
+              history_track.tracked_relation, history_track.event_table,
               history_track.tracked_table_id_seq, history_track.condition_id_seq, history_track.prune_log,
-              history_track.condition_function, history_track.config,
+              history_track.condition_function, history_track.config, history_track.rewritten,
               history_track.chain, history_track.chain_link FROM PUBLIC;
 
 -- 2. The code: the previous version's functions and event triggers go, this version's come.
@@ -106,6 +138,7 @@ $upgrade$;
 
 -- from src/10_catalog.sql
 GRANT SELECT ON history_track.tracked_table, history_track.tracked_column, history_track.tracker,
+                history_track.tracked_relation, history_track.event_table,
                 history_track.condition_function, history_track.config, history_track.prune_log TO PUBLIC;
 -- from src/10_catalog.sql
 GRANT SELECT (event_table, started_by, started_at) ON history_track.chain TO PUBLIC;
@@ -125,6 +158,18 @@ LANGUAGE sql STABLE STRICT
 SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT COALESCE((SELECT r.rolsuper FROM pg_roles AS r WHERE r.oid = p_role), false)
+$$;
+-- from src/20_util.sql
+CREATE OR REPLACE FUNCTION history_track._superuser_owned(p_classid regclass, p_objid oid, p_owner oid) RETURNS boolean
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT history_track._is_superuser(p_owner)
+       AND NOT EXISTS (SELECT FROM pg_depend AS d
+                         JOIN pg_extension AS e ON e.oid = d.refobjid
+                        WHERE d.classid = p_classid AND d.objid = p_objid AND d.deptype = 'e'
+                          AND d.refclassid = 'pg_extension'::regclass
+                          AND NOT history_track._is_superuser(e.extowner))
 $$;
 -- from src/20_util.sql
 CREATE OR REPLACE FUNCTION history_track._qualified(p_rel regclass) RETURNS text
@@ -196,6 +241,7 @@ DECLARE
     v_class       record;
     v_clash       name[];
     v_inheritance text;
+    v_code        text;
 BEGIN
     SELECT c.relkind, c.relpersistence, c.relispartition, n.nspname
       INTO v_class
@@ -254,6 +300,14 @@ BEGIN
             USING ERRCODE = 'feature_not_supported',
                   DETAIL = 'A write through an inheritance parent changes its children''s rows without their statement triggers, so their history would miss it.',
                   HINT = 'Track tables without inheritance (ALTER TABLE ... NO INHERIT ...), or use declarative partitioning and track the partitioned table.';
+    END IF;
+
+    v_code := history_track._untrusted_code(p_table);
+    IF v_code IS NOT NULL THEN
+        RAISE EXCEPTION 'table % cannot be tracked: its % a non-superuser owns', p_table, v_code
+            USING ERRCODE = 'insufficient_privilege',
+                  DETAIL = 'PostgreSQL runs such code whenever it plans a query on the table, and history_track reads the table with its own privileges.',
+                  HINT = 'Use only PostgreSQL''s own functions and types in the table''s index, statistics and partition key expressions, or have a superuser own the function (ALTER FUNCTION ... OWNER TO ...).';
     END IF;
 
     IF history_track._key_columns(p_table) IS NULL THEN
@@ -316,7 +370,7 @@ DECLARE
 BEGIN
     SELECT t.typtype, t.typowner, t.typbasetype, t.typrelid, t.typelem, t.typsubscript
       INTO v_type FROM pg_type AS t WHERE t.oid = p_type;
-    IF NOT FOUND OR NOT history_track._is_superuser(v_type.typowner) THEN
+    IF NOT FOUND OR NOT history_track._superuser_owned('pg_type', p_type, v_type.typowner) THEN
         RETURN false;
     END IF;
     CASE v_type.typtype
@@ -325,7 +379,7 @@ BEGIN
                                  JOIN pg_depend AS d ON d.classid = 'pg_constraint'::regclass AND d.objid = c.oid
                                                     AND d.refclassid = 'pg_proc'::regclass
                                  JOIN pg_proc AS p ON p.oid = d.refobjid
-                                WHERE c.contypid = p_type AND NOT history_track._is_superuser(p.proowner))
+                                WHERE c.contypid = p_type AND NOT history_track._superuser_owned('pg_proc', p.oid, p.proowner))
                AND history_track._type_is_trusted(v_type.typbasetype);
         WHEN 'c' THEN
             RETURN NOT EXISTS (SELECT FROM pg_attribute AS a
@@ -545,6 +599,50 @@ AS $$
                     WHERE tg.tgrelid = p_table
                       AND tg.tgfoid IN (SELECT to_regprocedure(history_track._trigger_function(t.table_id, o) || '()')
                                           FROM unnest('{insert,update,delete,truncate}'::text[]) AS o))
+$$;
+-- from src/20_util.sql
+CREATE OR REPLACE FUNCTION history_track._untrusted_code(p_table regclass) RETURNS text
+LANGUAGE sql STABLE STRICT
+SET search_path = pg_catalog, pg_temp
+AS $$
+    WITH rels AS (
+        SELECT r.rel FROM unnest(history_track._relations(p_table)) AS r(rel)
+    ), holders AS (
+        SELECT 'pg_class'::regclass AS classid, i.indexrelid AS objid, format('index %s', i.indexrelid::regclass) AS what
+          FROM pg_index AS i JOIN rels ON i.indrelid = rels.rel
+         WHERE i.indexprs IS NOT NULL OR i.indpred IS NOT NULL
+        UNION ALL
+        SELECT 'pg_statistic_ext'::regclass, x.oid, format('statistics object %I.%I', n.nspname, x.stxname)
+          FROM pg_statistic_ext AS x JOIN rels ON x.stxrelid = rels.rel
+          JOIN pg_namespace AS n ON n.oid = x.stxnamespace
+         WHERE x.stxexprs IS NOT NULL
+        UNION ALL
+        SELECT 'pg_class'::regclass, k.partrelid, format('the partition key of %s', k.partrelid::regclass)
+          FROM pg_partitioned_table AS k JOIN rels ON k.partrelid = rels.rel
+         WHERE k.partexprs IS NOT NULL
+    )
+    SELECT format('%s uses %s', h.what, u.what)
+      FROM holders AS h
+     CROSS JOIN LATERAL (
+        SELECT format('the function %s', p.oid::regprocedure) AS what
+          FROM pg_depend AS d JOIN pg_proc AS p ON p.oid = d.refobjid
+         WHERE d.classid = h.classid AND d.objid = h.objid AND d.objsubid = 0 AND d.refclassid = 'pg_proc'::regclass
+           AND NOT history_track._superuser_owned('pg_proc', p.oid, p.proowner)
+        UNION ALL
+        SELECT format('the operator %s', o.oid::regoperator)
+          FROM pg_depend AS d JOIN pg_operator AS o ON o.oid = d.refobjid
+          JOIN pg_proc AS p ON p.oid = o.oprcode
+         WHERE d.classid = h.classid AND d.objid = h.objid AND d.objsubid = 0 AND d.refclassid = 'pg_operator'::regclass
+           AND NOT (history_track._superuser_owned('pg_operator', o.oid, o.oprowner)
+                    AND history_track._superuser_owned('pg_proc', p.oid, p.proowner))
+        UNION ALL
+        SELECT format('the type %s', t.oid::regtype)
+          FROM pg_depend AS d JOIN pg_type AS t ON t.oid = d.refobjid
+         WHERE d.classid = h.classid AND d.objid = h.objid AND d.objsubid = 0 AND d.refclassid = 'pg_type'::regclass
+           AND NOT history_track._type_is_trusted(t.oid)
+     ) AS u
+     ORDER BY 1
+     LIMIT 1
 $$;
 -- from src/30_context.sql
 CREATE OR REPLACE FUNCTION history_track._context_id() RETURNS uuid
@@ -854,7 +952,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT EXISTS (SELECT FROM history_track.condition_function AS f WHERE f.function = p_function)
         OR COALESCE((
-           SELECT history_track._is_superuser(p.proowner)
+           SELECT history_track._superuser_owned('pg_proc', p.oid, p.proowner)
                   AND p.prokind = 'f' AND NOT p.prosecdef AND NOT p.proretset
                   AND p.pronamespace <> 'information_schema'::regnamespace
                   AND NOT EXISTS (SELECT FROM unnest(p.proargtypes::oid[] || p.prorettype) AS t(oid)
@@ -881,40 +979,10 @@ AS $$
 $$;
 -- from src/35_condition.sql
 CREATE OR REPLACE FUNCTION history_track._type_is_evaluable(p_type oid) RETURNS boolean
-LANGUAGE plpgsql STABLE STRICT
+LANGUAGE sql STABLE STRICT
 SET search_path = pg_catalog, pg_temp
 AS $$
-DECLARE
-    v_type record;
-BEGIN
-    SELECT t.typtype, t.typowner, t.typbasetype, t.typrelid, t.typelem, t.typsubscript
-      INTO v_type FROM pg_type AS t WHERE t.oid = p_type;
-    IF NOT FOUND THEN
-        RETURN false;
-    END IF;
-    CASE v_type.typtype
-        WHEN 'e' THEN
-            RETURN true;
-        WHEN 'd' THEN
-            RETURN history_track._type_is_trusted(p_type);
-        WHEN 'c' THEN
-            RETURN history_track._is_superuser(v_type.typowner)
-               AND NOT EXISTS (SELECT FROM pg_attribute AS a
-                                WHERE a.attrelid = v_type.typrelid AND a.attnum > 0 AND NOT a.attisdropped
-                                  AND NOT history_track._type_is_evaluable(a.atttypid));
-        WHEN 'r' THEN
-            RETURN history_track._type_is_evaluable((SELECT r.rngsubtype FROM pg_range AS r WHERE r.rngtypid = p_type));
-        WHEN 'm' THEN
-            RETURN history_track._type_is_evaluable((SELECT r.rngsubtype FROM pg_range AS r WHERE r.rngmultitypid = p_type));
-        WHEN 'p' THEN
-            RETURN p_type = 'record'::regtype;   -- ROW(...) builds an anonymous record
-        ELSE
-            IF v_type.typelem <> 0 AND v_type.typsubscript = 'array_subscript_handler'::regproc THEN
-                RETURN history_track._type_is_evaluable(v_type.typelem);
-            END IF;
-            RETURN true;
-    END CASE;
-END
+    SELECT p_type = 'record'::regtype OR history_track._type_is_trusted(p_type)
 $$;
 -- from src/35_condition.sql
 CREATE OR REPLACE FUNCTION history_track._check_condition_tree(p_function regprocedure, p_row regtype,
@@ -998,7 +1066,7 @@ BEGIN
           FROM regexp_matches(v_tree, ':opnos? \(?o? ?([0-9 ]+)\)?', 'g') AS m
          CROSS JOIN LATERAL unnest(string_to_array(btrim(m[1]), ' ')) AS x(opno)
           JOIN pg_operator AS o ON o.oid = x.opno::oid
-         WHERE NOT history_track._is_superuser(o.oprowner)
+         WHERE NOT history_track._superuser_owned('pg_operator', o.oid, o.oprowner)
          LIMIT 1;
     END IF;
 
@@ -1126,8 +1194,28 @@ AS $$
      GROUP BY rt.oid
 $$;
 -- from src/40_generate.sql
+CREATE OR REPLACE FUNCTION history_track._text_forms_vary(p_table regclass) RETURNS boolean
+LANGUAGE sql STABLE STRICT
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT EXISTS (
+        SELECT FROM pg_attribute AS a
+         CROSS JOIN LATERAL history_track._stored_type(a.atttypid, a.atttypmod) AS s
+         WHERE a.attrelid = p_table AND a.attnum > 0 AND NOT a.attisdropped AND s.via = 'text'
+           AND NOT EXISTS (SELECT FROM pg_type AS t
+                            WHERE t.oid = a.atttypid
+                              AND (t.typtype = 'e' OR (SELECT e.typtype FROM pg_type AS e WHERE e.oid = t.typelem) = 'e')))
+$$;
+-- from src/40_generate.sql
+CREATE OR REPLACE FUNCTION history_track._stable_output_settings() RETURNS text
+LANGUAGE sql IMMUTABLE
+AS $$
+    SELECT E'SET DateStyle = ''ISO, YMD''\nSET IntervalStyle = ''postgres''\nSET extra_float_digits = 1\n'
+           'SET bytea_output = ''hex''\nSET lc_monetary = ''C''\n'
+$$;
+-- from src/40_generate.sql
 CREATE OR REPLACE FUNCTION history_track._tracker_sql(p_table regclass, p_label text, p_operation text,
-                                           p_check boolean DEFAULT false, p_dynamic boolean DEFAULT false)
+                                           p_check boolean DEFAULT false, p_relation regclass DEFAULT NULL)
 RETURNS text
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
@@ -1142,8 +1230,7 @@ DECLARE
     v_where   text[] := '{}'::text[];
     v_label   text;
     v_context text := CASE WHEN p_check THEN 'NULL::uuid, NULL::jsonb'
-                           WHEN p_dynamic THEN '$1, $2'
-                           ELSE 'pgh_ctx_id, pgh_ctx' END;
+                           ELSE 'pgh_fn.pgh_ctx_id, pgh_fn.pgh_ctx' END;
     v_moved   text := 'NULL, NULL';
     v_key     name[] := history_track._key_columns(p_table);
     v_tracked text := CASE p_operation WHEN 'truncate' THEN 'delete' ELSE p_operation END;
@@ -1173,8 +1260,7 @@ BEGIN
         v_from := 'pgh_new_rows AS pgh_new';
     ELSIF p_operation IN ('delete', 'truncate') THEN
         v_from := CASE WHEN p_operation <> 'truncate' OR p_check THEN 'pgh_old_rows AS pgh_old'
-                       WHEN p_dynamic THEN 'ONLY pgh_truncated_table AS pgh_old'
-                       ELSE format('ONLY %s AS pgh_old', history_track._qualified(p_table)) END;
+                       ELSE format('ONLY %s AS pgh_old', history_track._qualified(COALESCE(p_relation, p_table))) END;
     ELSE
         -- (ROWS frame: row_number() needs no peers, so the window streams
         -- instead of holding every row; PostgreSQL 16 does this by itself.)
@@ -1208,8 +1294,7 @@ BEGIN
     -- The default trackers' events are labeled 'revert' while revert_row()
     -- or revert_table() writes (see _context()).
     v_label := CASE WHEN v_tracker.label <> v_tracked OR p_check THEN quote_literal(v_tracker.label)
-                    WHEN p_dynamic THEN format('COALESCE($3, %L)', v_tracker.label)
-                    ELSE format('COALESCE(pgh_ctx_label, %L)', v_tracker.label) END;
+                    ELSE format('COALESCE(pgh_fn.pgh_ctx_label, %L)', v_tracker.label) END;
 
     RETURN format(
         E'INSERT INTO %s\n'
@@ -1314,12 +1399,24 @@ BEGIN
                           HINT = 'Check the tracker''s condition and options; history_trackers shows them.';
             END;
             IF v_operation = 'truncate' AND v_partitioned THEN
-                -- One function for every relation of the tree: it reads the
-                -- relation being truncated, named at run time.
-                v_stmt := format(
-                    E'EXECUTE pg_catalog.replace(%L,\n        ''pgh_truncated_table'', TG_RELID::pg_catalog.regclass::pg_catalog.text)\n'
-                    '        USING pgh_ctx_id, pgh_ctx, pgh_ctx_label',
-                    history_track._tracker_sql(p_table, v_label, v_operation, false, true));
+                -- One function for every relation of the tree: each reads the
+                -- relation being truncated, chosen by TG_RELID among the
+                -- relations named here (written again whenever the tree changes).
+                SELECT string_agg(format(E'%s TG_RELID OPERATOR(pg_catalog.=) %L::pg_catalog.regclass THEN\n        %s;',
+                                         CASE WHEN r.n = 1 THEN 'IF' ELSE 'ELSIF' END,
+                                         history_track._qualified(r.rel),
+                                         CASE WHEN r.relkind = 'p' THEN 'NULL'    -- holds no rows of its own
+                                              ELSE history_track._tracker_sql(p_table, v_label, v_operation, false, r.rel) END),
+                                  E'\n    ' ORDER BY r.n)
+                       || E'\n    ELSE\n        RAISE EXCEPTION ''history_track: relation % is not in the tree of %'', TG_RELID::pg_catalog.regclass, '
+                       || quote_literal(history_track._qualified(p_table)) || E'\n            USING HINT = ''Run ALTER TABLE on the partitioned table to have its triggers written again.'';\n    END IF'
+                  INTO v_stmt
+                  FROM (SELECT u.rel, c.relkind, row_number() OVER (ORDER BY u.ord) AS n
+                          FROM unnest(v_relations) WITH ORDINALITY AS u(rel, ord)
+                          JOIN pg_class AS c ON c.oid = u.rel) AS r;
+                IF v_stmt IS NULL THEN
+                    CONTINUE;    -- no partition holds rows yet
+                END IF;
             END IF;
             v_body := v_body || '    ' || v_stmt || E';\n';
         END LOOP;
@@ -1337,26 +1434,58 @@ BEGIN
         -- (measured: the whole update ~15% slower). Memory is only taken as
         -- the rows need it. (A session that set work_mem higher gets 64MB
         -- inside this function.)
+        -- TRUNCATE reads the table (constraint_exclusion off: PostgreSQL
+        -- would otherwise simplify its CHECK constraints while planning, and
+        -- run a function of the owner's they call; see _untrusted_code()).
+        -- The text form of a composite or range type of the table owner's
+        -- (see _stored_type) must not depend on the writer's settings.
         EXECUTE format(
             E'CREATE OR REPLACE FUNCTION %s() RETURNS trigger\n'
             'LANGUAGE plpgsql SECURITY DEFINER\n'
             'SET search_path = pg_catalog, pg_temp\n'
             'SET jit = off\n'
-            '%s'
+            '%s%s%s'
             'AS %L',
             v_function,
             CASE WHEN v_operation = 'update' THEN E'SET enable_nestloop = off\nSET work_mem = ''64MB''\n' ELSE '' END,
+            CASE WHEN v_operation = 'truncate' THEN E'SET constraint_exclusion = off\n' ELSE '' END,
+            CASE WHEN history_track._text_forms_vary(p_table) THEN history_track._stable_output_settings() ELSE '' END,
             E'#variable_conflict use_column\n'
             || format(E'-- Generated by history_track for %s (%s); do not edit: the catalog is the source.\n',
                       history_track._qualified(p_table), v_operation)
+            || E'<<pgh_fn>>\n'
             || E'DECLARE\n'
             || E'    pgh_ctx_id    uuid;\n'
             || E'    pgh_ctx       jsonb;\n'
             || E'    pgh_ctx_label text;\n'
             || E'BEGIN\n'
+            || CASE v_operation
+               WHEN 'truncate' THEN
+                   -- TRUNCATE is not MVCC-safe: the rows it removes are the
+                   -- committed ones, which a snapshot older than the statement
+                   -- does not all see.
+                   E'    IF pg_catalog.current_setting(''transaction_isolation'') OPERATOR(pg_catalog.<>) ''read committed'' THEN\n'
+                   || format(E'        RAISE EXCEPTION ''TRUNCATE of tracked table %% needs READ COMMITTED isolation'', %L\n', p_table::text)
+                   || E'            USING ERRCODE = ''invalid_transaction_state'',\n'
+                   || E'                  DETAIL = ''Its history records the rows TRUNCATE removes, which a snapshot taken earlier in the transaction does not all see.'',\n'
+                   || E'                  HINT = ''TRUNCATE in a READ COMMITTED transaction, or DELETE.'';\n'
+                   || E'    END IF;\n'
+               WHEN 'update' THEN
+                   CASE WHEN v_partitioned THEN
+                       -- A row an UPDATE moves to another partition is inserted
+                       -- there; a BEFORE INSERT trigger of that partition that
+                       -- returns NULL drops it, and its old version has no new one.
+                       E'    IF (SELECT pg_catalog.count(*) FROM pgh_old_rows) OPERATOR(pg_catalog.<>) (SELECT pg_catalog.count(*) FROM pgh_new_rows) THEN\n'
+                       || format(E'        RAISE EXCEPTION ''an UPDATE of %% lost rows it moved to another partition'', %L\n', p_table::text)
+                       || E'            USING ERRCODE = ''triggered_action_exception'',\n'
+                       || E'                  DETAIL = ''A BEFORE INSERT trigger of the partition they moved to returned NULL: their history cannot be told.'',\n'
+                       || E'                  HINT = ''DELETE those rows instead, or have the trigger raise an error.'';\n'
+                       || E'    END IF;\n'
+                   ELSE '' END
+               ELSE '' END
             -- The context, once per statement; the full read only when one is set.
             || E'    IF history_track._context_is_set() THEN\n'
-            || E'        SELECT c.context_id, c.context, c.label INTO pgh_ctx_id, pgh_ctx, pgh_ctx_label\n'
+            || E'        SELECT c.context_id, c.context, c.label INTO pgh_fn.pgh_ctx_id, pgh_fn.pgh_ctx, pgh_fn.pgh_ctx_label\n'
             || E'          FROM history_track._context() AS c;\n'
             || E'    END IF;\n'
             || v_body || E'    RETURN NULL;\nEND\n');
@@ -1383,6 +1512,10 @@ BEGIN
         PERFORM history_track._drop_triggers(v_function, v_relations);
     END LOOP;
     DROP TABLE pg_temp.pgh_old_rows, pg_temp.pgh_new_rows;
+    DELETE FROM history_track.tracked_relation AS r WHERE r.table_name = p_table;
+    INSERT INTO history_track.tracked_relation (relation, table_name)
+    SELECT r, p_table FROM unnest(v_relations) AS r
+    WHERE EXISTS (SELECT FROM history_track.tracker AS k WHERE k.table_name = p_table);
     PERFORM history_track._protect_event_table(v_table.event_table);
     PERFORM history_track._assert_triggers(p_table);
 END
@@ -1437,10 +1570,15 @@ BEGIN
                   HINT = format('Pass the table, e.g. %s(''orders'').', p_call);
     END IF;
     PERFORM history_track._assert_owner(p_table);
-    IF p_lock AND (SELECT c.relkind IN ('r', 'p') FROM pg_class AS c WHERE c.oid = p_table) THEN
+    IF NOT p_lock THEN
+        RETURN;
+    END IF;
+    IF (SELECT c.relkind IN ('r', 'p') FROM pg_class AS c WHERE c.oid = p_table) THEN
         EXECUTE format('LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE', history_track._qualified(p_table));
     END IF;
-    PERFORM pg_advisory_xact_lock(hashtext('history_track catalog'));
+    -- (A lock on the catalog table, not an advisory lock: any role could hold
+    -- that one, and keep everybody from tracking.)
+    LOCK TABLE history_track.tracked_table IN EXCLUSIVE MODE;
 END
 $$;
 -- from src/50_api.sql
@@ -1536,6 +1674,7 @@ BEGIN
         END IF;
         INSERT INTO history_track.tracked_table (table_name, event_table, columns, exclude, tracked_by)
         VALUES (p_table, v_event, p_columns, COALESCE(p_exclude, '{}'), history_track._caller());
+        INSERT INTO history_track.event_table (event_table, history_of) VALUES (v_event, p_table::text);
         PERFORM history_track._remember_columns(p_table);
         RETURN v_event;
     END IF;
@@ -1941,6 +2080,7 @@ BEGIN
         PERFORM history_track._drop_conditions(tbl);
     ELSE
         PERFORM history_track._drop_generated(v_stored.table_id);
+        DELETE FROM history_track.tracked_relation AS r WHERE r.table_name = tbl;
     END IF;
 
     IF drop_events THEN
@@ -1949,6 +2089,9 @@ BEGIN
         EXECUTE format('SELECT count(*) FROM %s', history_track._qualified(v_stored.event_table)) INTO v_count;
         PERFORM history_track._log_removal(tbl, v_stored.event_table, NULL, v_count, 'drop_events');
         DELETE FROM history_track.tracked_table AS t WHERE t.table_name = tbl;
+        DELETE FROM history_track.event_table AS e WHERE e.event_table = v_stored.event_table;
+        DELETE FROM history_track.chain_link AS l WHERE l.event_table = v_stored.event_table;
+        DELETE FROM history_track.chain AS c WHERE c.event_table = v_stored.event_table;
         EXECUTE format('DROP TABLE %s', history_track._qualified(v_stored.event_table));
     END IF;
 END
@@ -1992,6 +2135,27 @@ BEGIN
 END
 $$;
 -- from src/60_manual.sql
+CREATE OR REPLACE FUNCTION history_track._assert_manual_event(p_label text, p_context jsonb) RETURNS void
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF p_label IS NULL OR btrim(p_label) = '' OR p_label = ANY (history_track._state_labels()) THEN
+        RAISE EXCEPTION 'invalid label for a manual event: %', COALESCE(quote_literal(p_label), 'NULL')
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Name what happened, e.g. ''exported''; insert, update, delete, baseline and revert are reserved.';
+    END IF;
+    IF p_context IS NOT NULL AND jsonb_typeof(p_context) <> 'object' THEN
+        RAISE EXCEPTION 'context must be a JSON object, not %', jsonb_typeof(p_context)
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Pass an object, e.g. ''{"reason": "monthly export"}'', or leave context out.';
+    END IF;
+    IF p_context IS NOT NULL THEN
+        PERFORM history_track._assert_context_size(octet_length(p_context::text));
+    END IF;
+END
+$$;
+-- from src/60_manual.sql
 CREATE OR REPLACE FUNCTION history_track._record_manual(p_table regclass, p_label text, p_context jsonb,
                                              p_row anyelement, p_relation oid, p_ctid tid)
 RETURNS bigint
@@ -2001,6 +2165,12 @@ LANGUAGE plpgsql VOLATILE
 
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+SET constraint_exclusion = off
+SET DateStyle = 'ISO, YMD'
+SET IntervalStyle = 'postgres'
+SET extra_float_digits = 1
+SET bytea_output = 'hex'
+SET lc_monetary = 'C'
 AS $$
 DECLARE
     v_table  history_track.tracked_table := history_track._tracked(p_table);
@@ -2015,6 +2185,7 @@ BEGIN
                   DETAIL = format('Role "%s" neither owns the table nor may UPDATE it.', v_caller),
                   HINT = 'Manual events can be recorded by the roles that may change the table.';
     END IF;
+    PERFORM history_track._assert_manual_event(p_label, p_context);
     IF pg_typeof(p_row) <> (SELECT c.reltype FROM pg_class AS c WHERE c.oid = p_table)
        OR NOT p_relation = ANY (history_track._relations(p_table)::oid[]) THEN
         RAISE EXCEPTION 'no row of table % was handed over', p_table
@@ -2089,16 +2260,7 @@ BEGIN
             USING ERRCODE = 'object_not_in_prerequisite_state',
                   HINT = format('Track it first: SELECT track_table(%L).', tbl::text);
     END IF;
-    IF v_label IS NULL OR btrim(v_label) = '' OR v_label = ANY (history_track._state_labels()) THEN
-        RAISE EXCEPTION 'invalid label for a manual event: %', COALESCE(quote_literal(v_label), 'NULL')
-            USING ERRCODE = 'invalid_parameter_value',
-                  HINT = 'Name what happened, e.g. ''exported''; insert, update, delete, baseline and revert are reserved.';
-    END IF;
-    IF context IS NOT NULL AND jsonb_typeof(context) <> 'object' THEN
-        RAISE EXCEPTION 'context must be a JSON object, not %', jsonb_typeof(context)
-            USING ERRCODE = 'invalid_parameter_value',
-                  HINT = 'Pass an object, e.g. ''{"reason": "monthly export"}'', or leave context out.';
-    END IF;
+    PERFORM history_track._assert_manual_event(v_label, context);
     IF NOT (pg_has_role((SELECT c.relowner FROM pg_class AS c WHERE c.oid = tbl), 'USAGE')
             OR has_table_privilege(tbl, 'UPDATE')) THEN
         RAISE EXCEPTION 'permission denied to record events of table %', tbl
@@ -2146,6 +2308,12 @@ COMMENT ON FUNCTION @extschema@.record_history_event(regclass, anyelement, text,
 CREATE OR REPLACE FUNCTION history_track._record_rows(p_table regclass, p_operation text, p_from text) RETURNS bigint
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
+SET constraint_exclusion = off
+SET DateStyle = 'ISO, YMD'
+SET IntervalStyle = 'postgres'
+SET extra_float_digits = 1
+SET bytea_output = 'hex'
+SET lc_monetary = 'C'
 AS $$
 DECLARE
     v_table history_track.tracked_table := history_track._tracked(p_table);
@@ -2175,6 +2343,7 @@ $$;
 CREATE OR REPLACE FUNCTION history_track._record_baseline(p_table regclass) RETURNS bigint
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
+SET constraint_exclusion = off
 AS $$
 DECLARE
     v_table history_track.tracked_table := history_track._tracked(p_table);
@@ -2202,6 +2371,65 @@ BEGIN
     GET DIAGNOSTICS v_gone = ROW_COUNT;
     RETURN v_gone + history_track._record_rows(p_table, 'BASELINE',
                format('%s%s AS pgh_t', history_track._only(p_table), history_track._qualified(p_table)));
+END
+$$;
+-- from src/60_manual.sql
+CREATE OR REPLACE FUNCTION history_track._resync(p_table regclass) RETURNS bigint
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+SET constraint_exclusion = off
+SET DateStyle = 'ISO, YMD'
+SET IntervalStyle = 'postgres'
+SET extra_float_digits = 1
+SET bytea_output = 'hex'
+SET lc_monetary = 'C'
+AS $$
+DECLARE
+    v_table history_track.tracked_table := history_track._tracked(p_table);
+    v_cols  record;
+    v_count bigint;
+    v_gone  bigint;
+BEGIN
+    IF NOT history_track._has_default_trackers(p_table) THEN
+        RETURN 0::bigint;   -- nothing replays
+    END IF;
+    SELECT string_agg(format(', %I', m.attname), '' ORDER BY a.attnum) AS targets,
+           string_agg(', ' || history_track._stored_value_sql(format('pgh_t.%I', m.attname), m.atttypid, m.atttypmod), ''
+                      ORDER BY a.attnum) AS values,
+           string_agg(history_track._stored_value_sql(format('pgh_t.%I', m.attname), m.atttypid, m.atttypmod), ', '
+                      ORDER BY a.attnum) AS now,
+           string_agg(format('pgh_r.%I', m.attname), ', ' ORDER BY a.attnum) AS replayed,
+           string_agg(format(', pgh_r.%I', m.attname), '' ORDER BY a.attnum) AS replayed_list
+      INTO v_cols
+      FROM history_track._mirrored_columns(p_table, v_table.columns, v_table.exclude) AS m
+      JOIN pg_attribute AS a ON a.attrelid = p_table AND a.attname = m.attname
+     WHERE EXISTS (SELECT FROM pg_attribute AS ea
+                    WHERE ea.attrelid = v_table.event_table AND ea.attname = m.attname AND NOT ea.attisdropped);
+    EXECUTE format(
+        E'WITH pgh_r AS MATERIALIZED (%1$s)\n'
+        'INSERT INTO %2$s (pgh_created_at, pgh_label, pgh_operation, pgh_obj_id, pgh_context_id, pgh_context%3$s)\n'
+        ' SELECT pg_catalog.now(), ''baseline'', ''BASELINE'', %4$s, pgh_c.context_id, pgh_c.context%5$s\n'
+        '   FROM history_track._context() AS pgh_c, %6$s%7$s AS pgh_t\n'
+        '  WHERE NOT EXISTS (SELECT FROM pgh_r WHERE pgh_r.pgh_obj_id OPERATOR(pg_catalog.=) %4$s\n'
+        '                      AND pg_catalog.record_image_eq(ROW(%8$s), ROW(%9$s)))',
+        history_track._replay_sql(p_table, false, 'events'), history_track._qualified(v_table.event_table),
+        COALESCE(v_cols.targets, ''), history_track._obj_id_sql(p_table, 'pgh_t'), COALESCE(v_cols.values, ''),
+        history_track._only(p_table), history_track._qualified(p_table),
+        COALESCE(v_cols.now, 'NULL'), COALESCE(v_cols.replayed, 'NULL'))
+    USING now(), history_track._state_labels();
+    GET DIAGNOSTICS v_count = ROW_COUNT;
+    EXECUTE format(
+        E'INSERT INTO %1$s (pgh_created_at, pgh_label, pgh_operation, pgh_obj_id, pgh_context_id, pgh_context%2$s)\n'
+        ' SELECT pg_catalog.now(), ''baseline'', ''DELETE'', pgh_r.pgh_obj_id, pgh_c.context_id, pgh_c.context%3$s\n'
+        '   FROM history_track._context() AS pgh_c, (%4$s) AS pgh_r\n'
+        '  WHERE NOT EXISTS (SELECT FROM %5$s%6$s AS pgh_t WHERE %7$s OPERATOR(pg_catalog.=) pgh_r.pgh_obj_id)',
+        history_track._qualified(v_table.event_table), COALESCE(v_cols.targets, ''),
+        COALESCE(v_cols.replayed_list, ''),
+        history_track._replay_sql(p_table, false, 'events'),
+        history_track._only(p_table), history_track._qualified(p_table), history_track._obj_id_sql(p_table, 'pgh_t'))
+    USING now(), history_track._state_labels();
+    GET DIAGNOSTICS v_gone = ROW_COUNT;
+    RETURN v_count + v_gone;
 END
 $$;
 -- from src/70_read.sql
@@ -2738,14 +2966,89 @@ SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    v_dropped oid[];
-    v_row     record;
-    v_caller  name := history_track._caller();
+    v_row       record;
+    v_caller    name := history_track._caller();
+    v_superuser boolean := history_track._is_superuser((SELECT r.oid FROM pg_roles AS r WHERE r.rolname = history_track._caller()));
 BEGIN
     -- While DROP EXTENSION runs, the catalog itself is among the dropped objects.
     IF to_regclass('history_track.tracked_table') IS NULL THEN
         RETURN;
     END IF;
+
+    -- An event table (of a tracked, untracked or dropped table): its history
+    -- goes. Refused while its table is tracked, and to anyone but a superuser
+    -- (the owner of a schema may drop what the schema holds); a superuser's
+    -- drop is logged.
+    FOR v_row IN
+        SELECT e.event_table::oid AS ev, e.history_of, d.object_identity AS event_text, t.table_name,
+               EXISTS (SELECT FROM history_track.tracker AS k WHERE k.table_name = t.table_name) AS tracked,
+               EXISTS (SELECT FROM pg_event_trigger_dropped_objects() AS x
+                        WHERE x.classid = 'pg_class'::regclass AND x.objid = t.table_name::oid AND x.objsubid = 0) AS with_table
+          FROM pg_event_trigger_dropped_objects() AS d
+          JOIN history_track.event_table AS e ON e.event_table::oid = d.objid
+          LEFT JOIN history_track.tracked_table AS t ON t.event_table = e.event_table
+         WHERE d.classid = 'pg_class'::regclass AND d.objsubid = 0
+    LOOP
+        IF v_row.tracked AND NOT v_row.with_table THEN
+            RAISE EXCEPTION 'cannot drop event table %: table % is tracked', v_row.event_text, v_row.table_name
+                USING ERRCODE = 'dependent_objects_still_exist',
+                      DETAIL = 'The table''s triggers write to it.',
+                      HINT = format('Use untrack_table(%L, drop_events => true) to stop tracking and drop the history.',
+                                    v_row.table_name::text);
+        END IF;
+        IF NOT v_superuser THEN
+            RAISE EXCEPTION 'cannot drop event table %: it holds the history of %', v_row.event_text, v_row.history_of
+                USING ERRCODE = 'insufficient_privilege',
+                      DETAIL = 'History is removed only by prune_history() or untrack_table(..., drop_events => true), which log it.',
+                      HINT = CASE WHEN v_row.table_name IS NULL
+                                  THEN 'Its table is gone: only a superuser may drop it (and that is logged).'
+                                  ELSE format('Use untrack_table(%L, drop_events => true) first.', v_row.table_name::text) END;
+        END IF;
+        INSERT INTO history_track.prune_log (table_name, event_table, before, events_deleted, pruned_by, action,
+                                             table_text, event_text)
+        VALUES (COALESCE(v_row.table_name::oid, 0), v_row.ev, NULL, -1, v_caller, 'drop_table',
+                v_row.history_of, v_row.event_text);
+        DELETE FROM history_track.event_table AS e WHERE e.event_table::oid = v_row.ev;
+        -- Its hash chain goes with it.
+        DELETE FROM history_track.chain_link AS l WHERE l.event_table::oid = v_row.ev;
+        DELETE FROM history_track.chain AS c WHERE c.event_table::oid = v_row.ev;
+    END LOOP;
+
+    -- A column of an event table (DROP TYPE ... CASCADE of a type a
+    -- superuser's extension made, which its non-superuser creator may drop;
+    -- ALTER TABLE by a superuser): refused to anyone but a superuser.
+    IF NOT v_superuser THEN
+        SELECT d.object_identity INTO v_row
+          FROM pg_event_trigger_dropped_objects() AS d
+          JOIN history_track.event_table AS e ON e.event_table::oid = d.objid
+         WHERE d.classid = 'pg_class'::regclass AND d.objsubid > 0
+         LIMIT 1;
+        IF FOUND THEN
+            RAISE EXCEPTION 'cannot drop %: history is kept there', v_row.object_identity
+                USING ERRCODE = 'insufficient_privilege',
+                      DETAIL = 'History is removed only by prune_history() or untrack_table(..., drop_events => true), which log it.',
+                      HINT = 'Drop the column from the table only (the event table keeps it), or untrack the table with drop_events => true first.';
+        END IF;
+    END IF;
+
+    -- A partition of a tracked table, dropped: its rows would leave the table
+    -- without an event. Refused (detaching first records them leaving),
+    -- unless the tracked table goes too.
+    SELECT r.relation::oid AS rel, r.table_name, d.object_identity INTO v_row
+      FROM pg_event_trigger_dropped_objects() AS d
+      JOIN history_track.tracked_relation AS r ON r.relation::oid = d.objid
+     WHERE d.classid = 'pg_class'::regclass AND d.objsubid = 0 AND r.relation::oid <> r.table_name::oid
+       AND NOT EXISTS (SELECT FROM pg_event_trigger_dropped_objects() AS x
+                        WHERE x.classid = 'pg_class'::regclass AND x.objid = r.table_name::oid AND x.objsubid = 0)
+     LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'cannot drop %: it is a partition of tracked table %', v_row.object_identity, v_row.table_name
+            USING ERRCODE = 'dependent_objects_still_exist',
+                  DETAIL = 'Its rows would leave the table without an event.',
+                  HINT = format('Detach it first (ALTER TABLE %s DETACH PARTITION ...): its rows are recorded as leaving; then drop it.',
+                                v_row.table_name);
+    END IF;
+
     -- A trigger dropped by hand (DROP TRIGGER, under whatever name) from a
     -- table that is still tracked, or one of its partitions: refused if it
     -- was a history trigger. (untrack_table() and _generate() first take the
@@ -2762,56 +3065,30 @@ BEGIN
         PERFORM history_track._assert_triggers(v_row.table_name);
     END LOOP;
 
-    SELECT array_agg(d.objid) INTO v_dropped
-      FROM pg_event_trigger_dropped_objects() AS d
-     WHERE d.classid = 'pg_class'::regclass AND d.objsubid = 0;
-    IF v_dropped IS NULL THEN
-        RETURN;
-    END IF;
-    -- A dropped event table's hash chain goes with it.
-    DELETE FROM history_track.chain_link AS l WHERE l.event_table::oid = ANY (v_dropped);
-    DELETE FROM history_track.chain AS c WHERE c.event_table::oid = ANY (v_dropped);
-
+    -- A tracked table dropped: forget it (its event table stays, as an
+    -- ordinary table the extension no longer writes, still append-only, in
+    -- history_track.event_table).
     FOR v_row IN
-        SELECT t.table_name::oid AS tbl, t.event_table::oid AS ev, t.table_id,
-               (SELECT d.object_identity FROM pg_event_trigger_dropped_objects() AS d
-                 WHERE d.classid = 'pg_class'::regclass AND d.objid = t.table_name::oid AND d.objsubid = 0) AS table_text,
-               (SELECT d.object_identity FROM pg_event_trigger_dropped_objects() AS d
-                 WHERE d.classid = 'pg_class'::regclass AND d.objid = t.event_table::oid AND d.objsubid = 0) AS event_text,
-               EXISTS (SELECT FROM history_track.tracker AS k WHERE k.table_name = t.table_name) AS tracked
+        SELECT t.table_name::oid AS tbl, t.table_id
           FROM history_track.tracked_table AS t
-         WHERE t.event_table::oid = ANY (v_dropped) OR t.table_name::oid = ANY (v_dropped)
+          JOIN pg_event_trigger_dropped_objects() AS d
+            ON d.classid = 'pg_class'::regclass AND d.objid = t.table_name::oid AND d.objsubid = 0
     LOOP
-        IF v_row.ev = ANY (v_dropped) THEN
-            -- An event table: its history goes. Refused while its table is
-            -- tracked, and to anyone but a superuser (a schema's owner can
-            -- drop what the schema holds); a superuser's drop is logged.
-            IF v_row.tracked AND NOT v_row.tbl = ANY (v_dropped) THEN
-                RAISE EXCEPTION 'cannot drop event table %: table % is tracked', v_row.event_text, v_row.tbl::regclass
-                    USING ERRCODE = 'dependent_objects_still_exist',
-                          DETAIL = 'The table''s triggers write to it.',
-                          HINT = format('Use untrack_table(%L, drop_events => true) to stop tracking and drop the history.',
-                                        v_row.tbl::regclass::text);
-            END IF;
-            IF NOT history_track._is_superuser((SELECT r.oid FROM pg_roles AS r WHERE r.rolname = v_caller)) THEN
-                RAISE EXCEPTION 'cannot drop event table %: it holds the history of %', v_row.event_text,
-                                COALESCE(v_row.table_text, v_row.tbl::regclass::text)
-                    USING ERRCODE = 'insufficient_privilege',
-                          DETAIL = 'History is removed only by prune_history() or untrack_table(..., drop_events => true), which log it.',
-                          HINT = CASE WHEN v_row.tbl = ANY (v_dropped)
-                                      THEN 'Drop the history first with untrack_table(tbl, drop_events => true), then drop the rest.'
-                                      ELSE format('Use untrack_table(%L, drop_events => true).', v_row.tbl::regclass::text) END;
-            END IF;
-            INSERT INTO history_track.prune_log (table_name, event_table, before, events_deleted, pruned_by, action,
-                                                 table_text, event_text)
-            VALUES (v_row.tbl, v_row.ev, NULL, -1, v_caller, 'drop_table',
-                    COALESCE(v_row.table_text, v_row.tbl::regclass::text), v_row.event_text);
-        END IF;
-        -- The table or its event table is gone: forget it (the event table
-        -- of a dropped table stays, as an ordinary table the extension no
-        -- longer writes, still append-only).
         DELETE FROM history_track.tracked_table AS t WHERE t.table_name::oid = v_row.tbl;
         PERFORM history_track._drop_generated(v_row.table_id);
+    END LOOP;
+
+    -- A column of a tracked table dropped without ALTER TABLE (DROP TYPE ...
+    -- CASCADE): followed like an ALTER TABLE.
+    FOR v_row IN
+        SELECT DISTINCT t.table_name
+          FROM pg_event_trigger_dropped_objects() AS d
+          JOIN history_track.tracked_table AS t ON t.table_name::oid = d.objid
+         WHERE d.classid = 'pg_class'::regclass AND d.objsubid > 0 AND d.original IS FALSE
+           AND history_track._is_recording(t.table_name)
+    LOOP
+        PERFORM history_track._follow_table(v_row.table_name);
+        PERFORM history_track._generate(v_row.table_name);
     END LOOP;
 END
 $$;
@@ -2858,13 +3135,34 @@ CREATE OR REPLACE FUNCTION history_track._touched_tables() RETURNS TABLE (table_
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
-    WITH touched AS (
+    WITH altered_type AS (
+        -- (a composite type is reported as its pg_class row)
+        SELECT CASE WHEN c.classid = 'pg_class'::regclass
+                    THEN (SELECT k.reltype FROM pg_class AS k WHERE k.oid = c.objid)
+                    ELSE c.objid END AS type
+          FROM pg_event_trigger_ddl_commands() AS c
+         WHERE c.command_tag = 'ALTER TYPE' AND c.classid IN ('pg_type'::regclass, 'pg_class'::regclass)
+    ), touched AS (
         SELECT CASE WHEN c.classid = 'pg_trigger'::regclass
                     THEN (SELECT tg.tgrelid FROM pg_trigger AS tg WHERE tg.oid = c.objid)
-                    ELSE c.objid END AS rel,
+                    WHEN c.classid = 'pg_statistic_ext'::regclass
+                    THEN (SELECT x.stxrelid FROM pg_statistic_ext AS x WHERE x.oid = c.objid)
+                    ELSE COALESCE((SELECT i.indrelid FROM pg_index AS i WHERE i.indexrelid = c.objid), c.objid) END AS rel,
                c.classid = 'pg_class'::regclass AND c.command_tag = 'ALTER TABLE' AS altered
           FROM pg_event_trigger_ddl_commands() AS c
-         WHERE c.classid IN ('pg_class'::regclass, 'pg_trigger'::regclass)
+         WHERE c.classid IN ('pg_class'::regclass, 'pg_trigger'::regclass, 'pg_statistic_ext'::regclass)
+        UNION ALL
+        -- ALTER TYPE: the tables with a column of the type (or of its array
+        -- type), and its typed tables.
+        SELECT d.objid, true
+          FROM altered_type AS a
+          JOIN pg_type AS ty ON ty.oid = a.type
+          JOIN pg_depend AS d ON d.refclassid = 'pg_type'::regclass AND d.refobjid IN (ty.oid, ty.typarray)
+                             AND d.classid = 'pg_class'::regclass
+        UNION ALL
+        SELECT k.oid, true
+          FROM altered_type AS a
+          JOIN pg_class AS k ON k.reloftype = a.type
     ), candidates AS (
         SELECT t.rel AS tbl, t.altered FROM touched AS t
         UNION ALL
@@ -2891,8 +3189,10 @@ SET search_path = pg_catalog, pg_temp
 SET client_min_messages = warning
 AS $$
 DECLARE
-    v_table record;
+    v_table       record;
     v_inheritance text;
+    v_code        text;
+    v_resync      boolean;
 BEGIN
     IF to_regclass('history_track.tracked_table') IS NULL THEN
         RETURN;
@@ -2911,18 +3211,61 @@ BEGIN
                       DETAIL = 'A write through an inheritance parent changes its children''s rows without their statement triggers, so their history would miss it.',
                       HINT = format('Stop tracking it first (SELECT untrack_table(%L)), or use declarative partitioning.', v_table.table_name::text);
         END IF;
+        v_code := history_track._untrusted_code(v_table.table_name);
+        IF v_code IS NOT NULL THEN
+            RAISE EXCEPTION 'tracked table % cannot have code a non-superuser owns in what PostgreSQL plans with: its %', v_table.table_name, v_code
+                USING ERRCODE = 'insufficient_privilege',
+                      DETAIL = 'PostgreSQL runs such code whenever it plans a query on the table, and history_track reads the table with its own privileges.',
+                      HINT = 'Use only PostgreSQL''s own functions and types in the table''s index, statistics and partition key expressions, or have a superuser own the function (ALTER FUNCTION ... OWNER TO ...).';
+        END IF;
         IF NOT history_track._is_recording(v_table.table_name) THEN
             CONTINUE;   -- pg_restore rebuilding it: its triggers are not back yet
         END IF;
+        v_resync := false;
         IF v_table.altered THEN
-            PERFORM history_track._follow_table(v_table.table_name);
+            v_resync := history_track._follow_table(v_table.table_name);
         END IF;
         PERFORM history_track._generate(v_table.table_name);
+        -- Values the command changed without DML (a column added with a
+        -- default, a USING conversion, a table rewritten, an enum's label
+        -- renamed): recorded as a baseline.
+        IF v_resync OR v_table.altered AND EXISTS (
+               SELECT FROM history_track.rewritten AS w
+                WHERE w.pid = pg_backend_pid() AND w.xid = pg_current_xact_id()
+                  AND w.relid = ANY (history_track._relations(v_table.table_name)::oid[]))
+           OR EXISTS (SELECT FROM pg_event_trigger_ddl_commands() AS c WHERE c.command_tag = 'ALTER TYPE') THEN
+            PERFORM history_track._resync(v_table.table_name);
+        END IF;
+        -- (Only this table's: _follow_table's own ALTER TABLE on the event
+        -- table runs this function again, nested, before we are done.)
+        DELETE FROM history_track.rewritten AS w
+         WHERE w.pid = pg_backend_pid()
+           AND w.relid = ANY (history_track._relations(v_table.table_name)::oid[]);
     END LOOP;
+    -- Rows another transaction committed (one whose table was not handled)
+    -- are stale: no other transaction's rows are visible until it commits.
+    DELETE FROM history_track.rewritten AS w WHERE w.xid <> pg_current_xact_id();
 END
 $$;
 -- from src/80_lifecycle.sql
-CREATE OR REPLACE FUNCTION history_track._follow_table(p_table regclass) RETURNS void
+CREATE OR REPLACE FUNCTION history_track._on_rewrite() RETURNS event_trigger
+LANGUAGE plpgsql
+
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF to_regclass('history_track.rewritten') IS NULL
+       OR NOT EXISTS (SELECT FROM history_track.tracked_relation AS r
+                       WHERE r.relation::oid = pg_event_trigger_table_rewrite_oid()) THEN
+        RETURN;
+    END IF;
+    INSERT INTO history_track.rewritten (pid, xid, relid)
+    VALUES (pg_backend_pid(), pg_current_xact_id(), pg_event_trigger_table_rewrite_oid());
+END
+$$;
+-- from src/80_lifecycle.sql
+CREATE OR REPLACE FUNCTION history_track._follow_table(p_table regclass) RETURNS boolean
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -2932,7 +3275,8 @@ DECLARE
     v_row     regtype := to_regtype(format('history_track.%I', format('_t%s_row', v_table.table_id)));
     v_old     record;
     v_tracker record;
-    v_added   text;
+    v_name    name;
+    v_changed boolean := false;
 BEGIN
     IF v_row IS NULL THEN
         v_row := history_track._row_type(p_table);   -- (a table tracked before 0.3.0)
@@ -2959,6 +3303,18 @@ BEGIN
             USING ERRCODE = 'feature_not_supported',
                   DETAIL = 'Every event of the table stores its row''s primary key in pgh_obj_id.',
                   HINT = format('Stop tracking first (SELECT untrack_table(%L)), change the key, then track it again; rename the old event table to keep its history apart.', p_table::text);
+    END IF;
+
+    -- A column named like history_track's own names (added or renamed to
+    -- since the table was tracked) could stand for them in generated code.
+    SELECT a.attname INTO v_name FROM pg_attribute AS a
+     WHERE a.attrelid = p_table AND a.attnum > 0 AND NOT a.attisdropped AND a.attname::text LIKE 'pgh\_%'
+     LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'column "%" of tracked table % has a name starting with "pgh_"', v_name, p_table
+            USING ERRCODE = 'duplicate_column',
+                  DETAIL = 'The pgh_ prefix is reserved for the event table''s own columns and the names history_track uses in the code it generates.',
+                  HINT = 'Choose another name.';
     END IF;
 
     -- Dropped columns first (they free their names), then renamed, then retyped.
@@ -3021,6 +3377,7 @@ BEGIN
             SELECT * INTO v_table FROM history_track.tracked_table AS t WHERE t.table_name = p_table;
         END IF;
         IF NOT v_old.attisdropped AND (v_old.now_typid, v_old.now_typmod) IS DISTINCT FROM (v_old.typid, v_old.typmod) THEN
+            v_changed := true;
             PERFORM history_track._follow_type(p_table, v_table, v_row, v_old.now_name, v_old.typid, v_old.typmod,
                                                v_old.now_typid, v_old.now_typmod);
         END IF;
@@ -3031,21 +3388,12 @@ BEGIN
     PERFORM history_track._row_type(p_table);
     SELECT * INTO v_table FROM history_track.tracked_table AS t WHERE t.table_name = p_table;
     PERFORM history_track._prepare_event_table(p_table, v_table.columns, v_table.exclude);
-    -- A column added with a default (or a stored generated one) has values
-    -- no write put there: the rows that have one are recorded as they now are
-    -- (label baseline, BASELINE), so history_as_of keeps matching the table.
-    SELECT string_agg(format('pgh_t.%I IS NOT NULL', a.attname), ' OR ') INTO v_added
-      FROM pg_attribute AS a
-     WHERE a.attrelid = p_table AND a.attnum > 0 AND NOT a.attisdropped
-       AND (a.atthasdef OR a.attgenerated = 's')
-       AND NOT EXISTS (SELECT FROM history_track.tracked_column AS c WHERE c.table_name = p_table AND c.attnum = a.attnum)
-       AND EXISTS (SELECT FROM history_track._mirrored_columns(p_table, v_table.columns, v_table.exclude) AS m
-                    WHERE m.attname = a.attname);
-    IF v_added IS NOT NULL AND history_track._has_default_trackers(p_table) THEN
-        PERFORM history_track._record_rows(p_table, 'BASELINE',
-                    format('%s%s AS pgh_t WHERE %s', history_track._only(p_table), history_track._qualified(p_table), v_added));
-    END IF;
+    v_changed := v_changed OR EXISTS (
+        SELECT FROM pg_attribute AS a
+         WHERE a.attrelid = p_table AND a.attnum > 0 AND NOT a.attisdropped
+           AND NOT EXISTS (SELECT FROM history_track.tracked_column AS c WHERE c.table_name = p_table AND c.attnum = a.attnum));
     PERFORM history_track._remember_columns(p_table);
+    RETURN v_changed;
 END
 $$;
 -- from src/80_lifecycle.sql
@@ -3179,8 +3527,12 @@ CREATE EVENT TRIGGER history_track_ddl_start ON ddl_command_start
     EXECUTE FUNCTION history_track._on_ddl_start();
 -- from src/80_lifecycle.sql
 CREATE EVENT TRIGGER history_track_ddl_end ON ddl_command_end
-    WHEN TAG IN ('ALTER TABLE', 'CREATE TABLE', 'ALTER TRIGGER')
+    WHEN TAG IN ('ALTER TABLE', 'CREATE TABLE', 'ALTER TRIGGER', 'CREATE INDEX', 'ALTER INDEX',
+                 'CREATE STATISTICS', 'ALTER TYPE')
     EXECUTE FUNCTION history_track._on_ddl_end();
+-- from src/80_lifecycle.sql
+CREATE EVENT TRIGGER history_track_rewrite ON table_rewrite
+    EXECUTE FUNCTION history_track._on_rewrite();
 -- from src/85_protect.sql
 CREATE OR REPLACE FUNCTION history_track._refuse_rewrite() RETURNS trigger
 LANGUAGE plpgsql
@@ -3288,15 +3640,32 @@ AS $$
      CROSS JOIN LATERAL (SELECT history_track._unrecorded_subscription(t.table_name) AS subname) AS s
      WHERE s.subname IS NOT NULL AND EXISTS (SELECT FROM history_track.tracker AS k WHERE k.table_name = t.table_name)
     UNION ALL
+    SELECT t.table_name, format('its partition %s is being detached (an interrupted DETACH PARTITION ... CONCURRENTLY): finish it with ALTER TABLE %s DETACH PARTITION %s FINALIZE',
+                                i.inhrelid::regclass, i.inhparent::regclass, i.inhrelid::regclass)
+      FROM history_track.tracked_table AS t
+      JOIN pg_inherits AS i ON i.inhdetachpending AND pg_partition_root(i.inhparent) = t.table_name
+    UNION ALL
+    SELECT t.table_name, format('its event table %s lacks the index on %s history_track made', t.event_table, x.cols)
+      FROM history_track.tracked_table AS t
+     CROSS JOIN (VALUES ('pgh_obj_id', '(pgh_obj_id, pgh_id)'), ('pgh_old_obj_id', '(pgh_old_obj_id, pgh_id)'),
+                        ('pgh_created_at', '(pgh_created_at)')) AS x(col, cols)
+     WHERE NOT EXISTS (SELECT FROM pg_index AS i
+                         JOIN pg_attribute AS a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+                        WHERE i.indrelid = t.event_table AND a.attname = x.col)
+    UNION ALL
+    SELECT k.table_name, format('the condition of its tracker "%s" is gone', k.label)
+      FROM history_track.tracker AS k
+     WHERE k.condition IS NOT NULL AND NOT EXISTS (SELECT FROM pg_proc AS p WHERE p.oid = k.condition)
+    UNION ALL
     SELECT NULL, format('the event trigger %s is %s', e.evtname, CASE e.evtenabled WHEN 'D' THEN 'disabled' ELSE 'set to fire only in replication sessions' END)
       FROM pg_event_trigger AS e
-     WHERE e.evtname IN ('history_track_ddl_end', 'history_track_ddl_start', 'history_track_sql_drop')
+     WHERE e.evtname IN ('history_track_ddl_end', 'history_track_ddl_start', 'history_track_sql_drop', 'history_track_rewrite')
        AND e.evtenabled NOT IN ('O', 'A')
     ORDER BY 1, 2
 $$;
 -- from src/85_protect.sql
 COMMENT ON FUNCTION @extschema@.check_history() IS
-    'Every tracked table whose recording is not as history_track made it (a history trigger missing, disabled or renamed, an event table''s guard or chain trigger gone, inheritance, an unrecorded subscription, a disabled event trigger); empty when all is well';
+    'Every tracked table whose recording is not as history_track made it (a history trigger missing, disabled or renamed, an event table''s guard, chain trigger or index gone, a condition gone, inheritance, an interrupted DETACH CONCURRENTLY, an unrecorded subscription, a disabled event trigger); empty when all is well';
 -- from src/85_protect.sql
 CREATE OR REPLACE FUNCTION history_track._log_removal(p_table regclass, p_event regclass, p_before timestamptz,
                                            p_count bigint, p_action text) RETURNS void
@@ -3563,6 +3932,8 @@ REVOKE EXECUTE ON FUNCTION
     history_track._on_sql_drop(),
     history_track._on_ddl_start(),
     history_track._on_ddl_end(),
+    history_track._on_rewrite(),
+    history_track._resync(regclass),
     history_track._refuse_rewrite(),
     history_track._chain_link()
 FROM PUBLIC;
@@ -3608,6 +3979,11 @@ DECLARE
     v_owner     name;
     v_message   text;
 BEGIN
+    -- Event tables are now remembered on their own (so that none is dropped
+    -- behind history_track's back; src/80_lifecycle.sql).
+    INSERT INTO history_track.event_table (event_table, history_of)
+    SELECT t.event_table, t.table_name::text FROM history_track.tracked_table AS t
+        ON CONFLICT DO NOTHING;
     FOR v_table IN SELECT t.* FROM history_track.tracked_table AS t ORDER BY t.table_id LOOP
         FOR v_column IN
             SELECT a.attname, a.atttypid, a.atttypmod FROM pg_catalog.pg_attribute AS a
