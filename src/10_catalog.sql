@@ -83,6 +83,24 @@ CREATE UNLOGGED TABLE history_track.rewritten (
 COMMENT ON TABLE history_track.rewritten IS
     'The tracked relations an ALTER TABLE rewrote, while it runs (see _on_rewrite())';
 
+-- Who is calling: one row per call into a SECURITY DEFINER function of the
+-- API, written by its SECURITY INVOKER wrapper (_enter()) as the calling
+-- role, and removed when the call returns (_leave()). Anyone may insert,
+-- but only a row naming the role it runs as, in its own backend and
+-- transaction (the CHECKs run as the inserting role). See _caller().
+CREATE UNLOGGED TABLE history_track.acting (
+    id  bigint  GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    pid integer NOT NULL DEFAULT pg_catalog.pg_backend_pid()
+                CHECK (pid OPERATOR(pg_catalog.=) pg_catalog.pg_backend_pid()),
+    xid xid8    NOT NULL DEFAULT pg_catalog.pg_current_xact_id()
+                CHECK (xid OPERATOR(pg_catalog.=) pg_catalog.pg_current_xact_id()),
+    who name    NOT NULL DEFAULT CURRENT_USER
+                CHECK (who OPERATOR(pg_catalog.=) CURRENT_USER)
+);
+
+COMMENT ON TABLE history_track.acting IS
+    'The role calling into history_track, while the call runs (see _caller())';
+
 CREATE SEQUENCE history_track.condition_id_seq AS integer;
 
 CREATE TABLE history_track.tracker (
@@ -196,7 +214,8 @@ REVOKE ALL ON history_track.tracked_table, history_track.tracked_column, history
               history_track.tracked_relation, history_track.event_table,
               history_track.tracked_table_id_seq, history_track.condition_id_seq, history_track.prune_log,
               history_track.condition_function, history_track.config, history_track.rewritten,
-              history_track.chain, history_track.chain_link FROM PUBLIC;
+              history_track.acting, history_track.chain, history_track.chain_link FROM PUBLIC;
+GRANT INSERT ON history_track.acting TO PUBLIC;    -- (its CHECKs: see above)
 -- The catalog, the limits and what was removed are no secret: anyone may read
 -- them (nobody but the extension may write them). The chains are not readable:
 -- a link's hash would let a role that cannot read an event confirm a guess of it.

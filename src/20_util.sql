@@ -4,11 +4,67 @@
 -- (Every function here pins search_path, so a plain = or now() resolves in
 -- pg_catalog; the exceptions are listed in 30_context.sql.)
 
--- The role that called into the API. Inside a SECURITY DEFINER function
--- current_user is the function's owner, so the caller is the role the session
--- currently acts as: the SET ROLE target, or else the session user. (A role can
--- only SET ROLE to roles it is a member of, so this cannot be forged.)
+-- The role that called into the API.
+--
+-- Inside a SECURITY DEFINER function current_user is the function's owner,
+-- and nothing in PostgreSQL tells it who called. The session's role (the
+-- SET ROLE target, else the session user) is not the caller when the call
+-- comes from another role's SECURITY DEFINER function -- a trigger function
+-- of a table the session writes, say: that function's owner would act with
+-- the session role's rights (a confused deputy). So every SECURITY DEFINER
+-- function of the API is called through a SECURITY INVOKER wrapper that
+-- first runs _enter() -- as the calling role, whoever that is -- which writes
+-- a row naming current_user into history_track.acting; the table's CHECKs
+-- refuse any other name, backend or transaction. _caller() is the newest
+-- such row of this backend and transaction; _leave() removes it when the
+-- call returns (an error removes it with the rest of the call). A role
+-- calling the SECURITY DEFINER function directly can only have written a row
+-- naming itself.
+CREATE FUNCTION history_track._enter() RETURNS void
+LANGUAGE sql VOLATILE
+-- SECURITY INVOKER: writes current_user as it is where the API was called.
+SET search_path = pg_catalog, pg_temp
+AS $$
+    INSERT INTO history_track.acting DEFAULT VALUES
+$$;
+
+CREATE FUNCTION history_track._leave() RETURNS void
+LANGUAGE sql VOLATILE
+-- SECURITY DEFINER: only history_track removes rows of history_track.acting.
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+    DELETE FROM history_track.acting AS a
+     WHERE a.pid = pg_backend_pid()
+       AND (a.xid <> pg_current_xact_id()      -- a row left by a direct INSERT
+            OR a.id = (SELECT max(b.id) FROM history_track.acting AS b
+                        WHERE b.pid = pg_backend_pid() AND b.xid = pg_current_xact_id()))
+$$;
+
 CREATE FUNCTION history_track._caller() RETURNS name
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_who name;
+BEGIN
+    SELECT a.who INTO v_who FROM history_track.acting AS a
+     WHERE a.pid = pg_backend_pid() AND a.xid = pg_current_xact_id()
+     ORDER BY a.id DESC LIMIT 1;
+    IF v_who IS NULL THEN
+        RAISE EXCEPTION 'history_track cannot tell which role is calling'
+            USING ERRCODE = 'insufficient_privilege',
+                  DETAIL = 'This function acts for the role that calls the public API function.',
+                  HINT = 'Call the public function (track_table, untrack_table, prune_history, start_hash_chain, record_history_event).';
+    END IF;
+    RETURN v_who;
+END
+$$;
+
+-- The role the session acts as (the SET ROLE target, or else the session
+-- user): whose privileges verify_history() checks, which may run in a
+-- read-only transaction where _enter() cannot write.
+CREATE FUNCTION history_track._session_role() RETURNS name
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$

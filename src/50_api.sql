@@ -483,30 +483,36 @@ CREATE FUNCTION @extschema@.track_table(
 LANGUAGE plpgsql VOLATILE
 -- SECURITY INVOKER on purpose: a condition is parsed by PostgreSQL as the
 -- caller (35_condition.sql). The two halves around it are SECURITY DEFINER
--- and check the caller's ownership of tbl themselves.
+-- and check the caller's ownership of tbl themselves (see _caller()).
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     v_row   regtype;
     v_probe regprocedure;
+    v_event regclass;
 BEGIN
+    PERFORM history_track._enter();
     v_row := history_track._track_prepare(tbl, label, operations, condition IS NOT NULL, changed, snapshot,
                                           columns, exclude);
+    PERFORM history_track._leave();
     IF condition IS NOT NULL THEN
         v_probe := history_track._parse_condition(tbl, label, v_row, condition);
     END IF;
-    RETURN history_track._track_finish(tbl, label, operations, v_probe, changed, snapshot, columns, exclude,
-                                       baseline);
+    PERFORM history_track._enter();
+    v_event := history_track._track_finish(tbl, label, operations, v_probe, changed, snapshot, columns, exclude,
+                                           baseline);
+    PERFORM history_track._leave();
+    RETURN v_event;
 END
 $$;
 
 COMMENT ON FUNCTION @extschema@.track_table(regclass, text, text[], text, text[], text, text[], text[], boolean) IS
     'Record the history of a table: create its event table and the default trackers, or (with label) one named tracker; baseline => true also records every row as it is';
 
-CREATE FUNCTION @extschema@.untrack_table(
+CREATE FUNCTION history_track._untrack_table(
     tbl         regclass,
-    label       text    DEFAULT NULL,
-    drop_events boolean DEFAULT false
+    label       text,
+    drop_events boolean
 ) RETURNS void
 LANGUAGE plpgsql VOLATILE
 -- SECURITY DEFINER: the trigger functions and event tables belong to the
@@ -515,7 +521,7 @@ SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    v_label  text := untrack_table.label;
+    v_label  text := _untrack_table.label;
     v_stored history_track.tracked_table;
     v_count  bigint;
 BEGIN
@@ -563,6 +569,22 @@ BEGIN
         DELETE FROM history_track.chain AS c WHERE c.event_table = v_stored.event_table;
         EXECUTE format('DROP TABLE %s', history_track._qualified(v_stored.event_table));
     END IF;
+END
+$$;
+
+-- (SECURITY INVOKER: see _caller().)
+CREATE FUNCTION @extschema@.untrack_table(
+    tbl         regclass,
+    label       text    DEFAULT NULL,
+    drop_events boolean DEFAULT false
+) RETURNS void
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM history_track._enter();
+    PERFORM history_track._untrack_table(tbl, label, drop_events);
+    PERFORM history_track._leave();
 END
 $$;
 

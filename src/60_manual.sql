@@ -192,9 +192,11 @@ BEGIN
             USING ERRCODE = 'no_data_found',
                   HINT = 'Pass the key as pgh_obj_id shows it: the value for a one-column key, a JSON array such as [1, "x"] for a composite key.';
     END IF;
+    PERFORM history_track._enter();
     EXECUTE format('SELECT history_track._record_manual($1, $2, $3, pgh_t, pgh_t.tableoid, pgh_t.ctid)'
                    ' FROM %s AS pgh_t WHERE pgh_t.tableoid = $4 AND pgh_t.ctid = $5', history_track._qualified(tbl))
        INTO v_id USING tbl, v_label, context, v_relation, v_ctid;
+    PERFORM history_track._leave();
     RETURN v_id;
 END
 $$;

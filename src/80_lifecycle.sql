@@ -81,10 +81,11 @@ BEGIN
 END
 $$;
 
-CREATE FUNCTION history_track._on_sql_drop() RETURNS event_trigger
+CREATE FUNCTION history_track._sql_drop() RETURNS void
 LANGUAGE plpgsql
 -- SECURITY DEFINER: the catalog and the generated functions belong to the
--- extension's owner, whoever drops the table.
+-- extension's owner, whoever drops the table. (Called by _on_sql_drop(); it
+-- reads pg_event_trigger_dropped_objects(), which fails anywhere else.)
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -93,10 +94,6 @@ DECLARE
     v_caller    name := history_track._caller();
     v_superuser boolean := history_track._is_superuser((SELECT r.oid FROM pg_roles AS r WHERE r.rolname = history_track._caller()));
 BEGIN
-    -- While DROP EXTENSION runs, the catalog itself is among the dropped objects.
-    IF to_regclass('history_track.tracked_table') IS NULL THEN
-        RETURN;
-    END IF;
 
     -- An event table (of a tracked, untracked or dropped table): its history
     -- goes. Refused while its table is tracked, and to anyone but a superuser
@@ -213,6 +210,24 @@ BEGIN
         PERFORM history_track._follow_table(v_row.table_name);
         PERFORM history_track._generate(v_row.table_name);
     END LOOP;
+END
+$$;
+
+-- SECURITY INVOKER: the role whose command dropped the objects is who drops
+-- them (see _caller()): a DROP in another role's SECURITY DEFINER function is
+-- that role's.
+CREATE FUNCTION history_track._on_sql_drop() RETURNS event_trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    -- While DROP EXTENSION runs, the catalog itself is among the dropped objects.
+    IF to_regclass('history_track.tracked_table') IS NULL OR to_regclass('history_track.acting') IS NULL THEN
+        RETURN;
+    END IF;
+    PERFORM history_track._enter();
+    PERFORM history_track._sql_drop();
+    PERFORM history_track._leave();
 END
 $$;
 

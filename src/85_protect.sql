@@ -177,7 +177,7 @@ $$;
 -- moment, its last state event: history_as_of() stays exact from `before` on,
 -- and knows nothing earlier. Logged in history_track.prune_log (who, what,
 -- when, how many). The caller must own the table.
-CREATE FUNCTION @extschema@.prune_history(tbl regclass, before timestamptz) RETURNS bigint
+CREATE FUNCTION history_track._prune_history(tbl regclass, before timestamptz) RETURNS bigint
 LANGUAGE plpgsql VOLATILE
 -- SECURITY DEFINER: the event table belongs to the extension's owner; the
 -- caller must own tbl (checked first).
@@ -223,6 +223,21 @@ BEGIN
     GET DIAGNOSTICS v_count = ROW_COUNT;
     PERFORM pg_catalog.set_config('history_track.pruning', COALESCE(v_pruning, ''), true);
     PERFORM history_track._log_removal(tbl, v_table.event_table, before, v_count, 'prune');
+    RETURN v_count;
+END
+$$;
+
+-- (SECURITY INVOKER: see _caller().)
+CREATE FUNCTION @extschema@.prune_history(tbl regclass, before timestamptz) RETURNS bigint
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_count bigint;
+BEGIN
+    PERFORM history_track._enter();
+    v_count := history_track._prune_history(tbl, before);
+    PERFORM history_track._leave();
     RETURN v_count;
 END
 $$;
@@ -299,7 +314,7 @@ BEGIN
 END
 $$;
 
-CREATE FUNCTION @extschema@.start_hash_chain(tbl regclass) RETURNS void
+CREATE FUNCTION history_track._start_hash_chain(tbl regclass) RETURNS void
 LANGUAGE plpgsql VOLATILE
 -- SECURITY DEFINER: the chain and the event table belong to the extension's
 -- owner; the caller must own tbl (checked first).
@@ -332,6 +347,18 @@ BEGIN
 END
 $$;
 
+-- (SECURITY INVOKER: see _caller().)
+CREATE FUNCTION @extschema@.start_hash_chain(tbl regclass) RETURNS void
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM history_track._enter();
+    PERFORM history_track._start_hash_chain(tbl);
+    PERFORM history_track._leave();
+END
+$$;
+
 COMMENT ON FUNCTION @extschema@.start_hash_chain(regclass) IS
     'Start a hash chain over a tracked table''s events from now on; verify_history() checks it';
 
@@ -344,7 +371,7 @@ SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    v_table   history_track.tracked_table := history_track._readable(tbl, 'verify_history', history_track._caller());
+    v_table   history_track.tracked_table := history_track._readable(tbl, 'verify_history', history_track._session_role());
     v_chain   history_track.chain;
     v_columns record;
     v_link    record;

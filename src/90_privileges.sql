@@ -2,7 +2,8 @@
 --
 -- The public API is for everyone: what needs history_track's privileges is
 -- SECURITY DEFINER and checks the caller first (ownership of the table,
--- UPDATE on it, SELECT on its history); the rest runs as the caller.
+-- UPDATE on it, SELECT on its history), the caller being the role that
+-- called the public function (see _caller()); the rest runs as the caller.
 -- Internal helpers that only read the catalog (which everyone may read) or
 -- build SQL text may be executed by anyone, since the API functions that run
 -- as their caller use them. What writes the catalog, the event tables or the

@@ -490,7 +490,8 @@ def test_record_history_event_honours_row_level_security(conn, roles):
     # Handing over a made-up row (or a hidden one, guessed) is refused the same way.
     for call in ["SELECT history_track._record_manual('m.t', 'x', NULL, ROW(2, 'other', 'hidden')::m.t, 'm.t'::regclass, '(0,2)')",
                  "SELECT history_track._record_manual('m.t', 'x', NULL, ROW(1, 'app', 'forged')::m.t, 'm.t'::regclass, '(0,1)')"]:
-        refused(app, call, "22023")
+        refused(app, call, "42501")     # (who is calling? see _caller())
+        refused(app, "SELECT history_track._enter(); " + call, "22023")
     assert rows(conn, "SELECT pgh_label, id, secret FROM m.t_event") == [("viewed", 1, "visible")]
 
 
@@ -550,9 +551,11 @@ def test_internal_entry_points_check_everything_themselves(conn, roles):
     mallory, app = roles["mallory"], roles["app"]
     mallory.execute("CREATE TABLE m.t (id int PRIMARY KEY, v text); SELECT track_table('m.t');"
                     " GRANT SELECT, INSERT, UPDATE ON m.t TO htx_app")
-    # Not the owner: refused before anything happens.
-    refused(app, "SELECT history_track._track_prepare('m.t', 'x', NULL, false, NULL, NULL, NULL, NULL)", "42501")
-    refused(app, "SELECT history_track._track_finish('m.t', 'x', NULL, NULL, NULL, NULL, NULL, NULL, false)", "42501")
+    # Not the owner: refused before anything happens (and without the row
+    # naming the caller that the public functions write first, refused anyway).
+    for enter in ["", "SELECT history_track._enter(); "]:
+        refused(app, enter + "SELECT history_track._track_prepare('m.t', 'x', NULL, false, NULL, NULL, NULL, NULL)", "42501")
+        refused(app, enter + "SELECT history_track._track_finish('m.t', 'x', NULL, NULL, NULL, NULL, NULL, NULL, false)", "42501")
     # The owner, handing over a "parsed condition" that is anything but: its tree is checked.
     row = rows(conn, "SELECT '_t' || table_id || '_row' FROM history_track.tracked_table")[0][0]
     mallory.execute(f"CREATE FUNCTION m.fake(old history_track.{row}, new history_track.{row}) RETURNS boolean"
@@ -560,7 +563,7 @@ def test_internal_entry_points_check_everything_themselves(conn, roles):
     mallory.execute(f"CREATE FUNCTION m.fake2(old history_track.{row}, new history_track.{row}) RETURNS boolean"
                     " LANGUAGE plpgsql AS $$ BEGIN RETURN m.pwn(1); END $$")
     for fake in ["m.fake", "m.fake2"]:
-        refused(mallory, f"SELECT history_track._track_finish('m.t', 'x', '{{update}}', '{fake}(history_track.{row}, history_track.{row})',"
+        refused(mallory, f"SELECT history_track._enter(); SELECT history_track._track_finish('m.t', 'x', '{{update}}', '{fake}(history_track.{row}, history_track.{row})',"
                          " NULL, NULL, NULL, NULL, false)", "0A000")
     # The internals that write are not for anyone.
     for call in ["SELECT history_track._generate('m.t')", "SELECT history_track._record_baseline('m.t')",
@@ -568,6 +571,50 @@ def test_internal_entry_points_check_everything_themselves(conn, roles):
         refused(mallory, call, "42501")
     mallory.execute("UPDATE m.t SET v = 'x'")
     assert pwned(conn) == []
+
+
+def test_another_roles_security_definer_function_acts_as_that_role(conn, roles):
+    """A SECURITY DEFINER function of mallory's, run in a more privileged
+    session (a superuser's here; a trigger function of a table the session
+    writes, say), has mallory's rights in history_track too, never the
+    session's: no confused deputy."""
+    mallory = roles["mallory"]
+    conn.execute("CREATE TABLE public.victim (id int PRIMARY KEY); SELECT track_table('public.victim');"
+                 " INSERT INTO public.victim VALUES (1)")
+    mallory.execute("""
+        CREATE FUNCTION m.deputy(what text) RETURNS void LANGUAGE plpgsql SECURITY DEFINER
+            AS $$ BEGIN EXECUTE what; END $$;
+        GRANT EXECUTE ON FUNCTION m.deputy(text) TO PUBLIC;
+        CREATE TABLE m.gone (id int PRIMARY KEY);
+        SELECT track_table('m.gone');
+        DROP TABLE m.gone;      -- its history stays, in m.gone_event
+    """)
+    for stmt, state in [
+        ("SELECT untrack_table('public.victim')", "42501"),
+        ("SELECT untrack_table('public.victim', drop_events => true)", "42501"),
+        ("SELECT prune_history('public.victim', now())", "42501"),
+        ("SELECT start_hash_chain('public.victim')", "42501"),
+        ("SELECT track_table('public.victim', label => 'x', operations => '{insert}')", "42501"),
+        ("SELECT record_history_event('public.victim', 1, 'forged')", "42501"),
+        ("SELECT history_track._untrack_table('public.victim', NULL, true)", "42501"),
+        ("SELECT history_track._prune_history('public.victim', now())", "42501"),
+        ("SELECT history_track._start_hash_chain('public.victim')", "42501"),
+        ("SELECT history_track._enter(); SELECT history_track._untrack_table('public.victim', NULL, true)", "42501"),
+        ("INSERT INTO history_track.acting (who) VALUES (session_user)", "23514"),
+        ("INSERT INTO history_track.acting (pid) VALUES (0)", "23514"),
+        ("UPDATE history_track.acting SET who = session_user", "42501"),
+        ("DROP TABLE m.gone_event", "42501"),
+    ]:
+        refused(conn, f"SELECT m.deputy($sql${stmt}$sql$)", state)
+    assert rows(conn, "SELECT pgh_label, id FROM public.victim_event") == [("insert", 1)]
+    assert rows(conn, "SELECT count(*) FROM history_track.prune_log") == [(0,)]
+    assert rows(conn, "SELECT count(*) FROM history_track.chain") == [(0,)]
+    assert rows(conn, "SELECT count(*) FROM history_track.acting") == [(0,)]
+    assert rows(conn, "SELECT * FROM check_history()") == []
+    # The session's own calls act for the session's role, as always.
+    conn.execute("SELECT untrack_table('public.victim', drop_events => true); DROP TABLE public.victim")
+    assert rows(conn, "SELECT action, table_text, pruned_by = current_user FROM history_track.prune_log") == [
+        ("drop_events", "public.victim", True)]
 
 
 # -- Found by the independent review of 0.3.0's first draft ---------------------------
@@ -779,6 +826,7 @@ def test_manual_events_are_checked_whoever_calls(conn, roles):
         for label, context in [("delete", None), ("", None), ("ok", "[1]"), ("ok", '{"x": "' + "y" * 70000 + '"}')]:
             with pytest.raises(psycopg.Error) as info:
                 with app.transaction():
+                    app.execute("SELECT history_track._enter()")
                     app.execute("SELECT history_track._record_manual('m.rm', %s, %s, t, t.tableoid, t.ctid) FROM m.rm AS t WHERE id = 1",
                                 [label, context])
             assert info.value.sqlstate in ("22023", "54000")

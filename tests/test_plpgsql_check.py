@@ -29,8 +29,6 @@ EXPLAINED = {
     ("revert_row(regclass,bigint)", "security", "text type variable is not sanitized"):
         "runs the SQL _event_row_sql()/_revert_sql() built from the catalog; the key and event id are parameters",
     # ... and does not see the writes it makes, so it calls these read-only:
-    ("record_history_event(regclass,text,text,jsonb)", "performance", "routine is marked as VOLATILE, should be STABLE"):
-        "locks the row (FOR UPDATE) and writes the event through EXECUTE",
     ("history_track._record_manual(regclass,text,jsonb,anyelement,oid,tid)", "performance", "routine is marked as VOLATILE, should be STABLE"):
         "inserts the manual event through EXECUTE",
     ("history_track._record_rows(regclass,text,text)", "performance", "routine is marked as VOLATILE, should be STABLE"):

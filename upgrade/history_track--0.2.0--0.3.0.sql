@@ -67,6 +67,19 @@ CREATE UNLOGGED TABLE history_track.rewritten (
 COMMENT ON TABLE history_track.rewritten IS
     'The tracked relations an ALTER TABLE rewrote, while it runs (see _on_rewrite())';
 -- from src/10_catalog.sql
+CREATE UNLOGGED TABLE history_track.acting (
+    id  bigint  GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    pid integer NOT NULL DEFAULT pg_catalog.pg_backend_pid()
+                CHECK (pid OPERATOR(pg_catalog.=) pg_catalog.pg_backend_pid()),
+    xid xid8    NOT NULL DEFAULT pg_catalog.pg_current_xact_id()
+                CHECK (xid OPERATOR(pg_catalog.=) pg_catalog.pg_current_xact_id()),
+    who name    NOT NULL DEFAULT CURRENT_USER
+                CHECK (who OPERATOR(pg_catalog.=) CURRENT_USER)
+);
+-- from src/10_catalog.sql
+COMMENT ON TABLE history_track.acting IS
+    'The role calling into history_track, while the call runs (see _caller())';
+-- from src/10_catalog.sql
 CREATE SEQUENCE history_track.condition_id_seq AS integer;
 -- from src/10_catalog.sql
 CREATE TABLE history_track.condition_function (
@@ -103,7 +116,7 @@ REVOKE ALL ON history_track.tracked_table, history_track.tracked_column, history
               history_track.tracked_relation, history_track.event_table,
               history_track.tracked_table_id_seq, history_track.condition_id_seq, history_track.prune_log,
               history_track.condition_function, history_track.config, history_track.rewritten,
-              history_track.chain, history_track.chain_link FROM PUBLIC;
+              history_track.acting, history_track.chain, history_track.chain_link FROM PUBLIC;
 
 -- 2. The code: the previous version's functions and event triggers go, this version's come.
 DO $upgrade$
@@ -137,13 +150,56 @@ END
 $upgrade$;
 
 -- from src/10_catalog.sql
+GRANT INSERT ON history_track.acting TO PUBLIC;
+-- from src/10_catalog.sql
 GRANT SELECT ON history_track.tracked_table, history_track.tracked_column, history_track.tracker,
                 history_track.tracked_relation, history_track.event_table,
                 history_track.condition_function, history_track.config, history_track.prune_log TO PUBLIC;
 -- from src/10_catalog.sql
 GRANT SELECT (event_table, started_by, started_at) ON history_track.chain TO PUBLIC;
 -- from src/20_util.sql
+CREATE OR REPLACE FUNCTION history_track._enter() RETURNS void
+LANGUAGE sql VOLATILE
+
+SET search_path = pg_catalog, pg_temp
+AS $$
+    INSERT INTO history_track.acting DEFAULT VALUES
+$$;
+-- from src/20_util.sql
+CREATE OR REPLACE FUNCTION history_track._leave() RETURNS void
+LANGUAGE sql VOLATILE
+
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+    DELETE FROM history_track.acting AS a
+     WHERE a.pid = pg_backend_pid()
+       AND (a.xid <> pg_current_xact_id()      -- a row left by a direct INSERT
+            OR a.id = (SELECT max(b.id) FROM history_track.acting AS b
+                        WHERE b.pid = pg_backend_pid() AND b.xid = pg_current_xact_id()))
+$$;
+-- from src/20_util.sql
 CREATE OR REPLACE FUNCTION history_track._caller() RETURNS name
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_who name;
+BEGIN
+    SELECT a.who INTO v_who FROM history_track.acting AS a
+     WHERE a.pid = pg_backend_pid() AND a.xid = pg_current_xact_id()
+     ORDER BY a.id DESC LIMIT 1;
+    IF v_who IS NULL THEN
+        RAISE EXCEPTION 'history_track cannot tell which role is calling'
+            USING ERRCODE = 'insufficient_privilege',
+                  DETAIL = 'This function acts for the role that calls the public API function.',
+                  HINT = 'Call the public function (track_table, untrack_table, prune_history, start_hash_chain, record_history_event).';
+    END IF;
+    RETURN v_who;
+END
+$$;
+-- from src/20_util.sql
+CREATE OR REPLACE FUNCTION history_track._session_role() RETURNS name
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -2020,24 +2076,30 @@ AS $$
 DECLARE
     v_row   regtype;
     v_probe regprocedure;
+    v_event regclass;
 BEGIN
+    PERFORM history_track._enter();
     v_row := history_track._track_prepare(tbl, label, operations, condition IS NOT NULL, changed, snapshot,
                                           columns, exclude);
+    PERFORM history_track._leave();
     IF condition IS NOT NULL THEN
         v_probe := history_track._parse_condition(tbl, label, v_row, condition);
     END IF;
-    RETURN history_track._track_finish(tbl, label, operations, v_probe, changed, snapshot, columns, exclude,
-                                       baseline);
+    PERFORM history_track._enter();
+    v_event := history_track._track_finish(tbl, label, operations, v_probe, changed, snapshot, columns, exclude,
+                                           baseline);
+    PERFORM history_track._leave();
+    RETURN v_event;
 END
 $$;
 -- from src/50_api.sql
 COMMENT ON FUNCTION @extschema@.track_table(regclass, text, text[], text, text[], text, text[], text[], boolean) IS
     'Record the history of a table: create its event table and the default trackers, or (with label) one named tracker; baseline => true also records every row as it is';
 -- from src/50_api.sql
-CREATE OR REPLACE FUNCTION @extschema@.untrack_table(
+CREATE OR REPLACE FUNCTION history_track._untrack_table(
     tbl         regclass,
-    label       text    DEFAULT NULL,
-    drop_events boolean DEFAULT false
+    label       text,
+    drop_events boolean
 ) RETURNS void
 LANGUAGE plpgsql VOLATILE
 
@@ -2046,7 +2108,7 @@ SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    v_label  text := untrack_table.label;
+    v_label  text := _untrack_table.label;
     v_stored history_track.tracked_table;
     v_count  bigint;
 BEGIN
@@ -2094,6 +2156,21 @@ BEGIN
         DELETE FROM history_track.chain AS c WHERE c.event_table = v_stored.event_table;
         EXECUTE format('DROP TABLE %s', history_track._qualified(v_stored.event_table));
     END IF;
+END
+$$;
+-- from src/50_api.sql
+CREATE OR REPLACE FUNCTION @extschema@.untrack_table(
+    tbl         regclass,
+    label       text    DEFAULT NULL,
+    drop_events boolean DEFAULT false
+) RETURNS void
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM history_track._enter();
+    PERFORM history_track._untrack_table(tbl, label, drop_events);
+    PERFORM history_track._leave();
 END
 $$;
 -- from src/50_api.sql
@@ -2280,9 +2357,11 @@ BEGIN
             USING ERRCODE = 'no_data_found',
                   HINT = 'Pass the key as pgh_obj_id shows it: the value for a one-column key, a JSON array such as [1, "x"] for a composite key.';
     END IF;
+    PERFORM history_track._enter();
     EXECUTE format('SELECT history_track._record_manual($1, $2, $3, pgh_t, pgh_t.tableoid, pgh_t.ctid)'
                    ' FROM %s AS pgh_t WHERE pgh_t.tableoid = $4 AND pgh_t.ctid = $5', history_track._qualified(tbl))
        INTO v_id USING tbl, v_label, context, v_relation, v_ctid;
+    PERFORM history_track._leave();
     RETURN v_id;
 END
 $$;
@@ -2958,8 +3037,9 @@ BEGIN
 END
 $$;
 -- from src/80_lifecycle.sql
-CREATE OR REPLACE FUNCTION history_track._on_sql_drop() RETURNS event_trigger
+CREATE OR REPLACE FUNCTION history_track._sql_drop() RETURNS void
 LANGUAGE plpgsql
+
 
 
 SECURITY DEFINER
@@ -2970,10 +3050,6 @@ DECLARE
     v_caller    name := history_track._caller();
     v_superuser boolean := history_track._is_superuser((SELECT r.oid FROM pg_roles AS r WHERE r.rolname = history_track._caller()));
 BEGIN
-    -- While DROP EXTENSION runs, the catalog itself is among the dropped objects.
-    IF to_regclass('history_track.tracked_table') IS NULL THEN
-        RETURN;
-    END IF;
 
     -- An event table (of a tracked, untracked or dropped table): its history
     -- goes. Refused while its table is tracked, and to anyone but a superuser
@@ -3090,6 +3166,21 @@ BEGIN
         PERFORM history_track._follow_table(v_row.table_name);
         PERFORM history_track._generate(v_row.table_name);
     END LOOP;
+END
+$$;
+-- from src/80_lifecycle.sql
+CREATE OR REPLACE FUNCTION history_track._on_sql_drop() RETURNS event_trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    -- While DROP EXTENSION runs, the catalog itself is among the dropped objects.
+    IF to_regclass('history_track.tracked_table') IS NULL OR to_regclass('history_track.acting') IS NULL THEN
+        RETURN;
+    END IF;
+    PERFORM history_track._enter();
+    PERFORM history_track._sql_drop();
+    PERFORM history_track._leave();
 END
 $$;
 -- from src/80_lifecycle.sql
@@ -3677,7 +3768,7 @@ AS $$
     VALUES (p_table, p_event, p_before, p_count, history_track._caller(), p_action, p_table::text, p_event::text);
 $$;
 -- from src/85_protect.sql
-CREATE OR REPLACE FUNCTION @extschema@.prune_history(tbl regclass, before timestamptz) RETURNS bigint
+CREATE OR REPLACE FUNCTION history_track._prune_history(tbl regclass, before timestamptz) RETURNS bigint
 LANGUAGE plpgsql VOLATILE
 
 
@@ -3723,6 +3814,20 @@ BEGIN
     GET DIAGNOSTICS v_count = ROW_COUNT;
     PERFORM pg_catalog.set_config('history_track.pruning', COALESCE(v_pruning, ''), true);
     PERFORM history_track._log_removal(tbl, v_table.event_table, before, v_count, 'prune');
+    RETURN v_count;
+END
+$$;
+-- from src/85_protect.sql
+CREATE OR REPLACE FUNCTION @extschema@.prune_history(tbl regclass, before timestamptz) RETURNS bigint
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_count bigint;
+BEGIN
+    PERFORM history_track._enter();
+    v_count := history_track._prune_history(tbl, before);
+    PERFORM history_track._leave();
     RETURN v_count;
 END
 $$;
@@ -3783,7 +3888,7 @@ BEGIN
 END
 $$;
 -- from src/85_protect.sql
-CREATE OR REPLACE FUNCTION @extschema@.start_hash_chain(tbl regclass) RETURNS void
+CREATE OR REPLACE FUNCTION history_track._start_hash_chain(tbl regclass) RETURNS void
 LANGUAGE plpgsql VOLATILE
 
 
@@ -3816,6 +3921,17 @@ BEGIN
 END
 $$;
 -- from src/85_protect.sql
+CREATE OR REPLACE FUNCTION @extschema@.start_hash_chain(tbl regclass) RETURNS void
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM history_track._enter();
+    PERFORM history_track._start_hash_chain(tbl);
+    PERFORM history_track._leave();
+END
+$$;
+-- from src/85_protect.sql
 COMMENT ON FUNCTION @extschema@.start_hash_chain(regclass) IS
     'Start a hash chain over a tracked table''s events from now on; verify_history() checks it';
 -- from src/85_protect.sql
@@ -3828,7 +3944,7 @@ SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    v_table   history_track.tracked_table := history_track._readable(tbl, 'verify_history', history_track._caller());
+    v_table   history_track.tracked_table := history_track._readable(tbl, 'verify_history', history_track._session_role());
     v_chain   history_track.chain;
     v_columns record;
     v_link    record;
