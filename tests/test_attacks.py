@@ -672,6 +672,24 @@ def test_code_postgresql_runs_while_planning_is_refused(conn, roles, ddl):
     assert rows(conn, "SELECT pgh_operation FROM m.t_event ORDER BY pgh_id") == [("INSERT",), ("TRUNCATE",)]
 
 
+def test_a_partition_with_the_owners_code_is_not_attached(conn, roles):
+    mallory = roles["mallory"]
+    mallory.execute("""
+        CREATE FUNCTION m.ipwn(int) RETURNS int LANGUAGE plpgsql IMMUTABLE
+            AS $$ BEGIN PERFORM m.pwn($1); RETURN $1; END $$;
+        CREATE TABLE m.pa (id int PRIMARY KEY, v text) PARTITION BY RANGE (id);
+        CREATE TABLE m.pa1 PARTITION OF m.pa FOR VALUES FROM (0) TO (10);
+        SELECT track_table('m.pa');
+        CREATE TABLE m.pa2 (id int PRIMARY KEY, v text);
+        CREATE INDEX ON m.pa2 ((id + m.ipwn(0)));
+        INSERT INTO m.pa2 VALUES (11, 'b');
+    """)
+    refused(mallory, "ALTER TABLE m.pa ATTACH PARTITION m.pa2 FOR VALUES FROM (10) TO (20)", "42501")
+    refused(mallory, "CREATE STATISTICS m.s ON (id + m.ipwn(0)), v FROM m.pa1", "42501")
+    assert rows(conn, "SELECT * FROM history_as_of(NULL::m.pa, now())") == []
+    assert pwned(conn) == []
+
+
 def test_values_changed_without_dml_are_recorded(conn, roles):
     """ALTER TABLE ... TYPE ... USING, a rewrite to the same type, ADD COLUMN
     with a default or a stored generated column, an enum label renamed, a

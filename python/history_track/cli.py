@@ -233,9 +233,11 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
     err = sys.stderr
     interactive = not args.print_dsn and sys.stdin.isatty() and sys.stdout.isatty()
     # SIGTERM and SIGHUP end the sandbox like Ctrl-C does: the server is removed.
+    # (SIGINT too, explicitly: a shell starts a background job with SIGINT
+    # ignored, and Python then leaves it ignored.)
     def leave(signum: int, frame: Any) -> None:
         raise KeyboardInterrupt
-    for sig in (signal.SIGTERM, signal.SIGHUP):
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, leave)
     print(f"history_track {version()}: starting a throwaway PostgreSQL server ...", file=err, flush=True)
     try:
