@@ -87,7 +87,8 @@ COMMENT ON TABLE history_track.rewritten IS
 -- API, written by its SECURITY INVOKER wrapper (_enter()) as the calling
 -- role, and removed when the call returns (_leave()). Anyone may insert,
 -- but only a row naming the role it runs as, in its own backend and
--- transaction (the CHECKs run as the inserting role). See _caller().
+-- transaction (the CHECKs run as the inserting role), with the next id (no
+-- privilege on the column id, so no OVERRIDING SYSTEM VALUE). See _caller().
 CREATE UNLOGGED TABLE history_track.acting (
     id  bigint  GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     pid integer NOT NULL DEFAULT pg_catalog.pg_backend_pid()
@@ -97,6 +98,7 @@ CREATE UNLOGGED TABLE history_track.acting (
     who name    NOT NULL DEFAULT CURRENT_USER
                 CHECK (who OPERATOR(pg_catalog.=) CURRENT_USER)
 );
+CREATE INDEX ON history_track.acting (pid, xid);
 
 COMMENT ON TABLE history_track.acting IS
     'The role calling into history_track, while the call runs (see _caller())';
@@ -215,7 +217,7 @@ REVOKE ALL ON history_track.tracked_table, history_track.tracked_column, history
               history_track.tracked_table_id_seq, history_track.condition_id_seq, history_track.prune_log,
               history_track.condition_function, history_track.config, history_track.rewritten,
               history_track.acting, history_track.chain, history_track.chain_link FROM PUBLIC;
-GRANT INSERT ON history_track.acting TO PUBLIC;    -- (its CHECKs: see above)
+GRANT INSERT (pid, xid, who), SELECT (id) ON history_track.acting TO PUBLIC;    -- (see above)
 -- The catalog, the limits and what was removed are no secret: anyone may read
 -- them (nobody but the extension may write them). The chains are not readable:
 -- a link's hash would let a role that cannot read an event confirm a guess of it.

@@ -15,20 +15,24 @@
 -- function of the API is called through a SECURITY INVOKER wrapper that
 -- first runs _enter() -- as the calling role, whoever that is -- which writes
 -- a row naming current_user into history_track.acting; the table's CHECKs
--- refuse any other name, backend or transaction. _caller() is the newest
--- such row of this backend and transaction; _leave() removes it when the
--- call returns (an error removes it with the rest of the call). A role
--- calling the SECURITY DEFINER function directly can only have written a row
--- naming itself.
-CREATE FUNCTION history_track._enter() RETURNS void
+-- refuse any other name, backend or transaction, and its ids come from its
+-- sequence only. _caller() is the newest such row of this backend and
+-- transaction -- the wrapper's, since nothing but history_track's own code
+-- runs between the wrapper's _enter() and its _leave(), which removes
+-- exactly that row (an error removes it with the rest of the call). A
+-- role calling the SECURITY DEFINER function directly can only have written
+-- rows naming itself. (history_track's own DDL, run as the extension's
+-- owner, fires the sql_drop event trigger, whose row names the owner while
+-- it runs: the same discipline keeps it from outliving it.)
+CREATE FUNCTION history_track._enter() RETURNS bigint
 LANGUAGE sql VOLATILE
 -- SECURITY INVOKER: writes current_user as it is where the API was called.
 SET search_path = pg_catalog, pg_temp
 AS $$
-    INSERT INTO history_track.acting DEFAULT VALUES
+    INSERT INTO history_track.acting DEFAULT VALUES RETURNING id
 $$;
 
-CREATE FUNCTION history_track._leave() RETURNS void
+CREATE FUNCTION history_track._leave(p_id bigint) RETURNS void
 LANGUAGE sql VOLATILE
 -- SECURITY DEFINER: only history_track removes rows of history_track.acting.
 SECURITY DEFINER
@@ -36,9 +40,8 @@ SET search_path = pg_catalog, pg_temp
 AS $$
     DELETE FROM history_track.acting AS a
      WHERE a.pid = pg_backend_pid()
-       AND (a.xid <> pg_current_xact_id()      -- a row left by a direct INSERT
-            OR a.id = (SELECT max(b.id) FROM history_track.acting AS b
-                        WHERE b.pid = pg_backend_pid() AND b.xid = pg_current_xact_id()))
+       AND (a.xid <> pg_current_xact_id()      -- a row committed by a direct INSERT
+            OR a.id = p_id)
 $$;
 
 CREATE FUNCTION history_track._caller() RETURNS name

@@ -487,21 +487,22 @@ LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    v_row   regtype;
-    v_probe regprocedure;
-    v_event regclass;
+    v_row    regtype;
+    v_probe  regprocedure;
+    v_event  regclass;
+    v_acting bigint;
 BEGIN
-    PERFORM history_track._enter();
+    v_acting := history_track._enter();
     v_row := history_track._track_prepare(tbl, label, operations, condition IS NOT NULL, changed, snapshot,
                                           columns, exclude);
-    PERFORM history_track._leave();
+    PERFORM history_track._leave(v_acting);
     IF condition IS NOT NULL THEN
         v_probe := history_track._parse_condition(tbl, label, v_row, condition);
     END IF;
-    PERFORM history_track._enter();
+    v_acting := history_track._enter();
     v_event := history_track._track_finish(tbl, label, operations, v_probe, changed, snapshot, columns, exclude,
                                            baseline);
-    PERFORM history_track._leave();
+    PERFORM history_track._leave(v_acting);
     RETURN v_event;
 END
 $$;
@@ -581,10 +582,12 @@ CREATE FUNCTION @extschema@.untrack_table(
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+    v_acting bigint;
 BEGIN
-    PERFORM history_track._enter();
+    v_acting := history_track._enter();
     PERFORM history_track._untrack_table(tbl, label, drop_events);
-    PERFORM history_track._leave();
+    PERFORM history_track._leave(v_acting);
 END
 $$;
 

@@ -155,12 +155,14 @@ LANGUAGE plpgsql VOLATILE
 -- SECURITY INVOKER: the row is read with the caller's privileges and
 -- row-level security (see above); _record_manual() writes the event.
 SET search_path = pg_catalog, pg_temp
+SET constraint_exclusion = off    -- the table owner's CHECK code is not planned: see _untrusted_code()
 AS $$
 DECLARE
     v_label    text := record_history_event.label;
     v_relation oid;
     v_ctid     tid;
     v_id       bigint;
+    v_acting   bigint;
 BEGIN
     IF tbl IS NULL OR key IS NULL THEN
         RAISE EXCEPTION 'tbl and key must not be NULL'
@@ -192,11 +194,11 @@ BEGIN
             USING ERRCODE = 'no_data_found',
                   HINT = 'Pass the key as pgh_obj_id shows it: the value for a one-column key, a JSON array such as [1, "x"] for a composite key.';
     END IF;
-    PERFORM history_track._enter();
+    v_acting := history_track._enter();
     EXECUTE format('SELECT history_track._record_manual($1, $2, $3, pgh_t, pgh_t.tableoid, pgh_t.ctid)'
                    ' FROM %s AS pgh_t WHERE pgh_t.tableoid = $4 AND pgh_t.ctid = $5', history_track._qualified(tbl))
        INTO v_id USING tbl, v_label, context, v_relation, v_ctid;
-    PERFORM history_track._leave();
+    PERFORM history_track._leave(v_acting);
     RETURN v_id;
 END
 $$;

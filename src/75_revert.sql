@@ -123,6 +123,7 @@ $$;
 CREATE FUNCTION @extschema@.revert_table(tbl regclass, ts timestamptz) RETURNS bigint
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
+SET constraint_exclusion = off    -- the table owner's CHECK code is not planned: see _untrusted_code()
 AS $$
 DECLARE
     v_label text := pg_catalog.current_setting('history_track.label', true);
@@ -151,6 +152,7 @@ COMMENT ON FUNCTION @extschema@.revert_table(regclass, timestamptz) IS
 CREATE FUNCTION @extschema@.revert_row(tbl regclass, key text, ts timestamptz) RETURNS bigint
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
+SET constraint_exclusion = off    -- the table owner's CHECK code is not planned: see _untrusted_code()
 AS $$
 DECLARE
     v_label text := pg_catalog.current_setting('history_track.label', true);
@@ -181,6 +183,7 @@ $$;
 CREATE FUNCTION @extschema@.revert_row(tbl regclass, event bigint) RETURNS bigint
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
+SET constraint_exclusion = off    -- the table owner's CHECK code is not planned: see _untrusted_code()
 AS $$
 DECLARE
     v_label text := pg_catalog.current_setting('history_track.label', true);

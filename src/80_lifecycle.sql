@@ -151,6 +151,23 @@ BEGIN
         END IF;
     END IF;
 
+    -- An index history_track made on an event table (the owner of a schema
+    -- may drop what the schema holds): refused to anyone but a superuser,
+    -- unless the event table goes too.
+    IF NOT v_superuser AND EXISTS (SELECT FROM pg_event_trigger_dropped_objects() AS d WHERE d.object_type = 'index') THEN
+        SELECT e.event_table, m.cols INTO v_row
+          FROM history_track.event_table AS e
+         CROSS JOIN LATERAL history_track._missing_indexes(e.event_table) AS m(cols)
+         WHERE NOT EXISTS (SELECT FROM pg_event_trigger_dropped_objects() AS d
+                            WHERE d.classid = 'pg_class'::regclass AND d.objid = e.event_table::oid AND d.objsubid = 0)
+         LIMIT 1;
+        IF FOUND THEN
+            RAISE EXCEPTION 'cannot drop the index on % of event table %', v_row.cols, v_row.event_table
+                USING ERRCODE = 'insufficient_privilege',
+                      DETAIL = 'Reading history relies on it; only a superuser may drop it.';
+        END IF;
+    END IF;
+
     -- A partition of a tracked table, dropped: its rows would leave the table
     -- without an event. Refused (detaching first records them leaving),
     -- unless the tracked table goes too.
@@ -220,60 +237,118 @@ CREATE FUNCTION history_track._on_sql_drop() RETURNS event_trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+    v_acting bigint;
 BEGIN
     -- While DROP EXTENSION runs, the catalog itself is among the dropped objects.
     IF to_regclass('history_track.tracked_table') IS NULL OR to_regclass('history_track.acting') IS NULL THEN
         RETURN;
     END IF;
-    PERFORM history_track._enter();
+    v_acting := history_track._enter();
     PERFORM history_track._sql_drop();
-    PERFORM history_track._leave();
+    PERFORM history_track._leave(v_acting);
 END
 $$;
 
 CREATE EVENT TRIGGER history_track_sql_drop ON sql_drop
     EXECUTE FUNCTION history_track._on_sql_drop();
 
--- DROP EXTENSION history_track while tables are tracked: refused before
--- PostgreSQL lists every dependent object, and before CASCADE would remove the
--- triggers and the append-only guards (when the extension goes, its own
--- event triggers go first, so nothing could object later). The event trigger
--- cannot see which extension a DROP EXTENSION names, so it reads the
--- statement: a DROP EXTENSION that names history_track, or one it cannot read
--- (issued by dynamic SQL, where the statement is the outer one), is refused
--- while any table is tracked; one that names only other extensions passes.
+-- The names in a comma-separated list of identifiers, as PostgreSQL reads
+-- them (unquoted: folded to lower case; quoted: as written, "" being one "),
+-- or NULL if the text is not such a list.
+CREATE FUNCTION history_track._identifier_list(p_text text) RETURNS text[]
+LANGUAGE plpgsql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_item  text;
+    v_names text[] := ARRAY[]::text[];
+BEGIN
+    IF p_text IS NULL OR p_text !~ '^\s*("([^"]|"")+"|[A-Za-z_][A-Za-z0-9_$]*)(\s*,\s*("([^"]|"")+"|[A-Za-z_][A-Za-z0-9_$]*))*\s*$' THEN
+        RETURN NULL;
+    END IF;
+    FOR v_item IN SELECT m[1] FROM regexp_matches(p_text, '("([^"]|"")+"|[A-Za-z_][A-Za-z0-9_$]*)', 'g') AS m LOOP
+        v_names := v_names || CASE WHEN left(v_item, 1) = '"' THEN replace(substr(v_item, 2, length(v_item) - 2), '""', '"')
+                                   ELSE lower(v_item) END;
+    END LOOP;
+    RETURN v_names;
+END
+$$;
+
+-- DROP EXTENSION history_track while tables are tracked, or a DROP SCHEMA or
+-- DROP OWNED that would take the extension with it (its schema -- in
+-- PostgreSQL 15 and later, public belongs to the database's owner -- and
+-- everything in it): refused before PostgreSQL lists every dependent object,
+-- and before CASCADE would remove the triggers and the append-only guards
+-- (when the extension goes, its own event triggers go first, so nothing could
+-- object later). The event trigger cannot see what a DROP names, so it reads
+-- the statement: one that names history_track, its schema or its schema's
+-- owner is refused while any table is tracked; one that names only other
+-- objects passes. One it cannot read (issued by dynamic SQL, where the
+-- statement is the outer one, or several statements in one query) is
+-- refused if it is a DROP EXTENSION, or if the role running it could drop
+-- the extension's schema and is not a superuser.
 CREATE FUNCTION history_track._on_ddl_start() RETURNS event_trigger
 LANGUAGE plpgsql
--- SECURITY DEFINER: reads the catalog, whoever runs the command.
-SECURITY DEFINER
+-- SECURITY INVOKER: reads only what everyone may read, and current_user is
+-- the role running the command (in someone's SECURITY DEFINER function
+-- too).
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     v_tables text;
+    v_schema name;
+    v_owner  name;
     v_names  text[];
+    v_hits   boolean;
 BEGIN
-    IF to_regclass('history_track.tracked_table') IS NULL OR tg_tag <> 'DROP EXTENSION' THEN
+    IF to_regclass('history_track.tracked_table') IS NULL
+       OR tg_tag NOT IN ('DROP EXTENSION', 'DROP SCHEMA', 'DROP OWNED') THEN
         RETURN;
     END IF;
     SELECT string_agg(DISTINCT k.table_name::text, ', ') INTO v_tables FROM history_track.tracker AS k;
     IF v_tables IS NULL THEN
         RETURN;
     END IF;
-    -- The names the statement drops, if it reads as one DROP EXTENSION.
-    v_names := (SELECT array_agg(lower(btrim(n, E' \t\r\n"')))
-                  FROM regexp_split_to_table(
-                           substring(current_query() FROM
-                               '(?i)^\s*DROP\s+EXTENSION\s+(?:IF\s+EXISTS\s+)?([A-Za-z0-9_",\s]+?)\s*(?:CASCADE|RESTRICT)?\s*;?\s*$'),
-                           ',') AS n);
-    IF v_names IS NOT NULL AND NOT 'history_track' = ANY (v_names) THEN
+    SELECT n.nspname, pg_get_userbyid(n.nspowner) INTO v_schema, v_owner
+      FROM pg_namespace AS n WHERE n.oid = '@extschema@'::regnamespace;
+    -- The names the statement drops, if it reads as one such statement.
+    v_names := history_track._identifier_list(substring(current_query() FROM
+                   CASE tg_tag
+                       WHEN 'DROP EXTENSION' THEN '(?i)^\s*DROP\s+EXTENSION\s+(?:IF\s+EXISTS\s+)?(.+?)\s*(?:CASCADE|RESTRICT)?\s*;?\s*$'
+                       WHEN 'DROP SCHEMA' THEN '(?i)^\s*DROP\s+SCHEMA\s+(?:IF\s+EXISTS\s+)?(.+?)\s*(?:CASCADE|RESTRICT)?\s*;?\s*$'
+                       ELSE '(?i)^\s*DROP\s+OWNED\s+BY\s+(.+?)\s*(?:CASCADE|RESTRICT)?\s*;?\s*$' END));
+    v_hits := CASE tg_tag
+                  WHEN 'DROP EXTENSION' THEN 'history_track' = ANY (v_names)
+                  WHEN 'DROP SCHEMA' THEN v_schema = ANY (v_names)
+                  -- (CURRENT_USER and the like read as lower-case names)
+                  ELSE v_owner = ANY (v_names)
+                       OR EXISTS (SELECT FROM unnest(v_names) AS r(name)
+                                   WHERE r.name IN ('current_user', 'current_role', 'session_user')
+                                     AND pg_has_role(CASE r.name WHEN 'session_user' THEN session_user
+                                                                 ELSE current_user END,
+                                                     v_owner, 'USAGE'))
+              END;
+    IF v_names IS NOT NULL AND NOT v_hits THEN
         RETURN;
     END IF;
-    RAISE EXCEPTION 'cannot drop extension history_track while tables are tracked: %', v_tables
+    IF v_names IS NULL AND tg_tag <> 'DROP EXTENSION'
+       AND (history_track._is_superuser((SELECT r.oid FROM pg_roles AS r WHERE r.rolname = current_user))
+            OR NOT pg_has_role(current_user, v_owner, 'USAGE')) THEN
+        RETURN;     -- (it cannot drop the extension's schema, or it is a superuser's)
+    END IF;
+    RAISE EXCEPTION 'cannot drop extension history_track% while tables are tracked: %',
+                    CASE tg_tag WHEN 'DROP EXTENSION' THEN ''
+                                WHEN 'DROP SCHEMA' THEN format(' with its schema %I', v_schema)
+                                ELSE format(' with its schema %I, owned by %I', v_schema, v_owner) END,
+                    v_tables
         USING ERRCODE = 'dependent_objects_still_exist',
               DETAIL = CASE WHEN v_names IS NULL
-                            THEN 'This DROP EXTENSION could not be read (dynamic SQL?), and it might drop history_track: that would remove the triggers that record those tables and the guards that keep their history append-only.'
+                            THEN format('This %s could not be read (dynamic SQL, or several statements in one query?), and it might drop history_track: that would remove the triggers that record those tables and the guards that keep their history append-only.', tg_tag)
                             ELSE 'Dropping it would remove the triggers that record those tables and the guards that keep their history append-only.' END,
-              HINT = 'Stop tracking them first, e.g. SELECT untrack_table(table_name) FROM (SELECT DISTINCT table_name FROM history_trackers) AS t; their event tables and history stay.';
+              HINT = CASE WHEN v_names IS NULL AND tg_tag <> 'DROP EXTENSION'
+                          THEN format('Issue the %s as a statement of its own.', tg_tag)
+                          ELSE 'Stop tracking them first, e.g. SELECT untrack_table(table_name) FROM (SELECT DISTINCT table_name FROM history_trackers) AS t; their event tables and history stay.' END;
 END
 $$;
 
@@ -693,7 +768,7 @@ END
 $$;
 
 CREATE EVENT TRIGGER history_track_ddl_start ON ddl_command_start
-    WHEN TAG IN ('DROP EXTENSION')
+    WHEN TAG IN ('DROP EXTENSION', 'DROP SCHEMA', 'DROP OWNED')
     EXECUTE FUNCTION history_track._on_ddl_start();
 CREATE EVENT TRIGGER history_track_ddl_end ON ddl_command_end
     WHEN TAG IN ('ALTER TABLE', 'CREATE TABLE', 'ALTER TRIGGER', 'CREATE INDEX', 'ALTER INDEX',

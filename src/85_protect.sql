@@ -98,6 +98,20 @@ BEGIN
 END
 $$;
 
+-- The indexes history_track makes on an event table (src/50_api.sql) that it
+-- lacks, by their columns: what reading history relies on to be fast.
+CREATE FUNCTION history_track._missing_indexes(p_event regclass) RETURNS SETOF text
+LANGUAGE sql STABLE STRICT
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT x.cols
+      FROM (VALUES ('pgh_obj_id', '(pgh_obj_id, pgh_id)'), ('pgh_old_obj_id', '(pgh_old_obj_id, pgh_id)'),
+                   ('pgh_created_at', '(pgh_created_at)')) AS x(col, cols)
+     WHERE NOT EXISTS (SELECT FROM pg_index AS i
+                         JOIN pg_attribute AS a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+                        WHERE i.indrelid = p_event AND a.attname = x.col)
+$$;
+
 -- Every way a tracked table's recording is not as history_track made it, one
 -- row each: what cannot be prevented (a superuser can do anything) is at
 -- least found. Empty when all is well. Anyone may call it; it reads only the
@@ -141,11 +155,7 @@ AS $$
     UNION ALL
     SELECT t.table_name, format('its event table %s lacks the index on %s history_track made', t.event_table, x.cols)
       FROM history_track.tracked_table AS t
-     CROSS JOIN (VALUES ('pgh_obj_id', '(pgh_obj_id, pgh_id)'), ('pgh_old_obj_id', '(pgh_old_obj_id, pgh_id)'),
-                        ('pgh_created_at', '(pgh_created_at)')) AS x(col, cols)
-     WHERE NOT EXISTS (SELECT FROM pg_index AS i
-                         JOIN pg_attribute AS a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
-                        WHERE i.indrelid = t.event_table AND a.attname = x.col)
+     CROSS JOIN LATERAL history_track._missing_indexes(t.event_table) AS x(cols)
     UNION ALL
     SELECT k.table_name, format('the condition of its tracker "%s" is gone', k.label)
       FROM history_track.tracker AS k
@@ -233,11 +243,12 @@ LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    v_count bigint;
+    v_count  bigint;
+    v_acting bigint;
 BEGIN
-    PERFORM history_track._enter();
+    v_acting := history_track._enter();
     v_count := history_track._prune_history(tbl, before);
-    PERFORM history_track._leave();
+    PERFORM history_track._leave(v_acting);
     RETURN v_count;
 END
 $$;
@@ -352,10 +363,12 @@ CREATE FUNCTION @extschema@.start_hash_chain(tbl regclass) RETURNS void
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+    v_acting bigint;
 BEGIN
-    PERFORM history_track._enter();
+    v_acting := history_track._enter();
     PERFORM history_track._start_hash_chain(tbl);
-    PERFORM history_track._leave();
+    PERFORM history_track._leave(v_acting);
 END
 $$;
 

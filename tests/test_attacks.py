@@ -602,6 +602,7 @@ def test_another_roles_security_definer_function_acts_as_that_role(conn, roles):
         ("SELECT history_track._enter(); SELECT history_track._untrack_table('public.victim', NULL, true)", "42501"),
         ("INSERT INTO history_track.acting (who) VALUES (session_user)", "23514"),
         ("INSERT INTO history_track.acting (pid) VALUES (0)", "23514"),
+        ("INSERT INTO history_track.acting (id) OVERRIDING SYSTEM VALUE VALUES (9000000000000000001)", "42501"),
         ("UPDATE history_track.acting SET who = session_user", "42501"),
         ("DROP TABLE m.gone_event", "42501"),
     ]:
@@ -615,6 +616,104 @@ def test_another_roles_security_definer_function_acts_as_that_role(conn, roles):
     conn.execute("SELECT untrack_table('public.victim', drop_events => true); DROP TABLE public.victim")
     assert rows(conn, "SELECT action, table_text, pruned_by = current_user FROM history_track.prune_log") == [
         ("drop_events", "public.victim", True)]
+
+
+def test_no_role_can_stand_in_history_track_acting_for_another(conn, roles):
+    """Rows of history_track.acting take the next id, name the inserting role,
+    and are removed exactly by the call that wrote them: not even the
+    extension owner's row that history_track's own DDL writes (through the
+    sql_drop event trigger) outlives it."""
+    mallory, app = roles["mallory"], roles["app"]
+    conn.execute("CREATE TABLE public.victim (id int PRIMARY KEY); SELECT track_table('public.victim')")
+    victim = rows(conn, "SELECT 'public.victim'::regclass::oid")[0][0]
+    mallory.execute("CREATE TABLE m.t (id int PRIMARY KEY, v text); CREATE TABLE m.u (id int PRIMARY KEY)")
+    # Rows left committed by direct inserts, of every role: harmless.
+    app.execute("INSERT INTO history_track.acting DEFAULT VALUES")
+    mallory.execute("INSERT INTO history_track.acting DEFAULT VALUES")
+    refused(mallory, "INSERT INTO history_track.acting (id) OVERRIDING SYSTEM VALUE VALUES (9000000000000000001)", "42501")
+    conn.execute("GRANT SELECT ON history_track.acting TO htx_mallory")     # to look
+    with mallory.transaction():
+        # history_track's own DDL in this transaction: conditions compiled,
+        # triggers written and dropped, a table untracked with its history.
+        mallory.execute("SELECT track_table('m.t'); SELECT track_table('m.t', label => 'x', operations => '{update}',"
+                        " condition => 'NEW.v IS NOT NULL'); SELECT untrack_table('m.t', label => 'x');"
+                        " SELECT track_table('m.u'); SELECT untrack_table('m.u', drop_events => true)")
+        assert rows(mallory, "SELECT who FROM history_track.acting WHERE pid = pg_backend_pid()"
+                             " AND xid = pg_current_xact_id()") == []
+        for call in [f"SELECT history_track._untrack_table({victim}::regclass, NULL, true)",
+                     f"SELECT history_track._untrack_table({victim}::regclass, NULL, false)",
+                     f"SELECT history_track._prune_history({victim}::regclass, now())",
+                     f"SELECT history_track._start_hash_chain({victim}::regclass)"]:
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                with mallory.transaction():
+                    mallory.execute(call)
+    conn.execute("REVOKE SELECT ON history_track.acting FROM htx_mallory")
+    assert rows(conn, "SELECT count(*) FROM history_track.tracker WHERE table_name = 'public.victim'::regclass") == [(3,)]
+    assert rows(conn, "SELECT count(*) FROM history_track.prune_log WHERE table_name = 'public.victim'::regclass") == [(0,)]
+    conn.execute("SELECT untrack_table('public.victim', drop_events => true); DROP TABLE public.victim")
+
+
+def test_the_extension_cannot_be_dropped_with_its_schema(conn, roles):
+    """The owner of the schema history_track is installed in (public: in
+    PostgreSQL 15 and later the database owner's) cannot drop it, with the
+    extension and every history trigger in it, while tables are tracked."""
+    mallory = roles["mallory"]
+    schema, owner = rows(conn, "SELECT n.nspname, n.nspowner::regrole::text FROM pg_proc AS p"
+                               " JOIN pg_namespace AS n ON n.oid = p.pronamespace WHERE p.oid = 'check_history'::regproc")[0]
+    mallory.execute("CREATE TABLE m.t (id int PRIMARY KEY); SELECT track_table('m.t')")
+    conn.execute(sql.SQL("ALTER SCHEMA {} OWNER TO htx_mallory").format(sql.Identifier(schema)))
+    try:
+        for stmt in [f"DROP SCHEMA {schema} CASCADE", f'DROP SCHEMA IF EXISTS m, "{schema}" CASCADE',
+                     f"DROP SCHEMA {schema}", "DROP OWNED BY htx_mallory CASCADE", "DROP OWNED BY CURRENT_USER",
+                     f"SELECT 1; DROP SCHEMA {schema} CASCADE",
+                     f"DO $$ BEGIN EXECUTE 'DROP SCHEMA {schema} CASCADE'; END $$"]:
+            refused(mallory, stmt, "2BP01")
+        conn.execute("CREATE SCHEMA other AUTHORIZATION htx_mallory; CREATE TABLE other.x ()")
+        mallory.execute("DROP SCHEMA other CASCADE")     # another schema: dropped
+        mallory.execute("INSERT INTO m.t VALUES (1)")
+        assert rows(conn, "SELECT pgh_operation, id FROM m.t_event") == [("INSERT", 1)]
+        assert rows(conn, "SELECT * FROM check_history()") == []
+    finally:
+        conn.execute(sql.SQL("ALTER SCHEMA {} OWNER TO {}").format(sql.Identifier(schema), sql.Identifier(owner)))
+
+
+def test_manual_events_and_reads_run_no_owner_check_code_as_the_caller(conn, roles):
+    """record_history_event reads the table with its caller's privileges, and
+    plans with constraint_exclusion off: a CHECK constraint of the owner's on
+    a partition is not run (as a superuser caller, here). (revert_* write the
+    table as their caller, and writing runs the table's CHECKs and triggers
+    as any write of the caller's would.)"""
+    mallory = roles["mallory"]
+    mallory.execute("""
+        CREATE FUNCTION m.ipwn() RETURNS boolean LANGUAGE plpgsql IMMUTABLE AS $$ BEGIN RETURN m.pwn(0); END $$;
+        CREATE TABLE m.p (id int PRIMARY KEY, x text) PARTITION BY RANGE (id);
+        CREATE TABLE m.p1 PARTITION OF m.p FOR VALUES FROM (0) TO (100);
+        SELECT track_table('m.p');
+        INSERT INTO m.p VALUES (1, 'a');
+        UPDATE m.p SET x = 'b';
+        ALTER TABLE m.p1 ADD CONSTRAINT c CHECK (m.ipwn() AND id >= 0) NOT VALID;
+        DELETE FROM m.log;
+    """)
+    conn.execute("SET constraint_exclusion = partition")
+    conn.execute("SELECT record_history_event('m.p', 1, 'exported')")
+    conn.execute("SELECT record_history_event('m.p', '1', 'exported again')")
+    assert rows(conn, "SELECT id, x FROM history_as_of(NULL::m.p, now())") == [(1, "b")]
+    assert len(rows(conn, "SELECT * FROM history_events('m.p', '1')")) == 4
+    conn.execute("RESET constraint_exclusion")    # (planning a query on m.p would run it otherwise)
+    assert pwned(conn) == []
+    assert rows(conn, "SELECT pgh_label, pgh_operation, x FROM m.p_event ORDER BY pgh_id") == [
+        ("insert", "INSERT", "a"), ("update", "UPDATE", "b"), ("exported", "MANUAL", "b"),
+        ("exported again", "MANUAL", "b")]
+
+
+def test_the_indexes_of_an_event_table_stay(conn, roles):
+    mallory = roles["mallory"]
+    mallory.execute("CREATE TABLE m.t (id int PRIMARY KEY); SELECT track_table('m.t')")
+    for index in [r[0] for r in rows(conn, "SELECT indexrelid::regclass::text FROM pg_index"
+                                          " WHERE indrelid = 'm.t_event'::regclass AND NOT indisprimary")]:
+        refused(mallory, f"DROP INDEX {index}", "42501")
+    mallory.execute("SELECT untrack_table('m.t', drop_events => true)")     # with its event table: they go
+    assert rows(conn, "SELECT count(*) FROM pg_class WHERE relname LIKE 't_event%'") == [(0,)]
 
 
 # -- Found by the independent review of 0.3.0's first draft ---------------------------
@@ -876,7 +975,7 @@ def test_check_history_reports_dropped_indexes_and_interrupted_detaches(conn, ro
     index = rows(conn, "SELECT indexrelid::regclass::text FROM pg_index WHERE indrelid = 'm.dd_event'::regclass"
                        " AND indkey[0] = (SELECT attnum FROM pg_attribute WHERE attrelid = 'm.dd_event'::regclass"
                        " AND attname = 'pgh_obj_id')")[0][0]
-    mallory.execute(f"DROP INDEX {index}")     # the schema's owner may
+    conn.execute(f"DROP INDEX {index}")     # a superuser may
     with psycopg.connect(history_track_dsn + " user=htx_mallory") as reader:
         reader.execute("SELECT FROM m.dd")    # a transaction the detach waits for
         with pytest.raises(psycopg.errors.QueryCanceled):

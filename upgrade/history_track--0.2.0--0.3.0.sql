@@ -150,7 +150,9 @@ END
 $upgrade$;
 
 -- from src/10_catalog.sql
-GRANT INSERT ON history_track.acting TO PUBLIC;
+CREATE INDEX ON history_track.acting (pid, xid);
+-- from src/10_catalog.sql
+GRANT INSERT (pid, xid, who), SELECT (id) ON history_track.acting TO PUBLIC;
 -- from src/10_catalog.sql
 GRANT SELECT ON history_track.tracked_table, history_track.tracked_column, history_track.tracker,
                 history_track.tracked_relation, history_track.event_table,
@@ -158,15 +160,15 @@ GRANT SELECT ON history_track.tracked_table, history_track.tracked_column, histo
 -- from src/10_catalog.sql
 GRANT SELECT (event_table, started_by, started_at) ON history_track.chain TO PUBLIC;
 -- from src/20_util.sql
-CREATE OR REPLACE FUNCTION history_track._enter() RETURNS void
+CREATE OR REPLACE FUNCTION history_track._enter() RETURNS bigint
 LANGUAGE sql VOLATILE
 
 SET search_path = pg_catalog, pg_temp
 AS $$
-    INSERT INTO history_track.acting DEFAULT VALUES
+    INSERT INTO history_track.acting DEFAULT VALUES RETURNING id
 $$;
 -- from src/20_util.sql
-CREATE OR REPLACE FUNCTION history_track._leave() RETURNS void
+CREATE OR REPLACE FUNCTION history_track._leave(p_id bigint) RETURNS void
 LANGUAGE sql VOLATILE
 
 SECURITY DEFINER
@@ -174,9 +176,8 @@ SET search_path = pg_catalog, pg_temp
 AS $$
     DELETE FROM history_track.acting AS a
      WHERE a.pid = pg_backend_pid()
-       AND (a.xid <> pg_current_xact_id()      -- a row left by a direct INSERT
-            OR a.id = (SELECT max(b.id) FROM history_track.acting AS b
-                        WHERE b.pid = pg_backend_pid() AND b.xid = pg_current_xact_id()))
+       AND (a.xid <> pg_current_xact_id()      -- a row committed by a direct INSERT
+            OR a.id = p_id)
 $$;
 -- from src/20_util.sql
 CREATE OR REPLACE FUNCTION history_track._caller() RETURNS name
@@ -2074,21 +2075,22 @@ LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    v_row   regtype;
-    v_probe regprocedure;
-    v_event regclass;
+    v_row    regtype;
+    v_probe  regprocedure;
+    v_event  regclass;
+    v_acting bigint;
 BEGIN
-    PERFORM history_track._enter();
+    v_acting := history_track._enter();
     v_row := history_track._track_prepare(tbl, label, operations, condition IS NOT NULL, changed, snapshot,
                                           columns, exclude);
-    PERFORM history_track._leave();
+    PERFORM history_track._leave(v_acting);
     IF condition IS NOT NULL THEN
         v_probe := history_track._parse_condition(tbl, label, v_row, condition);
     END IF;
-    PERFORM history_track._enter();
+    v_acting := history_track._enter();
     v_event := history_track._track_finish(tbl, label, operations, v_probe, changed, snapshot, columns, exclude,
                                            baseline);
-    PERFORM history_track._leave();
+    PERFORM history_track._leave(v_acting);
     RETURN v_event;
 END
 $$;
@@ -2167,10 +2169,12 @@ CREATE OR REPLACE FUNCTION @extschema@.untrack_table(
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+    v_acting bigint;
 BEGIN
-    PERFORM history_track._enter();
+    v_acting := history_track._enter();
     PERFORM history_track._untrack_table(tbl, label, drop_events);
-    PERFORM history_track._leave();
+    PERFORM history_track._leave(v_acting);
 END
 $$;
 -- from src/50_api.sql
@@ -2320,12 +2324,14 @@ LANGUAGE plpgsql VOLATILE
 
 
 SET search_path = pg_catalog, pg_temp
+SET constraint_exclusion = off
 AS $$
 DECLARE
     v_label    text := record_history_event.label;
     v_relation oid;
     v_ctid     tid;
     v_id       bigint;
+    v_acting   bigint;
 BEGIN
     IF tbl IS NULL OR key IS NULL THEN
         RAISE EXCEPTION 'tbl and key must not be NULL'
@@ -2357,11 +2363,11 @@ BEGIN
             USING ERRCODE = 'no_data_found',
                   HINT = 'Pass the key as pgh_obj_id shows it: the value for a one-column key, a JSON array such as [1, "x"] for a composite key.';
     END IF;
-    PERFORM history_track._enter();
+    v_acting := history_track._enter();
     EXECUTE format('SELECT history_track._record_manual($1, $2, $3, pgh_t, pgh_t.tableoid, pgh_t.ctid)'
                    ' FROM %s AS pgh_t WHERE pgh_t.tableoid = $4 AND pgh_t.ctid = $5', history_track._qualified(tbl))
        INTO v_id USING tbl, v_label, context, v_relation, v_ctid;
-    PERFORM history_track._leave();
+    PERFORM history_track._leave(v_acting);
     RETURN v_id;
 END
 $$;
@@ -2900,6 +2906,7 @@ $$;
 CREATE OR REPLACE FUNCTION @extschema@.revert_table(tbl regclass, ts timestamptz) RETURNS bigint
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
+SET constraint_exclusion = off
 AS $$
 DECLARE
     v_label text := pg_catalog.current_setting('history_track.label', true);
@@ -2928,6 +2935,7 @@ COMMENT ON FUNCTION @extschema@.revert_table(regclass, timestamptz) IS
 CREATE OR REPLACE FUNCTION @extschema@.revert_row(tbl regclass, key text, ts timestamptz) RETURNS bigint
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
+SET constraint_exclusion = off
 AS $$
 DECLARE
     v_label text := pg_catalog.current_setting('history_track.label', true);
@@ -2958,6 +2966,7 @@ $$;
 CREATE OR REPLACE FUNCTION @extschema@.revert_row(tbl regclass, event bigint) RETURNS bigint
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
+SET constraint_exclusion = off
 AS $$
 DECLARE
     v_label text := pg_catalog.current_setting('history_track.label', true);
@@ -3107,6 +3116,23 @@ BEGIN
         END IF;
     END IF;
 
+    -- An index history_track made on an event table (the owner of a schema
+    -- may drop what the schema holds): refused to anyone but a superuser,
+    -- unless the event table goes too.
+    IF NOT v_superuser AND EXISTS (SELECT FROM pg_event_trigger_dropped_objects() AS d WHERE d.object_type = 'index') THEN
+        SELECT e.event_table, m.cols INTO v_row
+          FROM history_track.event_table AS e
+         CROSS JOIN LATERAL history_track._missing_indexes(e.event_table) AS m(cols)
+         WHERE NOT EXISTS (SELECT FROM pg_event_trigger_dropped_objects() AS d
+                            WHERE d.classid = 'pg_class'::regclass AND d.objid = e.event_table::oid AND d.objsubid = 0)
+         LIMIT 1;
+        IF FOUND THEN
+            RAISE EXCEPTION 'cannot drop the index on % of event table %', v_row.cols, v_row.event_table
+                USING ERRCODE = 'insufficient_privilege',
+                      DETAIL = 'Reading history relies on it; only a superuser may drop it.';
+        END IF;
+    END IF;
+
     -- A partition of a tracked table, dropped: its rows would leave the table
     -- without an event. Refused (detaching first records them leaving),
     -- unless the tracked table goes too.
@@ -3173,52 +3199,102 @@ CREATE OR REPLACE FUNCTION history_track._on_sql_drop() RETURNS event_trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+    v_acting bigint;
 BEGIN
     -- While DROP EXTENSION runs, the catalog itself is among the dropped objects.
     IF to_regclass('history_track.tracked_table') IS NULL OR to_regclass('history_track.acting') IS NULL THEN
         RETURN;
     END IF;
-    PERFORM history_track._enter();
+    v_acting := history_track._enter();
     PERFORM history_track._sql_drop();
-    PERFORM history_track._leave();
+    PERFORM history_track._leave(v_acting);
 END
 $$;
 -- from src/80_lifecycle.sql
 CREATE EVENT TRIGGER history_track_sql_drop ON sql_drop
     EXECUTE FUNCTION history_track._on_sql_drop();
 -- from src/80_lifecycle.sql
+CREATE OR REPLACE FUNCTION history_track._identifier_list(p_text text) RETURNS text[]
+LANGUAGE plpgsql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_item  text;
+    v_names text[] := ARRAY[]::text[];
+BEGIN
+    IF p_text IS NULL OR p_text !~ '^\s*("([^"]|"")+"|[A-Za-z_][A-Za-z0-9_$]*)(\s*,\s*("([^"]|"")+"|[A-Za-z_][A-Za-z0-9_$]*))*\s*$' THEN
+        RETURN NULL;
+    END IF;
+    FOR v_item IN SELECT m[1] FROM regexp_matches(p_text, '("([^"]|"")+"|[A-Za-z_][A-Za-z0-9_$]*)', 'g') AS m LOOP
+        v_names := v_names || CASE WHEN left(v_item, 1) = '"' THEN replace(substr(v_item, 2, length(v_item) - 2), '""', '"')
+                                   ELSE lower(v_item) END;
+    END LOOP;
+    RETURN v_names;
+END
+$$;
+-- from src/80_lifecycle.sql
 CREATE OR REPLACE FUNCTION history_track._on_ddl_start() RETURNS event_trigger
 LANGUAGE plpgsql
 
-SECURITY DEFINER
+
+
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     v_tables text;
+    v_schema name;
+    v_owner  name;
     v_names  text[];
+    v_hits   boolean;
 BEGIN
-    IF to_regclass('history_track.tracked_table') IS NULL OR tg_tag <> 'DROP EXTENSION' THEN
+    IF to_regclass('history_track.tracked_table') IS NULL
+       OR tg_tag NOT IN ('DROP EXTENSION', 'DROP SCHEMA', 'DROP OWNED') THEN
         RETURN;
     END IF;
     SELECT string_agg(DISTINCT k.table_name::text, ', ') INTO v_tables FROM history_track.tracker AS k;
     IF v_tables IS NULL THEN
         RETURN;
     END IF;
-    -- The names the statement drops, if it reads as one DROP EXTENSION.
-    v_names := (SELECT array_agg(lower(btrim(n, E' \t\r\n"')))
-                  FROM regexp_split_to_table(
-                           substring(current_query() FROM
-                               '(?i)^\s*DROP\s+EXTENSION\s+(?:IF\s+EXISTS\s+)?([A-Za-z0-9_",\s]+?)\s*(?:CASCADE|RESTRICT)?\s*;?\s*$'),
-                           ',') AS n);
-    IF v_names IS NOT NULL AND NOT 'history_track' = ANY (v_names) THEN
+    SELECT n.nspname, pg_get_userbyid(n.nspowner) INTO v_schema, v_owner
+      FROM pg_namespace AS n WHERE n.oid = '@extschema@'::regnamespace;
+    -- The names the statement drops, if it reads as one such statement.
+    v_names := history_track._identifier_list(substring(current_query() FROM
+                   CASE tg_tag
+                       WHEN 'DROP EXTENSION' THEN '(?i)^\s*DROP\s+EXTENSION\s+(?:IF\s+EXISTS\s+)?(.+?)\s*(?:CASCADE|RESTRICT)?\s*;?\s*$'
+                       WHEN 'DROP SCHEMA' THEN '(?i)^\s*DROP\s+SCHEMA\s+(?:IF\s+EXISTS\s+)?(.+?)\s*(?:CASCADE|RESTRICT)?\s*;?\s*$'
+                       ELSE '(?i)^\s*DROP\s+OWNED\s+BY\s+(.+?)\s*(?:CASCADE|RESTRICT)?\s*;?\s*$' END));
+    v_hits := CASE tg_tag
+                  WHEN 'DROP EXTENSION' THEN 'history_track' = ANY (v_names)
+                  WHEN 'DROP SCHEMA' THEN v_schema = ANY (v_names)
+                  -- (CURRENT_USER and the like read as lower-case names)
+                  ELSE v_owner = ANY (v_names)
+                       OR EXISTS (SELECT FROM unnest(v_names) AS r(name)
+                                   WHERE r.name IN ('current_user', 'current_role', 'session_user')
+                                     AND pg_has_role(CASE r.name WHEN 'session_user' THEN session_user
+                                                                 ELSE current_user END,
+                                                     v_owner, 'USAGE'))
+              END;
+    IF v_names IS NOT NULL AND NOT v_hits THEN
         RETURN;
     END IF;
-    RAISE EXCEPTION 'cannot drop extension history_track while tables are tracked: %', v_tables
+    IF v_names IS NULL AND tg_tag <> 'DROP EXTENSION'
+       AND (history_track._is_superuser((SELECT r.oid FROM pg_roles AS r WHERE r.rolname = current_user))
+            OR NOT pg_has_role(current_user, v_owner, 'USAGE')) THEN
+        RETURN;     -- (it cannot drop the extension's schema, or it is a superuser's)
+    END IF;
+    RAISE EXCEPTION 'cannot drop extension history_track% while tables are tracked: %',
+                    CASE tg_tag WHEN 'DROP EXTENSION' THEN ''
+                                WHEN 'DROP SCHEMA' THEN format(' with its schema %I', v_schema)
+                                ELSE format(' with its schema %I, owned by %I', v_schema, v_owner) END,
+                    v_tables
         USING ERRCODE = 'dependent_objects_still_exist',
               DETAIL = CASE WHEN v_names IS NULL
-                            THEN 'This DROP EXTENSION could not be read (dynamic SQL?), and it might drop history_track: that would remove the triggers that record those tables and the guards that keep their history append-only.'
+                            THEN format('This %s could not be read (dynamic SQL, or several statements in one query?), and it might drop history_track: that would remove the triggers that record those tables and the guards that keep their history append-only.', tg_tag)
                             ELSE 'Dropping it would remove the triggers that record those tables and the guards that keep their history append-only.' END,
-              HINT = 'Stop tracking them first, e.g. SELECT untrack_table(table_name) FROM (SELECT DISTINCT table_name FROM history_trackers) AS t; their event tables and history stay.';
+              HINT = CASE WHEN v_names IS NULL AND tg_tag <> 'DROP EXTENSION'
+                          THEN format('Issue the %s as a statement of its own.', tg_tag)
+                          ELSE 'Stop tracking them first, e.g. SELECT untrack_table(table_name) FROM (SELECT DISTINCT table_name FROM history_trackers) AS t; their event tables and history stay.' END;
 END
 $$;
 -- from src/80_lifecycle.sql
@@ -3614,7 +3690,7 @@ END
 $$;
 -- from src/80_lifecycle.sql
 CREATE EVENT TRIGGER history_track_ddl_start ON ddl_command_start
-    WHEN TAG IN ('DROP EXTENSION')
+    WHEN TAG IN ('DROP EXTENSION', 'DROP SCHEMA', 'DROP OWNED')
     EXECUTE FUNCTION history_track._on_ddl_start();
 -- from src/80_lifecycle.sql
 CREATE EVENT TRIGGER history_track_ddl_end ON ddl_command_end
@@ -3699,6 +3775,18 @@ BEGIN
 END
 $$;
 -- from src/85_protect.sql
+CREATE OR REPLACE FUNCTION history_track._missing_indexes(p_event regclass) RETURNS SETOF text
+LANGUAGE sql STABLE STRICT
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT x.cols
+      FROM (VALUES ('pgh_obj_id', '(pgh_obj_id, pgh_id)'), ('pgh_old_obj_id', '(pgh_old_obj_id, pgh_id)'),
+                   ('pgh_created_at', '(pgh_created_at)')) AS x(col, cols)
+     WHERE NOT EXISTS (SELECT FROM pg_index AS i
+                         JOIN pg_attribute AS a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+                        WHERE i.indrelid = p_event AND a.attname = x.col)
+$$;
+-- from src/85_protect.sql
 CREATE OR REPLACE FUNCTION @extschema@.check_history()
 RETURNS TABLE (table_name regclass, problem text)
 LANGUAGE sql STABLE
@@ -3738,11 +3826,7 @@ AS $$
     UNION ALL
     SELECT t.table_name, format('its event table %s lacks the index on %s history_track made', t.event_table, x.cols)
       FROM history_track.tracked_table AS t
-     CROSS JOIN (VALUES ('pgh_obj_id', '(pgh_obj_id, pgh_id)'), ('pgh_old_obj_id', '(pgh_old_obj_id, pgh_id)'),
-                        ('pgh_created_at', '(pgh_created_at)')) AS x(col, cols)
-     WHERE NOT EXISTS (SELECT FROM pg_index AS i
-                         JOIN pg_attribute AS a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
-                        WHERE i.indrelid = t.event_table AND a.attname = x.col)
+     CROSS JOIN LATERAL history_track._missing_indexes(t.event_table) AS x(cols)
     UNION ALL
     SELECT k.table_name, format('the condition of its tracker "%s" is gone', k.label)
       FROM history_track.tracker AS k
@@ -3823,11 +3907,12 @@ LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    v_count bigint;
+    v_count  bigint;
+    v_acting bigint;
 BEGIN
-    PERFORM history_track._enter();
+    v_acting := history_track._enter();
     v_count := history_track._prune_history(tbl, before);
-    PERFORM history_track._leave();
+    PERFORM history_track._leave(v_acting);
     RETURN v_count;
 END
 $$;
@@ -3925,10 +4010,12 @@ CREATE OR REPLACE FUNCTION @extschema@.start_hash_chain(tbl regclass) RETURNS vo
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+    v_acting bigint;
 BEGIN
-    PERFORM history_track._enter();
+    v_acting := history_track._enter();
     PERFORM history_track._start_hash_chain(tbl);
-    PERFORM history_track._leave();
+    PERFORM history_track._leave(v_acting);
 END
 $$;
 -- from src/85_protect.sql
