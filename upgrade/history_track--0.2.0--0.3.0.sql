@@ -3626,14 +3626,16 @@ BEGIN
         EXECUTE format('ALTER TABLE %s ALTER COLUMN %I TYPE %s USING %2$I::%3$s', v_event, v_target, v_new_sql);
     END LOOP;
 
-    -- The row type: the conditions that read the column are compiled again
-    -- for the new type (from PostgreSQL's rendering of their trees), or the
-    -- ALTER refused.
+    -- The row type: the conditions are compiled again for the new type (from
+    -- PostgreSQL's rendering of their trees), or the ALTER refused. All of
+    -- them, not only those that read the column: PostgreSQL's recent minor
+    -- releases (15.20 here) refuse to change an attribute's type while a
+    -- function with a stored body takes the row type.
     SELECT array_agg(k.label ORDER BY k.label), array_agg(k.condition::oid::regproc::text ORDER BY k.label),
            array_agg(pg_get_function_sqlbody(k.condition) ORDER BY k.label)
       INTO v_labels, v_names, v_bodies
       FROM history_track.tracker AS k
-     WHERE k.table_name = p_table AND p_column = ANY (history_track._condition_columns(k.condition));
+     WHERE k.table_name = p_table AND k.condition IS NOT NULL;
     FOR v_i IN 1 .. COALESCE(cardinality(v_labels), 0) LOOP
         EXECUTE format('DROP FUNCTION %s(%2$s, %2$s)', v_names[v_i], p_row);
     END LOOP;
