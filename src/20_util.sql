@@ -365,6 +365,31 @@ BEGIN
 END
 $$;
 
+-- p_type with its domains peeled off: the base type, the typmod of the
+-- innermost domain that sets one (else p_typmod), and whether it was a domain.
+CREATE FUNCTION history_track._domain_base(p_type oid, p_typmod integer,
+                                           OUT base oid, OUT typmod integer, OUT was_domain boolean)
+LANGUAGE plpgsql STABLE STRICT
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_type record;
+BEGIN
+    base := p_type;
+    typmod := p_typmod;
+    was_domain := false;
+    LOOP
+        SELECT t.typtype, t.typbasetype, t.typtypmod INTO v_type FROM pg_type AS t WHERE t.oid = base;
+        EXIT WHEN v_type.typtype <> 'd';
+        was_domain := true;
+        IF v_type.typtypmod <> -1 THEN
+            typmod := v_type.typtypmod;
+        END IF;
+        base := v_type.typbasetype;
+    END LOOP;
+END
+$$;
+
 -- How a value of type p_type (typmod p_typmod) is stored in history:
 --   stored, typmod  the trusted type (see above) and its typmod;
 --   via             'same' (stored as it is), 'base' (a domain, stored as its
@@ -377,22 +402,12 @@ LANGUAGE plpgsql STABLE STRICT
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    v_domain  boolean := false;
+    v_outer   record := history_track._domain_base(p_type, p_typmod);
     v_element oid;
-    v_elem_domain boolean := false;
-    v_type    record;
+    v_inner   record;
 BEGIN
-    stored := p_type;
-    typmod := p_typmod;
-    LOOP
-        SELECT t.typtype, t.typbasetype, t.typtypmod INTO v_type FROM pg_type AS t WHERE t.oid = stored;
-        EXIT WHEN v_type.typtype <> 'd';
-        v_domain := true;
-        IF v_type.typtypmod <> -1 THEN
-            typmod := v_type.typtypmod;
-        END IF;
-        stored := v_type.typbasetype;
-    END LOOP;
+    stored := v_outer.base;
+    typmod := v_outer.typmod;
 
     -- (An array type is its element type's typarray: int2vector and the like,
     -- which subscript like arrays, are stored as they are.)
@@ -400,18 +415,11 @@ BEGIN
       JOIN pg_type AS e ON e.oid = t.typelem AND e.typarray = t.oid
      WHERE t.oid = stored;
     IF v_element IS NOT NULL THEN
-        LOOP
-            SELECT t.typtype, t.typbasetype, t.typtypmod INTO v_type FROM pg_type AS t WHERE t.oid = v_element;
-            EXIT WHEN v_type.typtype <> 'd';
-            v_elem_domain := true;
-            IF v_type.typtypmod <> -1 THEN
-                typmod := v_type.typtypmod;
-            END IF;
-            v_element := v_type.typbasetype;
-        END LOOP;
-        IF history_track._type_is_trusted(v_element) THEN
-            stored := (SELECT t.typarray FROM pg_type AS t WHERE t.oid = v_element);
-            via := CASE WHEN v_elem_domain THEN 'text' WHEN v_domain THEN 'base' ELSE 'same' END;
+        v_inner := history_track._domain_base(v_element, typmod);
+        typmod := v_inner.typmod;
+        IF history_track._type_is_trusted(v_inner.base) THEN
+            stored := (SELECT t.typarray FROM pg_type AS t WHERE t.oid = v_inner.base);
+            via := CASE WHEN v_inner.was_domain THEN 'text' WHEN v_outer.was_domain THEN 'base' ELSE 'same' END;
         ELSE
             stored := 'text[]'::regtype;
             typmod := -1;
@@ -421,7 +429,7 @@ BEGIN
     END IF;
 
     IF history_track._type_is_trusted(stored) THEN
-        via := CASE WHEN v_domain THEN 'base' ELSE 'same' END;
+        via := CASE WHEN v_outer.was_domain THEN 'base' ELSE 'same' END;
     ELSE
         stored := 'text'::regtype;
         typmod := -1;
@@ -479,6 +487,26 @@ AS $$
        AND (p_columns IS NULL OR a.attname = ANY (p_columns))
        AND NOT (a.attname = ANY (COALESCE(p_exclude, '{}')))
      ORDER BY a.attnum
+$$;
+
+-- What a tracked table's events record: its mirrored columns that its event
+-- table has (a column added since a table tracked with `columns` was
+-- tracked is not one), in the table's column order, each with the SQL of its
+-- value as history stores it, read from p_alias.
+CREATE FUNCTION history_track._recorded_columns(p_table regclass, p_alias text)
+RETURNS TABLE (attname name, value_sql text, attnum smallint)
+LANGUAGE sql STABLE STRICT
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT m.attname,
+           history_track._stored_value_sql(format('%I.%I', p_alias, m.attname), m.atttypid, m.atttypmod),
+           a.attnum
+      FROM history_track.tracked_table AS t
+     CROSS JOIN LATERAL history_track._mirrored_columns(p_table, t.columns, t.exclude) AS m
+      JOIN pg_attribute AS a ON a.attrelid = p_table AND a.attname = m.attname
+     WHERE t.table_name = p_table
+       AND EXISTS (SELECT FROM pg_attribute AS ea
+                    WHERE ea.attrelid = t.event_table AND ea.attname = m.attname AND NOT ea.attisdropped)
 $$;
 
 -- The SQL type of pgh_obj_id: the stored type of the key column for a

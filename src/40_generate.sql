@@ -113,22 +113,14 @@ BEGIN
      WHERE t.table_name = p_table AND t.label = p_label;
 
     -- The mirrored columns the event table has, and how each is stored.
-    SELECT array_agg(m.attname ORDER BY a.attnum) AS names,
-           string_agg(format(', %I', m.attname), '' ORDER BY a.attnum) AS targets,
-           string_agg(', ' || history_track._stored_value_sql(
-                                  format('%I.%I', CASE p_operation WHEN 'insert' THEN 'pgh_new'
-                                                                   WHEN 'update' THEN 'pgh_' || COALESCE(v_tracker.snapshot, 'new')
-                                                                   ELSE 'pgh_old' END, m.attname),
-                                  m.atttypid, m.atttypmod), '' ORDER BY a.attnum) AS values
-      INTO v_cols
-      FROM history_track._mirrored_columns(p_table, v_table.columns, v_table.exclude) AS m
-      JOIN pg_attribute AS a ON a.attrelid = p_table AND a.attname = m.attname
-     WHERE EXISTS (SELECT FROM pg_attribute AS ea
-                    WHERE ea.attrelid = v_table.event_table AND ea.attname = m.attname AND NOT ea.attisdropped);
-
     v_snap := CASE p_operation WHEN 'insert' THEN 'pgh_new'
                                WHEN 'update' THEN 'pgh_' || COALESCE(v_tracker.snapshot, 'new')
                                ELSE 'pgh_old' END;
+    SELECT array_agg(c.attname ORDER BY c.attnum) AS names,
+           string_agg(format(', %I', c.attname), '' ORDER BY c.attnum) AS targets,
+           string_agg(', ' || c.value_sql, '' ORDER BY c.attnum) AS values
+      INTO v_cols
+      FROM history_track._recorded_columns(p_table, v_snap) AS c;
 
     IF p_operation = 'insert' THEN
         v_from := 'pgh_new_rows AS pgh_new';

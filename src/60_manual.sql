@@ -105,16 +105,10 @@ BEGIN
                   HINT = 'Call record_history_event().';
     END IF;
 
-    -- The mirrored columns the event table has (a column added to the table
-    -- since it was tracked is not recorded until it is tracked again).
-    SELECT string_agg(format(', %I', m.attname), '' ORDER BY a.attnum) AS targets,
-           string_agg(', ' || history_track._stored_value_sql(format('pgh_t.%I', m.attname), m.atttypid, m.atttypmod), ''
-                      ORDER BY a.attnum) AS values
+    SELECT string_agg(format(', %I', c.attname), '' ORDER BY c.attnum) AS targets,
+           string_agg(', ' || c.value_sql, '' ORDER BY c.attnum) AS values
       INTO v_cols
-      FROM history_track._mirrored_columns(p_table, v_table.columns, v_table.exclude) AS m
-      JOIN pg_attribute AS a ON a.attrelid = p_table AND a.attname = m.attname
-     WHERE EXISTS (SELECT FROM pg_attribute AS ea
-                    WHERE ea.attrelid = v_table.event_table AND ea.attname = m.attname AND NOT ea.attisdropped);
+      FROM history_track._recorded_columns(p_table, 'pgh_t') AS c;
     -- (Every column of the table, in its order, is compared with the caller's row.)
 
     EXECUTE format(
@@ -237,14 +231,10 @@ DECLARE
     v_cols  record;
     v_count bigint;
 BEGIN
-    SELECT string_agg(format(', %I', m.attname), '' ORDER BY a.attnum) AS targets,
-           string_agg(', ' || history_track._stored_value_sql(format('pgh_t.%I', m.attname), m.atttypid, m.atttypmod), ''
-                      ORDER BY a.attnum) AS values
+    SELECT string_agg(format(', %I', c.attname), '' ORDER BY c.attnum) AS targets,
+           string_agg(', ' || c.value_sql, '' ORDER BY c.attnum) AS values
       INTO v_cols
-      FROM history_track._mirrored_columns(p_table, v_table.columns, v_table.exclude) AS m
-      JOIN pg_attribute AS a ON a.attrelid = p_table AND a.attname = m.attname
-     WHERE EXISTS (SELECT FROM pg_attribute AS ea
-                    WHERE ea.attrelid = v_table.event_table AND ea.attname = m.attname AND NOT ea.attisdropped);
+      FROM history_track._recorded_columns(p_table, 'pgh_t') AS c;
     EXECUTE format(
         E'INSERT INTO %s (pgh_created_at, pgh_label, pgh_operation, pgh_obj_id, pgh_context_id, pgh_context%s)\n'
         ' SELECT pg_catalog.now(), ''baseline'', %L, %s, pgh_c.context_id, pgh_c.context%s\n'
@@ -257,12 +247,9 @@ BEGIN
 END
 $$;
 
--- Record the baseline of p_table: every key the history still shows but the
--- table no longer has (a DELETE labeled baseline: rows deleted while the
--- table was not tracked), then every row as it is now (BASELINE). Writes are
--- locked out meanwhile, so no write can fall between the rows read and the
--- events written. Everything is compared as history stores it.
-CREATE FUNCTION history_track._record_baseline(p_table regclass) RETURNS bigint
+-- Record every key the history of p_table shows but the table no longer has,
+-- as a DELETE labeled baseline carrying the row's last recorded state.
+CREATE FUNCTION history_track._record_gone(p_table regclass) RETURNS bigint
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 SET constraint_exclusion = off    -- it reads the table: see _untrusted_code()
@@ -272,7 +259,6 @@ DECLARE
     v_cols  record;
     v_gone  bigint;
 BEGIN
-    EXECUTE format('LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE', history_track._qualified(p_table));
     SELECT string_agg(format(', %I', a.attname), '' ORDER BY a.attnum) AS targets,
            string_agg(format(', pgh_r.%I', a.attname), '' ORDER BY a.attnum) AS values
       INTO v_cols
@@ -291,8 +277,24 @@ BEGIN
         history_track._obj_id_sql(p_table, 'pgh_t'))
     USING now(), history_track._state_labels();
     GET DIAGNOSTICS v_gone = ROW_COUNT;
-    RETURN v_gone + history_track._record_rows(p_table, 'BASELINE',
-               format('%s%s AS pgh_t', history_track._only(p_table), history_track._qualified(p_table)));
+    RETURN v_gone;
+END
+$$;
+
+-- Record the baseline of p_table: every key the history still shows but the
+-- table no longer has (rows deleted while the table was not tracked), then
+-- every row as it is now (BASELINE). Writes are locked out meanwhile, so no
+-- write can fall between the rows read and the events written. Everything is
+-- compared as history stores it.
+CREATE FUNCTION history_track._record_baseline(p_table regclass) RETURNS bigint
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    EXECUTE format('LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE', history_track._qualified(p_table));
+    RETURN history_track._record_gone(p_table)
+           + history_track._record_rows(p_table, 'BASELINE',
+                 format('%s%s AS pgh_t', history_track._only(p_table), history_track._qualified(p_table)));
 END
 $$;
 
@@ -316,23 +318,16 @@ DECLARE
     v_table history_track.tracked_table := history_track._tracked(p_table);
     v_cols  record;
     v_count bigint;
-    v_gone  bigint;
 BEGIN
     IF NOT history_track._has_default_trackers(p_table) THEN
         RETURN 0::bigint;   -- nothing replays
     END IF;
-    SELECT string_agg(format(', %I', m.attname), '' ORDER BY a.attnum) AS targets,
-           string_agg(', ' || history_track._stored_value_sql(format('pgh_t.%I', m.attname), m.atttypid, m.atttypmod), ''
-                      ORDER BY a.attnum) AS values,
-           string_agg(history_track._stored_value_sql(format('pgh_t.%I', m.attname), m.atttypid, m.atttypmod), ', '
-                      ORDER BY a.attnum) AS now,
-           string_agg(format('pgh_r.%I', m.attname), ', ' ORDER BY a.attnum) AS replayed,
-           string_agg(format(', pgh_r.%I', m.attname), '' ORDER BY a.attnum) AS replayed_list
+    SELECT string_agg(format(', %I', c.attname), '' ORDER BY c.attnum) AS targets,
+           string_agg(', ' || c.value_sql, '' ORDER BY c.attnum) AS values,
+           string_agg(c.value_sql, ', ' ORDER BY c.attnum) AS now,
+           string_agg(format('pgh_r.%I', c.attname), ', ' ORDER BY c.attnum) AS replayed
       INTO v_cols
-      FROM history_track._mirrored_columns(p_table, v_table.columns, v_table.exclude) AS m
-      JOIN pg_attribute AS a ON a.attrelid = p_table AND a.attname = m.attname
-     WHERE EXISTS (SELECT FROM pg_attribute AS ea
-                    WHERE ea.attrelid = v_table.event_table AND ea.attname = m.attname AND NOT ea.attisdropped);
+      FROM history_track._recorded_columns(p_table, 'pgh_t') AS c;
     EXECUTE format(
         E'WITH pgh_r AS MATERIALIZED (%1$s)\n'
         'INSERT INTO %2$s (pgh_created_at, pgh_label, pgh_operation, pgh_obj_id, pgh_context_id, pgh_context%3$s)\n'
@@ -346,17 +341,6 @@ BEGIN
         COALESCE(v_cols.now, 'NULL'), COALESCE(v_cols.replayed, 'NULL'))
     USING now(), history_track._state_labels();
     GET DIAGNOSTICS v_count = ROW_COUNT;
-    EXECUTE format(
-        E'INSERT INTO %1$s (pgh_created_at, pgh_label, pgh_operation, pgh_obj_id, pgh_context_id, pgh_context%2$s)\n'
-        ' SELECT pg_catalog.now(), ''baseline'', ''DELETE'', pgh_r.pgh_obj_id, pgh_c.context_id, pgh_c.context%3$s\n'
-        '   FROM history_track._context() AS pgh_c, (%4$s) AS pgh_r\n'
-        '  WHERE NOT EXISTS (SELECT FROM %5$s%6$s AS pgh_t WHERE %7$s OPERATOR(pg_catalog.=) pgh_r.pgh_obj_id)',
-        history_track._qualified(v_table.event_table), COALESCE(v_cols.targets, ''),
-        COALESCE(v_cols.replayed_list, ''),
-        history_track._replay_sql(p_table, false, 'events'),
-        history_track._only(p_table), history_track._qualified(p_table), history_track._obj_id_sql(p_table, 'pgh_t'))
-    USING now(), history_track._state_labels();
-    GET DIAGNOSTICS v_gone = ROW_COUNT;
-    RETURN v_count + v_gone;
+    RETURN v_count + history_track._record_gone(p_table);
 END
 $$;

@@ -92,7 +92,7 @@ AS $$
 DECLARE
     v_row       record;
     v_caller    name := history_track._caller();
-    v_superuser boolean := history_track._is_superuser((SELECT r.oid FROM pg_roles AS r WHERE r.rolname = history_track._caller()));
+    v_superuser boolean := history_track._is_superuser((SELECT r.oid FROM pg_roles AS r WHERE r.rolname = v_caller));
 BEGIN
 
     -- An event table (of a tracked, untracked or dropped table): its history

@@ -20,6 +20,7 @@ REVOKE EXECUTE ON FUNCTION
     history_track._drop_triggers(text, regclass[]),
     history_track._drop_generated(integer, boolean),
     history_track._record_rows(regclass, text, text),
+    history_track._record_gone(regclass),
     history_track._record_baseline(regclass),
     history_track._record_partition_moves(regclass, history_track.tracked_table, regclass[]),
     history_track._remember_columns(regclass),

@@ -33,7 +33,7 @@ EXPLAINED = {
         "inserts the manual event through EXECUTE",
     ("history_track._record_rows(regclass,text,text)", "performance", "routine is marked as VOLATILE, should be STABLE"):
         "inserts baseline events through EXECUTE",
-    ("history_track._resync(regclass)", "performance", "routine is marked as VOLATILE, should be STABLE"):
+    ("history_track._record_gone(regclass)", "performance", "routine is marked as VOLATILE, should be STABLE"):
         "inserts baseline events through EXECUTE",
     ("history_track._row_type(regclass)", "performance", "routine is marked as VOLATILE, should be STABLE"):
         "creates or alters the row type through EXECUTE",

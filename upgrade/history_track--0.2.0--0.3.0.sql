@@ -455,28 +455,41 @@ BEGIN
 END
 $$;
 -- from src/20_util.sql
+CREATE OR REPLACE FUNCTION history_track._domain_base(p_type oid, p_typmod integer,
+                                           OUT base oid, OUT typmod integer, OUT was_domain boolean)
+LANGUAGE plpgsql STABLE STRICT
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_type record;
+BEGIN
+    base := p_type;
+    typmod := p_typmod;
+    was_domain := false;
+    LOOP
+        SELECT t.typtype, t.typbasetype, t.typtypmod INTO v_type FROM pg_type AS t WHERE t.oid = base;
+        EXIT WHEN v_type.typtype <> 'd';
+        was_domain := true;
+        IF v_type.typtypmod <> -1 THEN
+            typmod := v_type.typtypmod;
+        END IF;
+        base := v_type.typbasetype;
+    END LOOP;
+END
+$$;
+-- from src/20_util.sql
 CREATE OR REPLACE FUNCTION history_track._stored_type(p_type oid, p_typmod integer,
                                            OUT stored oid, OUT typmod integer, OUT via text)
 LANGUAGE plpgsql STABLE STRICT
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    v_domain  boolean := false;
+    v_outer   record := history_track._domain_base(p_type, p_typmod);
     v_element oid;
-    v_elem_domain boolean := false;
-    v_type    record;
+    v_inner   record;
 BEGIN
-    stored := p_type;
-    typmod := p_typmod;
-    LOOP
-        SELECT t.typtype, t.typbasetype, t.typtypmod INTO v_type FROM pg_type AS t WHERE t.oid = stored;
-        EXIT WHEN v_type.typtype <> 'd';
-        v_domain := true;
-        IF v_type.typtypmod <> -1 THEN
-            typmod := v_type.typtypmod;
-        END IF;
-        stored := v_type.typbasetype;
-    END LOOP;
+    stored := v_outer.base;
+    typmod := v_outer.typmod;
 
     -- (An array type is its element type's typarray: int2vector and the like,
     -- which subscript like arrays, are stored as they are.)
@@ -484,18 +497,11 @@ BEGIN
       JOIN pg_type AS e ON e.oid = t.typelem AND e.typarray = t.oid
      WHERE t.oid = stored;
     IF v_element IS NOT NULL THEN
-        LOOP
-            SELECT t.typtype, t.typbasetype, t.typtypmod INTO v_type FROM pg_type AS t WHERE t.oid = v_element;
-            EXIT WHEN v_type.typtype <> 'd';
-            v_elem_domain := true;
-            IF v_type.typtypmod <> -1 THEN
-                typmod := v_type.typtypmod;
-            END IF;
-            v_element := v_type.typbasetype;
-        END LOOP;
-        IF history_track._type_is_trusted(v_element) THEN
-            stored := (SELECT t.typarray FROM pg_type AS t WHERE t.oid = v_element);
-            via := CASE WHEN v_elem_domain THEN 'text' WHEN v_domain THEN 'base' ELSE 'same' END;
+        v_inner := history_track._domain_base(v_element, typmod);
+        typmod := v_inner.typmod;
+        IF history_track._type_is_trusted(v_inner.base) THEN
+            stored := (SELECT t.typarray FROM pg_type AS t WHERE t.oid = v_inner.base);
+            via := CASE WHEN v_inner.was_domain THEN 'text' WHEN v_outer.was_domain THEN 'base' ELSE 'same' END;
         ELSE
             stored := 'text[]'::regtype;
             typmod := -1;
@@ -505,7 +511,7 @@ BEGIN
     END IF;
 
     IF history_track._type_is_trusted(stored) THEN
-        via := CASE WHEN v_domain THEN 'base' ELSE 'same' END;
+        via := CASE WHEN v_outer.was_domain THEN 'base' ELSE 'same' END;
     ELSE
         stored := 'text'::regtype;
         typmod := -1;
@@ -554,6 +560,22 @@ AS $$
        AND (p_columns IS NULL OR a.attname = ANY (p_columns))
        AND NOT (a.attname = ANY (COALESCE(p_exclude, '{}')))
      ORDER BY a.attnum
+$$;
+-- from src/20_util.sql
+CREATE OR REPLACE FUNCTION history_track._recorded_columns(p_table regclass, p_alias text)
+RETURNS TABLE (attname name, value_sql text, attnum smallint)
+LANGUAGE sql STABLE STRICT
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT m.attname,
+           history_track._stored_value_sql(format('%I.%I', p_alias, m.attname), m.atttypid, m.atttypmod),
+           a.attnum
+      FROM history_track.tracked_table AS t
+     CROSS JOIN LATERAL history_track._mirrored_columns(p_table, t.columns, t.exclude) AS m
+      JOIN pg_attribute AS a ON a.attrelid = p_table AND a.attname = m.attname
+     WHERE t.table_name = p_table
+       AND EXISTS (SELECT FROM pg_attribute AS ea
+                    WHERE ea.attrelid = t.event_table AND ea.attname = m.attname AND NOT ea.attisdropped)
 $$;
 -- from src/20_util.sql
 CREATE OR REPLACE FUNCTION history_track._obj_id_type(p_table regclass) RETURNS text
@@ -1296,22 +1318,14 @@ BEGIN
      WHERE t.table_name = p_table AND t.label = p_label;
 
     -- The mirrored columns the event table has, and how each is stored.
-    SELECT array_agg(m.attname ORDER BY a.attnum) AS names,
-           string_agg(format(', %I', m.attname), '' ORDER BY a.attnum) AS targets,
-           string_agg(', ' || history_track._stored_value_sql(
-                                  format('%I.%I', CASE p_operation WHEN 'insert' THEN 'pgh_new'
-                                                                   WHEN 'update' THEN 'pgh_' || COALESCE(v_tracker.snapshot, 'new')
-                                                                   ELSE 'pgh_old' END, m.attname),
-                                  m.atttypid, m.atttypmod), '' ORDER BY a.attnum) AS values
-      INTO v_cols
-      FROM history_track._mirrored_columns(p_table, v_table.columns, v_table.exclude) AS m
-      JOIN pg_attribute AS a ON a.attrelid = p_table AND a.attname = m.attname
-     WHERE EXISTS (SELECT FROM pg_attribute AS ea
-                    WHERE ea.attrelid = v_table.event_table AND ea.attname = m.attname AND NOT ea.attisdropped);
-
     v_snap := CASE p_operation WHEN 'insert' THEN 'pgh_new'
                                WHEN 'update' THEN 'pgh_' || COALESCE(v_tracker.snapshot, 'new')
                                ELSE 'pgh_old' END;
+    SELECT array_agg(c.attname ORDER BY c.attnum) AS names,
+           string_agg(format(', %I', c.attname), '' ORDER BY c.attnum) AS targets,
+           string_agg(', ' || c.value_sql, '' ORDER BY c.attnum) AS values
+      INTO v_cols
+      FROM history_track._recorded_columns(p_table, v_snap) AS c;
 
     IF p_operation = 'insert' THEN
         v_from := 'pgh_new_rows AS pgh_new';
@@ -2274,16 +2288,10 @@ BEGIN
                   HINT = 'Call record_history_event().';
     END IF;
 
-    -- The mirrored columns the event table has (a column added to the table
-    -- since it was tracked is not recorded until it is tracked again).
-    SELECT string_agg(format(', %I', m.attname), '' ORDER BY a.attnum) AS targets,
-           string_agg(', ' || history_track._stored_value_sql(format('pgh_t.%I', m.attname), m.atttypid, m.atttypmod), ''
-                      ORDER BY a.attnum) AS values
+    SELECT string_agg(format(', %I', c.attname), '' ORDER BY c.attnum) AS targets,
+           string_agg(', ' || c.value_sql, '' ORDER BY c.attnum) AS values
       INTO v_cols
-      FROM history_track._mirrored_columns(p_table, v_table.columns, v_table.exclude) AS m
-      JOIN pg_attribute AS a ON a.attrelid = p_table AND a.attname = m.attname
-     WHERE EXISTS (SELECT FROM pg_attribute AS ea
-                    WHERE ea.attrelid = v_table.event_table AND ea.attname = m.attname AND NOT ea.attisdropped);
+      FROM history_track._recorded_columns(p_table, 'pgh_t') AS c;
     -- (Every column of the table, in its order, is compared with the caller's row.)
 
     EXECUTE format(
@@ -2405,14 +2413,10 @@ DECLARE
     v_cols  record;
     v_count bigint;
 BEGIN
-    SELECT string_agg(format(', %I', m.attname), '' ORDER BY a.attnum) AS targets,
-           string_agg(', ' || history_track._stored_value_sql(format('pgh_t.%I', m.attname), m.atttypid, m.atttypmod), ''
-                      ORDER BY a.attnum) AS values
+    SELECT string_agg(format(', %I', c.attname), '' ORDER BY c.attnum) AS targets,
+           string_agg(', ' || c.value_sql, '' ORDER BY c.attnum) AS values
       INTO v_cols
-      FROM history_track._mirrored_columns(p_table, v_table.columns, v_table.exclude) AS m
-      JOIN pg_attribute AS a ON a.attrelid = p_table AND a.attname = m.attname
-     WHERE EXISTS (SELECT FROM pg_attribute AS ea
-                    WHERE ea.attrelid = v_table.event_table AND ea.attname = m.attname AND NOT ea.attisdropped);
+      FROM history_track._recorded_columns(p_table, 'pgh_t') AS c;
     EXECUTE format(
         E'INSERT INTO %s (pgh_created_at, pgh_label, pgh_operation, pgh_obj_id, pgh_context_id, pgh_context%s)\n'
         ' SELECT pg_catalog.now(), ''baseline'', %L, %s, pgh_c.context_id, pgh_c.context%s\n'
@@ -2425,7 +2429,7 @@ BEGIN
 END
 $$;
 -- from src/60_manual.sql
-CREATE OR REPLACE FUNCTION history_track._record_baseline(p_table regclass) RETURNS bigint
+CREATE OR REPLACE FUNCTION history_track._record_gone(p_table regclass) RETURNS bigint
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 SET constraint_exclusion = off
@@ -2435,7 +2439,6 @@ DECLARE
     v_cols  record;
     v_gone  bigint;
 BEGIN
-    EXECUTE format('LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE', history_track._qualified(p_table));
     SELECT string_agg(format(', %I', a.attname), '' ORDER BY a.attnum) AS targets,
            string_agg(format(', pgh_r.%I', a.attname), '' ORDER BY a.attnum) AS values
       INTO v_cols
@@ -2454,8 +2457,19 @@ BEGIN
         history_track._obj_id_sql(p_table, 'pgh_t'))
     USING now(), history_track._state_labels();
     GET DIAGNOSTICS v_gone = ROW_COUNT;
-    RETURN v_gone + history_track._record_rows(p_table, 'BASELINE',
-               format('%s%s AS pgh_t', history_track._only(p_table), history_track._qualified(p_table)));
+    RETURN v_gone;
+END
+$$;
+-- from src/60_manual.sql
+CREATE OR REPLACE FUNCTION history_track._record_baseline(p_table regclass) RETURNS bigint
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    EXECUTE format('LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE', history_track._qualified(p_table));
+    RETURN history_track._record_gone(p_table)
+           + history_track._record_rows(p_table, 'BASELINE',
+                 format('%s%s AS pgh_t', history_track._only(p_table), history_track._qualified(p_table)));
 END
 $$;
 -- from src/60_manual.sql
@@ -2473,23 +2487,16 @@ DECLARE
     v_table history_track.tracked_table := history_track._tracked(p_table);
     v_cols  record;
     v_count bigint;
-    v_gone  bigint;
 BEGIN
     IF NOT history_track._has_default_trackers(p_table) THEN
         RETURN 0::bigint;   -- nothing replays
     END IF;
-    SELECT string_agg(format(', %I', m.attname), '' ORDER BY a.attnum) AS targets,
-           string_agg(', ' || history_track._stored_value_sql(format('pgh_t.%I', m.attname), m.atttypid, m.atttypmod), ''
-                      ORDER BY a.attnum) AS values,
-           string_agg(history_track._stored_value_sql(format('pgh_t.%I', m.attname), m.atttypid, m.atttypmod), ', '
-                      ORDER BY a.attnum) AS now,
-           string_agg(format('pgh_r.%I', m.attname), ', ' ORDER BY a.attnum) AS replayed,
-           string_agg(format(', pgh_r.%I', m.attname), '' ORDER BY a.attnum) AS replayed_list
+    SELECT string_agg(format(', %I', c.attname), '' ORDER BY c.attnum) AS targets,
+           string_agg(', ' || c.value_sql, '' ORDER BY c.attnum) AS values,
+           string_agg(c.value_sql, ', ' ORDER BY c.attnum) AS now,
+           string_agg(format('pgh_r.%I', c.attname), ', ' ORDER BY c.attnum) AS replayed
       INTO v_cols
-      FROM history_track._mirrored_columns(p_table, v_table.columns, v_table.exclude) AS m
-      JOIN pg_attribute AS a ON a.attrelid = p_table AND a.attname = m.attname
-     WHERE EXISTS (SELECT FROM pg_attribute AS ea
-                    WHERE ea.attrelid = v_table.event_table AND ea.attname = m.attname AND NOT ea.attisdropped);
+      FROM history_track._recorded_columns(p_table, 'pgh_t') AS c;
     EXECUTE format(
         E'WITH pgh_r AS MATERIALIZED (%1$s)\n'
         'INSERT INTO %2$s (pgh_created_at, pgh_label, pgh_operation, pgh_obj_id, pgh_context_id, pgh_context%3$s)\n'
@@ -2503,18 +2510,7 @@ BEGIN
         COALESCE(v_cols.now, 'NULL'), COALESCE(v_cols.replayed, 'NULL'))
     USING now(), history_track._state_labels();
     GET DIAGNOSTICS v_count = ROW_COUNT;
-    EXECUTE format(
-        E'INSERT INTO %1$s (pgh_created_at, pgh_label, pgh_operation, pgh_obj_id, pgh_context_id, pgh_context%2$s)\n'
-        ' SELECT pg_catalog.now(), ''baseline'', ''DELETE'', pgh_r.pgh_obj_id, pgh_c.context_id, pgh_c.context%3$s\n'
-        '   FROM history_track._context() AS pgh_c, (%4$s) AS pgh_r\n'
-        '  WHERE NOT EXISTS (SELECT FROM %5$s%6$s AS pgh_t WHERE %7$s OPERATOR(pg_catalog.=) pgh_r.pgh_obj_id)',
-        history_track._qualified(v_table.event_table), COALESCE(v_cols.targets, ''),
-        COALESCE(v_cols.replayed_list, ''),
-        history_track._replay_sql(p_table, false, 'events'),
-        history_track._only(p_table), history_track._qualified(p_table), history_track._obj_id_sql(p_table, 'pgh_t'))
-    USING now(), history_track._state_labels();
-    GET DIAGNOSTICS v_gone = ROW_COUNT;
-    RETURN v_count + v_gone;
+    RETURN v_count + history_track._record_gone(p_table);
 END
 $$;
 -- from src/70_read.sql
@@ -3057,7 +3053,7 @@ AS $$
 DECLARE
     v_row       record;
     v_caller    name := history_track._caller();
-    v_superuser boolean := history_track._is_superuser((SELECT r.oid FROM pg_roles AS r WHERE r.rolname = history_track._caller()));
+    v_superuser boolean := history_track._is_superuser((SELECT r.oid FROM pg_roles AS r WHERE r.rolname = v_caller));
 BEGIN
 
     -- An event table (of a tracked, untracked or dropped table): its history
@@ -4124,6 +4120,7 @@ REVOKE EXECUTE ON FUNCTION
     history_track._drop_triggers(text, regclass[]),
     history_track._drop_generated(integer, boolean),
     history_track._record_rows(regclass, text, text),
+    history_track._record_gone(regclass),
     history_track._record_baseline(regclass),
     history_track._record_partition_moves(regclass, history_track.tracked_table, regclass[]),
     history_track._remember_columns(regclass),
