@@ -16,7 +16,7 @@ from typing import Any
 from uuid import UUID
 
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import connections, models, router, transaction
+from django.db import connections, models, router
 from django.db.models.query import RawQuerySet
 
 from ..api import Event, history_query, key_text, loads
@@ -103,9 +103,7 @@ def revert(obj: models.Model, ts: datetime | None = None, *, event: int | None =
     is not reloaded (``obj.refresh_from_db()``)."""
     alias = _alias(obj, using)
     table = _table(type(obj), alias)
-    # In a transaction so the current context reaches the write even in
-    # autocommit mode (a SELECT is not wrapped there).
-    with transaction.atomic(using=alias), connections[alias].cursor() as cur:
+    with connections[alias].cursor() as cur:
         if event is not None:
             cur.execute("SELECT revert_row(%s::regclass, %s::bigint)", [table, event])
         else:
@@ -122,7 +120,7 @@ def record(obj: models.Model, label: str, *, using: str | None = None, **context
     context. Returns the event's pgh_id."""
     alias = _alias(obj, using)
     key = _saved_key(obj)
-    with transaction.atomic(using=alias), connections[alias].cursor() as cur:
+    with connections[alias].cursor() as cur:
         cur.execute("SELECT record_history_event(%s::regclass, %s::text, %s, %s::jsonb)",
                     [_table(type(obj), alias), _key(key), label,
                      json.dumps(context, cls=DjangoJSONEncoder) if context else None])

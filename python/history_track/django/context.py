@@ -2,24 +2,36 @@
 
 ``context(**metadata)`` (a context manager and a decorator) pushes metadata
 on a stack held in a :class:`contextvars.ContextVar`, so it follows the code
-that runs inside it (threads and asyncio tasks see their own). A wrapper
-installed on every PostgreSQL connection (``connection.execute_wrappers``)
-carries the merged metadata to the writes:
+that runs inside it (threads, asyncio tasks and ``sync_to_async`` calls see
+their caller's). Called plainly, not as a block, ``context(step="x")`` adds
+its keys to the innermost open block for the rest of that block.
 
-* In a transaction (``atomic()``, ``ATOMIC_REQUESTS``): once, before the
-  transaction's first statement, ``SELECT set_history_context(...)`` — the
-  setting is transaction-local, so every write of the transaction carries it.
-  A block entered while a transaction is already open merges its metadata at
-  once, and leaving it restores the outer blocks' metadata.
-* In autocommit mode (Django's default), every statement is its own
-  transaction, so a statement other than a plain ``SELECT`` is run as
-  ``BEGIN; SELECT set_history_context(...); <statement>; COMMIT`` — the
-  setting and the write travel in one transaction, which is why this is safe
-  behind a transaction pooler (PgBouncer ``pool_mode = transaction``): nothing
-  is ever set for the session. A ``SELECT`` that writes through a function
-  call is not wrapped in autocommit mode; run it inside ``atomic()``.
+A wrapper installed on every PostgreSQL connection
+(``connection.execute_wrappers``) carries the merged metadata to the writes.
+Before a statement runs, it compares the metadata the blocks give now with
+what it last set in the connection's current transaction; when they differ
+(a new transaction, a block entered or left, a savepoint rolled back, a
+value that changed) the statement is sent as::
 
-Nested blocks merge, inner keys win, as ``set_history_context()`` does.
+    SELECT pg_catalog.set_config('history_track.context', '<json>', true); <statement>
+
+one query string, one round trip. PostgreSQL runs the statements of one
+query string as one transaction when no transaction is open (Django's
+autocommit mode), so the transaction-local setting and the write travel
+together — which is why this is safe behind a transaction pooler: nothing is
+ever set for the session. Inside a transaction the setting lasts until its
+end or until a savepoint that saw it is rolled back, and the wrapper sends it
+again when that happens. The metadata is a dollar-quoted literal, never
+SQL text a value could end. Where one query string cannot carry two
+statements (psycopg 3's ``server_side_binding``, ``executemany``) the setting
+goes first on its own: one extra round trip, in a transaction opened for the
+statement in autocommit mode.
+
+A value that is callable is called when a statement is sent, so the
+middleware records the user a view authenticated (Django REST framework sets
+``request.user`` inside the view), not the one known when the request began.
+
+Works with both of Django's PostgreSQL drivers, psycopg 3 and psycopg2.
 """
 
 from __future__ import annotations
@@ -29,50 +41,162 @@ import functools
 import inspect
 import json
 import re
+import warnings
 from dataclasses import dataclass
 from typing import Any, Callable, TypeVar
 
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import connections
-from psycopg.pq import TransactionStatus
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-_MERGE = "SELECT set_history_context(%s::jsonb)"
-_REPLACE = "SELECT set_config('history_track.context', %s, true)"
-_READ = re.compile(r"\s*select\b", re.IGNORECASE)
+# libpq's PGTransactionStatusType, as both drivers report it (connection.info.transaction_status).
+_IDLE, _INTRANS, _INERROR = 0, 2, 3
+
+_SET = "SELECT pg_catalog.set_config('history_track.context', {}, true); "
+_SET_ALONE = "SELECT pg_catalog.set_config('history_track.context', %s, true)"
+# Statements PostgreSQL refuses to run in a transaction block, which a second
+# statement in the same query string would make: they are sent as they are.
+_NO_BLOCK = re.compile(
+    r"\s*(vacuum|reindex|cluster|checkpoint|alter\s+system|(create|drop)\s+(database|tablespace|subscription)"
+    r"|alter\s+subscription|create\s+(unique\s+)?index\s+concurrently|drop\s+index\s+concurrently"
+    r"|alter\s+table\b.*\bdetach\s+partition\b.*\bconcurrently|begin|start\s+transaction|commit|end\b"
+    r"|rollback|abort|prepare\s+transaction|savepoint|release)\b",
+    re.IGNORECASE | re.DOTALL,
+)
+# After these the setting may be gone (ROLLBACK [TO SAVEPOINT]) or the transaction over.
+_RESETS = re.compile(r"\s*(rollback|abort|commit|end)\b", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
 class _Frame:
-    merged: str  # JSON: this frame's metadata over the outer frames'
-    own: str  # JSON: this frame's metadata alone
+    """The metadata of a block merged over its outer blocks', encoded where it
+    can be now (an unencodable value fails when the block is made)."""
+    fixed: dict[str, str]  # key -> JSON text of the value
+    deferred: dict[str, tuple[Callable[[], Any], type[json.JSONEncoder]]]  # called when a statement is sent
+    text: str | None  # the JSON object, when nothing is deferred
+
+    @staticmethod
+    def of(metadata: dict[str, Any], encoder: type[json.JSONEncoder], outer: _Frame | None = None) -> _Frame:
+        fixed = {} if outer is None else {k: v for k, v in outer.fixed.items() if k not in metadata}
+        deferred = {} if outer is None else {k: v for k, v in outer.deferred.items() if k not in metadata}
+        for key, value in metadata.items():
+            if callable(value):
+                deferred[key] = (value, encoder)
+            else:
+                fixed[key] = json.dumps(value, cls=encoder)
+        return _Frame(fixed, deferred, None if deferred else _object(fixed))
+
+    def payload(self) -> str:
+        """The JSON object the blocks give now: deferred values are called."""
+        if self.text is not None:
+            return self.text
+        items = dict(self.fixed)
+        token = _resolving.set(True)
+        try:
+            for key, (get, encoder) in self.deferred.items():
+                items[key] = json.dumps(get(), cls=encoder)
+        finally:
+            _resolving.reset(token)
+        return _object(items)
+
+
+def _object(items: dict[str, str]) -> str:
+    return "{" + ", ".join(f"{json.dumps(k)}: {v}" for k, v in items.items()) + "}"
 
 
 _stack: contextvars.ContextVar[tuple[_Frame, ...]] = contextvars.ContextVar("history_track_context", default=())
+# Set while deferred values are computed: a query they make (request.user
+# loading the user) is sent as it is.
+_resolving: contextvars.ContextVar[bool] = contextvars.ContextVar("history_track_resolving", default=False)
+
+
+def _payload(stack: tuple[_Frame, ...]) -> str:
+    """The JSON object the open blocks give now ('' when none is open)."""
+    return stack[-1].payload() if stack else ""
 
 
 def current_context() -> dict[str, Any] | None:
-    """The metadata the active ``context()`` blocks attach (merged), or None."""
+    """The metadata the active ``context()`` blocks attach (merged, deferred
+    values computed now), or None."""
     stack = _stack.get()
-    return json.loads(stack[-1].merged) if stack else None
+    return json.loads(_payload(stack)) if stack else None
+
+
+def _literal(text: str) -> str:
+    """text as a dollar-quoted SQL literal (no escapes to get wrong, whatever
+    standard_conforming_strings says)."""
+    tag, n = "$htc$", 0
+    while tag in text:
+        n += 1
+        tag = f"$htc{n}$"
+    return f"{tag}{text}{tag}"
+
+
+def _one_string_carries_two(cursor: Any, many: bool) -> bool:
+    """Whether a prefix statement can share the query string: a client-side
+    binding cursor sent with the simple query protocol (psycopg2 always;
+    psycopg 3's ClientCursor, Django's default), not a named cursor."""
+    if many or getattr(cursor, "name", None):
+        return False
+    raw = getattr(cursor, "cursor", cursor)   # Django's CursorWrapper holds the driver's cursor
+    module = type(raw).__module__
+    if module.startswith("psycopg2"):
+        return True
+    import psycopg
+    return isinstance(raw, psycopg.ClientCursor) and not raw.connection.pgconn.pipeline_status
 
 
 def _wrapper(execute: Callable[..., Any], sql: str, params: Any, many: bool, context: dict[str, Any]) -> Any:
-    stack = _stack.get()
-    if not stack:
+    db = context["connection"]
+    if _resolving.get():
         return execute(sql, params, many, context)
-    raw = context["connection"].connection  # the psycopg connection
-    if raw.autocommit:
-        if _READ.match(sql):
-            return execute(sql, params, many, context)
-        with raw.transaction():
-            raw.execute(_MERGE, [stack[-1].merged])
-            return execute(sql, params, many, context)
-    if raw.info.transaction_status == TransactionStatus.IDLE:
-        # This statement opens a transaction: the context goes first.
-        raw.execute(_MERGE, [stack[-1].merged])
-    return execute(sql, params, many, context)
+    raw = db.connection   # the driver's connection
+    status = raw.info.transaction_status
+    if status == _IDLE:
+        db.history_track_sent = ""   # a new transaction: nothing set in it yet
+    elif status == _INERROR:
+        return execute(sql, params, many, context)
+    want = _payload(_stack.get())
+    sent = getattr(db, "history_track_sent", "")
+    if want == sent or not isinstance(sql, str) or _NO_BLOCK.match(sql):
+        result = execute(sql, params, many, context)
+    elif _one_string_carries_two(context["cursor"], many):
+        prefix = _SET.format(_literal(want))
+        if params is not None:   # the driver reads % in the text as placeholders
+            prefix = prefix.replace("%", "%%")
+        result = execute(prefix + sql, params, many, context)
+        _skip_to_last_result(context["cursor"])
+        db.history_track_sent = want if status != _IDLE or not raw.autocommit else ""
+    elif status == _IDLE and raw.autocommit:
+        # One transaction for the setting and the statement.
+        with raw.cursor() as cur:
+            cur.execute("BEGIN")
+            try:
+                cur.execute(_SET_ALONE, [want])
+                result = execute(sql, params, many, context)
+            except BaseException:
+                if raw.info.transaction_status in (_INTRANS, _INERROR):
+                    cur.execute("ROLLBACK")
+                raise
+            cur.execute("COMMIT")
+    else:
+        with raw.cursor() as cur:
+            cur.execute(_SET_ALONE, [want])
+        db.history_track_sent = want
+        result = execute(sql, params, many, context)
+    if _RESETS.match(sql if isinstance(sql, str) else ""):
+        db.history_track_sent = ""   # ROLLBACK TO SAVEPOINT may have undone the setting
+    return result
+
+
+def _skip_to_last_result(cursor: Any) -> None:
+    """psycopg 3 stands on the first result of a query string; the caller
+    wants its statement's, the last (psycopg2 keeps only the last)."""
+    raw = getattr(cursor, "cursor", cursor)
+    if type(raw).__module__.startswith("psycopg2"):
+        return
+    while raw.nextset():
+        pass
 
 
 def install_wrapper(sender: Any = None, connection: Any = None, **kwargs: Any) -> None:
@@ -84,59 +208,74 @@ def install_wrapper(sender: Any = None, connection: Any = None, **kwargs: Any) -
         connection.execute_wrappers.insert(0, _wrapper)
 
 
-def _open_transactions() -> list[Any]:
-    """This thread's PostgreSQL connections that are inside a transaction."""
-    out = []
-    for db in connections.all():
+def _install_everywhere() -> None:
+    from django.db import connections
+    for db in connections.all(initialized_only=True):
         install_wrapper(connection=db)
-        raw = db.connection
-        if (db.vendor == "postgresql" and raw is not None and not raw.autocommit
-                and raw.info.transaction_status == TransactionStatus.INTRANS):
-            out.append(db)
-    return out
 
 
 class context:  # noqa: N801 - used like a function
-    """Attach ``metadata`` to every write made inside the block (see the module doc)."""
+    """Attach ``metadata`` to every write made inside the block (see the module doc).
+
+    As a plain call, ``context(step="x")`` adds its keys to the innermost open
+    block until that block ends; with no block open that would attach them to
+    nothing, so it warns (RuntimeWarning) when the unused object goes away.
+    """
 
     def __init__(self, *, encoder: type[json.JSONEncoder] = DjangoJSONEncoder, **metadata: Any) -> None:
         self.metadata = metadata
         self.encoder = encoder
         self._tokens: list[contextvars.Token[tuple[_Frame, ...]]] = []
+        stack = _stack.get()
+        frame = _Frame.of(metadata, encoder, stack[-1] if stack else None)   # fails here if a value cannot be encoded
+        self._used = False
+        # A plain call adds to the innermost block at once; entering or
+        # decorating takes the addition back and makes a block of its own.
+        self._added: contextvars.Token[tuple[_Frame, ...]] | None = (
+            _stack.set(stack[:-1] + (frame,)) if stack else None)
+
+    def _take_back(self) -> None:
+        self._used = True
+        if self._added is not None:
+            token, self._added = self._added, None
+            try:
+                _stack.reset(token)
+            except ValueError:   # made in another context: nothing of it is in this one
+                pass
 
     def __enter__(self) -> context:
+        self._take_back()
+        _install_everywhere()
         stack = _stack.get()
-        outer = json.loads(stack[-1].merged) if stack else {}
-        frame = _Frame(
-            merged=json.dumps({**outer, **self.metadata}, cls=self.encoder),
-            own=json.dumps(self.metadata, cls=self.encoder),
-        )
-        for db in _open_transactions():
-            db.connection.execute(_MERGE, [frame.own])
-        self._tokens.append(_stack.set(stack + (frame,)))
+        self._tokens.append(_stack.set(stack + (_Frame.of(self.metadata, self.encoder, stack[-1] if stack else None),)))
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        token = self._tokens.pop()
-        _stack.reset(token)
-        stack = _stack.get()
-        # Still inside a transaction: back to the outer blocks' metadata.
-        for db in _open_transactions():
-            db.connection.execute(_REPLACE, [stack[-1].merged if stack else ""])
+        _stack.reset(self._tokens.pop())
 
     def __call__(self, func: F) -> F:
+        self._take_back()
+        encoder, metadata = self.encoder, self.metadata
         if inspect.iscoroutinefunction(func):
             @functools.wraps(func)
             async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
-                with context(encoder=self.encoder, **self.metadata):
+                with context(encoder=encoder, **metadata):
                     return await func(*args, **kwargs)
             return async_wrapper  # type: ignore[return-value]
 
         @functools.wraps(func)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            with context(encoder=self.encoder, **self.metadata):
+            with context(encoder=encoder, **metadata):
                 return func(*args, **kwargs)
         return wrapper  # type: ignore[return-value]
+
+    def __del__(self) -> None:
+        if not getattr(self, "_used", True) and getattr(self, "_added", None) is None:
+            warnings.warn(
+                f"history_track.django.context({', '.join(self.metadata)}) was called outside any context block"
+                " and never entered: its metadata reaches no write. Use it as 'with context(...):' or a"
+                " decorator, or call it inside a block (the middleware's request, a task) to add keys to it.",
+                RuntimeWarning, stacklevel=2)
 
 
 __all__ = ["context", "current_context", "install_wrapper"]

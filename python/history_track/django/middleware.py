@@ -5,12 +5,19 @@ Add ``"history_track.django.middleware.HistoryContextMiddleware"`` to
 subclass and override :meth:`HistoryContextMiddleware.get_context`, or name a
 function in the setting ``HISTORY_TRACK_CONTEXT`` (a dotted path or a
 callable) that takes the request and returns a dict merged over the defaults.
+
+The user is read when each statement is sent, not when the request begins:
+a user a view authenticates itself (Django REST framework's token and
+session authentication set ``request.user`` inside the view) is the one its
+writes record. The middleware runs sync and async (ASGI) without a thread
+hop of its own.
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Awaitable, Callable
 
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.utils.module_loading import import_string
@@ -18,22 +25,34 @@ from django.utils.module_loading import import_string
 from .context import context
 
 
+def request_user(request: HttpRequest) -> Callable[[], Any]:
+    """A deferred context value: the pk of the request's user when a
+    statement is sent (None when anonymous or not yet known)."""
+    def user() -> Any:
+        user = getattr(request, "user", None)
+        return user.pk if user is not None and user.is_authenticated else None
+    return user
+
+
 class HistoryContextMiddleware:
     sync_capable = True
-    async_capable = False
+    async_capable = True
 
-    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+    def __init__(self, get_response: Callable[[HttpRequest], Any]) -> None:
         self.get_response = get_response
+        self.is_async = iscoroutinefunction(get_response)
+        if self.is_async:
+            markcoroutinefunction(self)
         extra = getattr(settings, "HISTORY_TRACK_CONTEXT", None)
         self.extra: Callable[[HttpRequest], dict[str, Any]] | None = (
             import_string(extra) if isinstance(extra, str) else extra
         )
 
     def get_context(self, request: HttpRequest) -> dict[str, Any]:
-        """The metadata attached to the request's writes."""
-        user = getattr(request, "user", None)
+        """The metadata attached to the request's writes. A callable value is
+        called when each statement is sent (see :func:`request_user`)."""
         metadata: dict[str, Any] = {
-            "user": user.pk if user is not None and user.is_authenticated else None,
+            "user": request_user(request),
             "url": request.path,
             "method": request.method,
         }
@@ -41,6 +60,12 @@ class HistoryContextMiddleware:
             metadata.update(self.extra(request))
         return metadata
 
-    def __call__(self, request: HttpRequest) -> HttpResponse:
+    def __call__(self, request: HttpRequest) -> HttpResponse | Awaitable[HttpResponse]:
+        if self.is_async:
+            return self._acall(request)
         with context(**self.get_context(request)):
             return self.get_response(request)
+
+    async def _acall(self, request: HttpRequest) -> HttpResponse:
+        with context(**self.get_context(request)):
+            return await self.get_response(request)  # type: ignore[no-any-return,misc]

@@ -8,4 +8,6 @@ urlpatterns = [
     path("orders/create/", views.create),
     path("orders/<int:pk>/discount/", views.raw_discount),
     path("orders/<int:pk>/fail/", views.fail),
+    path("orders/<int:pk>/apay/", views.apay),
+    path("api/orders/<int:pk>/pay/", views.api_pay),
 ]
