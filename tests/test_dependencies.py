@@ -90,15 +90,19 @@ def _closure() -> dict[str, str]:
     from packaging.requirements import Requirement
 
     found: dict[str, str] = {}
+    walked: dict[str, set[str]] = {}   # distribution -> extras followed ("" is the package itself)
 
     def walk(name: str, extras: set[str]) -> None:
         dist = metadata.distribution(name)
-        found[_canonical(dist.metadata["Name"])] = dist.version
+        key = _canonical(dist.metadata["Name"])
+        found[key] = dist.version
+        new = (extras | {""}) - walked.get(key, set())   # celery[redis] needs kombu[redis] after kombu
+        if not new:
+            return
+        walked.setdefault(key, set()).update(new)
         for text in dist.requires or []:
             req = Requirement(text)
-            if req.marker is not None and not any(req.marker.evaluate({"extra": e}) for e in extras | {""}):
-                continue
-            if _canonical(req.name) not in found:
+            if "" in new if req.marker is None else any(req.marker.evaluate({"extra": e}) for e in new):
                 walk(req.name, set(req.extras))
 
     walk("history-track", {"test"})

@@ -571,6 +571,23 @@ def test_context_called_plainly_adds_to_the_open_block_or_warns(db):
     assert current_context() is None
 
 
+@pytest.mark.parametrize("atomic", [False, True], ids=["autocommit", "atomic"])
+def test_values_that_look_like_sql_are_recorded_exactly(db, atomic):
+    """The metadata is a dollar-quoted literal whose tag it cannot contain or end."""
+    import contextlib
+
+    from django.db import transaction
+    from history_track.django import context
+    order = make_order()
+    hostile = {"q": "'; DROP TABLE shop.\"Orders\"; --", "tag": "$htc$ $htc1$", "tail": "x$htc", "pct": "100%s %%",
+               "nl": "a\nb\\", "unicode": "ä\u2028"}
+    for key, value in hostile.items():
+        with context(**{key: value}), (transaction.atomic() if atomic else contextlib.nullcontext()):
+            order.status = key
+            order.save()
+    assert contexts(order)[1:] == [{k: v} for k, v in hostile.items()]
+
+
 def test_a_value_that_cannot_be_encoded_fails_where_it_is_given(db):
     from history_track.django import context
     with pytest.raises(TypeError, match="not JSON serializable"):
@@ -613,6 +630,31 @@ def test_statements_that_cannot_run_in_a_transaction_block_are_sent_alone(db):
         assert cur.fetchone() == (1,)
         cur.execute("SELECT '100%' AS pct")
         assert cur.fetchone() == ("100%",)
+
+
+def test_procedures_carry_the_context_and_one_that_commits_still_runs(db):
+    """CALL gets the context too. A procedure that commits cannot run in a query
+    string of two statements: it runs alone, without context, and says so."""
+    from django.db import connection, transaction
+    from history_track.django import context
+    from shop.models import Order
+    order = make_order()
+    with connection.cursor() as cur:
+        cur.execute('''CREATE PROCEDURE shop.set_status(p_id bigint, p_status text, p_commit boolean)
+                       LANGUAGE plpgsql AS $$
+                       BEGIN
+                           UPDATE shop."Orders" SET status = p_status WHERE id = p_id;
+                           IF p_commit THEN COMMIT; END IF;
+                       END $$''')
+    with context(job="proc"), connection.cursor() as cur:
+        cur.execute("CALL shop.set_status(%s, 'a', false)", [order.pk])
+        with pytest.warns(RuntimeWarning, match="commits inside a procedure"):
+            cur.execute("CALL shop.set_status(%s, 'b', true)", [order.pk])
+        with transaction.atomic():
+            cur.execute("CALL shop.set_status(%s, 'c', false)", [order.pk])
+    assert Order.objects.get(pk=order.pk).status == "c"
+    assert [(e[3]["status"][1], e[2]) for e in history(order) if e[1] == "update"] == [
+        ("a", {"job": "proc"}), ("b", None), ("c", {"job": "proc"})]
 
 
 # -- fewer round trips ------------------------------------------------------------------

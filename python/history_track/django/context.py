@@ -126,7 +126,7 @@ def _literal(text: str) -> str:
     """text as a dollar-quoted SQL literal (no escapes to get wrong, whatever
     standard_conforming_strings says)."""
     tag, n = "$htc$", 0
-    while tag in text:
+    while (text + tag).find(tag) != len(text):   # the first closing tag PostgreSQL finds must be ours
         n += 1
         tag = f"$htc{n}$"
     return f"{tag}{text}{tag}"
@@ -150,13 +150,13 @@ def _wrapper(execute: Callable[..., Any], sql: str, params: Any, many: bool, con
     db = context["connection"]
     if _resolving.get():
         return execute(sql, params, many, context)
+    want = _payload(_stack.get())   # first: a deferred value may run a query
     raw = db.connection   # the driver's connection
     status = raw.info.transaction_status
     if status == _IDLE:
         db.history_track_sent = ""   # a new transaction: nothing set in it yet
     elif status == _INERROR:
         return execute(sql, params, many, context)
-    want = _payload(_stack.get())
     sent = getattr(db, "history_track_sent", "")
     if want == sent or not isinstance(sql, str) or _NO_BLOCK.match(sql):
         result = execute(sql, params, many, context)
@@ -164,8 +164,19 @@ def _wrapper(execute: Callable[..., Any], sql: str, params: Any, many: bool, con
         prefix = _SET.format(_literal(want))
         if params is not None:   # the driver reads % in the text as placeholders
             prefix = prefix.replace("%", "%%")
-        result = execute(prefix + sql, params, many, context)
-        _skip_to_last_result(context["cursor"])
+        try:
+            result = execute(prefix + sql, params, many, context)
+        except Exception as exc:
+            if not (status == _IDLE and raw.autocommit and _commits_in_a_procedure(exc)):
+                raise
+            # CALL of a procedure that commits: PostgreSQL refuses its COMMIT in a
+            # query string of two statements, and nothing of it was kept. A
+            # transaction-local setting cannot outlive a commit: it runs alone.
+            warnings.warn(f"history_track: {sql.strip()[:60]!r} commits inside a procedure, so its writes"
+                          " carry no context; call it inside atomic() to give them the context",
+                          RuntimeWarning, stacklevel=2)
+            return execute(sql, params, many, context)
+        _skip_the_setting(context["cursor"])
         db.history_track_sent = want if status != _IDLE or not raw.autocommit else ""
     elif status == _IDLE and raw.autocommit:
         # One transaction for the setting and the statement.
@@ -189,14 +200,20 @@ def _wrapper(execute: Callable[..., Any], sql: str, params: Any, many: bool, con
     return result
 
 
-def _skip_to_last_result(cursor: Any) -> None:
-    """psycopg 3 stands on the first result of a query string; the caller
-    wants its statement's, the last (psycopg2 keeps only the last)."""
+def _commits_in_a_procedure(exc: BaseException) -> bool:
+    """Whether the driver's error (Django's __cause__) is 2D000, invalid
+    transaction termination: psycopg 3 names its code sqlstate, psycopg2 pgcode."""
+    cause = exc.__cause__
+    return (getattr(cause, "sqlstate", None) or getattr(cause, "pgcode", None)) == "2D000"
+
+
+def _skip_the_setting(cursor: Any) -> None:
+    """psycopg 3 stands on the first result of a query string, the setting's:
+    step to the caller's statement (psycopg2 keeps only the last result, which
+    is the caller's)."""
     raw = getattr(cursor, "cursor", cursor)
-    if type(raw).__module__.startswith("psycopg2"):
-        return
-    while raw.nextset():
-        pass
+    if not type(raw).__module__.startswith("psycopg2"):
+        raw.nextset()
 
 
 def install_wrapper(sender: Any = None, connection: Any = None, **kwargs: Any) -> None:
