@@ -648,13 +648,122 @@ def test_procedures_carry_the_context_and_one_that_commits_still_runs(db):
                        END $$''')
     with context(job="proc"), connection.cursor() as cur:
         cur.execute("CALL shop.set_status(%s, 'a', false)", [order.pk])
-        with pytest.warns(RuntimeWarning, match="commits inside a procedure"):
+        with pytest.warns(RuntimeWarning, match="procedure that commits"):
             cur.execute("CALL shop.set_status(%s, 'b', true)", [order.pk])
         with transaction.atomic():
             cur.execute("CALL shop.set_status(%s, 'c', false)", [order.pk])
     assert Order.objects.get(pk=order.pk).status == "c"
     assert [(e[3]["status"][1], e[2]) for e in history(order) if e[1] == "update"] == [
         ("a", {"job": "proc"}), ("b", None), ("c", {"job": "proc"})]
+
+
+def test_a_failed_statement_in_a_savepoint_does_not_take_the_context_with_it(db):
+    """The transaction failed, so Django's ROLLBACK TO SAVEPOINT runs in a failed
+    transaction: the setting made inside the savepoint is gone, and is sent again.
+    A callable value that queries is not called while the transaction is failed."""
+    from django.db import IntegrityError, connection, transaction
+    from history_track.django import context
+    from shop.models import Order
+    existing = make_order()
+
+    def tenant() -> int:
+        with connection.cursor() as cur:
+            cur.execute("SELECT 42")
+            return int(cur.fetchone()[0])
+
+    with transaction.atomic(), context(job="import", tenant=tenant):
+        try:
+            with transaction.atomic():
+                make_order(note="rolled back")                 # the setting is made in the savepoint
+                Order.objects.create(pk=existing.pk, total=1)  # duplicate key: the transaction fails
+        except IntegrityError:
+            pass
+        after = make_order(note="after")
+    assert contexts(after) == [{"job": "import", "tenant": 42}]
+
+
+def test_a_transaction_opened_behind_the_wrappers_back_gets_the_context(db):
+    """With AUTOCOMMIT off, a statement the wrapper does not see (a health check's
+    SELECT 1 on the driver's connection) may open the next transaction: the
+    connection forgot what it set when Django committed."""
+    from django.db import connection
+    from history_track.django import context
+    connection.close()
+    connection.settings_dict["AUTOCOMMIT"] = False
+    try:
+        with context(url="/poll"):
+            first = make_order()
+            connection.commit()
+            connection.connection.cursor().execute("SELECT 1")   # opens the transaction unseen
+            second = make_order()
+            connection.commit()
+        assert [contexts(o) for o in (first, second)] == [[{"url": "/poll"}]] * 2
+    finally:
+        connection.close()
+        connection.settings_dict["AUTOCOMMIT"] = True
+
+
+def test_composed_and_bytes_statements_carry_the_context(db):
+    from django.db import connection
+    from history_track.django import context
+    sql = __import__("psycopg2.sql" if DRIVER == "psycopg2" else "psycopg.sql", fromlist=["sql"])
+    a, b = make_order(), make_order()
+    with context(job="composed"), connection.cursor() as cur:
+        cur.execute(sql.SQL("UPDATE {} SET note = %s WHERE id = %s").format(sql.Identifier("shop", "Orders")),
+                    ["x", a.pk])
+        cur.execute(f'UPDATE shop."Orders" SET note = \'y\' WHERE id = {int(b.pk)}'.encode())
+    assert [contexts(o)[-1] for o in (a, b)] == [{"job": "composed"}] * 2
+
+
+def test_plain_calls_and_blocks_of_one_object_keep_each_others_keys(db):
+    from history_track.django import context, current_context
+    with context(request=1):
+        later = context(x=1)        # a plain call, for now: x is added
+        context(y=2)
+        assert current_context() == {"request": 1, "x": 1, "y": 2}
+        with later:                 # taken back and made a block: y stays
+            assert current_context() == {"request": 1, "y": 2, "x": 1}
+        assert current_context() == {"request": 1, "y": 2}
+
+
+def test_one_context_object_entered_by_tasks_at_once(db):
+    """JOB = context(...) at module level, entered by two tasks that leave in the
+    order they entered (not last in, first out)."""
+    import asyncio
+
+    from history_track.django import context, current_context
+    job = context(job="sync")
+    seen: list[Any] = []
+
+    async def first(a_in: asyncio.Event, b_in: asyncio.Event, a_out: asyncio.Event) -> None:
+        with job:
+            a_in.set()
+            await b_in.wait()
+            seen.append(("a", current_context()))
+        seen.append(("a", current_context()))
+        a_out.set()
+
+    async def second(a_in: asyncio.Event, b_in: asyncio.Event, a_out: asyncio.Event) -> None:
+        await a_in.wait()
+        with job, context(part=2):
+            b_in.set()
+            await a_out.wait()
+            seen.append(("b", current_context()))
+        seen.append(("b", current_context()))
+
+    async def main() -> None:
+        events = asyncio.Event(), asyncio.Event(), asyncio.Event()
+        await asyncio.gather(first(*events), second(*events))
+
+    asyncio.run(main())
+    assert seen == [("a", {"job": "sync"}), ("a", None), ("b", {"job": "sync", "part": 2}), ("b", None)]
+
+
+def test_nan_is_refused_where_it_is_given(db):
+    from history_track.django import context
+    with pytest.raises(ValueError, match="not JSON compliant"):
+        context(ratio=float("nan"))
+
 
 
 # -- fewer round trips ------------------------------------------------------------------
@@ -707,6 +816,38 @@ def test_a_write_in_a_context_costs_no_extra_round_trip(db, proxy):
         within = (trips(save), trips(three_in_a_transaction))
     assert without == within == (1, 5)   # BEGIN, three saves, COMMIT
     assert contexts(order)[-4:] == [{"user": 1}] * 4
+
+
+@pytest.mark.skipif(DRIVER == "psycopg2", reason="server_side_binding is psycopg 3's")
+def test_server_side_binding_round_trips_and_a_committing_procedure(db, proxy):
+    """Parameters under server_side_binding cannot share a query string: an
+    autocommit write pays BEGIN, the setting and COMMIT; a read is sent as it
+    is; a procedure that commits still runs (alone, with a warning)."""
+    from django.db import connection
+    from history_track.django import context
+    from shop.models import Order
+    connection.close()
+    connection.settings_dict["OPTIONS"]["server_side_binding"] = True
+    order = make_order()
+
+    def trips(work: Any) -> int:
+        before = proxy.round_trips
+        work()
+        return proxy.round_trips - before
+
+    def save() -> None:
+        order.status = "ssb"
+        order.save()
+
+    with context(job="ssb"):
+        assert (trips(save), trips(lambda: Order.objects.filter(pk=order.pk).count())) == (4, 1)
+        with connection.cursor() as cur:
+            cur.execute('''CREATE PROCEDURE shop.commit_note(p_id bigint) LANGUAGE plpgsql AS $$
+                           BEGIN UPDATE shop."Orders" SET note = 'committed' WHERE id = p_id; COMMIT; END $$''')
+            with pytest.warns(RuntimeWarning, match="procedure that commits"):
+                cur.execute("CALL shop.commit_note(%s)", [order.pk])
+    assert [(e[3], e[2]) for e in history(order)[-2:]] == [
+        ({"status": ["new", "ssb"]}, {"job": "ssb"}), ({"note": ["", "committed"]}, None)]
 
 
 # -- ASGI ---------------------------------------------------------------------------------
@@ -779,6 +920,8 @@ def test_async_view_under_an_asgi_server(db):
         log = proc.communicate(timeout=30)[0]
     ctx = {"user": user.pk, "url": f"/orders/{order.pk}/apay/", "method": "POST"}
     assert contexts(order)[1:] == [ctx, {**ctx, "step": "note"}]
+    import json
+    assert json.loads(body)["context"] == ctx   # read in the event loop
     assert "adapted for middleware" not in log, log   # DEBUG logs each adaptation; there is none
 
 

@@ -2,8 +2,8 @@
 
 ``context(**metadata)`` (a context manager and a decorator) pushes metadata
 on a stack held in a :class:`contextvars.ContextVar`, so it follows the code
-that runs inside it (threads, asyncio tasks and ``sync_to_async`` calls see
-their caller's). Called plainly, not as a block, ``context(step="x")`` adds
+that runs inside it (asyncio tasks and ``sync_to_async`` calls see their
+caller's; a thread started by hand starts with none). Called plainly, not as a block, ``context(step="x")`` adds
 its keys to the innermost open block for the rest of that block.
 
 A wrapper installed on every PostgreSQL connection
@@ -23,11 +23,14 @@ ever set for the session. Inside a transaction the setting lasts until its
 end or until a savepoint that saw it is rolled back, and the wrapper sends it
 again when that happens. The metadata is a dollar-quoted literal, never
 SQL text a value could end. Where one query string cannot carry two
-statements (psycopg 3's ``server_side_binding``, ``executemany``) the setting
-goes first on its own: one extra round trip, in a transaction opened for the
-statement in autocommit mode.
+statements (``executemany``, named cursors, parameters under psycopg 3's
+``server_side_binding``) the setting goes first on its own: one extra round
+trip in a transaction, three in autocommit mode (``BEGIN`` … ``COMMIT``
+around it, plain ``SELECT`` s excepted). doc/django.md has the details:
+statements sent as they are, procedures that commit, what the wrapper does
+not see.
 
-A value that is callable is called when a statement is sent, so the
+A value that is callable is called when the setting is sent, so the
 middleware records the user a view authenticated (Django REST framework sets
 ``request.user`` inside the view), not the one known when the request began.
 
@@ -39,6 +42,7 @@ from __future__ import annotations
 import contextvars
 import functools
 import inspect
+import itertools
 import json
 import re
 import warnings
@@ -54,37 +58,64 @@ _IDLE, _INTRANS, _INERROR = 0, 2, 3
 
 _SET = "SELECT pg_catalog.set_config('history_track.context', {}, true); "
 _SET_ALONE = "SELECT pg_catalog.set_config('history_track.context', %s, true)"
-# Statements PostgreSQL refuses to run in a transaction block, which a second
-# statement in the same query string would make: they are sent as they are.
-_NO_BLOCK = re.compile(
-    r"\s*(vacuum|reindex|cluster|checkpoint|alter\s+system|(create|drop)\s+(database|tablespace|subscription)"
-    r"|alter\s+subscription|create\s+(unique\s+)?index\s+concurrently|drop\s+index\s+concurrently"
-    r"|alter\s+table\b.*\bdetach\s+partition\b.*\bconcurrently|begin|start\s+transaction|commit|end\b"
-    r"|rollback|abort|prepare\s+transaction|savepoint|release)\b",
+# Leading white space and comments (PostgreSQL's /* */ nest; none that deep here).
+_LEAD = re.compile(r"(\s+|--[^\n]*(\n|$)|/\*([^*]|\*(?!/))*\*/)*")
+# Statements sent as they are: those PostgreSQL refuses to run in a transaction
+# block (which a second statement in the query string would make), transaction
+# control, and those that must come first in a transaction.
+_AS_IS = re.compile(
+    r"(vacuum|reindex|cluster|checkpoint|discard|alter\s+system|(create|drop)\s+(database|tablespace|subscription)"
+    r"|alter\s+database\b.*\bset\s+tablespace|alter\s+subscription"
+    r"|create\s+(unique\s+)?index\s+concurrently|drop\s+index\s+concurrently"
+    r"|alter\s+table\b.*\bdetach\s+partition\b.*\bconcurrently"
+    r"|begin|start\s+transaction|commit|end|rollback|abort|prepare\s+transaction|savepoint|release"
+    r"|set\s+transaction|set\s+session\s+characteristics)\b",
     re.IGNORECASE | re.DOTALL,
 )
 # After these the setting may be gone (ROLLBACK [TO SAVEPOINT]) or the transaction over.
-_RESETS = re.compile(r"\s*(rollback|abort|commit|end)\b", re.IGNORECASE)
+_RESETS = re.compile(r"(rollback|abort|commit|end)\b", re.IGNORECASE)
+_READ = re.compile(r"select\b", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class _Layer:
+    """What one context() call gives: its keys, encoded where they can be now."""
+    owner: int  # the call's serial number
+    fixed: dict[str, str]  # key -> JSON text of the value
+    deferred: dict[str, tuple[Callable[[], Any], type[json.JSONEncoder]]]  # called when a statement is sent
+
+    @staticmethod
+    def of(owner: int, metadata: dict[str, Any], encoder: type[json.JSONEncoder]) -> _Layer:
+        fixed, deferred = {}, {}
+        for key, value in metadata.items():
+            if callable(value):
+                deferred[key] = (value, encoder)
+            else:   # fails here when a value cannot be encoded (NaN included: it is not JSON)
+                fixed[key] = json.dumps(value, cls=encoder, allow_nan=False)
+        return _Layer(owner, fixed, deferred)
 
 
 @dataclass(frozen=True)
 class _Frame:
-    """The metadata of a block merged over its outer blocks', encoded where it
-    can be now (an unencodable value fails when the block is made)."""
-    fixed: dict[str, str]  # key -> JSON text of the value
-    deferred: dict[str, tuple[Callable[[], Any], type[json.JSONEncoder]]]  # called when a statement is sent
+    """A block: the layers of the block (its own, then plain calls inside it),
+    merged over the outer block's frame."""
+    owner: int  # the serial of the context() call that opened the block
+    layers: tuple[_Layer, ...]
+    fixed: dict[str, str]
+    deferred: dict[str, tuple[Callable[[], Any], type[json.JSONEncoder]]]
     text: str | None  # the JSON object, when nothing is deferred
 
     @staticmethod
-    def of(metadata: dict[str, Any], encoder: type[json.JSONEncoder], outer: _Frame | None = None) -> _Frame:
-        fixed = {} if outer is None else {k: v for k, v in outer.fixed.items() if k not in metadata}
-        deferred = {} if outer is None else {k: v for k, v in outer.deferred.items() if k not in metadata}
-        for key, value in metadata.items():
-            if callable(value):
-                deferred[key] = (value, encoder)
-            else:
-                fixed[key] = json.dumps(value, cls=encoder)
-        return _Frame(fixed, deferred, None if deferred else _object(fixed))
+    def of(owner: int, layers: tuple[_Layer, ...], outer: _Frame | None) -> _Frame:
+        fixed = dict(outer.fixed) if outer else {}
+        deferred = dict(outer.deferred) if outer else {}
+        for layer in layers:
+            for key in layer.fixed.keys() | layer.deferred.keys():
+                fixed.pop(key, None)
+                deferred.pop(key, None)
+            fixed.update(layer.fixed)
+            deferred.update(layer.deferred)
+        return _Frame(owner, layers, fixed, deferred, None if deferred else _object(fixed))
 
     def payload(self) -> str:
         """The JSON object the blocks give now: deferred values are called."""
@@ -94,7 +125,7 @@ class _Frame:
         token = _resolving.set(True)
         try:
             for key, (get, encoder) in self.deferred.items():
-                items[key] = json.dumps(get(), cls=encoder)
+                items[key] = json.dumps(get(), cls=encoder, allow_nan=False)
         finally:
             _resolving.reset(token)
         return _object(items)
@@ -108,11 +139,18 @@ _stack: contextvars.ContextVar[tuple[_Frame, ...]] = contextvars.ContextVar("his
 # Set while deferred values are computed: a query they make (request.user
 # loading the user) is sent as it is.
 _resolving: contextvars.ContextVar[bool] = contextvars.ContextVar("history_track_resolving", default=False)
+_serials = itertools.count(1)
 
 
 def _payload(stack: tuple[_Frame, ...]) -> str:
     """The JSON object the open blocks give now ('' when none is open)."""
     return stack[-1].payload() if stack else ""
+
+
+def _with_layers(stack: tuple[_Frame, ...], layers: tuple[_Layer, ...]) -> tuple[_Frame, ...]:
+    """stack with its innermost block's layers replaced."""
+    top = stack[-1]
+    return stack[:-1] + (_Frame.of(top.owner, layers, stack[-2] if len(stack) > 1 else None),)
 
 
 def current_context() -> dict[str, Any] | None:
@@ -132,72 +170,102 @@ def _literal(text: str) -> str:
     return f"{tag}{text}{tag}"
 
 
-def _one_string_carries_two(cursor: Any, many: bool) -> bool:
-    """Whether a prefix statement can share the query string: a client-side
-    binding cursor sent with the simple query protocol (psycopg2 always;
-    psycopg 3's ClientCursor, Django's default), not a named cursor."""
+def _driver_cursor(cursor: Any) -> Any:
+    return getattr(cursor, "cursor", cursor)   # Django's CursorWrapper holds the driver's cursor
+
+
+def _is_psycopg2(raw: Any) -> bool:
+    try:
+        import psycopg2.extensions
+    except ImportError:
+        return False
+    return isinstance(raw, psycopg2.extensions.cursor)
+
+
+def _one_string_carries_two(cursor: Any, many: bool, params: Any) -> bool:
+    """Whether a prefix statement can share the query string: it must be sent
+    with the simple query protocol — psycopg2 always; psycopg 3's ClientCursor
+    (Django's default) outside pipeline mode, and any psycopg 3 cursor given no
+    parameters — and not by a named cursor or executemany."""
     if many or getattr(cursor, "name", None):
         return False
-    raw = getattr(cursor, "cursor", cursor)   # Django's CursorWrapper holds the driver's cursor
-    module = type(raw).__module__
-    if module.startswith("psycopg2"):
-        return True
+    raw = _driver_cursor(cursor)
     import psycopg
-    return isinstance(raw, psycopg.ClientCursor) and not raw.connection.pgconn.pipeline_status
+    if isinstance(raw, psycopg.Cursor):
+        return not raw.connection.pgconn.pipeline_status and (isinstance(raw, psycopg.ClientCursor) or params is None)
+    return _is_psycopg2(raw)
 
 
-def _wrapper(execute: Callable[..., Any], sql: str, params: Any, many: bool, context: dict[str, Any]) -> Any:
+def _as_text(sql: Any, cursor: Any) -> str | None:
+    """The statement as text: Django passes str; psycopg's sql.Composable and bytes
+    are turned into it (None: something else, sent as it is)."""
+    if isinstance(sql, str):
+        return sql
+    if isinstance(sql, bytes):
+        return sql.decode()
+    if hasattr(sql, "as_string"):
+        return str(sql.as_string(_driver_cursor(cursor)))
+    return None
+
+
+def _wrapper(execute: Callable[..., Any], sql: Any, params: Any, many: bool, context: dict[str, Any]) -> Any:
     db = context["connection"]
-    if _resolving.get():
+    if _resolving.get() or not (_stack.get() or getattr(db, "history_track_sent", "")):
+        return execute(sql, params, many, context)   # no block open and nothing set: nothing to do
+    text = _as_text(sql, context["cursor"])
+    if text is None:
         return execute(sql, params, many, context)
-    want = _payload(_stack.get())   # first: a deferred value may run a query
+    head = text[_LEAD.match(text).end():]  # type: ignore[union-attr]   # _LEAD matches the empty string
+    if _AS_IS.match(head):
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            if _RESETS.match(head):   # also when it failed: the transaction may be over
+                db.history_track_sent = ""
     raw = db.connection   # the driver's connection
     status = raw.info.transaction_status
     if status == _IDLE:
         db.history_track_sent = ""   # a new transaction: nothing set in it yet
     elif status == _INERROR:
+        return execute(sql, params, many, context)   # fails anyway; a deferred value must not run here
+    want = _payload(_stack.get())
+    if want == getattr(db, "history_track_sent", ""):
         return execute(sql, params, many, context)
-    sent = getattr(db, "history_track_sent", "")
-    if want == sent or not isinstance(sql, str) or _NO_BLOCK.match(sql):
-        result = execute(sql, params, many, context)
-    elif _one_string_carries_two(context["cursor"], many):
+    autocommit = status == _IDLE and raw.autocommit
+    if _one_string_carries_two(context["cursor"], many, params):
         prefix = _SET.format(_literal(want))
         if params is not None:   # the driver reads % in the text as placeholders
             prefix = prefix.replace("%", "%%")
         try:
-            result = execute(prefix + sql, params, many, context)
+            result = execute(prefix + text, params, many, context)
         except Exception as exc:
-            if not (status == _IDLE and raw.autocommit and _commits_in_a_procedure(exc)):
+            if not (autocommit and _commits_in_a_procedure(exc)):
                 raise
-            # CALL of a procedure that commits: PostgreSQL refuses its COMMIT in a
-            # query string of two statements, and nothing of it was kept. A
-            # transaction-local setting cannot outlive a commit: it runs alone.
-            warnings.warn(f"history_track: {sql.strip()[:60]!r} commits inside a procedure, so its writes"
-                          " carry no context; call it inside atomic() to give them the context",
-                          RuntimeWarning, stacklevel=2)
-            return execute(sql, params, many, context)
-        _skip_the_setting(context["cursor"])
-        db.history_track_sent = want if status != _IDLE or not raw.autocommit else ""
-    elif status == _IDLE and raw.autocommit:
-        # One transaction for the setting and the statement.
-        with raw.cursor() as cur:
+            return _alone(execute, sql, params, many, context)
+        if not _is_psycopg2(_driver_cursor(context["cursor"])):
+            _driver_cursor(context["cursor"]).nextset()   # psycopg 3 stands on the setting's result
+        db.history_track_sent = "" if autocommit else want
+        return result
+    if autocommit:
+        if _READ.match(head) and not many:
+            return execute(sql, params, many, context)   # a read does not pay three round trips
+        with raw.cursor() as cur:   # one transaction for the setting and the statement
             cur.execute("BEGIN")
             try:
                 cur.execute(_SET_ALONE, [want])
                 result = execute(sql, params, many, context)
-            except BaseException:
+            except Exception as exc:
                 if raw.info.transaction_status in (_INTRANS, _INERROR):
                     cur.execute("ROLLBACK")
+                if _commits_in_a_procedure(exc):
+                    return _alone(execute, sql, params, many, context)
                 raise
             cur.execute("COMMIT")
-    else:
-        with raw.cursor() as cur:
-            cur.execute(_SET_ALONE, [want])
-        db.history_track_sent = want
-        result = execute(sql, params, many, context)
-    if _RESETS.match(sql if isinstance(sql, str) else ""):
-        db.history_track_sent = ""   # ROLLBACK TO SAVEPOINT may have undone the setting
-    return result
+        return result
+    with raw.cursor() as cur:
+        cur.execute(_SET_ALONE, [want])
+    db.history_track_sent = want
+    return execute(sql, params, many, context)
 
 
 def _commits_in_a_procedure(exc: BaseException) -> bool:
@@ -207,13 +275,28 @@ def _commits_in_a_procedure(exc: BaseException) -> bool:
     return (getattr(cause, "sqlstate", None) or getattr(cause, "pgcode", None)) == "2D000"
 
 
-def _skip_the_setting(cursor: Any) -> None:
-    """psycopg 3 stands on the first result of a query string, the setting's:
-    step to the caller's statement (psycopg2 keeps only the last result, which
-    is the caller's)."""
-    raw = getattr(cursor, "cursor", cursor)
-    if not type(raw).__module__.startswith("psycopg2"):
-        raw.nextset()
+def _alone(execute: Callable[..., Any], sql: Any, params: Any, many: bool, context: dict[str, Any]) -> Any:
+    """CALL of a procedure that commits, in autocommit mode: PostgreSQL refused
+    its COMMIT with the setting in the same transaction and kept nothing of it.
+    A transaction-local setting cannot outlive a commit, so it runs alone."""
+    warnings.warn("history_track: a procedure that commits ran without the context (its writes carry none)"
+                  " and was run twice, the first run rolled back (its sequences moved twice); call it inside"
+                  " atomic(), where it cannot commit, to give its writes the context",
+                  RuntimeWarning, stacklevel=3)
+    return execute(sql, params, many, context)
+
+
+def _forget_on_transaction_end(connection: Any) -> None:
+    """Make the connection forget what it set when Django ends a transaction or
+    the connection, also when the next transaction is opened by a statement the
+    wrapper does not see (a health check's SELECT 1 with AUTOCOMMIT off)."""
+    for name in ("_commit", "_rollback", "_close", "connect"):
+        method = getattr(connection, name)
+
+        def forgetting(*args: Any, _method: Callable[..., Any] = method, **kwargs: Any) -> Any:
+            connection.history_track_sent = ""
+            return _method(*args, **kwargs)
+        setattr(connection, name, forgetting)
 
 
 def install_wrapper(sender: Any = None, connection: Any = None, **kwargs: Any) -> None:
@@ -223,6 +306,7 @@ def install_wrapper(sender: Any = None, connection: Any = None, **kwargs: Any) -
         return
     if _wrapper not in connection.execute_wrappers:
         connection.execute_wrappers.insert(0, _wrapper)
+        _forget_on_transaction_end(connection)
 
 
 def _install_everywhere() -> None:
@@ -234,60 +318,69 @@ def _install_everywhere() -> None:
 class context:  # noqa: N801 - used like a function
     """Attach ``metadata`` to every write made inside the block (see the module doc).
 
-    As a plain call, ``context(step="x")`` adds its keys to the innermost open
-    block until that block ends; with no block open that would attach them to
-    nothing, so it warns (RuntimeWarning) when the unused object goes away.
+    Called, ``context(step="x")`` adds its keys to the innermost open block at
+    once; used as a block (or a decorator) it takes them back and makes them a
+    block of its own. So a plain call adds keys to the open block until that
+    block ends; with no block open that would attach them to nothing, so it
+    warns (RuntimeWarning) when the unused object goes away. One object may be
+    entered by several threads or tasks at once.
     """
 
     def __init__(self, *, encoder: type[json.JSONEncoder] = DjangoJSONEncoder, **metadata: Any) -> None:
         self.metadata = metadata
         self.encoder = encoder
-        self._tokens: list[contextvars.Token[tuple[_Frame, ...]]] = []
+        self._serial = next(_serials)
+        self._layer = _Layer.of(self._serial, metadata, encoder)   # fails here if a value cannot be encoded
         stack = _stack.get()
-        frame = _Frame.of(metadata, encoder, stack[-1] if stack else None)   # fails here if a value cannot be encoded
+        self._added = bool(stack)
         self._used = False
-        # A plain call adds to the innermost block at once; entering or
-        # decorating takes the addition back and makes a block of its own.
-        self._added: contextvars.Token[tuple[_Frame, ...]] | None = (
-            _stack.set(stack[:-1] + (frame,)) if stack else None)
+        if stack:
+            _stack.set(_with_layers(stack, stack[-1].layers + (self._layer,)))
 
     def _take_back(self) -> None:
+        """Undo what the plain call added (only this call's layer, wherever the
+        innermost block's layers are now)."""
         self._used = True
-        if self._added is not None:
-            token, self._added = self._added, None
-            try:
-                _stack.reset(token)
-            except ValueError:   # made in another context: nothing of it is in this one
-                pass
+        if self._added:
+            self._added = False
+            stack = _stack.get()
+            if stack and any(layer.owner == self._serial for layer in stack[-1].layers):
+                _stack.set(_with_layers(stack, tuple(l for l in stack[-1].layers if l.owner != self._serial)))
 
     def __enter__(self) -> context:
         self._take_back()
         _install_everywhere()
         stack = _stack.get()
-        self._tokens.append(_stack.set(stack + (_Frame.of(self.metadata, self.encoder, stack[-1] if stack else None),)))
+        _stack.set(stack + (_Frame.of(self._serial, (self._layer,), stack[-1] if stack else None),))
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        _stack.reset(self._tokens.pop())
+        # Back to the stack outside this object's innermost block in this
+        # thread or task (the blocks inside it, and plain calls, end with it).
+        stack = _stack.get()
+        for i in range(len(stack) - 1, -1, -1):
+            if stack[i].owner == self._serial:
+                _stack.set(stack[:i])
+                return
 
     def __call__(self, func: F) -> F:
         self._take_back()
-        encoder, metadata = self.encoder, self.metadata
+        block = self
         if inspect.iscoroutinefunction(func):
             @functools.wraps(func)
             async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
-                with context(encoder=encoder, **metadata):
+                with block:
                     return await func(*args, **kwargs)
             return async_wrapper  # type: ignore[return-value]
 
         @functools.wraps(func)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            with context(encoder=encoder, **metadata):
+            with block:
                 return func(*args, **kwargs)
         return wrapper  # type: ignore[return-value]
 
     def __del__(self) -> None:
-        if not getattr(self, "_used", True) and getattr(self, "_added", None) is None:
+        if not getattr(self, "_used", True) and not getattr(self, "_added", True):
             warnings.warn(
                 f"history_track.django.context({', '.join(self.metadata)}) was called outside any context block"
                 " and never entered: its metadata reaches no write. Use it as 'with context(...):' or a"

@@ -19,7 +19,9 @@ from typing import Any, Awaitable, Callable
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.conf import settings
+from django.core.exceptions import SynchronousOnlyOperation
 from django.http import HttpRequest, HttpResponse
+from django.utils.functional import LazyObject, empty
 from django.utils.module_loading import import_string
 
 from .context import context
@@ -27,10 +29,16 @@ from .context import context
 
 def request_user(request: HttpRequest) -> Callable[[], Any]:
     """A deferred context value: the pk of the request's user when a
-    statement is sent (None when anonymous or not yet known)."""
+    statement is sent (None when anonymous)."""
     def user() -> Any:
-        user = getattr(request, "user", None)
-        return user.pk if user is not None and user.is_authenticated else None
+        current = getattr(request, "user", None)
+        if isinstance(current, LazyObject) and current._wrapped is empty:
+            # Not loaded in this thread yet: the user the async path loaded, if any.
+            current = getattr(request, "_acached_user", current)
+        try:
+            return current.pk if current is not None and current.is_authenticated else None
+        except SynchronousOnlyOperation:   # in the event loop, nothing loaded it: no query can run here
+            return None
     return user
 
 
@@ -67,5 +75,9 @@ class HistoryContextMiddleware:
             return self.get_response(request)
 
     async def _acall(self, request: HttpRequest) -> HttpResponse:
+        if hasattr(request, "auser"):
+            # Load the user here, where the event loop may await it: the context is
+            # also read in the loop (current_context(), a task sent from an async view).
+            await request.auser()
         with context(**self.get_context(request)):
             return await self.get_response(request)  # type: ignore[no-any-return,misc]

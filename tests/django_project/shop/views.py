@@ -41,13 +41,16 @@ def fail(request: HttpRequest, pk: int) -> JsonResponse:
 
 async def apay(request: HttpRequest, pk: int) -> JsonResponse:
     """An async view: the ORM's async methods run in Django's thread."""
+    # Read in the event loop before anything loaded the user (no query can run
+    # here): the middleware's async path loaded it.
+    seen = history.current_context()
     order = await Order.objects.aget(pk=pk)
     order.status = "paid"
     await order.asave()
     history.context(step="note")   # adds to the request's block
     order.note = "paid async"
     await order.asave(update_fields=["note"])
-    return JsonResponse({"id": order.pk, "user": request.user.pk if (await request.auser()).is_authenticated else None})
+    return JsonResponse({"id": order.pk, "context": seen})
 
 
 class _HeaderToken:
