@@ -48,12 +48,14 @@ import psycopg
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "python"))
 os.environ.setdefault("HISTORY_TRACK_SOURCE", str(Path(__file__).resolve().parent.parent))
 
-from history_track.server import TemporaryServer  # noqa: E402
+from history_track.server import TemporaryServer
 
 SHAPE = "id int PRIMARY KEY, a int NOT NULL, b text, c numeric(12,2), d timestamptz"
 COLS = "id, a, b, c, d"
-INSERT_SELECT = ("SELECT g, g % 1000, md5(g::text), g / 7.0, timestamptz '2026-01-01' + g * interval '1 second'"
-                 " FROM generate_series(1, {n}) g")
+INSERT_SELECT = (
+    "SELECT g, g % 1000, md5(g::text), g / 7.0, timestamptz '2026-01-01' + g * interval '1 second'"
+    " FROM generate_series(1, {n}) g"
+)
 
 PGH = "pgh_created_at, pgh_label, pgh_operation, pgh_obj_id, pgh_context_id, pgh_context"
 
@@ -93,20 +95,19 @@ CREATE TRIGGER rowfloor AFTER UPDATE ON t_rowfloor FOR EACH ROW EXECUTE FUNCTION
 """
 
 
-
 def statements(variant: str, n: int) -> dict[str, str]:
     table = f"t_{variant}"
     if variant == "floor":
         return {
             "insert": f"WITH w AS (INSERT INTO t_floor {INSERT_SELECT.format(n=n)} RETURNING *)"
-                      f" INSERT INTO t_floor_event ({PGH}, {COLS})"
-                      f" SELECT now(), 'insert', 'INSERT', id, NULL, NULL, {COLS} FROM w",
+            f" INSERT INTO t_floor_event ({PGH}, {COLS})"
+            f" SELECT now(), 'insert', 'INSERT', id, NULL, NULL, {COLS} FROM w",
             "update": f"WITH w AS (UPDATE t_floor SET a = a + 1 RETURNING *)"
-                      f" INSERT INTO t_floor_event ({PGH}, {COLS})"
-                      f" SELECT now(), 'update', 'UPDATE', id, NULL, NULL, {COLS} FROM w",
+            f" INSERT INTO t_floor_event ({PGH}, {COLS})"
+            f" SELECT now(), 'update', 'UPDATE', id, NULL, NULL, {COLS} FROM w",
             "delete": f"WITH w AS (DELETE FROM t_floor RETURNING *)"
-                      f" INSERT INTO t_floor_event ({PGH}, {COLS})"
-                      f" SELECT now(), 'delete', 'DELETE', id, NULL, NULL, {COLS} FROM w",
+            f" INSERT INTO t_floor_event ({PGH}, {COLS})"
+            f" SELECT now(), 'delete', 'DELETE', id, NULL, NULL, {COLS} FROM w",
         }
     return {
         "insert": f"INSERT INTO {table} {INSERT_SELECT.format(n=n)}",
@@ -115,8 +116,9 @@ def statements(variant: str, n: int) -> dict[str, str]:
     }
 
 
-BULK_TABLES = ("t_untracked, t_tracked, t_context, t_floor, t_naive, audit_log,"
-               " t_tracked_event, t_context_event, t_floor_event")
+BULK_TABLES = (
+    "t_untracked, t_tracked, t_context, t_floor, t_naive, audit_log, t_tracked_event, t_context_event, t_floor_event"
+)
 
 
 def reset(conn: psycopg.Connection[Any], tables: str = BULK_TABLES) -> None:
@@ -132,21 +134,23 @@ def reset(conn: psycopg.Connection[Any], tables: str = BULK_TABLES) -> None:
 def bulk(conn: psycopg.Connection[Any], n: int, rounds: int, variants: list[str]) -> dict[tuple[str, str], list[float]]:
     times: dict[tuple[str, str], list[float]] = {}
     for r in range(rounds):
-        order = variants[r % len(variants):] + variants[:r % len(variants)]
+        order = variants[r % len(variants) :] + variants[: r % len(variants)]
         reset(conn)
         for variant in order:
             for op, stmt in statements(variant, n).items():
                 with conn.transaction():
                     if variant == "context":
-                        conn.execute("SELECT set_history_context('{\"user\": \"bench\", \"request\": \"POST /x\"}')")
+                        conn.execute('SELECT set_history_context(\'{"user": "bench", "request": "POST /x"}\')')
                     started = time.perf_counter()
                     conn.execute(stmt)
                     elapsed = time.perf_counter() - started
                 times.setdefault((variant, op), []).append(elapsed)
         print(f"  bulk round {r + 1}/{rounds} done", file=sys.stderr)
     # Sanity: every tracked variant recorded every row of the last round.
-    counts = conn.execute("SELECT (SELECT count(*) FROM t_tracked_event),"
-                          " (SELECT count(*) FROM t_context_event WHERE pgh_context IS NOT NULL)").fetchone()
+    counts = conn.execute(
+        "SELECT (SELECT count(*) FROM t_tracked_event),"
+        " (SELECT count(*) FROM t_context_event WHERE pgh_context IS NOT NULL)"
+    ).fetchone()
     assert counts == (3 * n, 3 * n), counts
     return times
 
@@ -158,7 +162,7 @@ def pgbench(server: TemporaryServer, table: str, clients: int, seconds: int, set
     script = (
         "\\set id random(1, 100000)\n"
         "BEGIN;\n"
-        f"SELECT set_config('{setting}', '{{\"user\": \"bench\", \"request\": \"POST /x\"}}', true);\n"
+        f'SELECT set_config(\'{setting}\', \'{{"user": "bench", "request": "POST /x"}}\', true);\n'
         f"UPDATE {table} SET a = a + 1 WHERE id = :id;\n"
         "COMMIT;\n"
     )
@@ -167,10 +171,31 @@ def pgbench(server: TemporaryServer, table: str, clients: int, seconds: int, set
         path = f.name
     try:
         out = subprocess.run(
-            [str(server.installation.bindir / "pgbench"), "-n", "-M", "prepared", "-c", str(clients),
-             "-j", str(clients), "-T", str(seconds), "-f", path, "-h", "127.0.0.1", "-p", str(server.port),
-             "-U", "postgres", "bench"],
-            check=True, capture_output=True, text=True).stdout
+            [
+                str(server.installation.bindir / "pgbench"),
+                "-n",
+                "-M",
+                "prepared",
+                "-c",
+                str(clients),
+                "-j",
+                str(clients),
+                "-T",
+                str(seconds),
+                "-f",
+                path,
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(server.port),
+                "-U",
+                "postgres",
+                "bench",
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
     finally:
         os.unlink(path)
     for line in out.splitlines():
@@ -179,19 +204,24 @@ def pgbench(server: TemporaryServer, table: str, clients: int, seconds: int, set
     raise RuntimeError(out)
 
 
-def oltp(server: TemporaryServer, conn: psycopg.Connection[Any], rounds: int, seconds: int,
-         names: list[str]) -> dict[tuple[str, int], list[float]]:
+def oltp(
+    server: TemporaryServer, conn: psycopg.Connection[Any], rounds: int, seconds: int, names: list[str]
+) -> dict[tuple[str, int], list[float]]:
     for table in ("t_untracked", "t_tracked", "t_rowfloor"):
         conn.execute(f"TRUNCATE {table}")
         conn.execute(f"INSERT INTO {table} {INSERT_SELECT.format(n=100000)}")
     conn.execute("VACUUM ANALYZE")
-    variants = [("untracked", "t_untracked", "bench.unrelated"), ("tracked", "t_tracked", "bench.unrelated"),
-                ("floor", "t_rowfloor", "bench.unrelated"), ("context", "t_tracked", "history_track.context")]
+    variants = [
+        ("untracked", "t_untracked", "bench.unrelated"),
+        ("tracked", "t_tracked", "bench.unrelated"),
+        ("floor", "t_rowfloor", "bench.unrelated"),
+        ("context", "t_tracked", "history_track.context"),
+    ]
     variants = [v for v in variants if v[0] in names]
     tps: dict[tuple[str, int], list[float]] = {}
     for r in range(rounds):
         for clients in (1, 4):
-            order = variants[r % len(variants):] + variants[:r % len(variants)]
+            order = variants[r % len(variants) :] + variants[: r % len(variants)]
             for name, table, setting in order:
                 tps.setdefault((name, clients), []).append(pgbench(server, table, clients, seconds, setting))
         print(f"  oltp round {r + 1}/{rounds} done", file=sys.stderr)
@@ -202,8 +232,12 @@ def oltp(server: TemporaryServer, conn: psycopg.Connection[Any], rounds: int, se
 # to find each on a given event table.
 INDEXES = {
     "pgh_id primary key (events by id: revert_row(tbl, event), order)": "indisprimary",
-    "(pgh_obj_id, pgh_id) (one row's history, replay of one row)": "pg_get_indexdef(indexrelid) LIKE '%(pgh_obj_id, pgh_id)'",
-    "(pgh_old_obj_id, pgh_id) partial (history across key changes)": "pg_get_indexdef(indexrelid) LIKE '%(pgh_old_obj_id, pgh_id)%'",
+    "(pgh_obj_id, pgh_id) (one row's history, replay of one row)": (
+        "pg_get_indexdef(indexrelid) LIKE '%(pgh_obj_id, pgh_id)'"
+    ),
+    "(pgh_old_obj_id, pgh_id) partial (history across key changes)": (
+        "pg_get_indexdef(indexrelid) LIKE '%(pgh_old_obj_id, pgh_id)%'"
+    ),
     "BRIN (pgh_created_at) (time ranges, contexts)": "pg_get_indexdef(indexrelid) LIKE '%USING brin%'",
 }
 
@@ -212,14 +246,15 @@ def index_costs(conn: psycopg.Connection[Any], n: int, rounds: int) -> dict[tupl
     """Tracked bulk insert and update with every index, and with each one
     dropped from a copy's event table (as superuser, on benchmark tables)."""
     variants = {"all indexes": "ic_all"}
-    for i, (name, where) in enumerate(INDEXES.items()):
+    for i, name in enumerate(INDEXES):
         variants[f"without {name}"] = f"ic_{i}"
     for table in variants.values():
         conn.execute(f"CREATE TABLE {table} ({SHAPE})")
         conn.execute(f"SELECT track_table('{table}')")
     for i, where in enumerate(INDEXES.values()):
-        index = conn.execute(f"SELECT indexrelid::regclass::text FROM pg_index WHERE indrelid = 'ic_{i}_event'::regclass"
-                             f" AND {where}").fetchone()[0]
+        index = conn.execute(
+            f"SELECT indexrelid::regclass::text FROM pg_index WHERE indrelid = 'ic_{i}_event'::regclass AND {where}"
+        ).fetchone()[0]
         if where == "indisprimary":
             conn.execute(f"ALTER TABLE ic_{i}_event DROP CONSTRAINT {index}")
         else:
@@ -228,10 +263,12 @@ def index_costs(conn: psycopg.Connection[Any], n: int, rounds: int) -> dict[tupl
     names = list(variants)
     for r in range(rounds):
         reset(conn, ", ".join(f"{t}, {t}_event" for t in variants.values()))
-        for name in names[r % len(names):] + names[:r % len(names)]:
+        for name in names[r % len(names) :] + names[: r % len(names)]:
             table = variants[name]
-            for op, stmt in (("insert", f"INSERT INTO {table} {INSERT_SELECT.format(n=n)}"),
-                             ("update", f"UPDATE {table} SET a = a + 1")):
+            for op, stmt in (
+                ("insert", f"INSERT INTO {table} {INSERT_SELECT.format(n=n)}"),
+                ("update", f"UPDATE {table} SET a = a + 1"),
+            ):
                 started = time.perf_counter()
                 conn.execute(stmt)
                 times.setdefault((name, op), []).append(time.perf_counter() - started)
@@ -282,19 +319,30 @@ def main() -> int:
     parser.add_argument("--seconds", type=int, default=10, help="duration of each pgbench run")
     parser.add_argument("--pg-config", default=None)
     parser.add_argument("--skip-oltp", action="store_true")
-    parser.add_argument("--context-only", action="store_true",
-                        help="only tracked vs tracked-with-context, for a sharper context ratio (use more rounds)")
-    parser.add_argument("--reading", action="store_true",
-                        help="only the reading benchmark: one row's history and replay at 1M and 10M events")
+    parser.add_argument(
+        "--context-only",
+        action="store_true",
+        help="only tracked vs tracked-with-context, for a sharper context ratio (use more rounds)",
+    )
+    parser.add_argument(
+        "--reading",
+        action="store_true",
+        help="only the reading benchmark: one row's history and replay at 1M and 10M events",
+    )
     parser.add_argument("--reading-events", default="1000000,10000000")
-    parser.add_argument("--index-costs", action="store_true",
-                        help="what each event-table index costs the tracked bulk insert and update")
+    parser.add_argument(
+        "--index-costs",
+        action="store_true",
+        help="what each event-table index costs the tracked bulk insert and update",
+    )
     parser.add_argument("--lookups", type=int, default=200)
     args = parser.parse_args()
 
-    with TemporaryServer(pg_config=args.pg_config,
-                         postgres_args="-h 127.0.0.1 -F -c logging_collector=off -c max_connections=50"
-                                       " -c shared_buffers=512MB -c max_wal_size=4GB -c lc_messages=C") as server:
+    with TemporaryServer(
+        pg_config=args.pg_config,
+        postgres_args="-h 127.0.0.1 -F -c logging_collector=off -c max_connections=50"
+        " -c shared_buffers=512MB -c max_wal_size=4GB -c lc_messages=C",
+    ) as server:
         with psycopg.connect(server.conninfo("postgres"), autocommit=True) as c:
             c.execute("CREATE DATABASE bench")
         with psycopg.connect(server.conninfo("bench"), autocommit=True) as conn:
@@ -306,8 +354,11 @@ def main() -> int:
                 for events in (int(e) for e in args.reading_events.split(",")):
                     for name, times in reading(conn, events, args.lookups).items():
                         times.sort()
-                        print(f"{events:>10}{name:>16}{statistics.median(times) * 1000:>8.2f}ms"
-                              f"{times[int(len(times) * 0.95)] * 1000:>8.2f}ms", flush=True)
+                        print(
+                            f"{events:>10}{name:>16}{statistics.median(times) * 1000:>8.2f}ms"
+                            f"{times[int(len(times) * 0.95)] * 1000:>8.2f}ms",
+                            flush=True,
+                        )
                 return 0
             if args.index_costs:
                 times = index_costs(conn, args.rows, args.rounds)
@@ -316,8 +367,12 @@ def main() -> int:
                 base = {op: med[("all indexes", op)] for op in ("insert", "update")}
                 for name in dict.fromkeys(k[0] for k in med):
                     i, u = med[(name, "insert")], med[(name, "update")]
-                    share = "" if name == "all indexes" else \
-                        f"{(base['insert'] - i) / base['insert'] * 100:>10.1f}%{(base['update'] - u) / base['update'] * 100:>10.1f}%"
+                    share = (
+                        ""
+                        if name == "all indexes"
+                        else f"{(base['insert'] - i) / base['insert'] * 100:>10.1f}%"
+                        f"{(base['update'] - u) / base['update'] * 100:>10.1f}%"
+                    )
                     print(f"{name:<72}{i * 1000:>7.0f}ms{u * 1000:>7.0f}ms{share:>24}")
                 return 0
             if args.context_only:
@@ -333,25 +388,35 @@ def main() -> int:
                     print(f"\n{'pgbench':<12}{'tracked':>12}{'context':>12}{'context/tracked':>17}")
                     for clients in (1, 4):
                         t, c = mt[("tracked", clients)], mt[("context", clients)]
-                        print(f"{clients} client{'s' if clients > 1 else ' '}   {t:>9.0f}tps{c:>9.0f}tps{c / t:>16.2f}x")
+                        print(
+                            f"{clients} client{'s' if clients > 1 else ' '}   {t:>9.0f}tps{c:>9.0f}tps{c / t:>16.2f}x"
+                        )
                 return 0
             times = bulk(conn, args.rows, args.rounds, ["untracked", "tracked", "floor", "naive", "context"])
             med = {k: statistics.median(v) for k, v in times.items()}
-            print(f"{'statement':<10}{'untracked':>11}{'tracked':>10}{'floor':>10}{'naive':>10}"
-                  f"{'tracked/untracked':>19}{'tracked/floor':>15}{'naive/untracked':>17}{'context/tracked':>17}")
+            print(
+                f"{'statement':<10}{'untracked':>11}{'tracked':>10}{'floor':>10}{'naive':>10}"
+                f"{'tracked/untracked':>19}{'tracked/floor':>15}{'naive/untracked':>17}{'context/tracked':>17}"
+            )
             for op in ("insert", "update", "delete"):
                 u, t, f, n, c = (med[(v, op)] for v in ("untracked", "tracked", "floor", "naive", "context"))
-                print(f"{op:<10}{u * 1000:>9.0f}ms{t * 1000:>8.0f}ms{f * 1000:>8.0f}ms{n * 1000:>8.0f}ms"
-                      f"{t / u:>18.2f}x{t / f:>14.2f}x{n / u:>16.2f}x{c / t:>16.2f}x")
+                print(
+                    f"{op:<10}{u * 1000:>9.0f}ms{t * 1000:>8.0f}ms{f * 1000:>8.0f}ms{n * 1000:>8.0f}ms"
+                    f"{t / u:>18.2f}x{t / f:>14.2f}x{n / u:>16.2f}x{c / t:>16.2f}x"
+                )
             if not args.skip_oltp:
                 tps = oltp(server, conn, args.rounds, args.seconds, ["untracked", "tracked", "floor", "context"])
                 mt = {k: statistics.median(v) for k, v in tps.items()}
-                print(f"\n{'pgbench':<12}{'untracked':>12}{'tracked':>12}{'floor':>12}{'context':>12}"
-                      f"{'tracked/untracked':>19}{'floor/untracked':>17}{'tracked/floor':>15}{'context/tracked':>17}")
+                print(
+                    f"\n{'pgbench':<12}{'untracked':>12}{'tracked':>12}{'floor':>12}{'context':>12}"
+                    f"{'tracked/untracked':>19}{'floor/untracked':>17}{'tracked/floor':>15}{'context/tracked':>17}"
+                )
                 for clients in (1, 4):
                     u, t, f, c = (mt[(v, clients)] for v in ("untracked", "tracked", "floor", "context"))
-                    print(f"{clients} client{'s' if clients > 1 else ' '}   {u:>10.0f}tps{t:>9.0f}tps{f:>9.0f}tps"
-                          f"{c:>9.0f}tps{t / u:>18.2f}x{f / u:>16.2f}x{t / f:>14.2f}x{c / t:>16.2f}x")
+                    print(
+                        f"{clients} client{'s' if clients > 1 else ' '}   {u:>10.0f}tps{t:>9.0f}tps{f:>9.0f}tps"
+                        f"{c:>9.0f}tps{t / u:>18.2f}x{f / u:>16.2f}x{t / f:>14.2f}x{c / t:>16.2f}x"
+                    )
     return 0
 
 

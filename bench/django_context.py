@@ -51,12 +51,13 @@ def child(db: dict[str, Any], saves: int, latency: float) -> dict[str, Any]:
     django.setup()
     from decimal import Decimal
 
-    import history_track.django as history
     from shop.models import Order
+
+    import history_track.django as history
 
     order = Order.objects.create(total=Decimal("1.00"))
     out: dict[str, Any] = {}
-    for name in ("plain", "context", "plain", "context"):   # each twice, the first as warm-up
+    for name in ("plain", "context", "plain", "context"):  # each twice, the first as warm-up
         block = history.context(user=1, url="/orders/1/pay/", method="POST") if name == "context" else None
         if block is not None:
             block.__enter__()
@@ -70,6 +71,7 @@ def child(db: dict[str, Any], saves: int, latency: float) -> dict[str, Any]:
             block.__exit__(None, None, None)
         out[name] = {"round_trips": (proxy.round_trips - trips) / saves, "us": seconds / saves * 1e6}
     from history_track.django import events
+
     contexts = [e.context for e in events(order, last=2)]
     out["context_recorded"] = contexts[-1]
     return out
@@ -100,19 +102,25 @@ def main() -> int:
     scratch = None
     if args.before:
         scratch = Path(tempfile.mkdtemp(prefix="ht_before_"))
-        subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", "-q", str(scratch), args.before],
-                       check=True)
+        subprocess.run(
+            ["git", "-C", str(ROOT), "worktree", "add", "--detach", "-q", str(scratch), args.before], check=True
+        )
         versions = {args.before: scratch / "python", **versions}
     try:
-        with TemporaryServer(pg_config=args.pg_config,
-                             postgres_args="-h 127.0.0.1 -F -c logging_collector=off -c lc_messages=C") as server:
+        with TemporaryServer(
+            pg_config=args.pg_config, postgres_args="-h 127.0.0.1 -F -c logging_collector=off -c lc_messages=C"
+        ) as server:
             with psycopg.connect(server.conninfo("postgres"), autocommit=True) as conn:
                 conn.execute("CREATE DATABASE bench_django")
                 version = conn.execute("SHOW server_version").fetchone()[0]  # type: ignore[index]
             params = conninfo_to_dict(server.conninfo("bench_django"))
             db = {"host": params["host"], "port": params["port"], "user": params["user"], "name": "bench_django"}
-            env = {**os.environ, "HISTORY_TRACK_TEST_DB": json.dumps(db), "DJANGO_SETTINGS_MODULE": "project_settings",
-                   "PYTHONPATH": os.pathsep.join([str(PROJECT), str(ROOT / "python")])}
+            env = {
+                **os.environ,
+                "HISTORY_TRACK_TEST_DB": json.dumps(db),
+                "DJANGO_SETTINGS_MODULE": "project_settings",
+                "PYTHONPATH": os.pathsep.join([str(PROJECT), str(ROOT / "python")]),
+            }
             subprocess.run([sys.executable, "-m", "django", "migrate", "-v", "0"], env=env, check=True, cwd=PROJECT)
             latencies = [float(x) for x in args.latency.split(",")]
             results: dict[tuple[str, float], list[dict[str, Any]]] = {}
@@ -122,13 +130,19 @@ def main() -> int:
                     for name, package in order:
                         spec = json.dumps({"db": db, "saves": args.saves, "latency": latency})
                         done = subprocess.run(
-                            [sys.executable, __file__, "--child", spec], capture_output=True, text=True, check=False,
-                            env={**os.environ, "PYTHONPATH": str(package)})
+                            [sys.executable, __file__, "--child", spec],
+                            capture_output=True,
+                            text=True,
+                            check=False,
+                            env={**os.environ, "PYTHONPATH": str(package)},
+                        )
                         if done.returncode != 0:
                             sys.exit(f"{name}: {done.stderr}")
                         results.setdefault((name, latency), []).append(json.loads(done.stdout))
-            print(f"PostgreSQL {version}; {args.saves} autocommit save()s per variant and round, "
-                  f"{args.rounds} rounds (medians); TCP on 127.0.0.1 through a counting proxy\n")
+            print(
+                f"PostgreSQL {version}; {args.saves} autocommit save()s per variant and round, "
+                f"{args.rounds} rounds (medians); TCP on 127.0.0.1 through a counting proxy\n"
+            )
             print(f"{'package':>10} {'latency':>8} {'':>8}{'round trips':>13}{'us/save':>10}{'context':>10}")
             for (name, latency), rounds in results.items():
                 plain = statistics.median(r["plain"]["us"] for r in rounds)

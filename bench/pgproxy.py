@@ -77,8 +77,8 @@ class CountingProxy:
                     if pending[:1] == b"Z":
                         with self._lock:
                             self.round_trips += 1
-                    pending = pending[1 + length:]
-                client.sendall(data)   # counted first: the client sees no reply not yet counted
+                    pending = pending[1 + length :]
+                client.sendall(data)  # counted first: the client sees no reply not yet counted
         except OSError:
             pass
         finally:

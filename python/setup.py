@@ -1,4 +1,5 @@
 """The package version is read from the extension's control file (its single source)."""
+
 import pathlib
 import re
 

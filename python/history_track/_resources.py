@@ -90,4 +90,3 @@ def extension_files() -> ExtensionFiles:
         install_script="".join(text for _, text in _sql_sources()),
         upgrade_scripts=_upgrade_scripts(),
     )
-

@@ -97,21 +97,24 @@ def track_table(
     ``table`` is resolved like a regclass literal: ``'orders'``,
     ``'sales.orders'``, ``'"Mixed Case"'``.
     """
-    return str(_value(
-        conn,
-        "SELECT track_table(%s::regclass, label => %s, operations => %s, condition => %s,"
-        " changed => %s, snapshot => %s, columns => %s, exclude => %s, baseline => %s)::text",
-        [
-            table, label,
-            list(operations) if operations is not None else None,
-            condition,
-            list(changed) if changed is not None else None,
-            snapshot,
-            list(columns) if columns is not None else None,
-            list(exclude) if exclude is not None else None,
-            baseline,
-        ],
-    ))
+    return str(
+        _value(
+            conn,
+            "SELECT track_table(%s::regclass, label => %s, operations => %s, condition => %s,"
+            " changed => %s, snapshot => %s, columns => %s, exclude => %s, baseline => %s)::text",
+            [
+                table,
+                label,
+                list(operations) if operations is not None else None,
+                condition,
+                list(changed) if changed is not None else None,
+                snapshot,
+                list(columns) if columns is not None else None,
+                list(exclude) if exclude is not None else None,
+                baseline,
+            ],
+        )
+    )
 
 
 def untrack_table(
@@ -142,17 +145,30 @@ def key_text(key: Any, encoder: type[json.JSONEncoder] | None = None) -> str:
 
 
 def history_query(
-    table: str | None, key: Any, context_id: UUID | str | None, since: datetime | None,
-    until: datetime | None, last: int | None, encoder: type[json.JSONEncoder] | None = None,
+    table: str | None,
+    key: Any,
+    context_id: UUID | str | None,
+    since: datetime | None,
+    until: datetime | None,
+    last: int | None,
+    encoder: type[json.JSONEncoder] | None = None,
 ) -> tuple[str, list[Any]]:
     """The history_events() query and its parameters; its rows are Event's
     fields in order (shared by history() and history_track.django.events())."""
     return (
-        "SELECT table_name::text, pgh_id, pgh_created_at, pgh_label, pgh_operation, pgh_obj_id,"
-        " pgh_context_id, pgh_context, data, diff"
-        " FROM history_events(%s::regclass, %s, %s::uuid, %s, %s, %s)",
-        [table, None if key is None else key_text(key, encoder), None if context_id is None else str(context_id),
-         since, until, last],
+        (
+            "SELECT table_name::text, pgh_id, pgh_created_at, pgh_label, pgh_operation, pgh_obj_id,"
+            " pgh_context_id, pgh_context, data, diff"
+            " FROM history_events(%s::regclass, %s, %s::uuid, %s, %s, %s)"
+        ),
+        [
+            table,
+            None if key is None else key_text(key, encoder),
+            None if context_id is None else str(context_id),
+            since,
+            until,
+            last,
+        ],
     )
 
 
@@ -244,8 +260,10 @@ def record_event(
 ) -> int:
     """SELECT record_history_event(...): a manual event for one row; returns its pgh_id.
     ``key`` is the primary key's value, or a list for a composite key."""
-    return int(_value(
-        conn,
-        "SELECT record_history_event(%s::regclass, %s::text, %s, %s)",
-        [table, key_text(key), label, Jsonb(context) if context is not None else None],
-    ))
+    return int(
+        _value(
+            conn,
+            "SELECT record_history_event(%s::regclass, %s::text, %s, %s)",
+            [table, key_text(key), label, Jsonb(context) if context is not None else None],
+        )
+    )

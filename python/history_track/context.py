@@ -134,16 +134,19 @@ class context:  # noqa: N801 - used like a function: history_track.context(conn,
 
     def __call__(self, func: F) -> F:
         if inspect.iscoroutinefunction(func):
+
             @functools.wraps(func)
             async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
                 async with self:
                     return await func(*args, **kwargs)
+
             return async_wrapper  # type: ignore[return-value]
 
         @functools.wraps(func)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             with self:
                 return func(*args, **kwargs)
+
         return wrapper  # type: ignore[return-value]
 
 

@@ -92,7 +92,6 @@ def _quote_ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-
 def _installed(conn: psycopg.Connection[Any]) -> str | None:
     """'extension', 'plain' or None."""
     if conn.execute("SELECT 1 FROM pg_extension WHERE extname = %s", [EXTENSION]).fetchone():
@@ -112,7 +111,8 @@ def install_without_extension(conn: psycopg.Connection[Any], schema: str = "publ
     if found is not None:
         raise InstallError(
             f"history_track is already installed in this database ({found})",
-            hint="uninstall it first (history-track uninstall --dsn ...)" if found != "unknown"
+            hint="uninstall it first (history-track uninstall --dsn ...)"
+            if found != "unknown"
             else "a schema named history_track exists; rename or drop it",
         )
     script, event_triggers = _plain_script(schema)
@@ -125,14 +125,24 @@ def install_without_extension(conn: psycopg.Connection[Any], schema: str = "publ
                     conn.execute(stmt)
         except psycopg.errors.InsufficientPrivilege:
             made = False
-        conn.execute(sql.SQL(
-            "CREATE TABLE {} (version text NOT NULL, schema name NOT NULL, event_triggers boolean NOT NULL,"
-            " installed_at timestamptz NOT NULL DEFAULT now())").format(sql.SQL(_INSTALLATION)))
-        conn.execute(sql.SQL("COMMENT ON TABLE {} IS {}").format(
-            sql.SQL(_INSTALLATION),
-            sql.Literal("history_track installed without CREATE EXTENSION (history-track install --no-extension)")))
-        conn.execute(sql.SQL("INSERT INTO {} (version, schema, event_triggers) VALUES (%s, %s, %s)").format(
-            sql.SQL(_INSTALLATION)), [extension_files().version, schema, made])
+        conn.execute(
+            sql.SQL(
+                "CREATE TABLE {} (version text NOT NULL, schema name NOT NULL, event_triggers boolean NOT NULL,"
+                " installed_at timestamptz NOT NULL DEFAULT now())"
+            ).format(sql.SQL(_INSTALLATION))
+        )
+        conn.execute(
+            sql.SQL("COMMENT ON TABLE {} IS {}").format(
+                sql.SQL(_INSTALLATION),
+                sql.Literal("history_track installed without CREATE EXTENSION (history-track install --no-extension)"),
+            )
+        )
+        conn.execute(
+            sql.SQL("INSERT INTO {} (version, schema, event_triggers) VALUES (%s, %s, %s)").format(
+                sql.SQL(_INSTALLATION)
+            ),
+            [extension_files().version, schema, made],
+        )
         conn.execute(sql.SQL("GRANT SELECT ON {} TO PUBLIC").format(sql.SQL(_INSTALLATION)))
     return PlainInstall(extension_files().version, schema, made)
 
@@ -146,27 +156,35 @@ def uninstall(conn: psycopg.Connection[Any]) -> str:
     if found is None:
         raise InstallError("history_track is not installed in this database")
     if found == "unknown":
-        raise InstallError("the schema history_track exists but holds no history_track installation",
-                           hint="it is not ours to drop; rename or drop it yourself")
+        raise InstallError(
+            "the schema history_track exists but holds no history_track installation",
+            hint="it is not ours to drop; rename or drop it yourself",
+        )
     with conn.transaction():
         if found == "extension":
             conn.execute(sql.SQL("DROP EXTENSION {}").format(sql.Identifier(EXTENSION)))
             return found
-        tracked = conn.execute("SELECT string_agg(DISTINCT table_name::text, ', ')"
-                               " FROM history_track.tracker").fetchone()[0]  # type: ignore[index]
+        tracked = conn.execute(
+            "SELECT string_agg(DISTINCT table_name::text, ', ') FROM history_track.tracker"
+        ).fetchone()[0]  # type: ignore[index]
         if tracked:
-            raise InstallError(f"cannot uninstall history_track while tables are tracked: {tracked}",
-                               hint="stop tracking them first: SELECT untrack_table('...')")
+            raise InstallError(
+                f"cannot uninstall history_track while tables are tracked: {tracked}",
+                hint="stop tracking them first: SELECT untrack_table('...')",
+            )
         schema = conn.execute(sql.SQL("SELECT schema FROM {}").format(sql.SQL(_INSTALLATION))).fetchone()[0]  # type: ignore[index]
         names = sorted({m.group(2) for m in _API_OBJECT.finditer(extension_files().install_script)})
-        for (evt,) in conn.execute("SELECT evtname FROM pg_event_trigger WHERE evtname LIKE 'history\\_track\\_%'").fetchall():
+        for (evt,) in conn.execute(
+            "SELECT evtname FROM pg_event_trigger WHERE evtname LIKE 'history\\_track\\_%'"
+        ).fetchall():
             conn.execute(sql.SQL("DROP EVENT TRIGGER {}").format(sql.Identifier(evt)))
-        for (obj, kind) in conn.execute(
-                "SELECT p.oid::regprocedure::text, 'FUNCTION' FROM pg_proc p"
-                " WHERE p.pronamespace = %(s)s::regnamespace AND p.proname = ANY(%(n)s)"
-                " UNION ALL SELECT c.oid::regclass::text, 'VIEW' FROM pg_class c"
-                " WHERE c.relnamespace = %(s)s::regnamespace AND c.relname = ANY(%(n)s) AND c.relkind = 'v'",
-                {"s": _quote_ident(schema), "n": names}).fetchall():
+        for obj, kind in conn.execute(
+            "SELECT p.oid::regprocedure::text, 'FUNCTION' FROM pg_proc p"
+            " WHERE p.pronamespace = %(s)s::regnamespace AND p.proname = ANY(%(n)s)"
+            " UNION ALL SELECT c.oid::regclass::text, 'VIEW' FROM pg_class c"
+            " WHERE c.relnamespace = %(s)s::regnamespace AND c.relname = ANY(%(n)s) AND c.relkind = 'v'",
+            {"s": _quote_ident(schema), "n": names},
+        ).fetchall():
             conn.execute(sql.SQL("DROP {} {}").format(sql.SQL(kind), sql.SQL(obj)))
         conn.execute("DROP SCHEMA history_track CASCADE")
     return found

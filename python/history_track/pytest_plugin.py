@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import itertools
 import os
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import psycopg
 import pytest
@@ -40,7 +41,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         choices=["extension", "no-extension"],
         default=os.environ.get("HISTORY_TRACK_INSTALL", "extension"),
         help="how the fixtures' databases get history_track: CREATE EXTENSION (default) or"
-             " the same SQL without the extension mechanism ($HISTORY_TRACK_INSTALL)",
+        " the same SQL without the extension mechanism ($HISTORY_TRACK_INSTALL)",
     )
 
 
@@ -69,8 +70,7 @@ def history_track_server(request: pytest.FixtureRequest) -> Iterator[TemporarySe
 def history_track_dsn(history_track_server: TemporaryServer) -> Iterator[str]:
     name = f"test_{next(_counter)}"
     with psycopg.connect(history_track_server.conninfo("postgres"), autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
-            sql.Identifier(name), sql.Identifier(_TEMPLATE)))
+        conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(sql.Identifier(name), sql.Identifier(_TEMPLATE)))
     yield history_track_server.conninfo(name)
     with psycopg.connect(history_track_server.conninfo("postgres"), autocommit=True) as conn:
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))

@@ -22,8 +22,23 @@ from typing import IO, Any
 
 from .api import Event
 
-RESET, DIM, BOLD, RED, GREEN, YELLOW, CYAN = "\033[0m", "\033[2m", "\033[1m", "\033[31m", "\033[32m", "\033[33m", "\033[36m"
-OPERATION_COLOURS = {"INSERT": GREEN, "UPDATE": YELLOW, "DELETE": RED, "TRUNCATE": RED, "MANUAL": CYAN, "BASELINE": CYAN}
+RESET, DIM, BOLD, RED, GREEN, YELLOW, CYAN = (
+    "\033[0m",
+    "\033[2m",
+    "\033[1m",
+    "\033[31m",
+    "\033[32m",
+    "\033[33m",
+    "\033[36m",
+)
+OPERATION_COLOURS = {
+    "INSERT": GREEN,
+    "UPDATE": YELLOW,
+    "DELETE": RED,
+    "TRUNCATE": RED,
+    "MANUAL": CYAN,
+    "BASELINE": CYAN,
+}
 
 
 def use_colour(choice: str, stream: IO[str]) -> bool:
@@ -46,6 +61,7 @@ def timeline(events: Sequence[Event], colour: bool, show_table: bool = False) ->
     one line per changed column, old value in red, new in green. With
     ``show_table`` (events of several tables), the header starts with the
     event's table, in a column of its own (each table numbers its events)."""
+
     def c(code: str, text: str) -> str:
         return f"{code}{text}{RESET}" if colour else text
 
@@ -64,7 +80,7 @@ def timeline(events: Sequence[Event], colour: bool, show_table: bool = False) ->
             continue
         for column in sorted(e.diff):
             old, new = e.diff[column]
-            if e.operation in ("INSERT", "BASELINE") or old is None and new is not None and e.operation != "UPDATE":
+            if e.operation in ("INSERT", "BASELINE") or (old is None and new is not None and e.operation != "UPDATE"):
                 lines.append(f"    {column}: {c(GREEN, value(new))}")
             elif e.operation in ("DELETE", "TRUNCATE"):
                 lines.append(f"    {column}: {c(RED, value(old))}")
@@ -87,12 +103,26 @@ def _json_default(o: Any) -> Any:
 
 
 def as_json(events: Sequence[Event]) -> str:
-    text = json.dumps([
-        {"table": e.table_name, "pgh_id": e.id, "pgh_created_at": e.created_at, "pgh_label": e.label,
-         "pgh_operation": e.operation, "pgh_obj_id": e.obj_id, "pgh_context_id": e.context_id,
-         "pgh_context": e.context, "data": e.data, "diff": e.diff}
-        for e in events
-    ], default=_json_default, indent=2, ensure_ascii=False)
+    text = json.dumps(
+        [
+            {
+                "table": e.table_name,
+                "pgh_id": e.id,
+                "pgh_created_at": e.created_at,
+                "pgh_label": e.label,
+                "pgh_operation": e.operation,
+                "pgh_obj_id": e.obj_id,
+                "pgh_context_id": e.context_id,
+                "pgh_context": e.context,
+                "data": e.data,
+                "diff": e.diff,
+            }
+            for e in events
+        ],
+        default=_json_default,
+        indent=2,
+        ensure_ascii=False,
+    )
     return _NUMBER.sub(r"\1", text)
 
 
@@ -119,8 +149,15 @@ class Progress:
 
     FRAMES = "|/-\\"
 
-    def __init__(self, label: str, stream: IO[str] | None = None, *, delay: float = 0.5,
-                 interval: float = 0.2, force: bool = False) -> None:
+    def __init__(
+        self,
+        label: str,
+        stream: IO[str] | None = None,
+        *,
+        delay: float = 0.5,
+        interval: float = 0.2,
+        force: bool = False,
+    ) -> None:
         self.label = label
         self.stream = stream if stream is not None else sys.stderr
         self.delay = delay

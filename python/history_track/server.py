@@ -69,7 +69,9 @@ class Installation:
         try:
             out = subprocess.run(
                 [exe, "--bindir", "--sharedir", "--pkglibdir", "--version"],
-                check=True, capture_output=True, text=True,
+                check=True,
+                capture_output=True,
+                text=True,
             ).stdout.splitlines()
         except (OSError, subprocess.CalledProcessError) as exc:
             raise ServerError(f"cannot run {exe}: {exc}") from exc
@@ -118,8 +120,12 @@ def build_overlay(inst: Installation, root: Path, with_extension: bool = True) -
     # Siblings of bin/ (lib/ for $ORIGIN-relative libraries, ...), except share/.
     for entry in inst.bindir.parent.iterdir():
         target = bindir.parent / entry.name
-        if entry.name != inst.bindir.name and not target.exists() and entry != inst.sharedir \
-                and not inst.sharedir.is_relative_to(entry):
+        if (
+            entry.name != inst.bindir.name
+            and not target.exists()
+            and entry != inst.sharedir
+            and not inst.sharedir.is_relative_to(entry)
+        ):
             target.symlink_to(entry)
     if not pkglibdir.exists():
         pkglibdir.parent.mkdir(parents=True, exist_ok=True)
@@ -170,10 +176,17 @@ class TemporaryServer:
     BOOT_TIMEOUT = 60.0  # seconds until the server must accept connections
     STOP_TIMEOUT = 30.0  # seconds a fast shutdown may take before the server is killed
 
-    def __init__(self, pg_config: str | os.PathLike[str] | None = None, *,
-                 installation: Installation | None = None, port: int | None = None,
-                 database: str = "test", initdb_args: str | None = None, postgres_args: str | None = None,
-                 auto_start: bool = True) -> None:
+    def __init__(
+        self,
+        pg_config: str | os.PathLike[str] | None = None,
+        *,
+        installation: Installation | None = None,
+        port: int | None = None,
+        database: str = "test",
+        initdb_args: str | None = None,
+        postgres_args: str | None = None,
+        auto_start: bool = True,
+    ) -> None:
         # installation: run that layout as it is (e.g. one built by
         # build_overlay(..., with_extension=False) that pgxn installed into),
         # instead of an overlay of pg_config's installation with our files.
@@ -234,8 +247,15 @@ class TemporaryServer:
             for path in (self.base_dir, self.data_dir, self.socket_dir):
                 os.chown(path, entry.pw_uid, entry.pw_gid)
             os.chmod(self.base_dir, 0o755)
-        argv = self.as_server_user([str(self.overlay.bindir / "initdb"), "-D", str(self.data_dir),
-                                    "--lc-messages=C", *shlex.split(self.initdb_args)])
+        argv = self.as_server_user(
+            [
+                str(self.overlay.bindir / "initdb"),
+                "-D",
+                str(self.data_dir),
+                "--lc-messages=C",
+                *shlex.split(self.initdb_args),
+            ]
+        )
         try:
             proc = subprocess.run(argv, capture_output=True, text=True, check=False)
         except OSError as exc:
@@ -253,20 +273,30 @@ class TemporaryServer:
             if self._port is None:
                 self._port = _free_port()
             offset = self.log_file.stat().st_size if self.log_file.exists() else 0
-            argv = self.as_server_user([
-                str(self.overlay.bindir / "postgres"), "-p", str(self._port), "-D", str(self.data_dir),
-                "-k", str(self.socket_dir), *shlex.split(self.postgres_args)])
+            argv = self.as_server_user(
+                [
+                    str(self.overlay.bindir / "postgres"),
+                    "-p",
+                    str(self._port),
+                    "-D",
+                    str(self.data_dir),
+                    "-k",
+                    str(self.socket_dir),
+                    *shlex.split(self.postgres_args),
+                ]
+            )
             with open(self.log_file, "ab") as log:
                 # Its own session: a Ctrl-C meant for a terminal's foreground
                 # job (psql in history-track sandbox) does not reach the server.
-                self.child_process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                                                      start_new_session=True)
+                self.child_process = subprocess.Popen(
+                    argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True
+                )
             if self._wait_until_ready():
                 break
             self.child_process.wait()
             self.child_process = None
             log_text = self.log_file.read_bytes()[offset:].decode(errors="replace")
-            if self._port_given or "could not bind" not in log_text and "could not create" not in log_text:
+            if self._port_given or ("could not bind" not in log_text and "could not create" not in log_text):
                 raise ServerError(f"PostgreSQL did not start:\n{log_text}")
             self._port = None  # taken meanwhile: another one
         else:
@@ -289,8 +319,10 @@ class TemporaryServer:
             except psycopg.OperationalError:
                 if time.monotonic() > deadline:
                     self.terminate()
-                    raise ServerError(f"PostgreSQL did not accept connections within {self.BOOT_TIMEOUT:.0f}s:\n"
-                                      f"{self.log_file.read_text(errors='replace')}") from None
+                    raise ServerError(
+                        f"PostgreSQL did not accept connections within {self.BOOT_TIMEOUT:.0f}s:\n"
+                        f"{self.log_file.read_text(errors='replace')}"
+                    ) from None
                 time.sleep(0.05)
         return False
 
@@ -325,7 +357,7 @@ class TemporaryServer:
         # A server nobody stopped (an exception before stop(), a forgotten
         # instance) goes with its object rather than outliving the process.
         base_dir = getattr(self, "base_dir", None)
-        if getattr(self, "child_process", None) is not None or base_dir is not None and base_dir.exists():
+        if getattr(self, "child_process", None) is not None or (base_dir is not None and base_dir.exists()):
             with contextlib.suppress(Exception):
                 self.stop()
 

@@ -19,7 +19,7 @@ psycopg 3 installed). See doc/django.md.
 
 from __future__ import annotations
 
-from .context import context, current_context
 from .api import as_of, events, record, revert
+from .context import context, current_context
 
 __all__ = ["as_of", "context", "current_context", "events", "record", "revert"]

@@ -80,9 +80,7 @@ def events(
     ]
 
 
-def as_of(
-    model: type[models.Model], ts: datetime, *, key: Any = None, using: str | None = None
-) -> RawQuerySet:
+def as_of(model: type[models.Model], ts: datetime, *, key: Any = None, using: str | None = None) -> RawQuerySet:
     """The model's rows as they were at ``ts`` (or the one with primary key
     ``key``), as unsaved-looking model instances in primary-key order."""
     alias = _alias(model, using)
@@ -95,8 +93,7 @@ def as_of(
     )
 
 
-def revert(obj: models.Model, ts: datetime | None = None, *, event: int | None = None,
-           using: str | None = None) -> int:
+def revert(obj: models.Model, ts: datetime | None = None, *, event: int | None = None, using: str | None = None) -> int:
     """Restore one instance's row to its state at ``ts``, or to what event
     ``event`` recorded (SQL revert_row); recorded with label 'revert' and the
     current context. Returns the number of rows written. The instance itself
@@ -121,8 +118,14 @@ def record(obj: models.Model, label: str, *, using: str | None = None, **context
     alias = _alias(obj, using)
     key = _saved_key(obj)
     with connections[alias].cursor() as cur:
-        cur.execute("SELECT record_history_event(%s::regclass, %s::text, %s, %s::jsonb)",
-                    [_table(type(obj), alias), _key(key), label,
-                     json.dumps(context, cls=DjangoJSONEncoder) if context else None])
+        cur.execute(
+            "SELECT record_history_event(%s::regclass, %s::text, %s, %s::jsonb)",
+            [
+                _table(type(obj), alias),
+                _key(key),
+                label,
+                json.dumps(context, cls=DjangoJSONEncoder) if context else None,
+            ],
+        )
         row = cur.fetchone()
     return int(row[0])

@@ -31,7 +31,7 @@ from typing import Any
 from .context import _payload, _stack, context
 
 HEADER = "history_track_context"
-_running: dict[str, context] = {}   # task id -> its block, between task_prerun and task_postrun
+_running: dict[str, context] = {}  # task id -> its block, between task_prerun and task_postrun
 
 
 def _on_publish(headers: dict[str, Any] | None = None, **kwargs: Any) -> None:

@@ -80,6 +80,7 @@ _READ = re.compile(r"select\b", re.IGNORECASE)
 @dataclass(frozen=True)
 class _Layer:
     """What one context() call gives: its keys, encoded where they can be now."""
+
     owner: int  # the call's serial number
     fixed: dict[str, str]  # key -> JSON text of the value
     deferred: dict[str, tuple[Callable[[], Any], type[json.JSONEncoder]]]  # called when a statement is sent
@@ -90,7 +91,7 @@ class _Layer:
         for key, value in metadata.items():
             if callable(value):
                 deferred[key] = (value, encoder)
-            else:   # fails here when a value cannot be encoded (NaN included: it is not JSON)
+            else:  # fails here when a value cannot be encoded (NaN included: it is not JSON)
                 fixed[key] = json.dumps(value, cls=encoder, allow_nan=False)
         return _Layer(owner, fixed, deferred)
 
@@ -99,6 +100,7 @@ class _Layer:
 class _Frame:
     """A block: the layers of the block (its own, then plain calls inside it),
     merged over the outer block's frame."""
+
     owner: int  # the serial of the context() call that opened the block
     layers: tuple[_Layer, ...]
     fixed: dict[str, str]
@@ -150,7 +152,7 @@ def _payload(stack: tuple[_Frame, ...]) -> str:
 def _with_layers(stack: tuple[_Frame, ...], layers: tuple[_Layer, ...]) -> tuple[_Frame, ...]:
     """stack with its innermost block's layers replaced."""
     top = stack[-1]
-    return stack[:-1] + (_Frame.of(top.owner, layers, stack[-2] if len(stack) > 1 else None),)
+    return (*stack[:-1], _Frame.of(top.owner, layers, stack[-2] if len(stack) > 1 else None))
 
 
 def current_context() -> dict[str, Any] | None:
@@ -164,14 +166,14 @@ def _literal(text: str) -> str:
     """text as a dollar-quoted SQL literal (no escapes to get wrong, whatever
     standard_conforming_strings says)."""
     tag, n = "$htc$", 0
-    while (text + tag).find(tag) != len(text):   # the first closing tag PostgreSQL finds must be ours
+    while (text + tag).find(tag) != len(text):  # the first closing tag PostgreSQL finds must be ours
         n += 1
         tag = f"$htc{n}$"
     return f"{tag}{text}{tag}"
 
 
 def _driver_cursor(cursor: Any) -> Any:
-    return getattr(cursor, "cursor", cursor)   # Django's CursorWrapper holds the driver's cursor
+    return getattr(cursor, "cursor", cursor)  # Django's CursorWrapper holds the driver's cursor
 
 
 def _is_psycopg2(raw: Any) -> bool:
@@ -191,6 +193,7 @@ def _one_string_carries_two(cursor: Any, many: bool, params: Any) -> bool:
         return False
     raw = _driver_cursor(cursor)
     import psycopg
+
     if isinstance(raw, psycopg.Cursor):
         return not raw.connection.pgconn.pipeline_status and (isinstance(raw, psycopg.ClientCursor) or params is None)
     return _is_psycopg2(raw)
@@ -211,30 +214,30 @@ def _as_text(sql: Any, cursor: Any) -> str | None:
 def _wrapper(execute: Callable[..., Any], sql: Any, params: Any, many: bool, context: dict[str, Any]) -> Any:
     db = context["connection"]
     if _resolving.get() or not (_stack.get() or getattr(db, "history_track_sent", "")):
-        return execute(sql, params, many, context)   # no block open and nothing set: nothing to do
+        return execute(sql, params, many, context)  # no block open and nothing set: nothing to do
     text = _as_text(sql, context["cursor"])
     if text is None:
         return execute(sql, params, many, context)
-    head = text[_LEAD.match(text).end():]  # type: ignore[union-attr]   # _LEAD matches the empty string
+    head = text[_LEAD.match(text).end() :]  # type: ignore[union-attr]   # _LEAD matches the empty string
     if _AS_IS.match(head):
         try:
             return execute(sql, params, many, context)
         finally:
-            if _RESETS.match(head):   # also when it failed: the transaction may be over
+            if _RESETS.match(head):  # also when it failed: the transaction may be over
                 db.history_track_sent = ""
-    raw = db.connection   # the driver's connection
+    raw = db.connection  # the driver's connection
     status = raw.info.transaction_status
     if status == _IDLE:
-        db.history_track_sent = ""   # a new transaction: nothing set in it yet
+        db.history_track_sent = ""  # a new transaction: nothing set in it yet
     elif status == _INERROR:
-        return execute(sql, params, many, context)   # fails anyway; a deferred value must not run here
+        return execute(sql, params, many, context)  # fails anyway; a deferred value must not run here
     want = _payload(_stack.get())
     if want == getattr(db, "history_track_sent", ""):
         return execute(sql, params, many, context)
     autocommit = status == _IDLE and raw.autocommit
     if _one_string_carries_two(context["cursor"], many, params):
         prefix = _SET.format(_literal(want))
-        if params is not None:   # the driver reads % in the text as placeholders
+        if params is not None:  # the driver reads % in the text as placeholders
             prefix = prefix.replace("%", "%%")
         try:
             result = execute(prefix + text, params, many, context)
@@ -243,13 +246,13 @@ def _wrapper(execute: Callable[..., Any], sql: Any, params: Any, many: bool, con
                 raise
             return _alone(execute, sql, params, many, context)
         if not _is_psycopg2(_driver_cursor(context["cursor"])):
-            _driver_cursor(context["cursor"]).nextset()   # psycopg 3 stands on the setting's result
+            _driver_cursor(context["cursor"]).nextset()  # psycopg 3 stands on the setting's result
         db.history_track_sent = "" if autocommit else want
         return result
     if autocommit:
         if _READ.match(head) and not many:
-            return execute(sql, params, many, context)   # a read does not pay three round trips
-        with raw.cursor() as cur:   # one transaction for the setting and the statement
+            return execute(sql, params, many, context)  # a read does not pay three round trips
+        with raw.cursor() as cur:  # one transaction for the setting and the statement
             cur.execute("BEGIN")
             try:
                 cur.execute(_SET_ALONE, [want])
@@ -279,10 +282,13 @@ def _alone(execute: Callable[..., Any], sql: Any, params: Any, many: bool, conte
     """CALL of a procedure that commits, in autocommit mode: PostgreSQL refused
     its COMMIT with the setting in the same transaction and kept nothing of it.
     A transaction-local setting cannot outlive a commit, so it runs alone."""
-    warnings.warn("history_track: a procedure that commits ran without the context (its writes carry none)"
-                  " and was run twice, the first run rolled back (its sequences moved twice); call it inside"
-                  " atomic(), where it cannot commit, to give its writes the context",
-                  RuntimeWarning, stacklevel=3)
+    warnings.warn(
+        "history_track: a procedure that commits ran without the context (its writes carry none)"
+        " and was run twice, the first run rolled back (its sequences moved twice); call it inside"
+        " atomic(), where it cannot commit, to give its writes the context",
+        RuntimeWarning,
+        stacklevel=3,
+    )
     return execute(sql, params, many, context)
 
 
@@ -296,6 +302,7 @@ def _forget_on_transaction_end(connection: Any) -> None:
         def forgetting(*args: Any, _method: Callable[..., Any] = method, **kwargs: Any) -> Any:
             connection.history_track_sent = ""
             return _method(*args, **kwargs)
+
         setattr(connection, name, forgetting)
 
 
@@ -311,6 +318,7 @@ def install_wrapper(sender: Any = None, connection: Any = None, **kwargs: Any) -
 
 def _install_everywhere() -> None:
     from django.db import connections
+
     for db in connections.all(initialized_only=True):
         install_wrapper(connection=db)
 
@@ -330,12 +338,12 @@ class context:  # noqa: N801 - used like a function
         self.metadata = metadata
         self.encoder = encoder
         self._serial = next(_serials)
-        self._layer = _Layer.of(self._serial, metadata, encoder)   # fails here if a value cannot be encoded
+        self._layer = _Layer.of(self._serial, metadata, encoder)  # fails here if a value cannot be encoded
         stack = _stack.get()
         self._added = bool(stack)
         self._used = False
         if stack:
-            _stack.set(_with_layers(stack, stack[-1].layers + (self._layer,)))
+            _stack.set(_with_layers(stack, (*stack[-1].layers, self._layer)))
 
     def _take_back(self) -> None:
         """Undo what the plain call added (only this call's layer, wherever the
@@ -345,13 +353,15 @@ class context:  # noqa: N801 - used like a function
             self._added = False
             stack = _stack.get()
             if stack and any(layer.owner == self._serial for layer in stack[-1].layers):
-                _stack.set(_with_layers(stack, tuple(l for l in stack[-1].layers if l.owner != self._serial)))
+                _stack.set(
+                    _with_layers(stack, tuple(layer for layer in stack[-1].layers if layer.owner != self._serial))
+                )
 
     def __enter__(self) -> context:
         self._take_back()
         _install_everywhere()
         stack = _stack.get()
-        _stack.set(stack + (_Frame.of(self._serial, (self._layer,), stack[-1] if stack else None),))
+        _stack.set((*stack, _Frame.of(self._serial, (self._layer,), stack[-1] if stack else None)))
         return self
 
     def __exit__(self, *exc: Any) -> None:
@@ -367,16 +377,19 @@ class context:  # noqa: N801 - used like a function
         self._take_back()
         block = self
         if inspect.iscoroutinefunction(func):
+
             @functools.wraps(func)
             async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
                 with block:
                     return await func(*args, **kwargs)
+
             return async_wrapper  # type: ignore[return-value]
 
         @functools.wraps(func)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             with block:
                 return func(*args, **kwargs)
+
         return wrapper  # type: ignore[return-value]
 
     def __del__(self) -> None:
@@ -385,7 +398,9 @@ class context:  # noqa: N801 - used like a function
                 f"history_track.django.context({', '.join(self.metadata)}) was called outside any context block"
                 " and never entered: its metadata reaches no write. Use it as 'with context(...):' or a"
                 " decorator, or call it inside a block (the middleware's request, a task) to add keys to it.",
-                RuntimeWarning, stacklevel=2)
+                RuntimeWarning,
+                stacklevel=2,
+            )
 
 
 __all__ = ["context", "current_context", "install_wrapper"]

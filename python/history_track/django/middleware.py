@@ -15,7 +15,8 @@ hop of its own.
 
 from __future__ import annotations
 
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable
+from typing import Any, Callable
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.conf import settings
@@ -30,6 +31,7 @@ from .context import context
 def request_user(request: HttpRequest) -> Callable[[], Any]:
     """A deferred context value: the pk of the request's user when a
     statement is sent (None when anonymous)."""
+
     def user() -> Any:
         current = getattr(request, "user", None)
         if isinstance(current, LazyObject) and current._wrapped is empty:
@@ -37,8 +39,9 @@ def request_user(request: HttpRequest) -> Callable[[], Any]:
             current = getattr(request, "_acached_user", current)
         try:
             return current.pk if current is not None and current.is_authenticated else None
-        except SynchronousOnlyOperation:   # in the event loop, nothing loaded it: no query can run here
+        except SynchronousOnlyOperation:  # in the event loop, nothing loaded it: no query can run here
             return None
+
     return user
 
 

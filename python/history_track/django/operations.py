@@ -18,7 +18,8 @@ the extension's event triggers follow ALTER TABLE.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from django.core.exceptions import FieldDoesNotExist
 from django.db import models
@@ -94,8 +95,17 @@ class TrackModel(Operation):
             "SELECT track_table(%s::regclass, label => %s, operations => %s::text[], condition => %s,"
             " changed => %s::text[], snapshot => %s, columns => %s::text[], exclude => %s::text[],"
             " baseline => %s)",
-            [table, self.label, self.operations, self.condition, _columns(model, self.changed),
-             self.snapshot, _columns(model, self.columns), _columns(model, self.exclude), self.baseline],
+            [
+                table,
+                self.label,
+                self.operations,
+                self.condition,
+                _columns(model, self.changed),
+                self.snapshot,
+                _columns(model, self.columns),
+                _columns(model, self.exclude),
+                self.baseline,
+            ],
         )
 
     def _untrack(self, schema_editor: Any, state: Any) -> None:
@@ -106,8 +116,11 @@ class TrackModel(Operation):
         # Remove exactly the trackers this operation declared: its label, or
         # the default trackers of its operations (another TrackModel's
         # labeled trackers stay).
-        labels = [self.label] if self.label is not None else [
-            op for op in _DEFAULT_LABELS if self.operations is None or op in {o.lower() for o in self.operations}]
+        labels = (
+            [self.label]
+            if self.label is not None
+            else [op for op in _DEFAULT_LABELS if self.operations is None or op in {o.lower() for o in self.operations}]
+        )
         for label in labels:
             schema_editor.execute("SELECT untrack_table(%s::regclass, label => %s)", [table, label])
 
