@@ -170,7 +170,8 @@ CREATE TABLE history_track.prune_log (
 );
 
 COMMENT ON TABLE history_track.prune_log IS
-    'One row per removal of history: prune_history() (action prune), untrack_table(..., drop_events => true) (drop_events) or a superuser''s DROP TABLE of an event table (drop_table)';
+    'One row per removal of history: prune_history() (action prune), untrack_table(..., drop_events => true) (drop_events) or a '
+    'superuser''s DROP TABLE of an event table (drop_table)';
 
 -- Hash chains (start_hash_chain): one row per chained event table, holding
 -- the chain's last link; and one link per event, in chain order. Each link's

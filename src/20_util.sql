@@ -208,7 +208,8 @@ BEGIN
         RAISE EXCEPTION '% is a partition', p_table
             USING ERRCODE = 'feature_not_supported',
                   DETAIL = 'A partition''s history belongs with its partitioned table''s: one event table, one key.',
-                  HINT = format('Track the partitioned table instead: SELECT track_table(%L); every partition, also those attached later, is recorded with it.',
+                  HINT = format('Track the partitioned table instead: SELECT track_table(%L); every partition, also those attached later, '
+                                'is recorded with it.',
                                 pg_partition_root(p_table)::text);
     END IF;
 
@@ -237,16 +238,20 @@ BEGIN
     IF v_inheritance IS NOT NULL THEN
         RAISE EXCEPTION 'table % takes part in table inheritance: %', p_table, v_inheritance
             USING ERRCODE = 'feature_not_supported',
-                  DETAIL = 'A write through an inheritance parent changes its children''s rows without their statement triggers, so their history would miss it.',
-                  HINT = 'Track tables without inheritance (ALTER TABLE ... NO INHERIT ...), or use declarative partitioning and track the partitioned table.';
+                  DETAIL = 'A write through an inheritance parent changes its children''s rows without their statement triggers, so their '
+                           'history would miss it.',
+                  HINT = 'Track tables without inheritance (ALTER TABLE ... NO INHERIT ...), or use declarative partitioning and track the '
+                         'partitioned table.';
     END IF;
 
     v_code := history_track._untrusted_code(p_table);
     IF v_code IS NOT NULL THEN
         RAISE EXCEPTION 'table % cannot be tracked: its % a non-superuser owns', p_table, v_code
             USING ERRCODE = 'insufficient_privilege',
-                  DETAIL = 'PostgreSQL runs such code whenever it plans a query on the table, and history_track reads the table with its own privileges.',
-                  HINT = 'Use only PostgreSQL''s own functions and types in the table''s index, statistics and partition key expressions, or have a superuser own the function (ALTER FUNCTION ... OWNER TO ...).';
+                  DETAIL = 'PostgreSQL runs such code whenever it plans a query on the table, and history_track reads the table with its '
+                           'own privileges.',
+                  HINT = 'Use only PostgreSQL''s own functions and types in the table''s index, statistics and partition key expressions, '
+                         'or have a superuser own the function (ALTER FUNCTION ... OWNER TO ...).';
     END IF;
 
     IF history_track._key_columns(p_table) IS NULL THEN
@@ -264,7 +269,8 @@ BEGIN
         RAISE EXCEPTION 'table % has columns whose names start with "pgh_": %', p_table,
                         array_to_string(v_clash, ', ')
             USING ERRCODE = 'duplicate_column',
-                  DETAIL = 'The pgh_ prefix is reserved for the event table''s own columns (pgh_id, pgh_created_at, ...) and the names history_track uses in the code it generates.',
+                  DETAIL = 'The pgh_ prefix is reserved for the event table''s own columns (pgh_id, pgh_created_at, ...) and the names '
+                           'history_track uses in the code it generates.',
                   HINT = 'Rename those columns, then track the table.';
     END IF;
 END

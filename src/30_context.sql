@@ -84,7 +84,8 @@ BEGIN
     RAISE EXCEPTION 'history_track.context is not valid JSON'
         USING ERRCODE = 'invalid_text_representation',
               DETAIL = format('The setting holds %L.', left(p_text, 200)),
-              HINT = 'Set it to a JSON object, e.g. SELECT set_config(''history_track.context'', ''{"user": "alice"}'', true), or use set_history_context().';
+              HINT = 'Set it to a JSON object, e.g. SELECT set_config(''history_track.context'', ''{"user": "alice"}'', true), or use '
+                     'set_history_context().';
 END
 $$;
 
@@ -113,8 +114,11 @@ BEGIN
     IF p_bytes > v_limit THEN
         RAISE EXCEPTION 'history_track.context is too large: % bytes', p_bytes
             USING ERRCODE = 'program_limit_exceeded',
-                  DETAIL = format('Every event a statement writes carries the context; the limit is %s bytes (history_track.config.max_context_bytes).', v_limit),
-                  HINT = 'Keep the context to what identifies the action (user, request, job) and put bulk data in the rows themselves; a superuser may raise the limit: INSERT INTO history_track.config (max_context_bytes) VALUES (...) ON CONFLICT (one) DO UPDATE SET max_context_bytes = excluded.max_context_bytes.';
+                  DETAIL = format('Every event a statement writes carries the context; the limit is %s bytes '
+                                  '(history_track.config.max_context_bytes).', v_limit),
+                  HINT = 'Keep the context to what identifies the action (user, request, job) and put bulk data in the rows themselves; a '
+                         'superuser may raise the limit: INSERT INTO history_track.config (max_context_bytes) VALUES (...) ON CONFLICT '
+                         '(one) DO UPDATE SET max_context_bytes = excluded.max_context_bytes.';
     END IF;
 END
 $$;
@@ -138,7 +142,8 @@ BEGIN
     IF label OPERATOR(pg_catalog.<>) 'revert' THEN
         RAISE EXCEPTION 'history_track.label must be empty or ''revert'', not %', pg_catalog.quote_literal(label)
             USING ERRCODE = 'invalid_parameter_value',
-                  DETAIL = 'Events of the default trackers are labeled insert, update and delete, or revert while revert_row() or revert_table() runs.',
+                  DETAIL = 'Events of the default trackers are labeled insert, update and delete, or revert while revert_row() or '
+                           'revert_table() runs.',
                   HINT = 'RESET history_track.label; record your own labels with track_table(..., label => ...) or record_history_event().';
     END IF;
     IF v_text IS NULL OR v_text OPERATOR(pg_catalog.=) '' THEN

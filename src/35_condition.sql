@@ -177,7 +177,8 @@ BEGIN
             USING ERRCODE = v_state,
                   DETAIL = v_message,
                   HINT = CASE WHEN v_state = '42501' AND v_message LIKE '%temporary%'
-                              THEN 'A condition is parsed into a temporary function as the calling role: grant it TEMPORARY on the database.'
+                              THEN 'A condition is parsed into a temporary function as the calling role: grant it TEMPORARY on the '
+                                   'database.'
                               ELSE format('A condition is one boolean SQL expression over the rows OLD and NEW, which have the columns %s.',
                                           (SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY a.attnum)
                                              FROM pg_attribute AS a
@@ -221,7 +222,8 @@ AS $$
                                                        'in_range', 'overlaps', 'interval_pl_timestamptz',
                                                        'timestamptz_pl_interval', 'timestamptz_mi_interval',
                                                        'format', 'concat', 'concat_ws', 'array_to_string')
-                                         OR p.proname ~ '^(date|timestamp|timestamptz)_(eq|ne|lt|le|gt|ge|cmp)_(date|timestamp|timestamptz)$')
+                                         OR p.proname ~ ('^(date|timestamp|timestamptz)_(eq|ne|lt|le|gt|ge|cmp)_'
+                                                         '(date|timestamp|timestamptz)$'))
                       ELSE false END
              FROM pg_proc AS p
              JOIN pg_language AS l ON l.oid = p.prolang
@@ -279,7 +281,10 @@ BEGIN
         -- Every node is of a kind a plain expression is made of.
         SELECT format('it contains %s', lower(m[1])) INTO v_bad
           FROM regexp_matches(v_tree, '\{([A-Z_]+)', 'g') AS m
-         WHERE m[1] <> ALL ('{QUERY,FROMEXPR,TARGETENTRY,BOOLEXPR,OPEXPR,DISTINCTEXPR,NULLIFEXPR,SCALARARRAYOPEXPR,FUNCEXPR,CONST,PARAM,FIELDSELECT,RELABELTYPE,COERCEVIAIO,ARRAYCOERCEEXPR,COERCETODOMAIN,CASEEXPR,CASEWHEN,CASETESTEXPR,COALESCEEXPR,MINMAXEXPR,NULLTEST,BOOLEANTEST,ARRAYEXPR,ROWEXPR,ROWCOMPAREEXPR,SQLVALUEFUNCTION,COLLATEEXPR,SUBSCRIPTINGREF,'
+         WHERE m[1] <> ALL ('{QUERY,FROMEXPR,TARGETENTRY,BOOLEXPR,OPEXPR,DISTINCTEXPR,NULLIFEXPR,SCALARARRAYOPEXPR,FUNCEXPR,'
+                            'CONST,PARAM,FIELDSELECT,RELABELTYPE,COERCEVIAIO,ARRAYCOERCEEXPR,COERCETODOMAIN,CASEEXPR,CASEWHEN,'
+                            'CASETESTEXPR,COALESCEEXPR,MINMAXEXPR,NULLTEST,BOOLEANTEST,ARRAYEXPR,ROWEXPR,ROWCOMPAREEXPR,'
+                            'SQLVALUEFUNCTION,COLLATEEXPR,SUBSCRIPTINGREF,'
                             -- (the same nodes as PostgreSQL 14 and 15 name them)
                             'CASE,WHEN,COALESCE,MINMAX,ARRAY,ROW,ROWCOMPARE,COLLATE}'::text[])
          LIMIT 1;
@@ -333,7 +338,9 @@ BEGIN
         -- Types of the values the expression makes (OLD and NEW themselves excepted).
         SELECT format('it makes a value of type %s, whose input or constraints a non-superuser defined', t.oid::regtype)
           INTO v_bad
-          FROM regexp_matches(v_tree, ':(?:consttype|resulttype|funcresulttype|opresulttype|casetype|coalescetype|minmaxtype|array_typeid|element_typeid|row_typeid|refcontainertype|refelemtype|refrestype|type) (\d+)', 'g') AS m
+          FROM regexp_matches(v_tree, ':(?:consttype|resulttype|funcresulttype|opresulttype|casetype|coalescetype|minmaxtype|'
+                                       'array_typeid|element_typeid|row_typeid|refcontainertype|refelemtype|refrestype|type) (\d+)',
+                                'g') AS m
           JOIN pg_type AS t ON t.oid = m[1]::oid
          WHERE t.oid <> p_row AND NOT history_track._type_is_evaluable(t.oid)
          LIMIT 1;
@@ -343,7 +350,9 @@ BEGIN
         RAISE EXCEPTION 'condition of tracker "%" on table % is not allowed: %', p_label, p_table, v_bad
             USING ERRCODE = 'feature_not_supported',
                   DETAIL = 'Conditions run inside the history trigger, with history_track''s privileges, once per written row.',
-                  HINT = 'Use the rows OLD and NEW, operators and PostgreSQL''s immutable functions (and now(), date and time functions); no subqueries. A superuser can allow more functions: INSERT INTO history_track.condition_function VALUES (''f(argtypes)'').';
+                  HINT = 'Use the rows OLD and NEW, operators and PostgreSQL''s immutable functions (and now(), date and time functions); '
+                         'no subqueries. A superuser can allow more functions: INSERT INTO history_track.condition_function VALUES '
+                         '(''f(argtypes)'').';
     END IF;
     reads_old := v_tree ~ ':paramid 1 ';
     reads_new := v_tree ~ ':paramid 2 ';
@@ -437,7 +446,8 @@ BEGIN
     FOR v_function IN
         SELECT p.oid::regprocedure FROM pg_proc AS p
          WHERE p.pronamespace = 'history_track'::regnamespace
-           AND p.proname::text ~ ('^_t' || (SELECT t.table_id FROM history_track.tracked_table AS t WHERE t.table_name = p_table) || '_c\d+$')
+           AND p.proname::text ~ ('^_t' || (SELECT t.table_id FROM history_track.tracked_table AS t WHERE t.table_name = p_table)
+                                  || '_c\d+$')
            AND NOT EXISTS (SELECT FROM history_track.tracker AS k WHERE k.condition = p.oid)
     LOOP
         EXECUTE format('DROP FUNCTION %s', v_function);

@@ -132,7 +132,7 @@ BEGIN
         -- instead of holding every row; PostgreSQL 16 does this by itself.)
         v_from := E'(SELECT pg_catalog.row_number() OVER (ROWS UNBOUNDED PRECEDING) AS pgh_rn, * FROM pgh_old_rows) AS pgh_old'
                || E'\n      JOIN (SELECT pg_catalog.row_number() OVER (ROWS UNBOUNDED PRECEDING) AS pgh_rn, * FROM pgh_new_rows) AS pgh_new'
-               || E'\n        ON pgh_old.pgh_rn OPERATOR(pg_catalog.=) pgh_new.pgh_rn';
+               || E'\n        ON pgh_old.pgh_rn = pgh_new.pgh_rn';
         -- An update is recorded only when a watched column really changed:
         -- compared by binary image, so no type's equality operator runs here,
         -- every type compares (json, point, ...), and 1.0 -> 1.00 is a change.
@@ -141,7 +141,8 @@ BEGIN
                               v_cols.names || ARRAY(SELECT k FROM unnest(v_key) AS k WHERE k <> ALL (v_cols.names)));
         v_moved := format(
             E'CASE WHEN pg_catalog.record_image_ne(ROW(%1$s), ROW(%2$s)) THEN %3$s END,\n'
-            '           CASE WHEN pg_catalog.record_image_ne(ROW(%1$s), ROW(%2$s)) THEN (SELECT pg_catalog.nextval(%4$L::pg_catalog.regclass)) END',
+            '           CASE WHEN pg_catalog.record_image_ne(ROW(%1$s), ROW(%2$s)) THEN (SELECT '
+            'pg_catalog.nextval(%4$L::pg_catalog.regclass)) END',
             history_track._list('pgh_old.%I', v_key), history_track._list('pgh_new.%I', v_key),
             history_track._obj_id_sql(p_table, 'pgh_old'),
             pg_get_serial_sequence(history_track._qualified(v_table.event_table), 'pgh_id'));
@@ -151,9 +152,11 @@ BEGIN
 
     IF v_tracker.condition IS NOT NULL THEN
         v_where := v_where || format('%s(%s, %s)', v_tracker.condition::oid::regproc,
-            CASE WHEN p_operation = 'insert' THEN format('NULL::%s', (SELECT p.proargtypes[0]::regtype FROM pg_proc AS p WHERE p.oid = v_tracker.condition))
+            CASE WHEN p_operation = 'insert'
+                 THEN format('NULL::%s', (SELECT p.proargtypes[0]::regtype FROM pg_proc AS p WHERE p.oid = v_tracker.condition))
                  ELSE history_track._condition_row_sql(p_table, v_tracker.condition, 'pgh_old') END,
-            CASE WHEN p_operation IN ('delete', 'truncate') THEN format('NULL::%s', (SELECT p.proargtypes[0]::regtype FROM pg_proc AS p WHERE p.oid = v_tracker.condition))
+            CASE WHEN p_operation IN ('delete', 'truncate')
+                 THEN format('NULL::%s', (SELECT p.proargtypes[0]::regtype FROM pg_proc AS p WHERE p.oid = v_tracker.condition))
                  ELSE history_track._condition_row_sql(p_table, v_tracker.condition, 'pgh_new') END);
     END IF;
 
@@ -272,14 +275,16 @@ BEGIN
                 -- One function for every relation of the tree: each reads the
                 -- relation being truncated, chosen by TG_RELID among the
                 -- relations named here (written again whenever the tree changes).
-                SELECT string_agg(format(E'%s TG_RELID OPERATOR(pg_catalog.=) %L::pg_catalog.regclass THEN\n        %s;',
+                SELECT string_agg(format(E'%s TG_RELID = %L::pg_catalog.regclass THEN\n        %s;',
                                          CASE WHEN r.n = 1 THEN 'IF' ELSE 'ELSIF' END,
                                          history_track._qualified(r.rel),
                                          CASE WHEN r.relkind = 'p' THEN 'NULL'    -- holds no rows of its own
                                               ELSE history_track._tracker_sql(p_table, v_label, v_operation, false, r.rel) END),
                                   E'\n    ' ORDER BY r.n)
-                       || E'\n    ELSE\n        RAISE EXCEPTION ''history_track: relation % is not in the tree of %'', TG_RELID::pg_catalog.regclass, '
-                       || quote_literal(history_track._qualified(p_table)) || E'\n            USING HINT = ''Run ALTER TABLE on the partitioned table to have its triggers written again.'';\n    END IF'
+                       || E'\n    ELSE\n        RAISE EXCEPTION ''history_track: relation % is not in the tree of %'','
+                       || ' TG_RELID::pg_catalog.regclass, ' || quote_literal(history_track._qualified(p_table))
+                       || E'\n            USING HINT = ''Run ALTER TABLE on the partitioned table to have its triggers'
+                       || E' written again.'';\n    END IF'
                   INTO v_stmt
                   FROM (SELECT u.rel, c.relkind, row_number() OVER (ORDER BY u.ord) AS n
                           FROM unnest(v_relations) WITH ORDINALITY AS u(rel, ord)
@@ -334,10 +339,12 @@ BEGIN
                    -- TRUNCATE is not MVCC-safe: the rows it removes are the
                    -- committed ones, which a snapshot older than the statement
                    -- does not all see.
-                   E'    IF pg_catalog.current_setting(''transaction_isolation'') OPERATOR(pg_catalog.<>) ''read committed'' THEN\n'
-                   || format(E'        RAISE EXCEPTION ''TRUNCATE of tracked table %% needs READ COMMITTED isolation'', %L\n', p_table::text)
+                   E'    IF pg_catalog.current_setting(''transaction_isolation'') <> ''read committed'' THEN\n'
+                   || format(E'        RAISE EXCEPTION ''TRUNCATE of tracked table %% needs READ COMMITTED isolation'', %L\n',
+                             p_table::text)
                    || E'            USING ERRCODE = ''invalid_transaction_state'',\n'
-                   || E'                  DETAIL = ''Its history records the rows TRUNCATE removes, which a snapshot taken earlier in the transaction does not all see.'',\n'
+                   || E'                  DETAIL = ''Its history records the rows TRUNCATE removes, which a snapshot taken'
+                   || E' earlier in the transaction does not all see.'',\n'
                    || E'                  HINT = ''TRUNCATE in a READ COMMITTED transaction, or DELETE.'';\n'
                    || E'    END IF;\n'
                WHEN 'update' THEN
@@ -345,10 +352,12 @@ BEGIN
                        -- A row an UPDATE moves to another partition is inserted
                        -- there; a BEFORE INSERT trigger of that partition that
                        -- returns NULL drops it, and its old version has no new one.
-                       E'    IF (SELECT pg_catalog.count(*) FROM pgh_old_rows) OPERATOR(pg_catalog.<>) (SELECT pg_catalog.count(*) FROM pgh_new_rows) THEN\n'
-                       || format(E'        RAISE EXCEPTION ''an UPDATE of %% lost rows it moved to another partition'', %L\n', p_table::text)
+                       E'    IF (SELECT pg_catalog.count(*) FROM pgh_old_rows) <> (SELECT pg_catalog.count(*) FROM pgh_new_rows) THEN\n'
+                       || format(E'        RAISE EXCEPTION ''an UPDATE of %% lost rows it moved to another partition'', %L\n',
+                                 p_table::text)
                        || E'            USING ERRCODE = ''triggered_action_exception'',\n'
-                       || E'                  DETAIL = ''A BEFORE INSERT trigger of the partition they moved to returned NULL: their history cannot be told.'',\n'
+                       || E'                  DETAIL = ''A BEFORE INSERT trigger of the partition they moved to returned NULL:'
+                       || E' their history cannot be told.'',\n'
                        || E'                  HINT = ''DELETE those rows instead, or have the trigger raise an error.'';\n'
                        || E'    END IF;\n'
                    ELSE '' END

@@ -88,7 +88,8 @@ BEGIN
             RAISE EXCEPTION 'cannot create event table %.%: a relation of that name exists',
                             quote_ident(v_schema), quote_ident(v_name)
                 USING ERRCODE = 'duplicate_table',
-                      DETAIL = format('The history of %s is kept in %I.%I, and that name is taken by a relation history_track did not create.',
+                      DETAIL = format('The history of %s is kept in %I.%I, and that name is taken by a relation history_track did not '
+                                      'create.',
                                       p_table, v_schema, v_name),
                       HINT = 'Rename or drop that relation, then track the table again.';
         END IF;
@@ -140,7 +141,8 @@ BEGIN
         RAISE EXCEPTION 'primary key of table % no longer matches its event table %', p_table, v_event
             USING ERRCODE = 'datatype_mismatch',
                   DETAIL = format('pgh_obj_id is %s, the key now needs %s.', v_existing, v_objtype),
-                  HINT = 'Keep the old history under another name (ALTER TABLE ... RENAME), untrack with drop_events => true, and track again.';
+                  HINT = 'Keep the old history under another name (ALTER TABLE ... RENAME), untrack with drop_events => true, and track '
+                         'again.';
     END IF;
     FOR v_column IN
         SELECT m.attname, m.type_sql, m.collation_sql
@@ -157,7 +159,8 @@ BEGIN
                             v_column.attname, p_table, v_column.type_sql, v_event, v_existing
                 USING ERRCODE = 'datatype_mismatch',
                       DETAIL = 'The column''s type changed while the table was not tracked.',
-                      HINT = 'Keep the old history under another name (ALTER TABLE ... RENAME), untrack with drop_events => true, and track again.';
+                      HINT = 'Keep the old history under another name (ALTER TABLE ... RENAME), untrack with drop_events => true, and '
+                             'track again.';
         END IF;
     END LOOP;
     RETURN v_event;
@@ -249,7 +252,8 @@ BEGIN
         IF FOUND THEN
             RAISE EXCEPTION 'column "%" of table % is a virtual generated column', v_bad, p_table
                 USING ERRCODE = 'feature_not_supported',
-                      DETAIL = 'Virtual generated columns have no stored value to record; they follow from the columns they are computed from.',
+                      DETAIL = 'Virtual generated columns have no stored value to record; they follow from the columns they are computed '
+                               'from.',
                       HINT = 'Leave it out of columns; mirror the columns it is computed from.';
         END IF;
     END IF;
@@ -266,7 +270,8 @@ BEGIN
             RAISE EXCEPTION 'event table % already mirrors a different set of columns', v_stored.event_table
                 USING ERRCODE = 'invalid_parameter_value',
                       DETAIL = format('It was created with columns => %L, exclude => %L.', v_stored.columns, v_stored.exclude),
-                      HINT = 'Leave columns and exclude out to keep the event table as it is, or untrack with drop_events => true and track again.';
+                      HINT = 'Leave columns and exclude out to keep the event table as it is, or untrack with drop_events => true and '
+                             'track again.';
         END IF;
         columns := v_stored.columns;
         exclude := v_stored.exclude;
@@ -281,7 +286,8 @@ BEGIN
         IF p_has_condition OR snapshot IS NOT NULL THEN
             RAISE EXCEPTION 'condition and snapshot need a label'
                 USING ERRCODE = 'invalid_parameter_value',
-                      DETAIL = 'Without a label, track_table() declares the default trackers: insert, update (when a tracked column changed) and delete.',
+                      DETAIL = 'Without a label, track_table() declares the default trackers: insert, update (when a tracked column '
+                               'changed) and delete.',
                       HINT = 'Name the tracker, e.g. track_table(''orders'', label => ''paid'', condition => ...).';
         END IF;
     ELSE
@@ -293,7 +299,8 @@ BEGIN
         IF p_label = ANY (history_track._operations()) THEN
             RAISE EXCEPTION 'label "%" is reserved for the default tracker', p_label
                 USING ERRCODE = 'invalid_parameter_value',
-                      HINT = format('Leave label out and pass operations => ''{%s}'' for the default tracker, or choose another label.', p_label);
+                      HINT = format('Leave label out and pass operations => ''{%s}'' for the default tracker, or choose another '
+                                    'label.', p_label);
         END IF;
         IF p_label = ANY (history_track._state_labels()) THEN
             RAISE EXCEPTION 'label "%" is reserved', p_label
@@ -455,7 +462,8 @@ BEGIN
         IF current_setting('transaction_isolation') <> 'read committed' THEN
             RAISE EXCEPTION 'baseline needs READ COMMITTED isolation'
                 USING ERRCODE = 'invalid_transaction_state',
-                      DETAIL = 'The baseline must see every write committed before the table was locked; a snapshot taken earlier in the transaction would miss some.',
+                      DETAIL = 'The baseline must see every write committed before the table was locked; a snapshot taken earlier in the '
+                               'transaction would miss some.',
                       HINT = 'Call track_table(..., baseline => true) in a READ COMMITTED transaction (the default).';
         END IF;
     END IF;
@@ -508,7 +516,8 @@ END
 $$;
 
 COMMENT ON FUNCTION @extschema@.track_table(regclass, text, text[], text, text[], text, text[], text[], boolean) IS
-    'Record the history of a table: create its event table and the default trackers, or (with label) one named tracker; baseline => true also records every row as it is';
+    'Record the history of a table: create its event table and the default trackers, or (with label) one named tracker; baseline => true '
+    'also records every row as it is';
 
 CREATE FUNCTION history_track._untrack_table(
     tbl         regclass,
@@ -539,7 +548,8 @@ BEGIN
             RAISE EXCEPTION 'drop_events cannot be combined with label'
                 USING ERRCODE = 'invalid_parameter_value',
                       DETAIL = 'All trackers of a table write to one event table.',
-                      HINT = 'Remove the tracker with untrack_table(tbl, label => ...); drop the history with untrack_table(tbl, drop_events => true).';
+                      HINT = 'Remove the tracker with untrack_table(tbl, label => ...); drop the history with untrack_table(tbl, '
+                             'drop_events => true).';
         END IF;
         DELETE FROM history_track.tracker AS t WHERE t.table_name = tbl AND t.label = v_label;
         IF NOT FOUND THEN
@@ -592,7 +602,8 @@ END
 $$;
 
 COMMENT ON FUNCTION @extschema@.untrack_table(regclass, text, boolean) IS
-    'Stop recording a table''s history (or, with label, remove one tracker); drop_events => true also drops its event table (logged in history_track.prune_log)';
+    'Stop recording a table''s history (or, with label, remove one tracker); drop_events => true also drops its event table (logged in '
+    'history_track.prune_log)';
 
 CREATE VIEW @extschema@.history_trackers AS
 SELECT t.table_name,
@@ -607,4 +618,5 @@ SELECT t.table_name,
  ORDER BY t.table_name::text, pg_catalog.array_position(history_track._operations(), t.label), t.label;
 
 COMMENT ON VIEW @extschema@.history_trackers IS
-    'One row per tracker: the table, its event table, label, operations, condition (as PostgreSQL prints it), stored row (snapshot) and watched columns (changed)';
+    'One row per tracker: the table, its event table, label, operations, condition (as PostgreSQL prints it), stored row (snapshot) and '
+    'watched columns (changed)';

@@ -116,9 +116,9 @@ BEGIN
         ' SELECT pg_catalog.now(), $1, ''MANUAL'', %s,\n'
         '        CASE WHEN pgh_c.context IS NOT NULL OR $2 IS NOT NULL THEN history_track._context_id() END,\n'
         '        CASE WHEN pgh_c.context IS NOT NULL OR $2 IS NOT NULL\n'
-        '             THEN COALESCE(pgh_c.context, ''{}'') OPERATOR(pg_catalog.||) COALESCE($2, ''{}'') END%s\n'
+        '             THEN COALESCE(pgh_c.context, ''{}'') || COALESCE($2, ''{}'') END%s\n'
         '   FROM %s AS pgh_t CROSS JOIN history_track._context() AS pgh_c\n'
-        '  WHERE pgh_t.tableoid OPERATOR(pg_catalog.=) $4 AND pgh_t.ctid OPERATOR(pg_catalog.=) $5\n'
+        '  WHERE pgh_t.tableoid = $4 AND pgh_t.ctid = $5\n'
         '    AND history_track._locked_by_me(pgh_t.xmax)\n'
         '    AND pg_catalog.record_image_eq(ROW(%s), ROW(%s))\n'
         ' RETURNING pgh_id',
@@ -186,7 +186,8 @@ BEGIN
     IF v_ctid IS NULL THEN
         RAISE EXCEPTION 'table % has no row with key %', tbl, key
             USING ERRCODE = 'no_data_found',
-                  HINT = 'Pass the key as pgh_obj_id shows it: the value for a one-column key, a JSON array such as [1, "x"] for a composite key.';
+                  HINT = 'Pass the key as pgh_obj_id shows it: the value for a one-column key, a JSON array such as [1, "x"] for a '
+                         'composite key.';
     END IF;
     v_acting := history_track._enter();
     EXECUTE format('SELECT history_track._record_manual($1, $2, $3, pgh_t, pgh_t.tableoid, pgh_t.ctid)'
@@ -210,7 +211,8 @@ AS $$
 $$;
 
 COMMENT ON FUNCTION @extschema@.record_history_event(regclass, text, text, jsonb) IS
-    'Record a manual event (pgh_operation MANUAL) for one row of a tracked table, storing the row as it is now; the row must be one the caller may see and update';
+    'Record a manual event (pgh_operation MANUAL) for one row of a tracked table, storing the row as it is now; the row must be one the '
+    'caller may see and update';
 COMMENT ON FUNCTION @extschema@.record_history_event(regclass, anyelement, text, jsonb) IS
     'Record a manual event for one row, its key given as a value of any type';
 
@@ -270,7 +272,7 @@ BEGIN
         ' SELECT pg_catalog.now(), ''baseline'', ''DELETE'', pgh_r.pgh_obj_id, pgh_c.context_id, pgh_c.context%3$s\n'
         '   FROM history_track._context() AS pgh_c,\n'
         '        (%4$s) AS pgh_r\n'
-        '  WHERE NOT EXISTS (SELECT FROM %5$s%6$s AS pgh_t WHERE %7$s OPERATOR(pg_catalog.=) pgh_r.pgh_obj_id)',
+        '  WHERE NOT EXISTS (SELECT FROM %5$s%6$s AS pgh_t WHERE %7$s = pgh_r.pgh_obj_id)',
         history_track._qualified(v_table.event_table), COALESCE(v_cols.targets, ''), COALESCE(v_cols.values, ''),
         history_track._replay_sql(p_table, false, 'events'),
         history_track._only(p_table), history_track._qualified(p_table),
@@ -333,7 +335,7 @@ BEGIN
         'INSERT INTO %2$s (pgh_created_at, pgh_label, pgh_operation, pgh_obj_id, pgh_context_id, pgh_context%3$s)\n'
         ' SELECT pg_catalog.now(), ''baseline'', ''BASELINE'', %4$s, pgh_c.context_id, pgh_c.context%5$s\n'
         '   FROM history_track._context() AS pgh_c, %6$s%7$s AS pgh_t\n'
-        '  WHERE NOT EXISTS (SELECT FROM pgh_r WHERE pgh_r.pgh_obj_id OPERATOR(pg_catalog.=) %4$s\n'
+        '  WHERE NOT EXISTS (SELECT FROM pgh_r WHERE pgh_r.pgh_obj_id = %4$s\n'
         '                      AND pg_catalog.record_image_eq(ROW(%8$s), ROW(%9$s)))',
         history_track._replay_sql(p_table, false, 'events'), history_track._qualified(v_table.event_table),
         COALESCE(v_cols.targets, ''), history_track._obj_id_sql(p_table, 'pgh_t'), COALESCE(v_cols.values, ''),

@@ -76,26 +76,28 @@ BEGIN
         E'SELECT %4$s\n'
         '  FROM (SELECT DISTINCT ON (pgh_x.pgh_key) pgh_x.pgh_alive, pgh_x.pgh_row\n'
         '          FROM (SELECT pgh_e.pgh_obj_id AS pgh_key, pgh_e.pgh_id AS pgh_order,\n'
-        '                       pgh_e.pgh_operation OPERATOR(pg_catalog.<>) ALL (''{DELETE,TRUNCATE}'') AS pgh_alive,\n'
+        '                       pgh_e.pgh_operation <> ALL (''{DELETE,TRUNCATE}'') AS pgh_alive,\n'
         '                       pgh_e AS pgh_row\n'
         '                  FROM %1$s AS pgh_e\n'
-        '                 WHERE pgh_e.pgh_created_at OPERATOR(pg_catalog.<=) $1\n'
-        '                   AND pgh_e.pgh_label OPERATOR(pg_catalog.=) ANY ($2)%2$s\n'
+        '                 WHERE pgh_e.pgh_created_at <= $1\n'
+        '                   AND pgh_e.pgh_label = ANY ($2)%2$s\n'
         '                UNION ALL\n'
         '                SELECT pgh_d.pgh_old_obj_id, pgh_d.pgh_id, false, NULL::%1$s\n'
         '                  FROM %1$s AS pgh_d\n'
         '                 WHERE pgh_d.pgh_old_obj_id IS NOT NULL\n'
-        '                   AND pgh_d.pgh_created_at OPERATOR(pg_catalog.<=) $1\n'
-        '                   AND pgh_d.pgh_label OPERATOR(pg_catalog.=) ANY ($2)%3$s\n'
+        '                   AND pgh_d.pgh_created_at <= $1\n'
+        '                   AND pgh_d.pgh_label = ANY ($2)%3$s\n'
         '                   AND NOT EXISTS (SELECT FROM %1$s AS pgh_a\n'
-        '                                    WHERE pgh_a.pgh_obj_id OPERATOR(pg_catalog.=) pgh_d.pgh_old_obj_id\n'
-        '                                      AND pgh_a.pgh_statement_id OPERATOR(pg_catalog.=) pgh_d.pgh_statement_id)\n'
+        '                                    WHERE pgh_a.pgh_obj_id = pgh_d.pgh_old_obj_id\n'
+        '                                      AND pgh_a.pgh_statement_id = pgh_d.pgh_statement_id)\n'
         '               ) AS pgh_x\n'
         '         ORDER BY pgh_x.pgh_key, pgh_x.pgh_order DESC) AS pgh_s\n'
         ' WHERE pgh_s.pgh_alive',
         v_event,
-        CASE WHEN p_one_key THEN E'\n                   AND ' || history_track._key_match_sql(p_table, 'pgh_e.pgh_obj_id', '$3') ELSE '' END,
-        CASE WHEN p_one_key THEN E'\n                   AND ' || history_track._key_match_sql(p_table, 'pgh_d.pgh_old_obj_id', '$3') ELSE '' END,
+        CASE WHEN p_one_key THEN E'\n                   AND ' || history_track._key_match_sql(p_table, 'pgh_e.pgh_obj_id', '$3')
+             ELSE '' END,
+        CASE WHEN p_one_key THEN E'\n                   AND ' || history_track._key_match_sql(p_table, 'pgh_d.pgh_old_obj_id', '$3')
+             ELSE '' END,
         CASE p_output WHEN 'ids' THEN '(pgh_s.pgh_row).pgh_id'
                       WHEN 'events' THEN '(pgh_s.pgh_row).*'
                       ELSE v_cols END);
@@ -128,7 +130,8 @@ BEGIN
         RAISE EXCEPTION 'table % cannot be replayed: it does not have all three default trackers', v_rel
             USING ERRCODE = 'object_not_in_prerequisite_state',
                   DETAIL = 'history_as_of replays the events of the insert, update and delete trackers.',
-                  HINT = format('Add them with SELECT track_table(%L); history is complete from then on (baseline => true records the rows as they are).', v_rel::text);
+                  HINT = format('Add them with SELECT track_table(%L); history is complete from then on (baseline => true records the rows '
+                                'as they are).', v_rel::text);
     END IF;
     RETURN QUERY EXECUTE history_track._replay_sql(v_rel, key IS NOT NULL)
         USING ts, history_track._state_labels(), key;
@@ -136,7 +139,8 @@ END
 $$;
 
 COMMENT ON FUNCTION @extschema@.history_as_of(anyelement, timestamptz, text) IS
-    'The rows of a tracked table as they were at a moment (or, with key, the one row with that key): SELECT * FROM history_as_of(NULL::orders, ts)';
+    'The rows of a tracked table as they were at a moment (or, with key, the one row with that key): SELECT * FROM '
+    'history_as_of(NULL::orders, ts)';
 
 -- What changed, as {"column": [before, after]}: for a delete, every column
 -- that was removed; with no state before (an insert, the first event), every
@@ -231,13 +235,13 @@ BEGIN
                 '        UNION\n'
                 '        SELECT pgh_e.pgh_old_obj_id, pgh_e.pgh_statement_id\n'
                 '          FROM pgh_chain AS pgh_c\n'
-                '          JOIN %1$s AS pgh_e ON pgh_e.pgh_obj_id OPERATOR(pg_catalog.=) pgh_c.pgh_key\n'
-                '               AND pgh_e.pgh_id OPERATOR(pg_catalog.<) COALESCE(pgh_c.pgh_bound, 9223372036854775807)\n'
+                '          JOIN %1$s AS pgh_e ON pgh_e.pgh_obj_id = pgh_c.pgh_key\n'
+                '               AND pgh_e.pgh_id < COALESCE(pgh_c.pgh_bound, 9223372036854775807)\n'
                 '         WHERE pgh_e.pgh_old_obj_id IS NOT NULL\n'
                 '    )\n'
                 '    SELECT pgh_e.* FROM pgh_chain AS pgh_c\n'
-                '      JOIN %1$s AS pgh_e ON pgh_e.pgh_obj_id OPERATOR(pg_catalog.=) pgh_c.pgh_key\n'
-                '           AND pgh_e.pgh_id OPERATOR(pg_catalog.<) COALESCE(pgh_c.pgh_bound, 9223372036854775807)\n'
+                '      JOIN %1$s AS pgh_e ON pgh_e.pgh_obj_id = pgh_c.pgh_key\n'
+                '           AND pgh_e.pgh_id < COALESCE(pgh_c.pgh_bound, 9223372036854775807)\n'
                 '    UNION ALL\n'
                 '    SELECT pgh_e.* FROM %1$s AS pgh_e WHERE %3$s\n'
                 '  ) AS pgh_u ORDER BY pgh_u.pgh_id)',
@@ -250,15 +254,15 @@ BEGIN
             -- A context id carries its transaction's start time, which is
             -- every one of its events' pgh_created_at: the BRIN index finds them.
             v_where := v_where || ARRAY[
-                'pgh_e.pgh_created_at OPERATOR(pg_catalog.>=) (history_track._context_time($2) OPERATOR(pg_catalog.-) interval ''1 millisecond'')',
-                'pgh_e.pgh_created_at OPERATOR(pg_catalog.<) (history_track._context_time($2) OPERATOR(pg_catalog.+) interval ''2 milliseconds'')',
-                'pgh_e.pgh_context_id OPERATOR(pg_catalog.=) $2'];
+                'pgh_e.pgh_created_at >= (history_track._context_time($2) - interval ''1 millisecond'')',
+                'pgh_e.pgh_created_at < (history_track._context_time($2) + interval ''2 milliseconds'')',
+                'pgh_e.pgh_context_id = $2'];
         END IF;
         IF since IS NOT NULL THEN
-            v_where := v_where || 'pgh_e.pgh_created_at OPERATOR(pg_catalog.>=) $3'::text;
+            v_where := v_where || 'pgh_e.pgh_created_at >= $3'::text;
         END IF;
         IF until IS NOT NULL THEN
-            v_where := v_where || 'pgh_e.pgh_created_at OPERATOR(pg_catalog.<) $4'::text;
+            v_where := v_where || 'pgh_e.pgh_created_at < $4'::text;
         END IF;
         -- Trackers storing the old row of an update have no diff of their own.
         SELECT array_agg(t.label) INTO v_old FROM history_track.tracker AS t
@@ -271,19 +275,19 @@ BEGIN
             E'SELECT * FROM (\n'
             'SELECT $5, pgh_e.pgh_id, pgh_e.pgh_created_at, pgh_e.pgh_label, pgh_e.pgh_operation,\n'
             '       pg_catalog.to_jsonb(pgh_e.pgh_obj_id), pgh_e.pgh_context_id, pgh_e.pgh_context, pgh_d.data,\n'
-            '       CASE WHEN pgh_e.pgh_operation OPERATOR(pg_catalog.=) ''UPDATE''\n'
-            '                 AND pgh_e.pgh_label OPERATOR(pg_catalog.=) ANY ($7) THEN NULL\n'
+            '       CASE WHEN pgh_e.pgh_operation = ''UPDATE''\n'
+            '                 AND pgh_e.pgh_label = ANY ($7) THEN NULL\n'
             '            ELSE history_track._diff(pgh_e.pgh_operation, pgh_d.data, pgh_p.data) END\n'
             '  FROM %1$s AS pgh_e\n'
-            ' CROSS JOIN LATERAL (SELECT pg_catalog.to_jsonb(pgh_e) OPERATOR(pg_catalog.-) $8 AS data) AS pgh_d\n'
+            ' CROSS JOIN LATERAL (SELECT pg_catalog.to_jsonb(pgh_e) - $8 AS data) AS pgh_d\n'
             '  LEFT JOIN LATERAL (\n'
-            '       SELECT CASE WHEN pgh_p.pgh_operation OPERATOR(pg_catalog.<>) ALL (''{DELETE,TRUNCATE}'')\n'
-            '                   THEN pg_catalog.to_jsonb(pgh_p) OPERATOR(pg_catalog.-) $8 END AS data\n'
+            '       SELECT CASE WHEN pgh_p.pgh_operation <> ALL (''{DELETE,TRUNCATE}'')\n'
+            '                   THEN pg_catalog.to_jsonb(pgh_p) - $8 END AS data\n'
             '         FROM %2$s AS pgh_p\n'
-            '        WHERE pgh_p.pgh_obj_id OPERATOR(pg_catalog.=) COALESCE(pgh_e.pgh_old_obj_id, pgh_e.pgh_obj_id)\n'
-            '          AND pgh_p.pgh_id OPERATOR(pg_catalog.<) COALESCE(pgh_e.pgh_statement_id, pgh_e.pgh_id)\n'
-            '          AND pgh_p.pgh_label OPERATOR(pg_catalog.=) ANY ($6)\n'
-            '          AND pgh_e.pgh_operation OPERATOR(pg_catalog.<>) ''INSERT''\n'
+            '        WHERE pgh_p.pgh_obj_id = COALESCE(pgh_e.pgh_old_obj_id, pgh_e.pgh_obj_id)\n'
+            '          AND pgh_p.pgh_id < COALESCE(pgh_e.pgh_statement_id, pgh_e.pgh_id)\n'
+            '          AND pgh_p.pgh_label = ANY ($6)\n'
+            '          AND pgh_e.pgh_operation <> ''INSERT''\n'
             '        ORDER BY pgh_p.pgh_id DESC LIMIT 1) AS pgh_p ON true\n'
             '%3$s\n'
             ' ORDER BY pgh_e.pgh_id DESC LIMIT $9) AS pgh_x\n'
@@ -298,7 +302,8 @@ END
 $$;
 
 COMMENT ON FUNCTION @extschema@.history_events(regclass, text, uuid, timestamptz, timestamptz, integer) IS
-    'Events across the event tables the caller may read, with their row (data) and what changed (diff); filter by table, key, context id, time and the last N';
+    'Events across the event tables the caller may read, with their row (data) and what changed (diff); filter by table, key, context id, '
+    'time and the last N';
 
 -- Every event of one context (one transaction's context id): history_events
 -- filtered by context, with each event's event table.

@@ -38,26 +38,27 @@ BEGIN
     -- Every column a revert writes must be in the history.
     SELECT pg_catalog.array_agg(a.attname::text ORDER BY a.attnum) INTO v_missing
       FROM pg_catalog.pg_attribute AS a
-     WHERE a.attrelid OPERATOR(pg_catalog.=) p_table AND a.attnum OPERATOR(pg_catalog.>) 0
-       AND NOT a.attisdropped AND a.attgenerated OPERATOR(pg_catalog.=) ''
+     WHERE a.attrelid = p_table AND a.attnum > 0
+       AND NOT a.attisdropped AND a.attgenerated = ''
        AND NOT EXISTS (SELECT FROM pg_catalog.pg_attribute AS ea
-                        WHERE ea.attrelid OPERATOR(pg_catalog.=) v_table.event_table
-                          AND ea.attname OPERATOR(pg_catalog.=) a.attname AND NOT ea.attisdropped);
+                        WHERE ea.attrelid = v_table.event_table
+                          AND ea.attname = a.attname AND NOT ea.attisdropped);
     IF v_missing IS NOT NULL THEN
         RAISE EXCEPTION 'table % cannot be reverted: its history does not record column "%"', p_table, v_missing[1]
             USING ERRCODE = 'object_not_in_prerequisite_state',
                   DETAIL = pg_catalog.format('Event table %s has no column %s.', v_table.event_table,
                                              pg_catalog.array_to_string(v_missing, ', ')),
-                  HINT = 'Only a table whose event table mirrors every column can be reverted (it was tracked with columns or exclude); restore those rows by hand from history_as_of().';
+                  HINT = 'Only a table whose event table mirrors every column can be reverted (it was tracked with columns or exclude); '
+                         'restore those rows by hand from history_as_of().';
     END IF;
 
     SELECT pg_catalog.array_agg(a.attname ORDER BY a.attnum),
            pg_catalog.array_agg(a.attname ORDER BY a.attnum)
-               FILTER (WHERE a.attname OPERATOR(pg_catalog.<>) ALL (v_key) AND a.attidentity OPERATOR(pg_catalog.<>) 'a')
+               FILTER (WHERE a.attname <> ALL (v_key) AND a.attidentity <> 'a')
       INTO v_insert, v_set
       FROM pg_catalog.pg_attribute AS a
-     WHERE a.attrelid OPERATOR(pg_catalog.=) p_table AND a.attnum OPERATOR(pg_catalog.>) 0
-       AND NOT a.attisdropped AND a.attgenerated OPERATOR(pg_catalog.=) '';
+     WHERE a.attrelid = p_table AND a.attnum > 0
+       AND NOT a.attisdropped AND a.attgenerated = '';
 
     -- One statement, reading the source once: the deletes, updates and
     -- inserts touch different keys (no ON CONFLICT, which a DEFERRABLE key
@@ -68,8 +69,8 @@ BEGIN
         ' pgh_u AS (%6$s),\n'
         ' pgh_i AS (INSERT INTO %1$s (%7$s) OVERRIDING SYSTEM VALUE SELECT %8$s FROM pgh_r\n'
         '        WHERE NOT EXISTS (SELECT FROM %9$s%1$s AS pgh_t WHERE (%4$s) = (%5$s)) RETURNING 1)\n'
-        'SELECT (SELECT pg_catalog.count(*) FROM pgh_d) OPERATOR(pg_catalog.+) (SELECT pg_catalog.count(*) FROM pgh_u)\n'
-        '       OPERATOR(pg_catalog.+) (SELECT pg_catalog.count(*) FROM pgh_i)',
+        'SELECT (SELECT pg_catalog.count(*) FROM pgh_d) + (SELECT pg_catalog.count(*) FROM pgh_u)\n'
+        '       + (SELECT pg_catalog.count(*) FROM pgh_i)',
         history_track._qualified(p_table),
         p_source,
         CASE WHEN p_one_key
@@ -79,7 +80,8 @@ BEGIN
         history_track._list('pgh_t.%I', v_key),
         CASE WHEN v_set IS NULL THEN 'SELECT 1 WHERE false'
              ELSE format(
-                 'UPDATE %s%s AS pgh_t SET (%s) = ROW(%s) FROM pgh_r WHERE (%s) = (%s) AND pg_catalog.record_image_ne(ROW(%s), ROW(%s)) RETURNING 1',
+                 'UPDATE %s%s AS pgh_t SET (%s) = ROW(%s) FROM pgh_r WHERE (%s) = (%s) AND pg_catalog.record_image_ne(ROW(%s), ROW(%s)) '
+                 'RETURNING 1',
                  history_track._only(p_table), history_track._qualified(p_table),
                  history_track._list('%I', v_set), history_track._list('pgh_r.%I', v_set),
                  history_track._list('pgh_r.%I', v_key), history_track._list('pgh_t.%I', v_key),
@@ -103,7 +105,7 @@ BEGIN
     -- The event's row as p_table's row: each column cast back from the
     -- type history stores it as (with the caller's privileges).
     row_sql := format(
-        'SELECT %s FROM %s AS pgh_e WHERE pgh_e.pgh_id OPERATOR(pg_catalog.=) $3 AND pgh_e.pgh_operation OPERATOR(pg_catalog.<>) ALL (''{DELETE,TRUNCATE}'')',
+        'SELECT %s FROM %s AS pgh_e WHERE pgh_e.pgh_id = $3 AND pgh_e.pgh_operation <> ALL (''{DELETE,TRUNCATE}'')',
         (SELECT string_agg(CASE WHEN a.attgenerated = '' AND (ea.atttypid, ea.atttypmod) = (a.atttypid, a.atttypmod)
                                 THEN format('pgh_e.%I', a.attname)
                                 WHEN a.attgenerated = '' AND ea.attname IS NOT NULL
@@ -115,7 +117,7 @@ BEGIN
           WHERE a.attrelid = p_table AND a.attnum > 0 AND NOT a.attisdropped),
         history_track._qualified(v_table.event_table));
     key_sql := format(
-        'SELECT pg_catalog.format(''%%s'', pgh_e.pgh_obj_id) FROM %s AS pgh_e WHERE pgh_e.pgh_id OPERATOR(pg_catalog.=) $1',
+        'SELECT pg_catalog.format(''%%s'', pgh_e.pgh_obj_id) FROM %s AS pgh_e WHERE pgh_e.pgh_id = $1',
         history_track._qualified(v_table.event_table));
 END
 $$;

@@ -147,7 +147,8 @@ BEGIN
             RAISE EXCEPTION 'cannot drop %: history is kept there', v_row.object_identity
                 USING ERRCODE = 'insufficient_privilege',
                       DETAIL = 'History is removed only by prune_history() or untrack_table(..., drop_events => true), which log it.',
-                      HINT = 'Drop the column from the table only (the event table keeps it), or untrack the table with drop_events => true first.';
+                      HINT = 'Drop the column from the table only (the event table keeps it), or untrack the table with drop_events => '
+                             'true first.';
         END IF;
     END IF;
 
@@ -344,11 +345,15 @@ BEGIN
                     v_tables
         USING ERRCODE = 'dependent_objects_still_exist',
               DETAIL = CASE WHEN v_names IS NULL
-                            THEN format('This %s could not be read (dynamic SQL, or several statements in one query?), and it might drop history_track: that would remove the triggers that record those tables and the guards that keep their history append-only.', tg_tag)
-                            ELSE 'Dropping it would remove the triggers that record those tables and the guards that keep their history append-only.' END,
+                            THEN format('This %s could not be read (dynamic SQL, or several statements in one query?), and it might drop '
+                                        'history_track: that would remove the triggers that record those tables and the guards that keep '
+                                        'their history append-only.', tg_tag)
+                            ELSE 'Dropping it would remove the triggers that record those tables and the guards that keep their history '
+                                 'append-only.' END,
               HINT = CASE WHEN v_names IS NULL AND tg_tag <> 'DROP EXTENSION'
                           THEN format('Issue the %s as a statement of its own.', tg_tag)
-                          ELSE 'Stop tracking them first, e.g. SELECT untrack_table(table_name) FROM (SELECT DISTINCT table_name FROM history_trackers) AS t; their event tables and history stay.' END;
+                          ELSE 'Stop tracking them first, e.g. SELECT untrack_table(table_name) FROM (SELECT DISTINCT table_name FROM '
+                               'history_trackers) AS t; their event tables and history stay.' END;
 END
 $$;
 
@@ -427,22 +432,29 @@ BEGIN
         IF (SELECT c.relispartition FROM pg_class AS c WHERE c.oid = v_table.table_name) THEN
             RAISE EXCEPTION 'tracked table % cannot become a partition', v_table.table_name
                 USING ERRCODE = 'feature_not_supported',
-                      DETAIL = 'Writes routed through the partitioned table would not fire its statement triggers, so its history would miss them.',
-                      HINT = format('Stop tracking it first (SELECT untrack_table(%L)) and track the partitioned table instead.', v_table.table_name::text);
+                      DETAIL = 'Writes routed through the partitioned table would not fire its statement triggers, so its history would '
+                               'miss them.',
+                      HINT = format('Stop tracking it first (SELECT untrack_table(%L)) and track the partitioned table '
+                                    'instead.', v_table.table_name::text);
         END IF;
         v_inheritance := history_track._inheritance(v_table.table_name);
         IF v_inheritance IS NOT NULL THEN
             RAISE EXCEPTION 'tracked table % cannot take part in table inheritance: %', v_table.table_name, v_inheritance
                 USING ERRCODE = 'feature_not_supported',
-                      DETAIL = 'A write through an inheritance parent changes its children''s rows without their statement triggers, so their history would miss it.',
-                      HINT = format('Stop tracking it first (SELECT untrack_table(%L)), or use declarative partitioning.', v_table.table_name::text);
+                      DETAIL = 'A write through an inheritance parent changes its children''s rows without their statement triggers, so '
+                               'their history would miss it.',
+                      HINT = format('Stop tracking it first (SELECT untrack_table(%L)), or use declarative '
+                                    'partitioning.', v_table.table_name::text);
         END IF;
         v_code := history_track._untrusted_code(v_table.table_name);
         IF v_code IS NOT NULL THEN
-            RAISE EXCEPTION 'tracked table % cannot have code a non-superuser owns in what PostgreSQL plans with: its %', v_table.table_name, v_code
+            RAISE EXCEPTION 'tracked table % cannot have code a non-superuser owns in what PostgreSQL plans with: its '
+                            '%', v_table.table_name, v_code
                 USING ERRCODE = 'insufficient_privilege',
-                      DETAIL = 'PostgreSQL runs such code whenever it plans a query on the table, and history_track reads the table with its own privileges.',
-                      HINT = 'Use only PostgreSQL''s own functions and types in the table''s index, statistics and partition key expressions, or have a superuser own the function (ALTER FUNCTION ... OWNER TO ...).';
+                      DETAIL = 'PostgreSQL runs such code whenever it plans a query on the table, and history_track reads the table with '
+                               'its own privileges.',
+                      HINT = 'Use only PostgreSQL''s own functions and types in the table''s index, statistics and partition key '
+                             'expressions, or have a superuser own the function (ALTER FUNCTION ... OWNER TO ...).';
         END IF;
         IF NOT history_track._is_recording(v_table.table_name) THEN
             CONTINUE;   -- pg_restore rebuilding it: its triggers are not back yet
@@ -534,7 +546,8 @@ BEGIN
         RAISE EXCEPTION 'cannot change the primary key of tracked table %', p_table
             USING ERRCODE = 'feature_not_supported',
                   DETAIL = 'Every event of the table stores its row''s primary key in pgh_obj_id.',
-                  HINT = format('Stop tracking first (SELECT untrack_table(%L)), change the key, then track it again; rename the old event table to keep its history apart.', p_table::text);
+                  HINT = format('Stop tracking first (SELECT untrack_table(%L)), change the key, then track it again; rename the old event '
+                                'table to keep its history apart.', p_table::text);
     END IF;
 
     -- A column named like history_track's own names (added or renamed to
@@ -545,7 +558,8 @@ BEGIN
     IF FOUND THEN
         RAISE EXCEPTION 'column "%" of tracked table % has a name starting with "pgh_"', v_name, p_table
             USING ERRCODE = 'duplicate_column',
-                  DETAIL = 'The pgh_ prefix is reserved for the event table''s own columns and the names history_track uses in the code it generates.',
+                  DETAIL = 'The pgh_ prefix is reserved for the event table''s own columns and the names history_track uses in the code it '
+                           'generates.',
                   HINT = 'Choose another name.';
     END IF;
 
@@ -572,7 +586,8 @@ BEGIN
             IF FOUND THEN
                 RAISE EXCEPTION 'cannot drop a column of table % that the condition of tracker "%" uses', p_table, v_tracker.label
                     USING ERRCODE = 'dependent_objects_still_exist',
-                          DETAIL = format('Column "%s"; the condition is: %s', v_old.attname, history_track._condition_text(v_tracker.condition)),
+                          DETAIL = format('Column "%s"; the condition is: '
+                                          '%s', v_old.attname, history_track._condition_text(v_tracker.condition)),
                           HINT = format('Remove the tracker first: SELECT untrack_table(%L, label => %L);', p_table::text, v_tracker.label);
             END IF;
             UPDATE history_track.tracked_table AS t
@@ -690,8 +705,10 @@ BEGIN
                 USING ERRCODE = 'datatype_mismatch',
                       DETAIL = CASE WHEN v_lost < 0
                                     THEN format('Recorded values of %s.%I do not convert: %s', p_stored.event_table, v_target, v_message)
-                                    ELSE format('%s recorded values of %s.%I would change in the conversion.', v_lost, p_stored.event_table, v_target) END,
-                      HINT = 'Change it to a type that holds every recorded value (e.g. a wider one), or untrack the table, change the type, and track it again.';
+                                    ELSE format('%s recorded values of %s.%I would change in the '
+                                                'conversion.', v_lost, p_stored.event_table, v_target) END,
+                      HINT = 'Change it to a type that holds every recorded value (e.g. a wider one), or untrack the table, change the '
+                             'type, and track it again.';
         END IF;
         EXECUTE format('ALTER TABLE %s ALTER COLUMN %I TYPE %s USING %2$I::%3$s', v_event, v_target, v_new_sql);
     END LOOP;
@@ -719,7 +736,8 @@ BEGIN
             RAISE EXCEPTION 'the condition of tracker "%" does not fit table % as altered', v_labels[v_i], p_table
                 USING ERRCODE = v_state,
                       DETAIL = format('%s The condition is: %s', v_message, regexp_replace(v_bodies[v_i], '^RETURN ', '')),
-                      HINT = format('Remove the tracker first (SELECT untrack_table(%L, label => %L)), alter the table, and declare the tracker again with a condition that fits.',
+                      HINT = format('Remove the tracker first (SELECT untrack_table(%L, label => %L)), alter the table, and declare the '
+                                    'tracker again with a condition that fits.',
                                     p_table::text, v_labels[v_i]);
         END;
         v_function := to_regprocedure(format('%s(%2$s, %2$s)', v_names[v_i], p_row));
@@ -763,7 +781,8 @@ BEGIN
     IF v_subscription IS NOT NULL THEN
         RAISE WARNING 'table % receives changes from subscription "%", which its history will not record', p_table, v_subscription
             USING DETAIL = 'Changes applied by logical replication do not fire the history triggers.',
-                  HINT = format('Publish its event table on the publisher along with the table (ALTER PUBLICATION ... ADD TABLE %s), and refresh the subscription: the history comes with the changes.',
+                  HINT = format('Publish its event table on the publisher along with the table (ALTER PUBLICATION ... ADD TABLE %s), and '
+                                'refresh the subscription: the history comes with the changes.',
                                 (SELECT t.event_table FROM history_track.tracked_table AS t WHERE t.table_name = p_table));
     END IF;
 END

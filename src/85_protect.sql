@@ -17,7 +17,7 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    IF pg_catalog.current_setting('history_track.pruning', true) OPERATOR(pg_catalog.=) 'on' THEN
+    IF pg_catalog.current_setting('history_track.pruning', true) = 'on' THEN
         RETURN NULL;
     END IF;
     RAISE EXCEPTION 'event table % is append-only', TG_RELID::regclass
@@ -34,8 +34,8 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
     IF NOT EXISTS (SELECT FROM pg_catalog.pg_trigger AS tg
-                    WHERE tg.tgrelid OPERATOR(pg_catalog.=) p_event
-                      AND tg.tgname OPERATOR(pg_catalog.=) 'history_track_append_only') THEN
+                    WHERE tg.tgrelid = p_event
+                      AND tg.tgname = 'history_track_append_only') THEN
         EXECUTE pg_catalog.format(
             'CREATE TRIGGER history_track_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON %s'
             ' FOR EACH STATEMENT EXECUTE FUNCTION history_track._refuse_rewrite()',
@@ -148,7 +148,8 @@ AS $$
      CROSS JOIN LATERAL (SELECT history_track._unrecorded_subscription(t.table_name) AS subname) AS s
      WHERE s.subname IS NOT NULL AND EXISTS (SELECT FROM history_track.tracker AS k WHERE k.table_name = t.table_name)
     UNION ALL
-    SELECT t.table_name, format('its partition %s is being detached (an interrupted DETACH PARTITION ... CONCURRENTLY): finish it with ALTER TABLE %s DETACH PARTITION %s FINALIZE',
+    SELECT t.table_name, format('its partition %s is being detached (an interrupted DETACH PARTITION ... CONCURRENTLY): finish it with '
+                                'ALTER TABLE %s DETACH PARTITION %s FINALIZE',
                                 i.inhrelid::regclass, i.inhparent::regclass, i.inhrelid::regclass)
       FROM history_track.tracked_table AS t
       JOIN pg_inherits AS i ON i.inhdetachpending AND pg_partition_root(i.inhparent) = t.table_name
@@ -161,7 +162,8 @@ AS $$
       FROM history_track.tracker AS k
      WHERE k.condition IS NOT NULL AND NOT EXISTS (SELECT FROM pg_proc AS p WHERE p.oid = k.condition)
     UNION ALL
-    SELECT NULL, format('the event trigger %s is %s', e.evtname, CASE e.evtenabled WHEN 'D' THEN 'disabled' ELSE 'set to fire only in replication sessions' END)
+    SELECT NULL, format('the event trigger %s is %s', e.evtname, CASE e.evtenabled WHEN 'D' THEN 'disabled' ELSE 'set to fire only in '
+                                                                                                                 'replication sessions' END)
       FROM pg_event_trigger AS e
      WHERE e.evtname IN ('history_track_ddl_end', 'history_track_ddl_start', 'history_track_sql_drop', 'history_track_rewrite')
        AND e.evtenabled NOT IN ('O', 'A')
@@ -169,7 +171,9 @@ AS $$
 $$;
 
 COMMENT ON FUNCTION @extschema@.check_history() IS
-    'Every tracked table whose recording is not as history_track made it (a history trigger missing, disabled or renamed, an event table''s guard, chain trigger or index gone, a condition gone, inheritance, an interrupted DETACH CONCURRENTLY, an unrecorded subscription, a disabled event trigger); empty when all is well';
+    'Every tracked table whose recording is not as history_track made it (a history trigger missing, disabled or renamed, an event '
+    'table''s guard, chain trigger or index gone, a condition gone, inheritance, an interrupted DETACH CONCURRENTLY, an unrecorded '
+    'subscription, a disabled event trigger); empty when all is well';
 
 -- Log a removal of history (see history_track.prune_log).
 CREATE FUNCTION history_track._log_removal(p_table regclass, p_event regclass, p_before timestamptz,
@@ -205,7 +209,7 @@ BEGIN
             USING ERRCODE = 'null_value_not_allowed',
                   HINT = 'Pass the moment before which history goes, e.g. now() - interval ''1 year''.';
     END IF;
-    IF before OPERATOR(pg_catalog.>) pg_catalog.now() THEN
+    IF before > pg_catalog.now() THEN
         RAISE EXCEPTION 'before must not be in the future'
             USING ERRCODE = 'invalid_parameter_value',
                   HINT = 'Pass a past moment; events are recorded at their transaction''s start.';
@@ -214,10 +218,10 @@ BEGIN
     -- A hash chain is verified from the last link of a pruned moment on.
     EXECUTE pg_catalog.format(
         'UPDATE history_track.chain AS c SET anchor_seq = l.seq, anchor_hash = l.hash'
-        '  FROM (SELECT l.seq, l.hash FROM history_track.chain_link AS l JOIN %s AS pgh_e ON pgh_e.pgh_id OPERATOR(pg_catalog.=) l.pgh_id'
-        '         WHERE l.event_table OPERATOR(pg_catalog.=) $2 AND pgh_e.pgh_created_at OPERATOR(pg_catalog.<) $1'
+        '  FROM (SELECT l.seq, l.hash FROM history_track.chain_link AS l JOIN %s AS pgh_e ON pgh_e.pgh_id = l.pgh_id'
+        '         WHERE l.event_table = $2 AND pgh_e.pgh_created_at < $1'
         '         ORDER BY l.seq DESC LIMIT 1) AS l'
-        ' WHERE c.event_table OPERATOR(pg_catalog.=) $2 AND l.seq OPERATOR(pg_catalog.>) c.anchor_seq',
+        ' WHERE c.event_table = $2 AND l.seq > c.anchor_seq',
         history_track._qualified(v_table.event_table))
     USING before, v_table.event_table;
     -- Past the append-only guard, for these deletes only (set here, not in a
@@ -225,8 +229,8 @@ BEGIN
     PERFORM pg_catalog.set_config('history_track.pruning', 'on', true);
     EXECUTE pg_catalog.format(
         E'DELETE FROM %s AS pgh_e\n'
-        ' WHERE pgh_e.pgh_created_at OPERATOR(pg_catalog.<) $1\n'
-        '   AND NOT pgh_e.pgh_id OPERATOR(pg_catalog.=) ANY (ARRAY(%s))',
+        ' WHERE pgh_e.pgh_created_at < $1\n'
+        '   AND NOT pgh_e.pgh_id = ANY (ARRAY(%s))',
         history_track._qualified(v_table.event_table),
         history_track._replay_sql(tbl, false, 'ids'))
     USING before, history_track._state_labels();
@@ -254,7 +258,8 @@ END
 $$;
 
 COMMENT ON FUNCTION @extschema@.prune_history(regclass, timestamptz) IS
-    'Delete a tracked table''s events recorded before a moment, keeping each then-existing row''s last state; logged in history_track.prune_log';
+    'Delete a tracked table''s events recorded before a moment, keeping each then-existing row''s last state; logged in '
+    'history_track.prune_log';
 
 -- Tamper evidence: an optional hash chain per event table.
 --
@@ -285,7 +290,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT pg_catalog.array_agg(a.attname::text ORDER BY a.attnum), pg_catalog.array_agg(a.attnum::text ORDER BY a.attnum)
       FROM pg_catalog.pg_attribute AS a
-     WHERE a.attrelid OPERATOR(pg_catalog.=) p_event AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped
+     WHERE a.attrelid = p_event AND a.attnum > 0 AND NOT a.attisdropped
 $$;
 
 -- AFTER INSERT ... FOR EACH STATEMENT on a chained event table: link the
@@ -308,19 +313,20 @@ DECLARE
 BEGIN
     -- Writers take turns here: the row stays locked until this transaction ends.
     SELECT c.seq, c.hash INTO STRICT v_seq, v_hash FROM history_track.chain AS c
-     WHERE c.event_table OPERATOR(pg_catalog.=) TG_RELID::regclass FOR UPDATE;
+     WHERE c.event_table = TG_RELID::regclass FOR UPDATE;
     FOR v_event IN SELECT pg_catalog.to_jsonb(pgh_n) AS j FROM pgh_chained AS pgh_n ORDER BY pgh_n.pgh_id LOOP
-        v_seq := v_seq OPERATOR(pg_catalog.+) 1;
-        v_hash := pg_catalog.sha256(v_hash OPERATOR(pg_catalog.||)
+        v_seq := v_seq + 1;
+        v_hash := pg_catalog.sha256(v_hash ||
                                     history_track._chain_bytes(v_event.j, v_columns.names, v_columns.numbers));
-        v_seqs := v_seqs OPERATOR(pg_catalog.||) v_seq;
-        v_ids := v_ids OPERATOR(pg_catalog.||) (v_event.j OPERATOR(pg_catalog.->>) 'pgh_id')::bigint;
-        v_hashes := v_hashes OPERATOR(pg_catalog.||) v_hash;
+        v_seqs := v_seqs || v_seq;
+        v_ids := v_ids || (v_event.j ->> 'pgh_id')::bigint;
+        v_hashes := v_hashes || v_hash;
     END LOOP;
     INSERT INTO history_track.chain_link (event_table, seq, pgh_id, hash)
-    SELECT TG_RELID::regclass, l.seq, l.id, l.hash FROM ROWS FROM (pg_catalog.unnest(v_seqs), pg_catalog.unnest(v_ids), pg_catalog.unnest(v_hashes)) AS l(seq, id, hash);
+    SELECT TG_RELID::regclass, l.seq, l.id, l.hash
+      FROM ROWS FROM (pg_catalog.unnest(v_seqs), pg_catalog.unnest(v_ids), pg_catalog.unnest(v_hashes)) AS l(seq, id, hash);
     UPDATE history_track.chain AS c SET seq = v_seq, hash = v_hash
-     WHERE c.event_table OPERATOR(pg_catalog.=) TG_RELID::regclass;
+     WHERE c.event_table = TG_RELID::regclass;
     RETURN NULL;
 END
 $$;
@@ -339,14 +345,14 @@ DECLARE
 BEGIN
     PERFORM history_track._begin_change(tbl, 'start_hash_chain');
     v_table := history_track._tracked(tbl);
-    IF EXISTS (SELECT FROM history_track.chain AS c WHERE c.event_table OPERATOR(pg_catalog.=) v_table.event_table) THEN
+    IF EXISTS (SELECT FROM history_track.chain AS c WHERE c.event_table = v_table.event_table) THEN
         RAISE NOTICE 'the history of % is already hash-chained, skipping', tbl;
         RETURN;
     END IF;
     -- Events written from now on are linked (the table is locked meanwhile).
     EXECUTE pg_catalog.format('LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE', history_track._qualified(v_table.event_table));
     v_genesis := pg_catalog.sha256(pg_catalog.convert_to(
-                     pg_catalog.gen_random_uuid()::text OPERATOR(pg_catalog.||) pg_catalog.clock_timestamp()::text, 'UTF8'));
+                     pg_catalog.gen_random_uuid()::text || pg_catalog.clock_timestamp()::text, 'UTF8'));
     EXECUTE pg_catalog.format('SELECT COALESCE(pg_catalog.max(pgh_e.pgh_id), 0) FROM %s AS pgh_e',
                               history_track._qualified(v_table.event_table)) INTO v_after;
     INSERT INTO history_track.chain (event_table, genesis, hash, anchor_hash, after_id, started_by)
@@ -392,31 +398,32 @@ DECLARE
     v_prev    bytea;
     v_next    bigint;
 BEGIN
-    SELECT * INTO v_chain FROM history_track.chain AS c WHERE c.event_table OPERATOR(pg_catalog.=) v_table.event_table;
+    SELECT * INTO v_chain FROM history_track.chain AS c WHERE c.event_table = v_table.event_table;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'the history of % has no hash chain', tbl
             USING ERRCODE = 'object_not_in_prerequisite_state',
-                  HINT = pg_catalog.format('Start one with SELECT start_hash_chain(%L); events written from then on are linked.', tbl::text);
+                  HINT = pg_catalog.format('Start one with SELECT start_hash_chain(%L); events written from then on are '
+                                           'linked.', tbl::text);
     END IF;
     v_columns := history_track._chain_columns(v_table.event_table);
     verified := 0;
     v_prev := v_chain.anchor_hash;
-    v_next := v_chain.anchor_seq OPERATOR(pg_catalog.+) 1;
+    v_next := v_chain.anchor_seq + 1;
     FOR v_link IN
         SELECT l.seq, l.pgh_id, l.hash FROM history_track.chain_link AS l
-         WHERE l.event_table OPERATOR(pg_catalog.=) v_table.event_table AND l.seq OPERATOR(pg_catalog.>) v_chain.anchor_seq
+         WHERE l.event_table = v_table.event_table AND l.seq > v_chain.anchor_seq
          ORDER BY l.seq
     LOOP
         first_broken_link := v_link.seq;
         pgh_id := v_link.pgh_id;
-        IF v_link.seq OPERATOR(pg_catalog.<>) v_next THEN
+        IF v_link.seq <> v_next THEN
             first_broken_link := v_next;
             pgh_id := NULL;
             problem := pg_catalog.format('link %s is missing', v_next);
             RETURN NEXT;
             RETURN;
         END IF;
-        EXECUTE pg_catalog.format('SELECT pg_catalog.to_jsonb(pgh_e) FROM %s AS pgh_e WHERE pgh_e.pgh_id OPERATOR(pg_catalog.=) $1',
+        EXECUTE pg_catalog.format('SELECT pg_catalog.to_jsonb(pgh_e) FROM %s AS pgh_e WHERE pgh_e.pgh_id = $1',
                                   history_track._qualified(v_table.event_table))
            INTO v_row USING v_link.pgh_id;
         IF v_row IS NULL THEN
@@ -424,19 +431,19 @@ BEGIN
             RETURN NEXT;
             RETURN;
         END IF;
-        IF pg_catalog.sha256(v_prev OPERATOR(pg_catalog.||) history_track._chain_bytes(v_row, v_columns.names, v_columns.numbers))
-           OPERATOR(pg_catalog.<>) v_link.hash THEN
+        IF pg_catalog.sha256(v_prev || history_track._chain_bytes(v_row, v_columns.names, v_columns.numbers))
+           <> v_link.hash THEN
             problem := pg_catalog.format('event %s was changed (or link %s was)', v_link.pgh_id, v_link.seq);
             RETURN NEXT;
             RETURN;
         END IF;
-        verified := verified OPERATOR(pg_catalog.+) 1;
+        verified := verified + 1;
         v_prev := v_link.hash;
-        v_next := v_next OPERATOR(pg_catalog.+) 1;
+        v_next := v_next + 1;
     END LOOP;
     first_broken_link := NULL;
     pgh_id := NULL;
-    IF v_next OPERATOR(pg_catalog.-) 1 OPERATOR(pg_catalog.<>) v_chain.seq THEN
+    IF v_next - 1 <> v_chain.seq THEN
         first_broken_link := v_next;
         problem := pg_catalog.format('links %s to %s are missing', v_next, v_chain.seq);
         RETURN NEXT;
@@ -445,11 +452,11 @@ BEGIN
     -- Events written since the chain began but never linked (inserted with
     -- the chain trigger disabled).
     EXECUTE pg_catalog.format(
-        'SELECT pg_catalog.min(pgh_e.pgh_id) FROM %s AS pgh_e WHERE pgh_e.pgh_id OPERATOR(pg_catalog.>=) $1'
-        ' AND NOT EXISTS (SELECT FROM history_track.chain_link AS l WHERE l.event_table OPERATOR(pg_catalog.=) $2'
-        ' AND l.pgh_id OPERATOR(pg_catalog.=) pgh_e.pgh_id)',
+        'SELECT pg_catalog.min(pgh_e.pgh_id) FROM %s AS pgh_e WHERE pgh_e.pgh_id >= $1'
+        ' AND NOT EXISTS (SELECT FROM history_track.chain_link AS l WHERE l.event_table = $2'
+        ' AND l.pgh_id = pgh_e.pgh_id)',
         history_track._qualified(v_table.event_table))
-       INTO pgh_id USING v_chain.after_id OPERATOR(pg_catalog.+) 1, v_table.event_table;
+       INTO pgh_id USING v_chain.after_id + 1, v_table.event_table;
     IF pgh_id IS NOT NULL THEN
         problem := pg_catalog.format('event %s is not in the chain', pgh_id);
         RETURN NEXT;
@@ -461,4 +468,5 @@ END
 $$;
 
 COMMENT ON FUNCTION @extschema@.verify_history(regclass) IS
-    'Walk a tracked table''s hash chain: how many links hold, the first that does not and why, and the last hash (to keep outside the database)';
+    'Walk a tracked table''s hash chain: how many links hold, the first that does not and why, and the last hash (to keep outside the '
+    'database)';

@@ -326,7 +326,8 @@ BEGIN
         RAISE EXCEPTION '% is a partition', p_table
             USING ERRCODE = 'feature_not_supported',
                   DETAIL = 'A partition''s history belongs with its partitioned table''s: one event table, one key.',
-                  HINT = format('Track the partitioned table instead: SELECT track_table(%L); every partition, also those attached later, is recorded with it.',
+                  HINT = format('Track the partitioned table instead: SELECT track_table(%L); every partition, also those attached later, '
+                                'is recorded with it.',
                                 pg_partition_root(p_table)::text);
     END IF;
 
@@ -355,16 +356,20 @@ BEGIN
     IF v_inheritance IS NOT NULL THEN
         RAISE EXCEPTION 'table % takes part in table inheritance: %', p_table, v_inheritance
             USING ERRCODE = 'feature_not_supported',
-                  DETAIL = 'A write through an inheritance parent changes its children''s rows without their statement triggers, so their history would miss it.',
-                  HINT = 'Track tables without inheritance (ALTER TABLE ... NO INHERIT ...), or use declarative partitioning and track the partitioned table.';
+                  DETAIL = 'A write through an inheritance parent changes its children''s rows without their statement triggers, so their '
+                           'history would miss it.',
+                  HINT = 'Track tables without inheritance (ALTER TABLE ... NO INHERIT ...), or use declarative partitioning and track the '
+                         'partitioned table.';
     END IF;
 
     v_code := history_track._untrusted_code(p_table);
     IF v_code IS NOT NULL THEN
         RAISE EXCEPTION 'table % cannot be tracked: its % a non-superuser owns', p_table, v_code
             USING ERRCODE = 'insufficient_privilege',
-                  DETAIL = 'PostgreSQL runs such code whenever it plans a query on the table, and history_track reads the table with its own privileges.',
-                  HINT = 'Use only PostgreSQL''s own functions and types in the table''s index, statistics and partition key expressions, or have a superuser own the function (ALTER FUNCTION ... OWNER TO ...).';
+                  DETAIL = 'PostgreSQL runs such code whenever it plans a query on the table, and history_track reads the table with its '
+                           'own privileges.',
+                  HINT = 'Use only PostgreSQL''s own functions and types in the table''s index, statistics and partition key expressions, '
+                         'or have a superuser own the function (ALTER FUNCTION ... OWNER TO ...).';
     END IF;
 
     IF history_track._key_columns(p_table) IS NULL THEN
@@ -382,7 +387,8 @@ BEGIN
         RAISE EXCEPTION 'table % has columns whose names start with "pgh_": %', p_table,
                         array_to_string(v_clash, ', ')
             USING ERRCODE = 'duplicate_column',
-                  DETAIL = 'The pgh_ prefix is reserved for the event table''s own columns (pgh_id, pgh_created_at, ...) and the names history_track uses in the code it generates.',
+                  DETAIL = 'The pgh_ prefix is reserved for the event table''s own columns (pgh_id, pgh_created_at, ...) and the names '
+                           'history_track uses in the code it generates.',
                   HINT = 'Rename those columns, then track the table.';
     END IF;
 END
@@ -785,7 +791,8 @@ BEGIN
     RAISE EXCEPTION 'history_track.context is not valid JSON'
         USING ERRCODE = 'invalid_text_representation',
               DETAIL = format('The setting holds %L.', left(p_text, 200)),
-              HINT = 'Set it to a JSON object, e.g. SELECT set_config(''history_track.context'', ''{"user": "alice"}'', true), or use set_history_context().';
+              HINT = 'Set it to a JSON object, e.g. SELECT set_config(''history_track.context'', ''{"user": "alice"}'', true), or use '
+                     'set_history_context().';
 END
 $$;
 -- from src/30_context.sql
@@ -810,8 +817,11 @@ BEGIN
     IF p_bytes > v_limit THEN
         RAISE EXCEPTION 'history_track.context is too large: % bytes', p_bytes
             USING ERRCODE = 'program_limit_exceeded',
-                  DETAIL = format('Every event a statement writes carries the context; the limit is %s bytes (history_track.config.max_context_bytes).', v_limit),
-                  HINT = 'Keep the context to what identifies the action (user, request, job) and put bulk data in the rows themselves; a superuser may raise the limit: INSERT INTO history_track.config (max_context_bytes) VALUES (...) ON CONFLICT (one) DO UPDATE SET max_context_bytes = excluded.max_context_bytes.';
+                  DETAIL = format('Every event a statement writes carries the context; the limit is %s bytes '
+                                  '(history_track.config.max_context_bytes).', v_limit),
+                  HINT = 'Keep the context to what identifies the action (user, request, job) and put bulk data in the rows themselves; a '
+                         'superuser may raise the limit: INSERT INTO history_track.config (max_context_bytes) VALUES (...) ON CONFLICT '
+                         '(one) DO UPDATE SET max_context_bytes = excluded.max_context_bytes.';
     END IF;
 END
 $$;
@@ -826,7 +836,8 @@ BEGIN
     IF label OPERATOR(pg_catalog.<>) 'revert' THEN
         RAISE EXCEPTION 'history_track.label must be empty or ''revert'', not %', pg_catalog.quote_literal(label)
             USING ERRCODE = 'invalid_parameter_value',
-                  DETAIL = 'Events of the default trackers are labeled insert, update and delete, or revert while revert_row() or revert_table() runs.',
+                  DETAIL = 'Events of the default trackers are labeled insert, update and delete, or revert while revert_row() or '
+                           'revert_table() runs.',
                   HINT = 'RESET history_track.label; record your own labels with track_table(..., label => ...) or record_history_event().';
     END IF;
     IF v_text IS NULL OR v_text OPERATOR(pg_catalog.=) '' THEN
@@ -1015,7 +1026,8 @@ BEGIN
             USING ERRCODE = v_state,
                   DETAIL = v_message,
                   HINT = CASE WHEN v_state = '42501' AND v_message LIKE '%temporary%'
-                              THEN 'A condition is parsed into a temporary function as the calling role: grant it TEMPORARY on the database.'
+                              THEN 'A condition is parsed into a temporary function as the calling role: grant it TEMPORARY on the '
+                                   'database.'
                               ELSE format('A condition is one boolean SQL expression over the rows OLD and NEW, which have the columns %s.',
                                           (SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY a.attnum)
                                              FROM pg_attribute AS a
@@ -1050,7 +1062,8 @@ AS $$
                                                        'in_range', 'overlaps', 'interval_pl_timestamptz',
                                                        'timestamptz_pl_interval', 'timestamptz_mi_interval',
                                                        'format', 'concat', 'concat_ws', 'array_to_string')
-                                         OR p.proname ~ '^(date|timestamp|timestamptz)_(eq|ne|lt|le|gt|ge|cmp)_(date|timestamp|timestamptz)$')
+                                         OR p.proname ~ ('^(date|timestamp|timestamptz)_(eq|ne|lt|le|gt|ge|cmp)_'
+                                                         '(date|timestamp|timestamptz)$'))
                       ELSE false END
              FROM pg_proc AS p
              JOIN pg_language AS l ON l.oid = p.prolang
@@ -1099,7 +1112,10 @@ BEGIN
         -- Every node is of a kind a plain expression is made of.
         SELECT format('it contains %s', lower(m[1])) INTO v_bad
           FROM regexp_matches(v_tree, '\{([A-Z_]+)', 'g') AS m
-         WHERE m[1] <> ALL ('{QUERY,FROMEXPR,TARGETENTRY,BOOLEXPR,OPEXPR,DISTINCTEXPR,NULLIFEXPR,SCALARARRAYOPEXPR,FUNCEXPR,CONST,PARAM,FIELDSELECT,RELABELTYPE,COERCEVIAIO,ARRAYCOERCEEXPR,COERCETODOMAIN,CASEEXPR,CASEWHEN,CASETESTEXPR,COALESCEEXPR,MINMAXEXPR,NULLTEST,BOOLEANTEST,ARRAYEXPR,ROWEXPR,ROWCOMPAREEXPR,SQLVALUEFUNCTION,COLLATEEXPR,SUBSCRIPTINGREF,'
+         WHERE m[1] <> ALL ('{QUERY,FROMEXPR,TARGETENTRY,BOOLEXPR,OPEXPR,DISTINCTEXPR,NULLIFEXPR,SCALARARRAYOPEXPR,FUNCEXPR,'
+                            'CONST,PARAM,FIELDSELECT,RELABELTYPE,COERCEVIAIO,ARRAYCOERCEEXPR,COERCETODOMAIN,CASEEXPR,CASEWHEN,'
+                            'CASETESTEXPR,COALESCEEXPR,MINMAXEXPR,NULLTEST,BOOLEANTEST,ARRAYEXPR,ROWEXPR,ROWCOMPAREEXPR,'
+                            'SQLVALUEFUNCTION,COLLATEEXPR,SUBSCRIPTINGREF,'
                             -- (the same nodes as PostgreSQL 14 and 15 name them)
                             'CASE,WHEN,COALESCE,MINMAX,ARRAY,ROW,ROWCOMPARE,COLLATE}'::text[])
          LIMIT 1;
@@ -1153,7 +1169,9 @@ BEGIN
         -- Types of the values the expression makes (OLD and NEW themselves excepted).
         SELECT format('it makes a value of type %s, whose input or constraints a non-superuser defined', t.oid::regtype)
           INTO v_bad
-          FROM regexp_matches(v_tree, ':(?:consttype|resulttype|funcresulttype|opresulttype|casetype|coalescetype|minmaxtype|array_typeid|element_typeid|row_typeid|refcontainertype|refelemtype|refrestype|type) (\d+)', 'g') AS m
+          FROM regexp_matches(v_tree, ':(?:consttype|resulttype|funcresulttype|opresulttype|casetype|coalescetype|minmaxtype|'
+                                       'array_typeid|element_typeid|row_typeid|refcontainertype|refelemtype|refrestype|type) (\d+)',
+                                'g') AS m
           JOIN pg_type AS t ON t.oid = m[1]::oid
          WHERE t.oid <> p_row AND NOT history_track._type_is_evaluable(t.oid)
          LIMIT 1;
@@ -1163,7 +1181,9 @@ BEGIN
         RAISE EXCEPTION 'condition of tracker "%" on table % is not allowed: %', p_label, p_table, v_bad
             USING ERRCODE = 'feature_not_supported',
                   DETAIL = 'Conditions run inside the history trigger, with history_track''s privileges, once per written row.',
-                  HINT = 'Use the rows OLD and NEW, operators and PostgreSQL''s immutable functions (and now(), date and time functions); no subqueries. A superuser can allow more functions: INSERT INTO history_track.condition_function VALUES (''f(argtypes)'').';
+                  HINT = 'Use the rows OLD and NEW, operators and PostgreSQL''s immutable functions (and now(), date and time functions); '
+                         'no subqueries. A superuser can allow more functions: INSERT INTO history_track.condition_function VALUES '
+                         '(''f(argtypes)'').';
     END IF;
     reads_old := v_tree ~ ':paramid 1 ';
     reads_new := v_tree ~ ':paramid 2 ';
@@ -1246,7 +1266,8 @@ BEGIN
     FOR v_function IN
         SELECT p.oid::regprocedure FROM pg_proc AS p
          WHERE p.pronamespace = 'history_track'::regnamespace
-           AND p.proname::text ~ ('^_t' || (SELECT t.table_id FROM history_track.tracked_table AS t WHERE t.table_name = p_table) || '_c\d+$')
+           AND p.proname::text ~ ('^_t' || (SELECT t.table_id FROM history_track.tracked_table AS t WHERE t.table_name = p_table)
+                                  || '_c\d+$')
            AND NOT EXISTS (SELECT FROM history_track.tracker AS k WHERE k.condition = p.oid)
     LOOP
         EXECUTE format('DROP FUNCTION %s', v_function);
@@ -1337,7 +1358,7 @@ BEGIN
         -- instead of holding every row; PostgreSQL 16 does this by itself.)
         v_from := E'(SELECT pg_catalog.row_number() OVER (ROWS UNBOUNDED PRECEDING) AS pgh_rn, * FROM pgh_old_rows) AS pgh_old'
                || E'\n      JOIN (SELECT pg_catalog.row_number() OVER (ROWS UNBOUNDED PRECEDING) AS pgh_rn, * FROM pgh_new_rows) AS pgh_new'
-               || E'\n        ON pgh_old.pgh_rn OPERATOR(pg_catalog.=) pgh_new.pgh_rn';
+               || E'\n        ON pgh_old.pgh_rn = pgh_new.pgh_rn';
         -- An update is recorded only when a watched column really changed:
         -- compared by binary image, so no type's equality operator runs here,
         -- every type compares (json, point, ...), and 1.0 -> 1.00 is a change.
@@ -1346,7 +1367,8 @@ BEGIN
                               v_cols.names || ARRAY(SELECT k FROM unnest(v_key) AS k WHERE k <> ALL (v_cols.names)));
         v_moved := format(
             E'CASE WHEN pg_catalog.record_image_ne(ROW(%1$s), ROW(%2$s)) THEN %3$s END,\n'
-            '           CASE WHEN pg_catalog.record_image_ne(ROW(%1$s), ROW(%2$s)) THEN (SELECT pg_catalog.nextval(%4$L::pg_catalog.regclass)) END',
+            '           CASE WHEN pg_catalog.record_image_ne(ROW(%1$s), ROW(%2$s)) THEN (SELECT '
+            'pg_catalog.nextval(%4$L::pg_catalog.regclass)) END',
             history_track._list('pgh_old.%I', v_key), history_track._list('pgh_new.%I', v_key),
             history_track._obj_id_sql(p_table, 'pgh_old'),
             pg_get_serial_sequence(history_track._qualified(v_table.event_table), 'pgh_id'));
@@ -1356,9 +1378,11 @@ BEGIN
 
     IF v_tracker.condition IS NOT NULL THEN
         v_where := v_where || format('%s(%s, %s)', v_tracker.condition::oid::regproc,
-            CASE WHEN p_operation = 'insert' THEN format('NULL::%s', (SELECT p.proargtypes[0]::regtype FROM pg_proc AS p WHERE p.oid = v_tracker.condition))
+            CASE WHEN p_operation = 'insert'
+                 THEN format('NULL::%s', (SELECT p.proargtypes[0]::regtype FROM pg_proc AS p WHERE p.oid = v_tracker.condition))
                  ELSE history_track._condition_row_sql(p_table, v_tracker.condition, 'pgh_old') END,
-            CASE WHEN p_operation IN ('delete', 'truncate') THEN format('NULL::%s', (SELECT p.proargtypes[0]::regtype FROM pg_proc AS p WHERE p.oid = v_tracker.condition))
+            CASE WHEN p_operation IN ('delete', 'truncate')
+                 THEN format('NULL::%s', (SELECT p.proargtypes[0]::regtype FROM pg_proc AS p WHERE p.oid = v_tracker.condition))
                  ELSE history_track._condition_row_sql(p_table, v_tracker.condition, 'pgh_new') END);
     END IF;
 
@@ -1473,14 +1497,16 @@ BEGIN
                 -- One function for every relation of the tree: each reads the
                 -- relation being truncated, chosen by TG_RELID among the
                 -- relations named here (written again whenever the tree changes).
-                SELECT string_agg(format(E'%s TG_RELID OPERATOR(pg_catalog.=) %L::pg_catalog.regclass THEN\n        %s;',
+                SELECT string_agg(format(E'%s TG_RELID = %L::pg_catalog.regclass THEN\n        %s;',
                                          CASE WHEN r.n = 1 THEN 'IF' ELSE 'ELSIF' END,
                                          history_track._qualified(r.rel),
                                          CASE WHEN r.relkind = 'p' THEN 'NULL'    -- holds no rows of its own
                                               ELSE history_track._tracker_sql(p_table, v_label, v_operation, false, r.rel) END),
                                   E'\n    ' ORDER BY r.n)
-                       || E'\n    ELSE\n        RAISE EXCEPTION ''history_track: relation % is not in the tree of %'', TG_RELID::pg_catalog.regclass, '
-                       || quote_literal(history_track._qualified(p_table)) || E'\n            USING HINT = ''Run ALTER TABLE on the partitioned table to have its triggers written again.'';\n    END IF'
+                       || E'\n    ELSE\n        RAISE EXCEPTION ''history_track: relation % is not in the tree of %'','
+                       || ' TG_RELID::pg_catalog.regclass, ' || quote_literal(history_track._qualified(p_table))
+                       || E'\n            USING HINT = ''Run ALTER TABLE on the partitioned table to have its triggers'
+                       || E' written again.'';\n    END IF'
                   INTO v_stmt
                   FROM (SELECT u.rel, c.relkind, row_number() OVER (ORDER BY u.ord) AS n
                           FROM unnest(v_relations) WITH ORDINALITY AS u(rel, ord)
@@ -1535,10 +1561,12 @@ BEGIN
                    -- TRUNCATE is not MVCC-safe: the rows it removes are the
                    -- committed ones, which a snapshot older than the statement
                    -- does not all see.
-                   E'    IF pg_catalog.current_setting(''transaction_isolation'') OPERATOR(pg_catalog.<>) ''read committed'' THEN\n'
-                   || format(E'        RAISE EXCEPTION ''TRUNCATE of tracked table %% needs READ COMMITTED isolation'', %L\n', p_table::text)
+                   E'    IF pg_catalog.current_setting(''transaction_isolation'') <> ''read committed'' THEN\n'
+                   || format(E'        RAISE EXCEPTION ''TRUNCATE of tracked table %% needs READ COMMITTED isolation'', %L\n',
+                             p_table::text)
                    || E'            USING ERRCODE = ''invalid_transaction_state'',\n'
-                   || E'                  DETAIL = ''Its history records the rows TRUNCATE removes, which a snapshot taken earlier in the transaction does not all see.'',\n'
+                   || E'                  DETAIL = ''Its history records the rows TRUNCATE removes, which a snapshot taken'
+                   || E' earlier in the transaction does not all see.'',\n'
                    || E'                  HINT = ''TRUNCATE in a READ COMMITTED transaction, or DELETE.'';\n'
                    || E'    END IF;\n'
                WHEN 'update' THEN
@@ -1546,10 +1574,12 @@ BEGIN
                        -- A row an UPDATE moves to another partition is inserted
                        -- there; a BEFORE INSERT trigger of that partition that
                        -- returns NULL drops it, and its old version has no new one.
-                       E'    IF (SELECT pg_catalog.count(*) FROM pgh_old_rows) OPERATOR(pg_catalog.<>) (SELECT pg_catalog.count(*) FROM pgh_new_rows) THEN\n'
-                       || format(E'        RAISE EXCEPTION ''an UPDATE of %% lost rows it moved to another partition'', %L\n', p_table::text)
+                       E'    IF (SELECT pg_catalog.count(*) FROM pgh_old_rows) <> (SELECT pg_catalog.count(*) FROM pgh_new_rows) THEN\n'
+                       || format(E'        RAISE EXCEPTION ''an UPDATE of %% lost rows it moved to another partition'', %L\n',
+                                 p_table::text)
                        || E'            USING ERRCODE = ''triggered_action_exception'',\n'
-                       || E'                  DETAIL = ''A BEFORE INSERT trigger of the partition they moved to returned NULL: their history cannot be told.'',\n'
+                       || E'                  DETAIL = ''A BEFORE INSERT trigger of the partition they moved to returned NULL:'
+                       || E' their history cannot be told.'',\n'
                        || E'                  HINT = ''DELETE those rows instead, or have the trigger raise an error.'';\n'
                        || E'    END IF;\n'
                    ELSE '' END
@@ -1705,7 +1735,8 @@ BEGIN
             RAISE EXCEPTION 'cannot create event table %.%: a relation of that name exists',
                             quote_ident(v_schema), quote_ident(v_name)
                 USING ERRCODE = 'duplicate_table',
-                      DETAIL = format('The history of %s is kept in %I.%I, and that name is taken by a relation history_track did not create.',
+                      DETAIL = format('The history of %s is kept in %I.%I, and that name is taken by a relation history_track did not '
+                                      'create.',
                                       p_table, v_schema, v_name),
                       HINT = 'Rename or drop that relation, then track the table again.';
         END IF;
@@ -1757,7 +1788,8 @@ BEGIN
         RAISE EXCEPTION 'primary key of table % no longer matches its event table %', p_table, v_event
             USING ERRCODE = 'datatype_mismatch',
                   DETAIL = format('pgh_obj_id is %s, the key now needs %s.', v_existing, v_objtype),
-                  HINT = 'Keep the old history under another name (ALTER TABLE ... RENAME), untrack with drop_events => true, and track again.';
+                  HINT = 'Keep the old history under another name (ALTER TABLE ... RENAME), untrack with drop_events => true, and track '
+                         'again.';
     END IF;
     FOR v_column IN
         SELECT m.attname, m.type_sql, m.collation_sql
@@ -1774,7 +1806,8 @@ BEGIN
                             v_column.attname, p_table, v_column.type_sql, v_event, v_existing
                 USING ERRCODE = 'datatype_mismatch',
                       DETAIL = 'The column''s type changed while the table was not tracked.',
-                      HINT = 'Keep the old history under another name (ALTER TABLE ... RENAME), untrack with drop_events => true, and track again.';
+                      HINT = 'Keep the old history under another name (ALTER TABLE ... RENAME), untrack with drop_events => true, and '
+                             'track again.';
         END IF;
     END LOOP;
     RETURN v_event;
@@ -1863,7 +1896,8 @@ BEGIN
         IF FOUND THEN
             RAISE EXCEPTION 'column "%" of table % is a virtual generated column', v_bad, p_table
                 USING ERRCODE = 'feature_not_supported',
-                      DETAIL = 'Virtual generated columns have no stored value to record; they follow from the columns they are computed from.',
+                      DETAIL = 'Virtual generated columns have no stored value to record; they follow from the columns they are computed '
+                               'from.',
                       HINT = 'Leave it out of columns; mirror the columns it is computed from.';
         END IF;
     END IF;
@@ -1880,7 +1914,8 @@ BEGIN
             RAISE EXCEPTION 'event table % already mirrors a different set of columns', v_stored.event_table
                 USING ERRCODE = 'invalid_parameter_value',
                       DETAIL = format('It was created with columns => %L, exclude => %L.', v_stored.columns, v_stored.exclude),
-                      HINT = 'Leave columns and exclude out to keep the event table as it is, or untrack with drop_events => true and track again.';
+                      HINT = 'Leave columns and exclude out to keep the event table as it is, or untrack with drop_events => true and '
+                             'track again.';
         END IF;
         columns := v_stored.columns;
         exclude := v_stored.exclude;
@@ -1895,7 +1930,8 @@ BEGIN
         IF p_has_condition OR snapshot IS NOT NULL THEN
             RAISE EXCEPTION 'condition and snapshot need a label'
                 USING ERRCODE = 'invalid_parameter_value',
-                      DETAIL = 'Without a label, track_table() declares the default trackers: insert, update (when a tracked column changed) and delete.',
+                      DETAIL = 'Without a label, track_table() declares the default trackers: insert, update (when a tracked column '
+                               'changed) and delete.',
                       HINT = 'Name the tracker, e.g. track_table(''orders'', label => ''paid'', condition => ...).';
         END IF;
     ELSE
@@ -1907,7 +1943,8 @@ BEGIN
         IF p_label = ANY (history_track._operations()) THEN
             RAISE EXCEPTION 'label "%" is reserved for the default tracker', p_label
                 USING ERRCODE = 'invalid_parameter_value',
-                      HINT = format('Leave label out and pass operations => ''{%s}'' for the default tracker, or choose another label.', p_label);
+                      HINT = format('Leave label out and pass operations => ''{%s}'' for the default tracker, or choose another '
+                                    'label.', p_label);
         END IF;
         IF p_label = ANY (history_track._state_labels()) THEN
             RAISE EXCEPTION 'label "%" is reserved', p_label
@@ -2057,7 +2094,8 @@ BEGIN
         IF current_setting('transaction_isolation') <> 'read committed' THEN
             RAISE EXCEPTION 'baseline needs READ COMMITTED isolation'
                 USING ERRCODE = 'invalid_transaction_state',
-                      DETAIL = 'The baseline must see every write committed before the table was locked; a snapshot taken earlier in the transaction would miss some.',
+                      DETAIL = 'The baseline must see every write committed before the table was locked; a snapshot taken earlier in the '
+                               'transaction would miss some.',
                       HINT = 'Call track_table(..., baseline => true) in a READ COMMITTED transaction (the default).';
         END IF;
     END IF;
@@ -2110,7 +2148,8 @@ END
 $$;
 -- from src/50_api.sql
 COMMENT ON FUNCTION @extschema@.track_table(regclass, text, text[], text, text[], text, text[], text[], boolean) IS
-    'Record the history of a table: create its event table and the default trackers, or (with label) one named tracker; baseline => true also records every row as it is';
+    'Record the history of a table: create its event table and the default trackers, or (with label) one named tracker; baseline => true '
+    'also records every row as it is';
 -- from src/50_api.sql
 CREATE OR REPLACE FUNCTION history_track._untrack_table(
     tbl         regclass,
@@ -2141,7 +2180,8 @@ BEGIN
             RAISE EXCEPTION 'drop_events cannot be combined with label'
                 USING ERRCODE = 'invalid_parameter_value',
                       DETAIL = 'All trackers of a table write to one event table.',
-                      HINT = 'Remove the tracker with untrack_table(tbl, label => ...); drop the history with untrack_table(tbl, drop_events => true).';
+                      HINT = 'Remove the tracker with untrack_table(tbl, label => ...); drop the history with untrack_table(tbl, '
+                             'drop_events => true).';
         END IF;
         DELETE FROM history_track.tracker AS t WHERE t.table_name = tbl AND t.label = v_label;
         IF NOT FOUND THEN
@@ -2193,7 +2233,8 @@ END
 $$;
 -- from src/50_api.sql
 COMMENT ON FUNCTION @extschema@.untrack_table(regclass, text, boolean) IS
-    'Stop recording a table''s history (or, with label, remove one tracker); drop_events => true also drops its event table (logged in history_track.prune_log)';
+    'Stop recording a table''s history (or, with label, remove one tracker); drop_events => true also drops its event table (logged in '
+    'history_track.prune_log)';
 -- from src/50_api.sql
 CREATE OR REPLACE VIEW @extschema@.history_trackers AS
 SELECT t.table_name,
@@ -2208,7 +2249,8 @@ SELECT t.table_name,
  ORDER BY t.table_name::text, pg_catalog.array_position(history_track._operations(), t.label), t.label;
 -- from src/50_api.sql
 COMMENT ON VIEW @extschema@.history_trackers IS
-    'One row per tracker: the table, its event table, label, operations, condition (as PostgreSQL prints it), stored row (snapshot) and watched columns (changed)';
+    'One row per tracker: the table, its event table, label, operations, condition (as PostgreSQL prints it), stored row (snapshot) and '
+    'watched columns (changed)';
 -- from src/60_manual.sql
 CREATE OR REPLACE FUNCTION history_track._locked_by_me(p_xmax xid) RETURNS boolean
 LANGUAGE plpgsql STABLE STRICT
@@ -2299,9 +2341,9 @@ BEGIN
         ' SELECT pg_catalog.now(), $1, ''MANUAL'', %s,\n'
         '        CASE WHEN pgh_c.context IS NOT NULL OR $2 IS NOT NULL THEN history_track._context_id() END,\n'
         '        CASE WHEN pgh_c.context IS NOT NULL OR $2 IS NOT NULL\n'
-        '             THEN COALESCE(pgh_c.context, ''{}'') OPERATOR(pg_catalog.||) COALESCE($2, ''{}'') END%s\n'
+        '             THEN COALESCE(pgh_c.context, ''{}'') || COALESCE($2, ''{}'') END%s\n'
         '   FROM %s AS pgh_t CROSS JOIN history_track._context() AS pgh_c\n'
-        '  WHERE pgh_t.tableoid OPERATOR(pg_catalog.=) $4 AND pgh_t.ctid OPERATOR(pg_catalog.=) $5\n'
+        '  WHERE pgh_t.tableoid = $4 AND pgh_t.ctid = $5\n'
         '    AND history_track._locked_by_me(pgh_t.xmax)\n'
         '    AND pg_catalog.record_image_eq(ROW(%s), ROW(%s))\n'
         ' RETURNING pgh_id',
@@ -2369,7 +2411,8 @@ BEGIN
     IF v_ctid IS NULL THEN
         RAISE EXCEPTION 'table % has no row with key %', tbl, key
             USING ERRCODE = 'no_data_found',
-                  HINT = 'Pass the key as pgh_obj_id shows it: the value for a one-column key, a JSON array such as [1, "x"] for a composite key.';
+                  HINT = 'Pass the key as pgh_obj_id shows it: the value for a one-column key, a JSON array such as [1, "x"] for a '
+                         'composite key.';
     END IF;
     v_acting := history_track._enter();
     EXECUTE format('SELECT history_track._record_manual($1, $2, $3, pgh_t, pgh_t.tableoid, pgh_t.ctid)'
@@ -2393,7 +2436,8 @@ AS $$
 $$;
 -- from src/60_manual.sql
 COMMENT ON FUNCTION @extschema@.record_history_event(regclass, text, text, jsonb) IS
-    'Record a manual event (pgh_operation MANUAL) for one row of a tracked table, storing the row as it is now; the row must be one the caller may see and update';
+    'Record a manual event (pgh_operation MANUAL) for one row of a tracked table, storing the row as it is now; the row must be one the '
+    'caller may see and update';
 -- from src/60_manual.sql
 COMMENT ON FUNCTION @extschema@.record_history_event(regclass, anyelement, text, jsonb) IS
     'Record a manual event for one row, its key given as a value of any type';
@@ -2450,7 +2494,7 @@ BEGIN
         ' SELECT pg_catalog.now(), ''baseline'', ''DELETE'', pgh_r.pgh_obj_id, pgh_c.context_id, pgh_c.context%3$s\n'
         '   FROM history_track._context() AS pgh_c,\n'
         '        (%4$s) AS pgh_r\n'
-        '  WHERE NOT EXISTS (SELECT FROM %5$s%6$s AS pgh_t WHERE %7$s OPERATOR(pg_catalog.=) pgh_r.pgh_obj_id)',
+        '  WHERE NOT EXISTS (SELECT FROM %5$s%6$s AS pgh_t WHERE %7$s = pgh_r.pgh_obj_id)',
         history_track._qualified(v_table.event_table), COALESCE(v_cols.targets, ''), COALESCE(v_cols.values, ''),
         history_track._replay_sql(p_table, false, 'events'),
         history_track._only(p_table), history_track._qualified(p_table),
@@ -2502,7 +2546,7 @@ BEGIN
         'INSERT INTO %2$s (pgh_created_at, pgh_label, pgh_operation, pgh_obj_id, pgh_context_id, pgh_context%3$s)\n'
         ' SELECT pg_catalog.now(), ''baseline'', ''BASELINE'', %4$s, pgh_c.context_id, pgh_c.context%5$s\n'
         '   FROM history_track._context() AS pgh_c, %6$s%7$s AS pgh_t\n'
-        '  WHERE NOT EXISTS (SELECT FROM pgh_r WHERE pgh_r.pgh_obj_id OPERATOR(pg_catalog.=) %4$s\n'
+        '  WHERE NOT EXISTS (SELECT FROM pgh_r WHERE pgh_r.pgh_obj_id = %4$s\n'
         '                      AND pg_catalog.record_image_eq(ROW(%8$s), ROW(%9$s)))',
         history_track._replay_sql(p_table, false, 'events'), history_track._qualified(v_table.event_table),
         COALESCE(v_cols.targets, ''), history_track._obj_id_sql(p_table, 'pgh_t'), COALESCE(v_cols.values, ''),
@@ -2558,26 +2602,28 @@ BEGIN
         E'SELECT %4$s\n'
         '  FROM (SELECT DISTINCT ON (pgh_x.pgh_key) pgh_x.pgh_alive, pgh_x.pgh_row\n'
         '          FROM (SELECT pgh_e.pgh_obj_id AS pgh_key, pgh_e.pgh_id AS pgh_order,\n'
-        '                       pgh_e.pgh_operation OPERATOR(pg_catalog.<>) ALL (''{DELETE,TRUNCATE}'') AS pgh_alive,\n'
+        '                       pgh_e.pgh_operation <> ALL (''{DELETE,TRUNCATE}'') AS pgh_alive,\n'
         '                       pgh_e AS pgh_row\n'
         '                  FROM %1$s AS pgh_e\n'
-        '                 WHERE pgh_e.pgh_created_at OPERATOR(pg_catalog.<=) $1\n'
-        '                   AND pgh_e.pgh_label OPERATOR(pg_catalog.=) ANY ($2)%2$s\n'
+        '                 WHERE pgh_e.pgh_created_at <= $1\n'
+        '                   AND pgh_e.pgh_label = ANY ($2)%2$s\n'
         '                UNION ALL\n'
         '                SELECT pgh_d.pgh_old_obj_id, pgh_d.pgh_id, false, NULL::%1$s\n'
         '                  FROM %1$s AS pgh_d\n'
         '                 WHERE pgh_d.pgh_old_obj_id IS NOT NULL\n'
-        '                   AND pgh_d.pgh_created_at OPERATOR(pg_catalog.<=) $1\n'
-        '                   AND pgh_d.pgh_label OPERATOR(pg_catalog.=) ANY ($2)%3$s\n'
+        '                   AND pgh_d.pgh_created_at <= $1\n'
+        '                   AND pgh_d.pgh_label = ANY ($2)%3$s\n'
         '                   AND NOT EXISTS (SELECT FROM %1$s AS pgh_a\n'
-        '                                    WHERE pgh_a.pgh_obj_id OPERATOR(pg_catalog.=) pgh_d.pgh_old_obj_id\n'
-        '                                      AND pgh_a.pgh_statement_id OPERATOR(pg_catalog.=) pgh_d.pgh_statement_id)\n'
+        '                                    WHERE pgh_a.pgh_obj_id = pgh_d.pgh_old_obj_id\n'
+        '                                      AND pgh_a.pgh_statement_id = pgh_d.pgh_statement_id)\n'
         '               ) AS pgh_x\n'
         '         ORDER BY pgh_x.pgh_key, pgh_x.pgh_order DESC) AS pgh_s\n'
         ' WHERE pgh_s.pgh_alive',
         v_event,
-        CASE WHEN p_one_key THEN E'\n                   AND ' || history_track._key_match_sql(p_table, 'pgh_e.pgh_obj_id', '$3') ELSE '' END,
-        CASE WHEN p_one_key THEN E'\n                   AND ' || history_track._key_match_sql(p_table, 'pgh_d.pgh_old_obj_id', '$3') ELSE '' END,
+        CASE WHEN p_one_key THEN E'\n                   AND ' || history_track._key_match_sql(p_table, 'pgh_e.pgh_obj_id', '$3')
+             ELSE '' END,
+        CASE WHEN p_one_key THEN E'\n                   AND ' || history_track._key_match_sql(p_table, 'pgh_d.pgh_old_obj_id', '$3')
+             ELSE '' END,
         CASE p_output WHEN 'ids' THEN '(pgh_s.pgh_row).pgh_id'
                       WHEN 'events' THEN '(pgh_s.pgh_row).*'
                       ELSE v_cols END);
@@ -2610,7 +2656,8 @@ BEGIN
         RAISE EXCEPTION 'table % cannot be replayed: it does not have all three default trackers', v_rel
             USING ERRCODE = 'object_not_in_prerequisite_state',
                   DETAIL = 'history_as_of replays the events of the insert, update and delete trackers.',
-                  HINT = format('Add them with SELECT track_table(%L); history is complete from then on (baseline => true records the rows as they are).', v_rel::text);
+                  HINT = format('Add them with SELECT track_table(%L); history is complete from then on (baseline => true records the rows '
+                                'as they are).', v_rel::text);
     END IF;
     RETURN QUERY EXECUTE history_track._replay_sql(v_rel, key IS NOT NULL)
         USING ts, history_track._state_labels(), key;
@@ -2618,7 +2665,8 @@ END
 $$;
 -- from src/70_read.sql
 COMMENT ON FUNCTION @extschema@.history_as_of(anyelement, timestamptz, text) IS
-    'The rows of a tracked table as they were at a moment (or, with key, the one row with that key): SELECT * FROM history_as_of(NULL::orders, ts)';
+    'The rows of a tracked table as they were at a moment (or, with key, the one row with that key): SELECT * FROM '
+    'history_as_of(NULL::orders, ts)';
 -- from src/70_read.sql
 CREATE OR REPLACE FUNCTION history_track._diff(p_operation text, p_data jsonb, p_before jsonb) RETURNS jsonb
 LANGUAGE sql IMMUTABLE
@@ -2702,13 +2750,13 @@ BEGIN
                 '        UNION\n'
                 '        SELECT pgh_e.pgh_old_obj_id, pgh_e.pgh_statement_id\n'
                 '          FROM pgh_chain AS pgh_c\n'
-                '          JOIN %1$s AS pgh_e ON pgh_e.pgh_obj_id OPERATOR(pg_catalog.=) pgh_c.pgh_key\n'
-                '               AND pgh_e.pgh_id OPERATOR(pg_catalog.<) COALESCE(pgh_c.pgh_bound, 9223372036854775807)\n'
+                '          JOIN %1$s AS pgh_e ON pgh_e.pgh_obj_id = pgh_c.pgh_key\n'
+                '               AND pgh_e.pgh_id < COALESCE(pgh_c.pgh_bound, 9223372036854775807)\n'
                 '         WHERE pgh_e.pgh_old_obj_id IS NOT NULL\n'
                 '    )\n'
                 '    SELECT pgh_e.* FROM pgh_chain AS pgh_c\n'
-                '      JOIN %1$s AS pgh_e ON pgh_e.pgh_obj_id OPERATOR(pg_catalog.=) pgh_c.pgh_key\n'
-                '           AND pgh_e.pgh_id OPERATOR(pg_catalog.<) COALESCE(pgh_c.pgh_bound, 9223372036854775807)\n'
+                '      JOIN %1$s AS pgh_e ON pgh_e.pgh_obj_id = pgh_c.pgh_key\n'
+                '           AND pgh_e.pgh_id < COALESCE(pgh_c.pgh_bound, 9223372036854775807)\n'
                 '    UNION ALL\n'
                 '    SELECT pgh_e.* FROM %1$s AS pgh_e WHERE %3$s\n'
                 '  ) AS pgh_u ORDER BY pgh_u.pgh_id)',
@@ -2721,15 +2769,15 @@ BEGIN
             -- A context id carries its transaction's start time, which is
             -- every one of its events' pgh_created_at: the BRIN index finds them.
             v_where := v_where || ARRAY[
-                'pgh_e.pgh_created_at OPERATOR(pg_catalog.>=) (history_track._context_time($2) OPERATOR(pg_catalog.-) interval ''1 millisecond'')',
-                'pgh_e.pgh_created_at OPERATOR(pg_catalog.<) (history_track._context_time($2) OPERATOR(pg_catalog.+) interval ''2 milliseconds'')',
-                'pgh_e.pgh_context_id OPERATOR(pg_catalog.=) $2'];
+                'pgh_e.pgh_created_at >= (history_track._context_time($2) - interval ''1 millisecond'')',
+                'pgh_e.pgh_created_at < (history_track._context_time($2) + interval ''2 milliseconds'')',
+                'pgh_e.pgh_context_id = $2'];
         END IF;
         IF since IS NOT NULL THEN
-            v_where := v_where || 'pgh_e.pgh_created_at OPERATOR(pg_catalog.>=) $3'::text;
+            v_where := v_where || 'pgh_e.pgh_created_at >= $3'::text;
         END IF;
         IF until IS NOT NULL THEN
-            v_where := v_where || 'pgh_e.pgh_created_at OPERATOR(pg_catalog.<) $4'::text;
+            v_where := v_where || 'pgh_e.pgh_created_at < $4'::text;
         END IF;
         -- Trackers storing the old row of an update have no diff of their own.
         SELECT array_agg(t.label) INTO v_old FROM history_track.tracker AS t
@@ -2742,19 +2790,19 @@ BEGIN
             E'SELECT * FROM (\n'
             'SELECT $5, pgh_e.pgh_id, pgh_e.pgh_created_at, pgh_e.pgh_label, pgh_e.pgh_operation,\n'
             '       pg_catalog.to_jsonb(pgh_e.pgh_obj_id), pgh_e.pgh_context_id, pgh_e.pgh_context, pgh_d.data,\n'
-            '       CASE WHEN pgh_e.pgh_operation OPERATOR(pg_catalog.=) ''UPDATE''\n'
-            '                 AND pgh_e.pgh_label OPERATOR(pg_catalog.=) ANY ($7) THEN NULL\n'
+            '       CASE WHEN pgh_e.pgh_operation = ''UPDATE''\n'
+            '                 AND pgh_e.pgh_label = ANY ($7) THEN NULL\n'
             '            ELSE history_track._diff(pgh_e.pgh_operation, pgh_d.data, pgh_p.data) END\n'
             '  FROM %1$s AS pgh_e\n'
-            ' CROSS JOIN LATERAL (SELECT pg_catalog.to_jsonb(pgh_e) OPERATOR(pg_catalog.-) $8 AS data) AS pgh_d\n'
+            ' CROSS JOIN LATERAL (SELECT pg_catalog.to_jsonb(pgh_e) - $8 AS data) AS pgh_d\n'
             '  LEFT JOIN LATERAL (\n'
-            '       SELECT CASE WHEN pgh_p.pgh_operation OPERATOR(pg_catalog.<>) ALL (''{DELETE,TRUNCATE}'')\n'
-            '                   THEN pg_catalog.to_jsonb(pgh_p) OPERATOR(pg_catalog.-) $8 END AS data\n'
+            '       SELECT CASE WHEN pgh_p.pgh_operation <> ALL (''{DELETE,TRUNCATE}'')\n'
+            '                   THEN pg_catalog.to_jsonb(pgh_p) - $8 END AS data\n'
             '         FROM %2$s AS pgh_p\n'
-            '        WHERE pgh_p.pgh_obj_id OPERATOR(pg_catalog.=) COALESCE(pgh_e.pgh_old_obj_id, pgh_e.pgh_obj_id)\n'
-            '          AND pgh_p.pgh_id OPERATOR(pg_catalog.<) COALESCE(pgh_e.pgh_statement_id, pgh_e.pgh_id)\n'
-            '          AND pgh_p.pgh_label OPERATOR(pg_catalog.=) ANY ($6)\n'
-            '          AND pgh_e.pgh_operation OPERATOR(pg_catalog.<>) ''INSERT''\n'
+            '        WHERE pgh_p.pgh_obj_id = COALESCE(pgh_e.pgh_old_obj_id, pgh_e.pgh_obj_id)\n'
+            '          AND pgh_p.pgh_id < COALESCE(pgh_e.pgh_statement_id, pgh_e.pgh_id)\n'
+            '          AND pgh_p.pgh_label = ANY ($6)\n'
+            '          AND pgh_e.pgh_operation <> ''INSERT''\n'
             '        ORDER BY pgh_p.pgh_id DESC LIMIT 1) AS pgh_p ON true\n'
             '%3$s\n'
             ' ORDER BY pgh_e.pgh_id DESC LIMIT $9) AS pgh_x\n'
@@ -2769,7 +2817,8 @@ END
 $$;
 -- from src/70_read.sql
 COMMENT ON FUNCTION @extschema@.history_events(regclass, text, uuid, timestamptz, timestamptz, integer) IS
-    'Events across the event tables the caller may read, with their row (data) and what changed (diff); filter by table, key, context id, time and the last N';
+    'Events across the event tables the caller may read, with their row (data) and what changed (diff); filter by table, key, context id, '
+    'time and the last N';
 -- from src/70_read.sql
 CREATE OR REPLACE FUNCTION @extschema@.history_context_events(context_id uuid)
 RETURNS TABLE (
@@ -2819,26 +2868,27 @@ BEGIN
     -- Every column a revert writes must be in the history.
     SELECT pg_catalog.array_agg(a.attname::text ORDER BY a.attnum) INTO v_missing
       FROM pg_catalog.pg_attribute AS a
-     WHERE a.attrelid OPERATOR(pg_catalog.=) p_table AND a.attnum OPERATOR(pg_catalog.>) 0
-       AND NOT a.attisdropped AND a.attgenerated OPERATOR(pg_catalog.=) ''
+     WHERE a.attrelid = p_table AND a.attnum > 0
+       AND NOT a.attisdropped AND a.attgenerated = ''
        AND NOT EXISTS (SELECT FROM pg_catalog.pg_attribute AS ea
-                        WHERE ea.attrelid OPERATOR(pg_catalog.=) v_table.event_table
-                          AND ea.attname OPERATOR(pg_catalog.=) a.attname AND NOT ea.attisdropped);
+                        WHERE ea.attrelid = v_table.event_table
+                          AND ea.attname = a.attname AND NOT ea.attisdropped);
     IF v_missing IS NOT NULL THEN
         RAISE EXCEPTION 'table % cannot be reverted: its history does not record column "%"', p_table, v_missing[1]
             USING ERRCODE = 'object_not_in_prerequisite_state',
                   DETAIL = pg_catalog.format('Event table %s has no column %s.', v_table.event_table,
                                              pg_catalog.array_to_string(v_missing, ', ')),
-                  HINT = 'Only a table whose event table mirrors every column can be reverted (it was tracked with columns or exclude); restore those rows by hand from history_as_of().';
+                  HINT = 'Only a table whose event table mirrors every column can be reverted (it was tracked with columns or exclude); '
+                         'restore those rows by hand from history_as_of().';
     END IF;
 
     SELECT pg_catalog.array_agg(a.attname ORDER BY a.attnum),
            pg_catalog.array_agg(a.attname ORDER BY a.attnum)
-               FILTER (WHERE a.attname OPERATOR(pg_catalog.<>) ALL (v_key) AND a.attidentity OPERATOR(pg_catalog.<>) 'a')
+               FILTER (WHERE a.attname <> ALL (v_key) AND a.attidentity <> 'a')
       INTO v_insert, v_set
       FROM pg_catalog.pg_attribute AS a
-     WHERE a.attrelid OPERATOR(pg_catalog.=) p_table AND a.attnum OPERATOR(pg_catalog.>) 0
-       AND NOT a.attisdropped AND a.attgenerated OPERATOR(pg_catalog.=) '';
+     WHERE a.attrelid = p_table AND a.attnum > 0
+       AND NOT a.attisdropped AND a.attgenerated = '';
 
     -- One statement, reading the source once: the deletes, updates and
     -- inserts touch different keys (no ON CONFLICT, which a DEFERRABLE key
@@ -2849,8 +2899,8 @@ BEGIN
         ' pgh_u AS (%6$s),\n'
         ' pgh_i AS (INSERT INTO %1$s (%7$s) OVERRIDING SYSTEM VALUE SELECT %8$s FROM pgh_r\n'
         '        WHERE NOT EXISTS (SELECT FROM %9$s%1$s AS pgh_t WHERE (%4$s) = (%5$s)) RETURNING 1)\n'
-        'SELECT (SELECT pg_catalog.count(*) FROM pgh_d) OPERATOR(pg_catalog.+) (SELECT pg_catalog.count(*) FROM pgh_u)\n'
-        '       OPERATOR(pg_catalog.+) (SELECT pg_catalog.count(*) FROM pgh_i)',
+        'SELECT (SELECT pg_catalog.count(*) FROM pgh_d) + (SELECT pg_catalog.count(*) FROM pgh_u)\n'
+        '       + (SELECT pg_catalog.count(*) FROM pgh_i)',
         history_track._qualified(p_table),
         p_source,
         CASE WHEN p_one_key
@@ -2860,7 +2910,8 @@ BEGIN
         history_track._list('pgh_t.%I', v_key),
         CASE WHEN v_set IS NULL THEN 'SELECT 1 WHERE false'
              ELSE format(
-                 'UPDATE %s%s AS pgh_t SET (%s) = ROW(%s) FROM pgh_r WHERE (%s) = (%s) AND pg_catalog.record_image_ne(ROW(%s), ROW(%s)) RETURNING 1',
+                 'UPDATE %s%s AS pgh_t SET (%s) = ROW(%s) FROM pgh_r WHERE (%s) = (%s) AND pg_catalog.record_image_ne(ROW(%s), ROW(%s)) '
+                 'RETURNING 1',
                  history_track._only(p_table), history_track._qualified(p_table),
                  history_track._list('%I', v_set), history_track._list('pgh_r.%I', v_set),
                  history_track._list('pgh_r.%I', v_key), history_track._list('pgh_t.%I', v_key),
@@ -2882,7 +2933,7 @@ BEGIN
     -- The event's row as p_table's row: each column cast back from the
     -- type history stores it as (with the caller's privileges).
     row_sql := format(
-        'SELECT %s FROM %s AS pgh_e WHERE pgh_e.pgh_id OPERATOR(pg_catalog.=) $3 AND pgh_e.pgh_operation OPERATOR(pg_catalog.<>) ALL (''{DELETE,TRUNCATE}'')',
+        'SELECT %s FROM %s AS pgh_e WHERE pgh_e.pgh_id = $3 AND pgh_e.pgh_operation <> ALL (''{DELETE,TRUNCATE}'')',
         (SELECT string_agg(CASE WHEN a.attgenerated = '' AND (ea.atttypid, ea.atttypmod) = (a.atttypid, a.atttypmod)
                                 THEN format('pgh_e.%I', a.attname)
                                 WHEN a.attgenerated = '' AND ea.attname IS NOT NULL
@@ -2894,7 +2945,7 @@ BEGIN
           WHERE a.attrelid = p_table AND a.attnum > 0 AND NOT a.attisdropped),
         history_track._qualified(v_table.event_table));
     key_sql := format(
-        'SELECT pg_catalog.format(''%%s'', pgh_e.pgh_obj_id) FROM %s AS pgh_e WHERE pgh_e.pgh_id OPERATOR(pg_catalog.=) $1',
+        'SELECT pg_catalog.format(''%%s'', pgh_e.pgh_obj_id) FROM %s AS pgh_e WHERE pgh_e.pgh_id = $1',
         history_track._qualified(v_table.event_table));
 END
 $$;
@@ -3108,7 +3159,8 @@ BEGIN
             RAISE EXCEPTION 'cannot drop %: history is kept there', v_row.object_identity
                 USING ERRCODE = 'insufficient_privilege',
                       DETAIL = 'History is removed only by prune_history() or untrack_table(..., drop_events => true), which log it.',
-                      HINT = 'Drop the column from the table only (the event table keeps it), or untrack the table with drop_events => true first.';
+                      HINT = 'Drop the column from the table only (the event table keeps it), or untrack the table with drop_events => '
+                             'true first.';
         END IF;
     END IF;
 
@@ -3286,11 +3338,15 @@ BEGIN
                     v_tables
         USING ERRCODE = 'dependent_objects_still_exist',
               DETAIL = CASE WHEN v_names IS NULL
-                            THEN format('This %s could not be read (dynamic SQL, or several statements in one query?), and it might drop history_track: that would remove the triggers that record those tables and the guards that keep their history append-only.', tg_tag)
-                            ELSE 'Dropping it would remove the triggers that record those tables and the guards that keep their history append-only.' END,
+                            THEN format('This %s could not be read (dynamic SQL, or several statements in one query?), and it might drop '
+                                        'history_track: that would remove the triggers that record those tables and the guards that keep '
+                                        'their history append-only.', tg_tag)
+                            ELSE 'Dropping it would remove the triggers that record those tables and the guards that keep their history '
+                                 'append-only.' END,
               HINT = CASE WHEN v_names IS NULL AND tg_tag <> 'DROP EXTENSION'
                           THEN format('Issue the %s as a statement of its own.', tg_tag)
-                          ELSE 'Stop tracking them first, e.g. SELECT untrack_table(table_name) FROM (SELECT DISTINCT table_name FROM history_trackers) AS t; their event tables and history stay.' END;
+                          ELSE 'Stop tracking them first, e.g. SELECT untrack_table(table_name) FROM (SELECT DISTINCT table_name FROM '
+                               'history_trackers) AS t; their event tables and history stay.' END;
 END
 $$;
 -- from src/80_lifecycle.sql
@@ -3364,22 +3420,29 @@ BEGIN
         IF (SELECT c.relispartition FROM pg_class AS c WHERE c.oid = v_table.table_name) THEN
             RAISE EXCEPTION 'tracked table % cannot become a partition', v_table.table_name
                 USING ERRCODE = 'feature_not_supported',
-                      DETAIL = 'Writes routed through the partitioned table would not fire its statement triggers, so its history would miss them.',
-                      HINT = format('Stop tracking it first (SELECT untrack_table(%L)) and track the partitioned table instead.', v_table.table_name::text);
+                      DETAIL = 'Writes routed through the partitioned table would not fire its statement triggers, so its history would '
+                               'miss them.',
+                      HINT = format('Stop tracking it first (SELECT untrack_table(%L)) and track the partitioned table '
+                                    'instead.', v_table.table_name::text);
         END IF;
         v_inheritance := history_track._inheritance(v_table.table_name);
         IF v_inheritance IS NOT NULL THEN
             RAISE EXCEPTION 'tracked table % cannot take part in table inheritance: %', v_table.table_name, v_inheritance
                 USING ERRCODE = 'feature_not_supported',
-                      DETAIL = 'A write through an inheritance parent changes its children''s rows without their statement triggers, so their history would miss it.',
-                      HINT = format('Stop tracking it first (SELECT untrack_table(%L)), or use declarative partitioning.', v_table.table_name::text);
+                      DETAIL = 'A write through an inheritance parent changes its children''s rows without their statement triggers, so '
+                               'their history would miss it.',
+                      HINT = format('Stop tracking it first (SELECT untrack_table(%L)), or use declarative '
+                                    'partitioning.', v_table.table_name::text);
         END IF;
         v_code := history_track._untrusted_code(v_table.table_name);
         IF v_code IS NOT NULL THEN
-            RAISE EXCEPTION 'tracked table % cannot have code a non-superuser owns in what PostgreSQL plans with: its %', v_table.table_name, v_code
+            RAISE EXCEPTION 'tracked table % cannot have code a non-superuser owns in what PostgreSQL plans with: its '
+                            '%', v_table.table_name, v_code
                 USING ERRCODE = 'insufficient_privilege',
-                      DETAIL = 'PostgreSQL runs such code whenever it plans a query on the table, and history_track reads the table with its own privileges.',
-                      HINT = 'Use only PostgreSQL''s own functions and types in the table''s index, statistics and partition key expressions, or have a superuser own the function (ALTER FUNCTION ... OWNER TO ...).';
+                      DETAIL = 'PostgreSQL runs such code whenever it plans a query on the table, and history_track reads the table with '
+                               'its own privileges.',
+                      HINT = 'Use only PostgreSQL''s own functions and types in the table''s index, statistics and partition key '
+                             'expressions, or have a superuser own the function (ALTER FUNCTION ... OWNER TO ...).';
         END IF;
         IF NOT history_track._is_recording(v_table.table_name) THEN
             CONTINUE;   -- pg_restore rebuilding it: its triggers are not back yet
@@ -3465,7 +3528,8 @@ BEGIN
         RAISE EXCEPTION 'cannot change the primary key of tracked table %', p_table
             USING ERRCODE = 'feature_not_supported',
                   DETAIL = 'Every event of the table stores its row''s primary key in pgh_obj_id.',
-                  HINT = format('Stop tracking first (SELECT untrack_table(%L)), change the key, then track it again; rename the old event table to keep its history apart.', p_table::text);
+                  HINT = format('Stop tracking first (SELECT untrack_table(%L)), change the key, then track it again; rename the old event '
+                                'table to keep its history apart.', p_table::text);
     END IF;
 
     -- A column named like history_track's own names (added or renamed to
@@ -3476,7 +3540,8 @@ BEGIN
     IF FOUND THEN
         RAISE EXCEPTION 'column "%" of tracked table % has a name starting with "pgh_"', v_name, p_table
             USING ERRCODE = 'duplicate_column',
-                  DETAIL = 'The pgh_ prefix is reserved for the event table''s own columns and the names history_track uses in the code it generates.',
+                  DETAIL = 'The pgh_ prefix is reserved for the event table''s own columns and the names history_track uses in the code it '
+                           'generates.',
                   HINT = 'Choose another name.';
     END IF;
 
@@ -3503,7 +3568,8 @@ BEGIN
             IF FOUND THEN
                 RAISE EXCEPTION 'cannot drop a column of table % that the condition of tracker "%" uses', p_table, v_tracker.label
                     USING ERRCODE = 'dependent_objects_still_exist',
-                          DETAIL = format('Column "%s"; the condition is: %s', v_old.attname, history_track._condition_text(v_tracker.condition)),
+                          DETAIL = format('Column "%s"; the condition is: '
+                                          '%s', v_old.attname, history_track._condition_text(v_tracker.condition)),
                           HINT = format('Remove the tracker first: SELECT untrack_table(%L, label => %L);', p_table::text, v_tracker.label);
             END IF;
             UPDATE history_track.tracked_table AS t
@@ -3616,8 +3682,10 @@ BEGIN
                 USING ERRCODE = 'datatype_mismatch',
                       DETAIL = CASE WHEN v_lost < 0
                                     THEN format('Recorded values of %s.%I do not convert: %s', p_stored.event_table, v_target, v_message)
-                                    ELSE format('%s recorded values of %s.%I would change in the conversion.', v_lost, p_stored.event_table, v_target) END,
-                      HINT = 'Change it to a type that holds every recorded value (e.g. a wider one), or untrack the table, change the type, and track it again.';
+                                    ELSE format('%s recorded values of %s.%I would change in the '
+                                                'conversion.', v_lost, p_stored.event_table, v_target) END,
+                      HINT = 'Change it to a type that holds every recorded value (e.g. a wider one), or untrack the table, change the '
+                             'type, and track it again.';
         END IF;
         EXECUTE format('ALTER TABLE %s ALTER COLUMN %I TYPE %s USING %2$I::%3$s', v_event, v_target, v_new_sql);
     END LOOP;
@@ -3645,7 +3713,8 @@ BEGIN
             RAISE EXCEPTION 'the condition of tracker "%" does not fit table % as altered', v_labels[v_i], p_table
                 USING ERRCODE = v_state,
                       DETAIL = format('%s The condition is: %s', v_message, regexp_replace(v_bodies[v_i], '^RETURN ', '')),
-                      HINT = format('Remove the tracker first (SELECT untrack_table(%L, label => %L)), alter the table, and declare the tracker again with a condition that fits.',
+                      HINT = format('Remove the tracker first (SELECT untrack_table(%L, label => %L)), alter the table, and declare the '
+                                    'tracker again with a condition that fits.',
                                     p_table::text, v_labels[v_i]);
         END;
         v_function := to_regprocedure(format('%s(%2$s, %2$s)', v_names[v_i], p_row));
@@ -3681,7 +3750,8 @@ BEGIN
     IF v_subscription IS NOT NULL THEN
         RAISE WARNING 'table % receives changes from subscription "%", which its history will not record', p_table, v_subscription
             USING DETAIL = 'Changes applied by logical replication do not fire the history triggers.',
-                  HINT = format('Publish its event table on the publisher along with the table (ALTER PUBLICATION ... ADD TABLE %s), and refresh the subscription: the history comes with the changes.',
+                  HINT = format('Publish its event table on the publisher along with the table (ALTER PUBLICATION ... ADD TABLE %s), and '
+                                'refresh the subscription: the history comes with the changes.',
                                 (SELECT t.event_table FROM history_track.tracked_table AS t WHERE t.table_name = p_table));
     END IF;
 END
@@ -3704,7 +3774,7 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    IF pg_catalog.current_setting('history_track.pruning', true) OPERATOR(pg_catalog.=) 'on' THEN
+    IF pg_catalog.current_setting('history_track.pruning', true) = 'on' THEN
         RETURN NULL;
     END IF;
     RAISE EXCEPTION 'event table % is append-only', TG_RELID::regclass
@@ -3720,8 +3790,8 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
     IF NOT EXISTS (SELECT FROM pg_catalog.pg_trigger AS tg
-                    WHERE tg.tgrelid OPERATOR(pg_catalog.=) p_event
-                      AND tg.tgname OPERATOR(pg_catalog.=) 'history_track_append_only') THEN
+                    WHERE tg.tgrelid = p_event
+                      AND tg.tgname = 'history_track_append_only') THEN
         EXECUTE pg_catalog.format(
             'CREATE TRIGGER history_track_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON %s'
             ' FOR EACH STATEMENT EXECUTE FUNCTION history_track._refuse_rewrite()',
@@ -3817,7 +3887,8 @@ AS $$
      CROSS JOIN LATERAL (SELECT history_track._unrecorded_subscription(t.table_name) AS subname) AS s
      WHERE s.subname IS NOT NULL AND EXISTS (SELECT FROM history_track.tracker AS k WHERE k.table_name = t.table_name)
     UNION ALL
-    SELECT t.table_name, format('its partition %s is being detached (an interrupted DETACH PARTITION ... CONCURRENTLY): finish it with ALTER TABLE %s DETACH PARTITION %s FINALIZE',
+    SELECT t.table_name, format('its partition %s is being detached (an interrupted DETACH PARTITION ... CONCURRENTLY): finish it with '
+                                'ALTER TABLE %s DETACH PARTITION %s FINALIZE',
                                 i.inhrelid::regclass, i.inhparent::regclass, i.inhrelid::regclass)
       FROM history_track.tracked_table AS t
       JOIN pg_inherits AS i ON i.inhdetachpending AND pg_partition_root(i.inhparent) = t.table_name
@@ -3830,7 +3901,8 @@ AS $$
       FROM history_track.tracker AS k
      WHERE k.condition IS NOT NULL AND NOT EXISTS (SELECT FROM pg_proc AS p WHERE p.oid = k.condition)
     UNION ALL
-    SELECT NULL, format('the event trigger %s is %s', e.evtname, CASE e.evtenabled WHEN 'D' THEN 'disabled' ELSE 'set to fire only in replication sessions' END)
+    SELECT NULL, format('the event trigger %s is %s', e.evtname, CASE e.evtenabled WHEN 'D' THEN 'disabled' ELSE 'set to fire only in '
+                                                                                                                 'replication sessions' END)
       FROM pg_event_trigger AS e
      WHERE e.evtname IN ('history_track_ddl_end', 'history_track_ddl_start', 'history_track_sql_drop', 'history_track_rewrite')
        AND e.evtenabled NOT IN ('O', 'A')
@@ -3838,7 +3910,9 @@ AS $$
 $$;
 -- from src/85_protect.sql
 COMMENT ON FUNCTION @extschema@.check_history() IS
-    'Every tracked table whose recording is not as history_track made it (a history trigger missing, disabled or renamed, an event table''s guard, chain trigger or index gone, a condition gone, inheritance, an interrupted DETACH CONCURRENTLY, an unrecorded subscription, a disabled event trigger); empty when all is well';
+    'Every tracked table whose recording is not as history_track made it (a history trigger missing, disabled or renamed, an event '
+    'table''s guard, chain trigger or index gone, a condition gone, inheritance, an interrupted DETACH CONCURRENTLY, an unrecorded '
+    'subscription, a disabled event trigger); empty when all is well';
 -- from src/85_protect.sql
 CREATE OR REPLACE FUNCTION history_track._log_removal(p_table regclass, p_event regclass, p_before timestamptz,
                                            p_count bigint, p_action text) RETURNS void
@@ -3868,7 +3942,7 @@ BEGIN
             USING ERRCODE = 'null_value_not_allowed',
                   HINT = 'Pass the moment before which history goes, e.g. now() - interval ''1 year''.';
     END IF;
-    IF before OPERATOR(pg_catalog.>) pg_catalog.now() THEN
+    IF before > pg_catalog.now() THEN
         RAISE EXCEPTION 'before must not be in the future'
             USING ERRCODE = 'invalid_parameter_value',
                   HINT = 'Pass a past moment; events are recorded at their transaction''s start.';
@@ -3877,10 +3951,10 @@ BEGIN
     -- A hash chain is verified from the last link of a pruned moment on.
     EXECUTE pg_catalog.format(
         'UPDATE history_track.chain AS c SET anchor_seq = l.seq, anchor_hash = l.hash'
-        '  FROM (SELECT l.seq, l.hash FROM history_track.chain_link AS l JOIN %s AS pgh_e ON pgh_e.pgh_id OPERATOR(pg_catalog.=) l.pgh_id'
-        '         WHERE l.event_table OPERATOR(pg_catalog.=) $2 AND pgh_e.pgh_created_at OPERATOR(pg_catalog.<) $1'
+        '  FROM (SELECT l.seq, l.hash FROM history_track.chain_link AS l JOIN %s AS pgh_e ON pgh_e.pgh_id = l.pgh_id'
+        '         WHERE l.event_table = $2 AND pgh_e.pgh_created_at < $1'
         '         ORDER BY l.seq DESC LIMIT 1) AS l'
-        ' WHERE c.event_table OPERATOR(pg_catalog.=) $2 AND l.seq OPERATOR(pg_catalog.>) c.anchor_seq',
+        ' WHERE c.event_table = $2 AND l.seq > c.anchor_seq',
         history_track._qualified(v_table.event_table))
     USING before, v_table.event_table;
     -- Past the append-only guard, for these deletes only (set here, not in a
@@ -3888,8 +3962,8 @@ BEGIN
     PERFORM pg_catalog.set_config('history_track.pruning', 'on', true);
     EXECUTE pg_catalog.format(
         E'DELETE FROM %s AS pgh_e\n'
-        ' WHERE pgh_e.pgh_created_at OPERATOR(pg_catalog.<) $1\n'
-        '   AND NOT pgh_e.pgh_id OPERATOR(pg_catalog.=) ANY (ARRAY(%s))',
+        ' WHERE pgh_e.pgh_created_at < $1\n'
+        '   AND NOT pgh_e.pgh_id = ANY (ARRAY(%s))',
         history_track._qualified(v_table.event_table),
         history_track._replay_sql(tbl, false, 'ids'))
     USING before, history_track._state_labels();
@@ -3916,7 +3990,8 @@ END
 $$;
 -- from src/85_protect.sql
 COMMENT ON FUNCTION @extschema@.prune_history(regclass, timestamptz) IS
-    'Delete a tracked table''s events recorded before a moment, keeping each then-existing row''s last state; logged in history_track.prune_log';
+    'Delete a tracked table''s events recorded before a moment, keeping each then-existing row''s last state; logged in '
+    'history_track.prune_log';
 -- from src/85_protect.sql
 CREATE OR REPLACE FUNCTION history_track._chain_bytes(p_row jsonb, p_columns text[], p_numbers text[]) RETURNS bytea
 LANGUAGE sql IMMUTABLE
@@ -3933,7 +4008,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT pg_catalog.array_agg(a.attname::text ORDER BY a.attnum), pg_catalog.array_agg(a.attnum::text ORDER BY a.attnum)
       FROM pg_catalog.pg_attribute AS a
-     WHERE a.attrelid OPERATOR(pg_catalog.=) p_event AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped
+     WHERE a.attrelid = p_event AND a.attnum > 0 AND NOT a.attisdropped
 $$;
 -- from src/85_protect.sql
 CREATE OR REPLACE FUNCTION history_track._chain_link() RETURNS trigger
@@ -3954,19 +4029,20 @@ DECLARE
 BEGIN
     -- Writers take turns here: the row stays locked until this transaction ends.
     SELECT c.seq, c.hash INTO STRICT v_seq, v_hash FROM history_track.chain AS c
-     WHERE c.event_table OPERATOR(pg_catalog.=) TG_RELID::regclass FOR UPDATE;
+     WHERE c.event_table = TG_RELID::regclass FOR UPDATE;
     FOR v_event IN SELECT pg_catalog.to_jsonb(pgh_n) AS j FROM pgh_chained AS pgh_n ORDER BY pgh_n.pgh_id LOOP
-        v_seq := v_seq OPERATOR(pg_catalog.+) 1;
-        v_hash := pg_catalog.sha256(v_hash OPERATOR(pg_catalog.||)
+        v_seq := v_seq + 1;
+        v_hash := pg_catalog.sha256(v_hash ||
                                     history_track._chain_bytes(v_event.j, v_columns.names, v_columns.numbers));
-        v_seqs := v_seqs OPERATOR(pg_catalog.||) v_seq;
-        v_ids := v_ids OPERATOR(pg_catalog.||) (v_event.j OPERATOR(pg_catalog.->>) 'pgh_id')::bigint;
-        v_hashes := v_hashes OPERATOR(pg_catalog.||) v_hash;
+        v_seqs := v_seqs || v_seq;
+        v_ids := v_ids || (v_event.j ->> 'pgh_id')::bigint;
+        v_hashes := v_hashes || v_hash;
     END LOOP;
     INSERT INTO history_track.chain_link (event_table, seq, pgh_id, hash)
-    SELECT TG_RELID::regclass, l.seq, l.id, l.hash FROM ROWS FROM (pg_catalog.unnest(v_seqs), pg_catalog.unnest(v_ids), pg_catalog.unnest(v_hashes)) AS l(seq, id, hash);
+    SELECT TG_RELID::regclass, l.seq, l.id, l.hash
+      FROM ROWS FROM (pg_catalog.unnest(v_seqs), pg_catalog.unnest(v_ids), pg_catalog.unnest(v_hashes)) AS l(seq, id, hash);
     UPDATE history_track.chain AS c SET seq = v_seq, hash = v_hash
-     WHERE c.event_table OPERATOR(pg_catalog.=) TG_RELID::regclass;
+     WHERE c.event_table = TG_RELID::regclass;
     RETURN NULL;
 END
 $$;
@@ -3985,14 +4061,14 @@ DECLARE
 BEGIN
     PERFORM history_track._begin_change(tbl, 'start_hash_chain');
     v_table := history_track._tracked(tbl);
-    IF EXISTS (SELECT FROM history_track.chain AS c WHERE c.event_table OPERATOR(pg_catalog.=) v_table.event_table) THEN
+    IF EXISTS (SELECT FROM history_track.chain AS c WHERE c.event_table = v_table.event_table) THEN
         RAISE NOTICE 'the history of % is already hash-chained, skipping', tbl;
         RETURN;
     END IF;
     -- Events written from now on are linked (the table is locked meanwhile).
     EXECUTE pg_catalog.format('LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE', history_track._qualified(v_table.event_table));
     v_genesis := pg_catalog.sha256(pg_catalog.convert_to(
-                     pg_catalog.gen_random_uuid()::text OPERATOR(pg_catalog.||) pg_catalog.clock_timestamp()::text, 'UTF8'));
+                     pg_catalog.gen_random_uuid()::text || pg_catalog.clock_timestamp()::text, 'UTF8'));
     EXECUTE pg_catalog.format('SELECT COALESCE(pg_catalog.max(pgh_e.pgh_id), 0) FROM %s AS pgh_e',
                               history_track._qualified(v_table.event_table)) INTO v_after;
     INSERT INTO history_track.chain (event_table, genesis, hash, anchor_hash, after_id, started_by)
@@ -4037,31 +4113,32 @@ DECLARE
     v_prev    bytea;
     v_next    bigint;
 BEGIN
-    SELECT * INTO v_chain FROM history_track.chain AS c WHERE c.event_table OPERATOR(pg_catalog.=) v_table.event_table;
+    SELECT * INTO v_chain FROM history_track.chain AS c WHERE c.event_table = v_table.event_table;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'the history of % has no hash chain', tbl
             USING ERRCODE = 'object_not_in_prerequisite_state',
-                  HINT = pg_catalog.format('Start one with SELECT start_hash_chain(%L); events written from then on are linked.', tbl::text);
+                  HINT = pg_catalog.format('Start one with SELECT start_hash_chain(%L); events written from then on are '
+                                           'linked.', tbl::text);
     END IF;
     v_columns := history_track._chain_columns(v_table.event_table);
     verified := 0;
     v_prev := v_chain.anchor_hash;
-    v_next := v_chain.anchor_seq OPERATOR(pg_catalog.+) 1;
+    v_next := v_chain.anchor_seq + 1;
     FOR v_link IN
         SELECT l.seq, l.pgh_id, l.hash FROM history_track.chain_link AS l
-         WHERE l.event_table OPERATOR(pg_catalog.=) v_table.event_table AND l.seq OPERATOR(pg_catalog.>) v_chain.anchor_seq
+         WHERE l.event_table = v_table.event_table AND l.seq > v_chain.anchor_seq
          ORDER BY l.seq
     LOOP
         first_broken_link := v_link.seq;
         pgh_id := v_link.pgh_id;
-        IF v_link.seq OPERATOR(pg_catalog.<>) v_next THEN
+        IF v_link.seq <> v_next THEN
             first_broken_link := v_next;
             pgh_id := NULL;
             problem := pg_catalog.format('link %s is missing', v_next);
             RETURN NEXT;
             RETURN;
         END IF;
-        EXECUTE pg_catalog.format('SELECT pg_catalog.to_jsonb(pgh_e) FROM %s AS pgh_e WHERE pgh_e.pgh_id OPERATOR(pg_catalog.=) $1',
+        EXECUTE pg_catalog.format('SELECT pg_catalog.to_jsonb(pgh_e) FROM %s AS pgh_e WHERE pgh_e.pgh_id = $1',
                                   history_track._qualified(v_table.event_table))
            INTO v_row USING v_link.pgh_id;
         IF v_row IS NULL THEN
@@ -4069,19 +4146,19 @@ BEGIN
             RETURN NEXT;
             RETURN;
         END IF;
-        IF pg_catalog.sha256(v_prev OPERATOR(pg_catalog.||) history_track._chain_bytes(v_row, v_columns.names, v_columns.numbers))
-           OPERATOR(pg_catalog.<>) v_link.hash THEN
+        IF pg_catalog.sha256(v_prev || history_track._chain_bytes(v_row, v_columns.names, v_columns.numbers))
+           <> v_link.hash THEN
             problem := pg_catalog.format('event %s was changed (or link %s was)', v_link.pgh_id, v_link.seq);
             RETURN NEXT;
             RETURN;
         END IF;
-        verified := verified OPERATOR(pg_catalog.+) 1;
+        verified := verified + 1;
         v_prev := v_link.hash;
-        v_next := v_next OPERATOR(pg_catalog.+) 1;
+        v_next := v_next + 1;
     END LOOP;
     first_broken_link := NULL;
     pgh_id := NULL;
-    IF v_next OPERATOR(pg_catalog.-) 1 OPERATOR(pg_catalog.<>) v_chain.seq THEN
+    IF v_next - 1 <> v_chain.seq THEN
         first_broken_link := v_next;
         problem := pg_catalog.format('links %s to %s are missing', v_next, v_chain.seq);
         RETURN NEXT;
@@ -4090,11 +4167,11 @@ BEGIN
     -- Events written since the chain began but never linked (inserted with
     -- the chain trigger disabled).
     EXECUTE pg_catalog.format(
-        'SELECT pg_catalog.min(pgh_e.pgh_id) FROM %s AS pgh_e WHERE pgh_e.pgh_id OPERATOR(pg_catalog.>=) $1'
-        ' AND NOT EXISTS (SELECT FROM history_track.chain_link AS l WHERE l.event_table OPERATOR(pg_catalog.=) $2'
-        ' AND l.pgh_id OPERATOR(pg_catalog.=) pgh_e.pgh_id)',
+        'SELECT pg_catalog.min(pgh_e.pgh_id) FROM %s AS pgh_e WHERE pgh_e.pgh_id >= $1'
+        ' AND NOT EXISTS (SELECT FROM history_track.chain_link AS l WHERE l.event_table = $2'
+        ' AND l.pgh_id = pgh_e.pgh_id)',
         history_track._qualified(v_table.event_table))
-       INTO pgh_id USING v_chain.after_id OPERATOR(pg_catalog.+) 1, v_table.event_table;
+       INTO pgh_id USING v_chain.after_id + 1, v_table.event_table;
     IF pgh_id IS NOT NULL THEN
         problem := pg_catalog.format('event %s is not in the chain', pgh_id);
         RETURN NEXT;
@@ -4106,7 +4183,8 @@ END
 $$;
 -- from src/85_protect.sql
 COMMENT ON FUNCTION @extschema@.verify_history(regclass) IS
-    'Walk a tracked table''s hash chain: how many links hold, the first that does not and why, and the last hash (to keep outside the database)';
+    'Walk a tracked table''s hash chain: how many links hold, the first that does not and why, and the last hash (to keep outside the '
+    'database)';
 -- from src/90_privileges.sql
 GRANT SELECT ON @extschema@.history_trackers TO PUBLIC;
 -- from src/90_privileges.sql
