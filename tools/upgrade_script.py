@@ -170,7 +170,9 @@ KEEP_OUT = re.compile(
 def statements(text: str) -> list[str]:
     """Split SQL into statements at top-level semicolons (dollar quotes and
     string literals respected, comments dropped)."""
-    out, buf, i, quote = [], [], 0, None
+    out: list[str] = []
+    buf: list[str] = []
+    i, quote = 0, None
     while i < len(text):
         if quote is None:
             if text.startswith("--", i):

@@ -39,9 +39,10 @@ import functools
 import inspect
 import json
 import uuid
+from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from typing import Any, Callable, TypeVar
 
-from psycopg import AsyncConnection, Connection
+from psycopg import AsyncConnection, AsyncTransaction, Connection, Transaction
 from psycopg.pq import TransactionStatus
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -77,7 +78,12 @@ class context:  # noqa: N801 - used like a function: history_track.context(conn,
         self.conn = conn
         self.metadata = metadata
         self.payload = json.dumps(metadata, cls=encoder)
-        self._stack: list[tuple[Any, str | None]] = []
+        # (the transaction the block opened, if any; the setting before the block)
+        self._stack: list[
+            tuple[
+                AbstractContextManager[Transaction] | AbstractAsyncContextManager[AsyncTransaction] | None, str | None
+            ]
+        ] = []
         self.context_id: uuid.UUID | None = None
 
     # sync ---------------------------------------------------------------------
@@ -101,7 +107,7 @@ class context:  # noqa: N801 - used like a function: history_track.context(conn,
         tx, previous = self._stack.pop()
         if conn.info.transaction_status == TransactionStatus.INTRANS:
             conn.execute(_RESTORE, [previous])
-        if tx is not None:
+        if isinstance(tx, AbstractContextManager):  # else None: the block opened none
             return tx.__exit__(*exc)
         return None
 
@@ -126,7 +132,7 @@ class context:  # noqa: N801 - used like a function: history_track.context(conn,
         tx, previous = self._stack.pop()
         if conn.info.transaction_status == TransactionStatus.INTRANS:
             await conn.execute(_RESTORE, [previous])
-        if tx is not None:
+        if isinstance(tx, AbstractAsyncContextManager):  # else None: the block opened none
             return await tx.__aexit__(*exc)
         return None
 

@@ -213,7 +213,7 @@ def _as_text(sql: Any, cursor: Any) -> str | None:
 
 def _wrapper(execute: Callable[..., Any], sql: Any, params: Any, many: bool, context: dict[str, Any]) -> Any:
     db = context["connection"]
-    if _resolving.get() or not (_stack.get() or getattr(db, "history_track_sent", "")):
+    if _resolving.get() or not (_stack.get() or bool(getattr(db, "history_track_sent", ""))):
         return execute(sql, params, many, context)  # no block open and nothing set: nothing to do
     text = _as_text(sql, context["cursor"])
     if text is None:

@@ -83,4 +83,4 @@ class HistoryContextMiddleware:
             # also read in the loop (current_context(), a task sent from an async view).
             await request.auser()
         with context(**self.get_context(request)):
-            return await self.get_response(request)  # type: ignore[no-any-return,misc]
+            return await self.get_response(request)
