@@ -26,6 +26,11 @@ EXPLAINED = {
         "the condition function made from pg_get_function_sqlbody() of a checked tree (PostgreSQL's rendering, not the user's text)",
     ("history_track._record_rows(regclass,text,text)", "security", "text type variable is not sanitized"):
         "INSERT ... SELECT from a FROM item the callers build with %s of _qualified()",
+    ("history_track._trigger_statements(regclass,text,text[],regclass[],boolean)", "security",
+     "text type variable is not sanitized"):
+        "checks each tracker's statement from _tracker_sql() (catalog names through %I/_qualified()) against the stand-ins",
+    ("history_track._create_triggers(regclass[],name,text,text)", "security", "text type variable is not sanitized"):
+        "CREATE TRIGGER of %I/_qualified() names, one of four operation keywords and _trigger_function()'s name",
     ("revert_row(regclass,bigint)", "security", "text type variable is not sanitized"):
         "runs the SQL _event_row_sql()/_revert_sql() built from the catalog; the key and event id are parameters",
     # ... and does not see the writes it makes, so it calls these read-only:
@@ -35,6 +40,9 @@ EXPLAINED = {
         "inserts baseline events through EXECUTE",
     ("history_track._record_gone(regclass)", "performance", "routine is marked as VOLATILE, should be STABLE"):
         "inserts baseline events through EXECUTE",
+    ("history_track._trigger_statements(regclass,text,text[],regclass[],boolean)", "performance",
+     "routine is marked as VOLATILE, should be STABLE"):
+        "the statements it checks are INSERTs into the event table (from the empty stand-ins), run through EXECUTE",
     ("history_track._row_type(regclass)", "performance", "routine is marked as VOLATILE, should be STABLE"):
         "creates or alters the row type through EXECUTE",
     ("history_track._compile_condition(regclass,text,regtype,regprocedure,text)", "performance", "routine is marked as VOLATILE, should be STABLE"):

@@ -1420,26 +1420,17 @@ AS $$
 DECLARE
     v_table     history_track.tracked_table := history_track._tracked(p_table);
     v_operation text;
-    v_tracked   text;      -- the trackers' operation: truncate runs the delete trackers
     v_labels    text[];
-    v_label     text;
-    v_stmt      text;
-    v_check     text;
     v_body      text;
     v_function  text;
     v_trigger   name;
-    v_existing  record;
-    v_state     text;
-    v_message   text;
-    v_detail    text;
     v_relations regclass[] := history_track._relations(p_table);
     v_partitioned boolean := (SELECT c.relkind = 'p' FROM pg_class AS c WHERE c.oid = p_table);
-    v_relation  regclass;
 BEGIN
     PERFORM history_track._record_partition_moves(p_table, v_table, v_relations);
 
     -- Empty stand-ins for the transition tables, against which every generated
-    -- statement is executed once below.
+    -- statement is executed once (_trigger_statements).
     IF to_regclass('pg_temp.pgh_old_rows') IS NOT NULL OR to_regclass('pg_temp.pgh_new_rows') IS NOT NULL THEN
         RAISE EXCEPTION 'this session has a temporary table named pgh_old_rows or pgh_new_rows'
             USING ERRCODE = 'duplicate_table',
@@ -1453,162 +1444,28 @@ BEGIN
     FOREACH v_operation IN ARRAY ARRAY['insert', 'update', 'delete', 'truncate'] LOOP
         v_function := history_track._trigger_function(v_table.table_id, v_operation);
         v_trigger := ('history_track_' || v_operation)::name;
-        v_tracked := CASE v_operation WHEN 'truncate' THEN 'delete' ELSE v_operation END;
-
-        FOREACH v_relation IN ARRAY v_relations LOOP
-            SELECT tg.tgfoid::regprocedure AS fn INTO v_existing
-              FROM pg_trigger AS tg WHERE tg.tgrelid = v_relation AND tg.tgname = v_trigger;
-            IF FOUND AND v_existing.fn::text <> (v_function || '()') THEN
-                RAISE EXCEPTION 'table % already has a trigger named "%"', v_relation, v_trigger
-                    USING ERRCODE = 'duplicate_object',
-                          DETAIL = format('It calls %s, not history_track''s generated function.', v_existing.fn),
-                          HINT = 'Rename that trigger (ALTER TRIGGER ... RENAME TO ...), then track the table again.';
-            END IF;
-        END LOOP;
+        PERFORM history_track._assert_trigger_name_free(v_relations, v_trigger, v_function);
 
         -- Labeled trackers in label order, then the default tracker: so a
         -- labeled event comes before its statement's default event, and its
         -- diff (history_events) is against the row as it was before.
-        SELECT array_agg(t.label ORDER BY t.label = v_tracked, t.label) INTO v_labels
-          FROM history_track.tracker AS t
-         WHERE t.table_name = p_table AND v_tracked = ANY (t.operations);
-
+        SELECT array_agg(t.label ORDER BY t.label = o.tracked, t.label) INTO v_labels
+          FROM history_track.tracker AS t,
+               (SELECT CASE v_operation WHEN 'truncate' THEN 'delete' ELSE v_operation END AS tracked) AS o
+         WHERE t.table_name = p_table AND o.tracked = ANY (t.operations);
         IF v_labels IS NULL THEN
             PERFORM history_track._drop_triggers(v_function, NULL);
             EXECUTE format('DROP FUNCTION IF EXISTS %s()', v_function);
             CONTINUE;
         END IF;
 
-        v_body := '';
-        FOREACH v_label IN ARRAY v_labels LOOP
-            v_stmt := history_track._tracker_sql(p_table, v_label, v_operation);
-            v_check := history_track._tracker_sql(p_table, v_label, v_operation, true);
-            BEGIN
-                EXECUTE v_check;
-            EXCEPTION WHEN OTHERS THEN
-                GET STACKED DIAGNOSTICS v_state = RETURNED_SQLSTATE, v_message = MESSAGE_TEXT,
-                                        v_detail = PG_EXCEPTION_DETAIL;
-                RAISE EXCEPTION 'tracker "%" on table % cannot record % events: %', v_label, p_table, v_operation, v_message
-                    USING ERRCODE = v_state,
-                          DETAIL = COALESCE(NULLIF(v_detail, ''), 'The generated statement failed when checked.'),
-                          HINT = 'Check the tracker''s condition and options; history_trackers shows them.';
-            END;
-            IF v_operation = 'truncate' AND v_partitioned THEN
-                -- One function for every relation of the tree: each reads the
-                -- relation being truncated, chosen by TG_RELID among the
-                -- relations named here (written again whenever the tree changes).
-                SELECT string_agg(format(E'%s TG_RELID = %L::pg_catalog.regclass THEN\n        %s;',
-                                         CASE WHEN r.n = 1 THEN 'IF' ELSE 'ELSIF' END,
-                                         history_track._qualified(r.rel),
-                                         CASE WHEN r.relkind = 'p' THEN 'NULL'    -- holds no rows of its own
-                                              ELSE history_track._tracker_sql(p_table, v_label, v_operation, false, r.rel) END),
-                                  E'\n    ' ORDER BY r.n)
-                       || E'\n    ELSE\n        RAISE EXCEPTION ''history_track: relation % is not in the tree of %'','
-                       || ' TG_RELID::pg_catalog.regclass, ' || quote_literal(history_track._qualified(p_table))
-                       || E'\n            USING HINT = ''Run ALTER TABLE on the partitioned table to have its triggers'
-                       || E' written again.'';\n    END IF'
-                  INTO v_stmt
-                  FROM (SELECT u.rel, c.relkind, row_number() OVER (ORDER BY u.ord) AS n
-                          FROM unnest(v_relations) WITH ORDINALITY AS u(rel, ord)
-                          JOIN pg_class AS c ON c.oid = u.rel) AS r;
-                IF v_stmt IS NULL THEN
-                    CONTINUE;    -- no partition holds rows yet
-                END IF;
-            END IF;
-            v_body := v_body || '    ' || v_stmt || E';\n';
-        END LOOP;
-
-        -- PL/pgSQL plans each statement once per session, sized for the
-        -- transition tables of the first call. Pairing old and new rows of an
-        -- update by a nested loop would be chosen for a one-row update and then
-        -- reused for a million-row one, quadratically: forbid it, so the pair
-        -- join is a hash or merge join whatever the first call looked like.
-        -- No JIT: the forbidden plan's penalty cost would make PostgreSQL
-        -- compile every single-row update's statement (~150 ms each), and a
-        -- cached plan's JIT decision would follow the first call's size anyway.
-        -- work_mem 64MB for updates: the pair join's hash table holds the old
-        -- rows; with the default 4MB a 200k-row update spills it to disk
-        -- (measured: the whole update ~15% slower). Memory is only taken as
-        -- the rows need it. (A session that set work_mem higher gets 64MB
-        -- inside this function.)
-        -- TRUNCATE reads the table (constraint_exclusion off: PostgreSQL
-        -- would otherwise simplify its CHECK constraints while planning, and
-        -- run a function of the owner's they call; see _untrusted_code()).
-        -- The text form of a composite or range type of the table owner's
-        -- (see _stored_type) must not depend on the writer's settings.
-        EXECUTE format(
-            E'CREATE OR REPLACE FUNCTION %s() RETURNS trigger\n'
-            'LANGUAGE plpgsql SECURITY DEFINER\n'
-            'SET search_path = pg_catalog, pg_temp\n'
-            'SET jit = off\n'
-            '%s%s%s'
-            'AS %L',
-            v_function,
-            CASE WHEN v_operation = 'update' THEN E'SET enable_nestloop = off\nSET work_mem = ''64MB''\n' ELSE '' END,
-            CASE WHEN v_operation = 'truncate' THEN E'SET constraint_exclusion = off\n' ELSE '' END,
-            CASE WHEN history_track._text_forms_vary(p_table) THEN history_track._stable_output_settings() ELSE '' END,
-            E'#variable_conflict use_column\n'
-            || format(E'-- Generated by history_track for %s (%s); do not edit: the catalog is the source.\n',
-                      history_track._qualified(p_table), v_operation)
-            || E'<<pgh_fn>>\n'
-            || E'DECLARE\n'
-            || E'    pgh_ctx_id    uuid;\n'
-            || E'    pgh_ctx       jsonb;\n'
-            || E'    pgh_ctx_label text;\n'
-            || E'BEGIN\n'
-            || CASE v_operation
-               WHEN 'truncate' THEN
-                   -- TRUNCATE is not MVCC-safe: the rows it removes are the
-                   -- committed ones, which a snapshot older than the statement
-                   -- does not all see.
-                   E'    IF pg_catalog.current_setting(''transaction_isolation'') <> ''read committed'' THEN\n'
-                   || format(E'        RAISE EXCEPTION ''TRUNCATE of tracked table %% needs READ COMMITTED isolation'', %L\n',
-                             p_table::text)
-                   || E'            USING ERRCODE = ''invalid_transaction_state'',\n'
-                   || E'                  DETAIL = ''Its history records the rows TRUNCATE removes, which a snapshot taken'
-                   || E' earlier in the transaction does not all see.'',\n'
-                   || E'                  HINT = ''TRUNCATE in a READ COMMITTED transaction, or DELETE.'';\n'
-                   || E'    END IF;\n'
-               WHEN 'update' THEN
-                   CASE WHEN v_partitioned THEN
-                       -- A row an UPDATE moves to another partition is inserted
-                       -- there; a BEFORE INSERT trigger of that partition that
-                       -- returns NULL drops it, and its old version has no new one.
-                       E'    IF (SELECT pg_catalog.count(*) FROM pgh_old_rows) <> (SELECT pg_catalog.count(*) FROM pgh_new_rows) THEN\n'
-                       || format(E'        RAISE EXCEPTION ''an UPDATE of %% lost rows it moved to another partition'', %L\n',
-                                 p_table::text)
-                       || E'            USING ERRCODE = ''triggered_action_exception'',\n'
-                       || E'                  DETAIL = ''A BEFORE INSERT trigger of the partition they moved to returned NULL:'
-                       || E' their history cannot be told.'',\n'
-                       || E'                  HINT = ''DELETE those rows instead, or have the trigger raise an error.'';\n'
-                       || E'    END IF;\n'
-                   ELSE '' END
-               ELSE '' END
-            -- The context, once per statement; the full read only when one is set.
-            || E'    IF history_track._context_is_set() THEN\n'
-            || E'        SELECT c.context_id, c.context, c.label INTO pgh_fn.pgh_ctx_id, pgh_fn.pgh_ctx, pgh_fn.pgh_ctx_label\n'
-            || E'          FROM history_track._context() AS c;\n'
-            || E'    END IF;\n'
-            || v_body || E'    RETURN NULL;\nEND\n');
+        v_body := history_track._trigger_statements(p_table, v_operation, v_labels, v_relations, v_partitioned);
+        EXECUTE history_track._trigger_function_sql(p_table, v_operation, v_function, v_body, v_partitioned);
         EXECUTE format('REVOKE ALL ON FUNCTION %s() FROM PUBLIC', v_function);
         EXECUTE format('COMMENT ON FUNCTION %s() IS %L', v_function,
                        format('history_track: records %s events of %s; generated, do not edit',
                               v_operation, history_track._qualified(p_table)));
-
-        FOREACH v_relation IN ARRAY v_relations LOOP
-            IF NOT EXISTS (SELECT FROM pg_trigger AS tg WHERE tg.tgrelid = v_relation AND tg.tgname = v_trigger) THEN
-                EXECUTE format(
-                    'CREATE TRIGGER %I %s %s ON %s %s FOR EACH STATEMENT EXECUTE FUNCTION %s()',
-                    v_trigger,
-                    CASE v_operation WHEN 'truncate' THEN 'BEFORE' ELSE 'AFTER' END,
-                    upper(v_operation), history_track._qualified(v_relation),
-                    CASE v_operation WHEN 'insert' THEN 'REFERENCING NEW TABLE AS pgh_new_rows'
-                                     WHEN 'delete' THEN 'REFERENCING OLD TABLE AS pgh_old_rows'
-                                     WHEN 'update' THEN 'REFERENCING OLD TABLE AS pgh_old_rows NEW TABLE AS pgh_new_rows'
-                                     ELSE '' END,
-                    v_function);
-            END IF;
-        END LOOP;
+        PERFORM history_track._create_triggers(v_relations, v_trigger, v_operation, v_function);
         -- Relations that left the tree (a detached partition) are no longer recorded.
         PERFORM history_track._drop_triggers(v_function, v_relations);
     END LOOP;
@@ -1619,6 +1476,181 @@ BEGIN
     WHERE EXISTS (SELECT FROM history_track.tracker AS k WHERE k.table_name = p_table);
     PERFORM history_track._protect_event_table(v_table.event_table);
     PERFORM history_track._assert_triggers(p_table);
+END
+$$;
+-- from src/40_generate.sql
+CREATE OR REPLACE FUNCTION history_track._assert_trigger_name_free(p_relations regclass[], p_trigger name, p_function text)
+RETURNS void
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_existing record;
+BEGIN
+    SELECT tg.tgrelid::regclass AS rel, tg.tgfoid::regprocedure AS fn INTO v_existing
+      FROM pg_trigger AS tg
+     WHERE tg.tgrelid = ANY (p_relations) AND tg.tgname = p_trigger
+       AND tg.tgfoid::regprocedure::text <> (p_function || '()')
+     ORDER BY array_position(p_relations, tg.tgrelid::regclass)
+     LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'table % already has a trigger named "%"', v_existing.rel, p_trigger
+            USING ERRCODE = 'duplicate_object',
+                  DETAIL = format('It calls %s, not history_track''s generated function.', v_existing.fn),
+                  HINT = 'Rename that trigger (ALTER TRIGGER ... RENAME TO ...), then track the table again.';
+    END IF;
+END
+$$;
+-- from src/40_generate.sql
+CREATE OR REPLACE FUNCTION history_track._trigger_statements(p_table regclass, p_operation text, p_labels text[],
+                                                  p_relations regclass[], p_partitioned boolean) RETURNS text
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_label   text;
+    v_stmt    text;
+    v_body    text := '';
+    v_state   text;
+    v_message text;
+    v_detail  text;
+BEGIN
+    FOREACH v_label IN ARRAY p_labels LOOP
+        BEGIN
+            EXECUTE history_track._tracker_sql(p_table, v_label, p_operation, true);
+        EXCEPTION WHEN OTHERS THEN
+            GET STACKED DIAGNOSTICS v_state = RETURNED_SQLSTATE, v_message = MESSAGE_TEXT,
+                                    v_detail = PG_EXCEPTION_DETAIL;
+            RAISE EXCEPTION 'tracker "%" on table % cannot record % events: %', v_label, p_table, p_operation, v_message
+                USING ERRCODE = v_state,
+                      DETAIL = COALESCE(NULLIF(v_detail, ''), 'The generated statement failed when checked.'),
+                      HINT = 'Check the tracker''s condition and options; history_trackers shows them.';
+        END;
+        v_stmt := CASE WHEN p_operation = 'truncate' AND p_partitioned
+                       THEN history_track._truncate_dispatch_sql(p_table, v_label, p_relations)
+                       ELSE history_track._tracker_sql(p_table, v_label, p_operation) END;
+        IF v_stmt IS NOT NULL THEN    -- NULL: no partition holds rows yet
+            v_body := v_body || '    ' || v_stmt || E';\n';
+        END IF;
+    END LOOP;
+    RETURN v_body;
+END
+$$;
+-- from src/40_generate.sql
+CREATE OR REPLACE FUNCTION history_track._truncate_dispatch_sql(p_table regclass, p_label text, p_relations regclass[]) RETURNS text
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_sql text;
+BEGIN
+    SELECT string_agg(format(E'%s TG_RELID = %L::pg_catalog.regclass THEN\n        %s;',
+                             CASE WHEN r.n = 1 THEN 'IF' ELSE 'ELSIF' END,
+                             history_track._qualified(r.rel),
+                             CASE WHEN r.relkind = 'p' THEN 'NULL'    -- holds no rows of its own
+                                  ELSE history_track._tracker_sql(p_table, p_label, 'truncate', false, r.rel) END),
+                      E'\n    ' ORDER BY r.n)
+           || E'\n    ELSE\n        RAISE EXCEPTION ''history_track: relation % is not in the tree of %'','
+           || ' TG_RELID::pg_catalog.regclass, ' || quote_literal(history_track._qualified(p_table))
+           || E'\n            USING HINT = ''Run ALTER TABLE on the partitioned table to have its triggers'
+           || E' written again.'';\n    END IF'
+      INTO v_sql
+      FROM (SELECT u.rel, c.relkind, row_number() OVER (ORDER BY u.ord) AS n
+              FROM unnest(p_relations) WITH ORDINALITY AS u(rel, ord)
+              JOIN pg_class AS c ON c.oid = u.rel) AS r;
+    RETURN v_sql;
+END
+$$;
+-- from src/40_generate.sql
+CREATE OR REPLACE FUNCTION history_track._trigger_function_sql(p_table regclass, p_operation text, p_function text, p_body text,
+                                                    p_partitioned boolean) RETURNS text
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_sql text;
+BEGIN
+    SELECT format(
+        E'CREATE OR REPLACE FUNCTION %s() RETURNS trigger\n'
+        'LANGUAGE plpgsql SECURITY DEFINER\n'
+        'SET search_path = pg_catalog, pg_temp\n'
+        'SET jit = off\n'
+        '%s%s%s'
+        'AS %L',
+        p_function,
+        CASE WHEN p_operation = 'update' THEN E'SET enable_nestloop = off\nSET work_mem = ''64MB''\n' ELSE '' END,
+        CASE WHEN p_operation = 'truncate' THEN E'SET constraint_exclusion = off\n' ELSE '' END,
+        CASE WHEN history_track._text_forms_vary(p_table) THEN history_track._stable_output_settings() ELSE '' END,
+        E'#variable_conflict use_column\n'
+        || format(E'-- Generated by history_track for %s (%s); do not edit: the catalog is the source.\n',
+                  history_track._qualified(p_table), p_operation)
+        || E'<<pgh_fn>>\n'
+        || E'DECLARE\n'
+        || E'    pgh_ctx_id    uuid;\n'
+        || E'    pgh_ctx       jsonb;\n'
+        || E'    pgh_ctx_label text;\n'
+        || E'BEGIN\n'
+        || CASE p_operation
+           WHEN 'truncate' THEN
+               -- TRUNCATE is not MVCC-safe: the rows it removes are the
+               -- committed ones, which a snapshot older than the statement
+               -- does not all see.
+               E'    IF pg_catalog.current_setting(''transaction_isolation'') <> ''read committed'' THEN\n'
+               || format(E'        RAISE EXCEPTION ''TRUNCATE of tracked table %% needs READ COMMITTED isolation'', %L\n',
+                         p_table::text)
+               || E'            USING ERRCODE = ''invalid_transaction_state'',\n'
+               || E'                  DETAIL = ''Its history records the rows TRUNCATE removes, which a snapshot taken'
+               || E' earlier in the transaction does not all see.'',\n'
+               || E'                  HINT = ''TRUNCATE in a READ COMMITTED transaction, or DELETE.'';\n'
+               || E'    END IF;\n'
+           WHEN 'update' THEN
+               CASE WHEN p_partitioned THEN
+                   -- A row an UPDATE moves to another partition is inserted
+                   -- there; a BEFORE INSERT trigger of that partition that
+                   -- returns NULL drops it, and its old version has no new one.
+                   E'    IF (SELECT pg_catalog.count(*) FROM pgh_old_rows) <> (SELECT pg_catalog.count(*) FROM pgh_new_rows) THEN\n'
+                   || format(E'        RAISE EXCEPTION ''an UPDATE of %% lost rows it moved to another partition'', %L\n',
+                             p_table::text)
+                   || E'            USING ERRCODE = ''triggered_action_exception'',\n'
+                   || E'                  DETAIL = ''A BEFORE INSERT trigger of the partition they moved to returned NULL:'
+                   || E' their history cannot be told.'',\n'
+                   || E'                  HINT = ''DELETE those rows instead, or have the trigger raise an error.'';\n'
+                   || E'    END IF;\n'
+               ELSE '' END
+           ELSE '' END
+        -- The context, once per statement; the full read only when one is set.
+        || E'    IF history_track._context_is_set() THEN\n'
+        || E'        SELECT c.context_id, c.context, c.label INTO pgh_fn.pgh_ctx_id, pgh_fn.pgh_ctx, pgh_fn.pgh_ctx_label\n'
+        || E'          FROM history_track._context() AS c;\n'
+        || E'    END IF;\n'
+        || p_body || E'    RETURN NULL;\nEND\n')
+    INTO v_sql;
+    RETURN v_sql;
+END
+$$;
+-- from src/40_generate.sql
+CREATE OR REPLACE FUNCTION history_track._create_triggers(p_relations regclass[], p_trigger name, p_operation text, p_function text)
+RETURNS void
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_relation regclass;
+BEGIN
+    FOREACH v_relation IN ARRAY p_relations LOOP
+        IF NOT EXISTS (SELECT FROM pg_trigger AS tg WHERE tg.tgrelid = v_relation AND tg.tgname = p_trigger) THEN
+            EXECUTE format(
+                'CREATE TRIGGER %I %s %s ON %s %s FOR EACH STATEMENT EXECUTE FUNCTION %s()',
+                p_trigger,
+                CASE p_operation WHEN 'truncate' THEN 'BEFORE' ELSE 'AFTER' END,
+                upper(p_operation), history_track._qualified(v_relation),
+                CASE p_operation WHEN 'insert' THEN 'REFERENCING NEW TABLE AS pgh_new_rows'
+                                 WHEN 'delete' THEN 'REFERENCING OLD TABLE AS pgh_old_rows'
+                                 WHEN 'update' THEN 'REFERENCING OLD TABLE AS pgh_old_rows NEW TABLE AS pgh_new_rows'
+                                 ELSE '' END,
+                p_function);
+        END IF;
+    END LOOP;
 END
 $$;
 -- from src/40_generate.sql
