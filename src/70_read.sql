@@ -160,6 +160,77 @@ AS $$
            END
 $$;
 
+-- history_events(): the FROM item of one row's events (the key in $1), with
+-- those of the keys its rows had before they moved to it (each up to the
+-- statement that moved it), and the updates that moved a row away from it.
+CREATE FUNCTION history_track._key_events_sql(p_table regclass, p_event text) RETURNS text
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    RETURN format(
+        E'(SELECT DISTINCT ON (pgh_u.pgh_id) pgh_u.* FROM (\n'
+        '    WITH RECURSIVE pgh_chain (pgh_key, pgh_bound) AS (\n'
+        '        SELECT pgh_k.pgh_obj_id, NULL::bigint\n'
+        '          FROM (SELECT pgh_e.pgh_obj_id FROM %1$s AS pgh_e WHERE %2$s LIMIT 1) AS pgh_k\n'
+        '        UNION\n'
+        '        SELECT pgh_e.pgh_old_obj_id, pgh_e.pgh_statement_id\n'
+        '          FROM pgh_chain AS pgh_c\n'
+        '          JOIN %1$s AS pgh_e ON pgh_e.pgh_obj_id = pgh_c.pgh_key\n'
+        '               AND pgh_e.pgh_id < COALESCE(pgh_c.pgh_bound, 9223372036854775807)\n'
+        '         WHERE pgh_e.pgh_old_obj_id IS NOT NULL\n'
+        '    )\n'
+        '    SELECT pgh_e.* FROM pgh_chain AS pgh_c\n'
+        '      JOIN %1$s AS pgh_e ON pgh_e.pgh_obj_id = pgh_c.pgh_key\n'
+        '           AND pgh_e.pgh_id < COALESCE(pgh_c.pgh_bound, 9223372036854775807)\n'
+        '    UNION ALL\n'
+        '    SELECT pgh_e.* FROM %1$s AS pgh_e WHERE %3$s\n'
+        '  ) AS pgh_u ORDER BY pgh_u.pgh_id)',
+        p_event,
+        history_track._key_match_sql(p_table, 'pgh_e.pgh_obj_id', '$1'),
+        history_track._key_match_sql(p_table, 'pgh_e.pgh_old_obj_id', '$1'));
+END
+$$;
+
+-- history_events(): the query of one event table's events (FROM p_source,
+-- filtered by p_where), each with its row (data) and its diff against the
+-- state before it: the row's last state event before it (before its
+-- statement, when the event moved the row to a new key); none for an insert,
+-- or after a delete. Parameters: $5 the table, $6 the state labels, $7 the
+-- labels whose updates store the old row (no diff of their own), $8 the
+-- pgh_ columns, $9 the limit.
+CREATE FUNCTION history_track._events_sql(p_source text, p_event text, p_where text[]) RETURNS text
+LANGUAGE plpgsql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    RETURN format(
+        E'SELECT * FROM (\n'
+        'SELECT $5, pgh_e.pgh_id, pgh_e.pgh_created_at, pgh_e.pgh_label, pgh_e.pgh_operation,\n'
+        '       pg_catalog.to_jsonb(pgh_e.pgh_obj_id), pgh_e.pgh_context_id, pgh_e.pgh_context, pgh_d.data,\n'
+        '       CASE WHEN pgh_e.pgh_operation = ''UPDATE''\n'
+        '                 AND pgh_e.pgh_label = ANY ($7) THEN NULL\n'
+        '            ELSE history_track._diff(pgh_e.pgh_operation, pgh_d.data, pgh_p.data) END\n'
+        '  FROM %1$s AS pgh_e\n'
+        ' CROSS JOIN LATERAL (SELECT pg_catalog.to_jsonb(pgh_e) - $8 AS data) AS pgh_d\n'
+        '  LEFT JOIN LATERAL (\n'
+        '       SELECT CASE WHEN pgh_p.pgh_operation <> ALL (''{DELETE,TRUNCATE}'')\n'
+        '                   THEN pg_catalog.to_jsonb(pgh_p) - $8 END AS data\n'
+        '         FROM %2$s AS pgh_p\n'
+        '        WHERE pgh_p.pgh_obj_id = COALESCE(pgh_e.pgh_old_obj_id, pgh_e.pgh_obj_id)\n'
+        '          AND pgh_p.pgh_id < COALESCE(pgh_e.pgh_statement_id, pgh_e.pgh_id)\n'
+        '          AND pgh_p.pgh_label = ANY ($6)\n'
+        '          AND pgh_e.pgh_operation <> ''INSERT''\n'
+        '        ORDER BY pgh_p.pgh_id DESC LIMIT 1) AS pgh_p ON true\n'
+        '%3$s\n'
+        ' ORDER BY pgh_e.pgh_id DESC LIMIT $9) AS pgh_x\n'
+        ' ORDER BY 2',
+        p_source, p_event,
+        CASE WHEN cardinality(p_where) > 0
+             THEN ' WHERE ' || array_to_string(p_where, E'\n   AND ') ELSE '' END);
+END
+$$;
+
 -- Events, across every event table the caller may read, oldest first, each
 -- with its row (data) and what changed against the row's previous state (diff).
 -- Filters: tbl (one table), key (one row of tbl: every event under that key,
@@ -196,7 +267,6 @@ DECLARE
     v_context uuid        := history_events.context_id;
     v_table   history_track.tracked_table;
     v_event   text;
-    v_source  text;
     v_where   text[];
     v_old     text[];
 BEGIN
@@ -221,34 +291,6 @@ BEGIN
          ORDER BY t.event_table::text
     LOOP
         v_event := history_track._qualified(v_table.event_table);
-        IF v_key IS NULL THEN
-            v_source := v_event;
-        ELSE
-            -- The key's events, and those of the keys its rows had before
-            -- they moved to it (each up to the statement that moved it); then
-            -- the updates that moved a row away from the key.
-            v_source := format(
-                E'(SELECT DISTINCT ON (pgh_u.pgh_id) pgh_u.* FROM (\n'
-                '    WITH RECURSIVE pgh_chain (pgh_key, pgh_bound) AS (\n'
-                '        SELECT pgh_k.pgh_obj_id, NULL::bigint\n'
-                '          FROM (SELECT pgh_e.pgh_obj_id FROM %1$s AS pgh_e WHERE %2$s LIMIT 1) AS pgh_k\n'
-                '        UNION\n'
-                '        SELECT pgh_e.pgh_old_obj_id, pgh_e.pgh_statement_id\n'
-                '          FROM pgh_chain AS pgh_c\n'
-                '          JOIN %1$s AS pgh_e ON pgh_e.pgh_obj_id = pgh_c.pgh_key\n'
-                '               AND pgh_e.pgh_id < COALESCE(pgh_c.pgh_bound, 9223372036854775807)\n'
-                '         WHERE pgh_e.pgh_old_obj_id IS NOT NULL\n'
-                '    )\n'
-                '    SELECT pgh_e.* FROM pgh_chain AS pgh_c\n'
-                '      JOIN %1$s AS pgh_e ON pgh_e.pgh_obj_id = pgh_c.pgh_key\n'
-                '           AND pgh_e.pgh_id < COALESCE(pgh_c.pgh_bound, 9223372036854775807)\n'
-                '    UNION ALL\n'
-                '    SELECT pgh_e.* FROM %1$s AS pgh_e WHERE %3$s\n'
-                '  ) AS pgh_u ORDER BY pgh_u.pgh_id)',
-                v_event,
-                history_track._key_match_sql(tbl, 'pgh_e.pgh_obj_id', '$1'),
-                history_track._key_match_sql(tbl, 'pgh_e.pgh_old_obj_id', '$1'));
-        END IF;
         v_where := '{}';
         IF v_context IS NOT NULL THEN
             -- A context id carries its transaction's start time, which is
@@ -268,35 +310,11 @@ BEGIN
         SELECT array_agg(t.label) INTO v_old FROM history_track.tracker AS t
          WHERE t.table_name = v_table.table_name AND t.snapshot = 'old';
 
-        -- The state before an event: the row's last state event before it
-        -- (before its statement, when the event moved the row to a new key);
-        -- none for an insert, or after a delete.
-        RETURN QUERY EXECUTE format(
-            E'SELECT * FROM (\n'
-            'SELECT $5, pgh_e.pgh_id, pgh_e.pgh_created_at, pgh_e.pgh_label, pgh_e.pgh_operation,\n'
-            '       pg_catalog.to_jsonb(pgh_e.pgh_obj_id), pgh_e.pgh_context_id, pgh_e.pgh_context, pgh_d.data,\n'
-            '       CASE WHEN pgh_e.pgh_operation = ''UPDATE''\n'
-            '                 AND pgh_e.pgh_label = ANY ($7) THEN NULL\n'
-            '            ELSE history_track._diff(pgh_e.pgh_operation, pgh_d.data, pgh_p.data) END\n'
-            '  FROM %1$s AS pgh_e\n'
-            ' CROSS JOIN LATERAL (SELECT pg_catalog.to_jsonb(pgh_e) - $8 AS data) AS pgh_d\n'
-            '  LEFT JOIN LATERAL (\n'
-            '       SELECT CASE WHEN pgh_p.pgh_operation <> ALL (''{DELETE,TRUNCATE}'')\n'
-            '                   THEN pg_catalog.to_jsonb(pgh_p) - $8 END AS data\n'
-            '         FROM %2$s AS pgh_p\n'
-            '        WHERE pgh_p.pgh_obj_id = COALESCE(pgh_e.pgh_old_obj_id, pgh_e.pgh_obj_id)\n'
-            '          AND pgh_p.pgh_id < COALESCE(pgh_e.pgh_statement_id, pgh_e.pgh_id)\n'
-            '          AND pgh_p.pgh_label = ANY ($6)\n'
-            '          AND pgh_e.pgh_operation <> ''INSERT''\n'
-            '        ORDER BY pgh_p.pgh_id DESC LIMIT 1) AS pgh_p ON true\n'
-            '%3$s\n'
-            ' ORDER BY pgh_e.pgh_id DESC LIMIT $9) AS pgh_x\n'
-            ' ORDER BY 2',
-            v_source, v_event,
-            CASE WHEN cardinality(v_where) > 0
-                 THEN ' WHERE ' || array_to_string(v_where, E'\n   AND ') ELSE '' END)
-        USING v_key, v_context, since, until, v_table.table_name, history_track._state_labels(),
-              COALESCE(v_old, '{}'), history_track._pgh_columns(), last;
+        RETURN QUERY EXECUTE history_track._events_sql(
+                CASE WHEN v_key IS NULL THEN v_event ELSE history_track._key_events_sql(tbl, v_event) END,
+                v_event, v_where)
+            USING v_key, v_context, since, until, v_table.table_name, history_track._state_labels(),
+                  COALESCE(v_old, '{}'), history_track._pgh_columns(), last;
     END LOOP;
 END
 $$;
