@@ -3531,25 +3531,11 @@ BEGIN
 END
 $$;
 -- from src/80_lifecycle.sql
-CREATE OR REPLACE FUNCTION history_track._follow_table(p_table regclass) RETURNS boolean
+CREATE OR REPLACE FUNCTION history_track._renumber_columns(p_table regclass) RETURNS void
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
-DECLARE
-    v_table   history_track.tracked_table := history_track._tracked(p_table);
-    v_event   text := history_track._qualified(v_table.event_table);
-    v_row     regtype := to_regtype(format('history_track.%I', format('_t%s_row', v_table.table_id)));
-    v_old     record;
-    v_tracker record;
-    v_name    name;
-    v_changed boolean := false;
 BEGIN
-    IF v_row IS NULL THEN
-        v_row := history_track._row_type(p_table);   -- (a table tracked before 0.3.0)
-    END IF;
-
-    -- After pg_restore the columns are numbered again without the dropped
-    -- ones: find the remembered columns by name.
     IF EXISTS (SELECT FROM history_track.tracked_column AS c
                 WHERE c.table_name = p_table
                   AND NOT EXISTS (SELECT FROM pg_attribute AS a WHERE a.attrelid = p_table AND a.attnum = c.attnum)) THEN
@@ -3559,7 +3545,16 @@ BEGIN
          WHERE c.table_name = p_table AND a.attrelid = p_table AND a.attname = c.attname AND NOT a.attisdropped;
         DELETE FROM history_track.tracked_column AS c WHERE c.table_name = p_table AND c.attnum < 0;
     END IF;
-
+END
+$$;
+-- from src/80_lifecycle.sql
+CREATE OR REPLACE FUNCTION history_track._assert_key_and_names_kept(p_table regclass) RETURNS void
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_name name;
+BEGIN
     IF ARRAY(SELECT k.attnum FROM pg_index AS i CROSS JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, ord)
               WHERE i.indrelid = p_table AND i.indisprimary ORDER BY k.ord)
        IS DISTINCT FROM
@@ -3572,8 +3567,6 @@ BEGIN
                                 'table to keep its history apart.', p_table::text);
     END IF;
 
-    -- A column named like history_track's own names (added or renamed to
-    -- since the table was tracked) could stand for them in generated code.
     SELECT a.attname INTO v_name FROM pg_attribute AS a
      WHERE a.attrelid = p_table AND a.attnum > 0 AND NOT a.attisdropped AND a.attname::text LIKE 'pgh\_%'
      LIMIT 1;
@@ -3584,6 +3577,93 @@ BEGIN
                            'generates.',
                   HINT = 'Choose another name.';
     END IF;
+END
+$$;
+-- from src/80_lifecycle.sql
+CREATE OR REPLACE FUNCTION history_track._follow_drop(p_table regclass, p_row regtype, p_column name) RETURNS void
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_tracker record;
+BEGIN
+    SELECT k.label INTO v_tracker FROM history_track.tracker AS k
+     WHERE k.table_name = p_table AND p_column = ANY (k.changed) LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'cannot drop column "%" of table %: tracker "%" watches it', p_column, p_table, v_tracker.label
+            USING ERRCODE = 'dependent_objects_still_exist',
+                  DETAIL = 'The tracker records an update when one of its changed columns changed.',
+                  HINT = format('Remove the tracker first: SELECT untrack_table(%L, label => %L);', p_table::text, v_tracker.label);
+    END IF;
+    SELECT k.label, k.condition INTO v_tracker FROM history_track.tracker AS k
+     WHERE k.table_name = p_table AND p_column = ANY (history_track._condition_columns(k.condition)) LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'cannot drop a column of table % that the condition of tracker "%" uses', p_table, v_tracker.label
+            USING ERRCODE = 'dependent_objects_still_exist',
+                  DETAIL = format('Column "%s"; the condition is: '
+                                  '%s', p_column, history_track._condition_text(v_tracker.condition)),
+                  HINT = format('Remove the tracker first: SELECT untrack_table(%L, label => %L);', p_table::text, v_tracker.label);
+    END IF;
+    UPDATE history_track.tracked_table AS t
+       SET columns = array_remove(t.columns, p_column), exclude = array_remove(t.exclude, p_column)
+     WHERE t.table_name = p_table;
+    EXECUTE format('ALTER TYPE %s DROP ATTRIBUTE IF EXISTS %I', p_row, p_column);
+END
+$$;
+-- from src/80_lifecycle.sql
+CREATE OR REPLACE FUNCTION history_track._follow_rename(p_table regclass, p_row regtype, p_old name, p_new name) RETURNS void
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_table history_track.tracked_table := history_track._tracked(p_table);
+    v_event text := history_track._qualified(v_table.event_table);
+BEGIN
+    IF EXISTS (SELECT FROM pg_attribute AS a
+                WHERE a.attrelid = v_table.event_table AND NOT a.attisdropped AND a.attname = p_old)
+       AND (v_table.columns IS NULL OR p_old = ANY (v_table.columns))
+       AND NOT p_old = ANY (v_table.exclude) THEN
+        IF EXISTS (SELECT FROM pg_attribute AS a
+                    WHERE a.attrelid = v_table.event_table AND NOT a.attisdropped AND a.attname = p_new) THEN
+            RAISE EXCEPTION 'cannot rename column "%" of table % to "%": its event table % has a column "%"',
+                            p_old, p_table, p_new, v_table.event_table, p_new
+                USING ERRCODE = 'duplicate_column',
+                      DETAIL = 'The event table keeps the history of a dropped column under that name.',
+                      HINT = 'Choose another name.';
+        END IF;
+        EXECUTE format('ALTER TABLE %s RENAME COLUMN %I TO %I', v_event, p_old, p_new);
+    END IF;
+    IF EXISTS (SELECT FROM pg_attribute AS a
+                WHERE a.attrelid = (SELECT t.typrelid FROM pg_type AS t WHERE t.oid = p_row)
+                  AND a.attname = p_old AND NOT a.attisdropped) THEN
+        EXECUTE format('ALTER TYPE %s RENAME ATTRIBUTE %I TO %I', p_row, p_old, p_new);
+    END IF;
+    UPDATE history_track.tracked_table AS t
+       SET columns = array_replace(t.columns, p_old, p_new),
+           exclude = array_replace(t.exclude, p_old, p_new)
+     WHERE t.table_name = p_table;
+    UPDATE history_track.tracker AS k SET changed = array_replace(k.changed, p_old, p_new)
+     WHERE k.table_name = p_table;
+END
+$$;
+-- from src/80_lifecycle.sql
+CREATE OR REPLACE FUNCTION history_track._follow_table(p_table regclass) RETURNS boolean
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_table   history_track.tracked_table := history_track._tracked(p_table);
+    v_row     regtype := to_regtype(format('history_track.%I', format('_t%s_row', v_table.table_id)));
+    v_old     record;
+    v_changed boolean := false;
+BEGIN
+    IF v_row IS NULL THEN
+        v_row := history_track._row_type(p_table);   -- (a table tracked before 0.3.0)
+    END IF;
+
+    PERFORM history_track._renumber_columns(p_table);
+
+    PERFORM history_track._assert_key_and_names_kept(p_table);
 
     -- Dropped columns first (they free their names), then renamed, then retyped.
     FOR v_old IN
@@ -3595,54 +3675,9 @@ BEGIN
          ORDER BY NOT a.attisdropped, a.attname = c.attname, c.attnum
     LOOP
         IF v_old.attisdropped THEN
-            SELECT k.label INTO v_tracker FROM history_track.tracker AS k
-             WHERE k.table_name = p_table AND v_old.attname = ANY (k.changed) LIMIT 1;
-            IF FOUND THEN
-                RAISE EXCEPTION 'cannot drop column "%" of table %: tracker "%" watches it', v_old.attname, p_table, v_tracker.label
-                    USING ERRCODE = 'dependent_objects_still_exist',
-                          DETAIL = 'The tracker records an update when one of its changed columns changed.',
-                          HINT = format('Remove the tracker first: SELECT untrack_table(%L, label => %L);', p_table::text, v_tracker.label);
-            END IF;
-            SELECT k.label, k.condition INTO v_tracker FROM history_track.tracker AS k
-             WHERE k.table_name = p_table AND v_old.attname = ANY (history_track._condition_columns(k.condition)) LIMIT 1;
-            IF FOUND THEN
-                RAISE EXCEPTION 'cannot drop a column of table % that the condition of tracker "%" uses', p_table, v_tracker.label
-                    USING ERRCODE = 'dependent_objects_still_exist',
-                          DETAIL = format('Column "%s"; the condition is: '
-                                          '%s', v_old.attname, history_track._condition_text(v_tracker.condition)),
-                          HINT = format('Remove the tracker first: SELECT untrack_table(%L, label => %L);', p_table::text, v_tracker.label);
-            END IF;
-            UPDATE history_track.tracked_table AS t
-               SET columns = array_remove(t.columns, v_old.attname), exclude = array_remove(t.exclude, v_old.attname)
-             WHERE t.table_name = p_table;
-            EXECUTE format('ALTER TYPE %s DROP ATTRIBUTE IF EXISTS %I', v_row, v_old.attname);
-            -- The event table keeps the column and what it recorded.
+            PERFORM history_track._follow_drop(p_table, v_row, v_old.attname);
         ELSIF v_old.now_name <> v_old.attname THEN
-            IF EXISTS (SELECT FROM pg_attribute AS a
-                        WHERE a.attrelid = v_table.event_table AND NOT a.attisdropped AND a.attname = v_old.attname)
-               AND (v_table.columns IS NULL OR v_old.attname = ANY (v_table.columns))
-               AND NOT v_old.attname = ANY (v_table.exclude) THEN
-                IF EXISTS (SELECT FROM pg_attribute AS a
-                            WHERE a.attrelid = v_table.event_table AND NOT a.attisdropped AND a.attname = v_old.now_name) THEN
-                    RAISE EXCEPTION 'cannot rename column "%" of table % to "%": its event table % has a column "%"',
-                                    v_old.attname, p_table, v_old.now_name, v_table.event_table, v_old.now_name
-                        USING ERRCODE = 'duplicate_column',
-                              DETAIL = 'The event table keeps the history of a dropped column under that name.',
-                              HINT = 'Choose another name.';
-                END IF;
-                EXECUTE format('ALTER TABLE %s RENAME COLUMN %I TO %I', v_event, v_old.attname, v_old.now_name);
-            END IF;
-            IF EXISTS (SELECT FROM pg_attribute AS a
-                        WHERE a.attrelid = (SELECT t.typrelid FROM pg_type AS t WHERE t.oid = v_row)
-                          AND a.attname = v_old.attname AND NOT a.attisdropped) THEN
-                EXECUTE format('ALTER TYPE %s RENAME ATTRIBUTE %I TO %I', v_row, v_old.attname, v_old.now_name);
-            END IF;
-            UPDATE history_track.tracked_table AS t
-               SET columns = array_replace(t.columns, v_old.attname, v_old.now_name),
-                   exclude = array_replace(t.exclude, v_old.attname, v_old.now_name)
-             WHERE t.table_name = p_table;
-            UPDATE history_track.tracker AS k SET changed = array_replace(k.changed, v_old.attname, v_old.now_name)
-             WHERE k.table_name = p_table;
+            PERFORM history_track._follow_rename(p_table, v_row, v_old.attname, v_old.now_name);
             SELECT * INTO v_table FROM history_track.tracked_table AS t WHERE t.table_name = p_table;
         END IF;
         IF NOT v_old.attisdropped AND (v_old.now_typid, v_old.now_typmod) IS DISTINCT FROM (v_old.typid, v_old.typmod) THEN
