@@ -622,13 +622,24 @@ AS $$
     SELECT array_agg(rel::regclass ORDER BY rel <> p_table, rel) FROM tree
 $$;
 
+-- The name of an object history_track generates for a tracked table
+-- (history_track._t<table id>_<suffix>), schema-qualified and quoted: its
+-- trigger functions (the suffix is the operation), its row type (row) and its
+-- condition functions (c<n>). Tests find them by the pattern ^_t[0-9]+_.
+CREATE FUNCTION history_track._generated_name(p_table_id integer, p_suffix text) RETURNS text
+LANGUAGE sql IMMUTABLE STRICT
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT format('history_track.%I', format('_t%s_%s', p_table_id, p_suffix))
+$$;
+
 -- The generated trigger function of a table for an operation (insert,
--- update, delete, truncate): its name, schema-qualified and quoted.
+-- update, delete, truncate).
 CREATE FUNCTION history_track._trigger_function(p_table_id integer, p_operation text) RETURNS text
 LANGUAGE sql IMMUTABLE STRICT
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT format('history_track.%I', format('_t%s_%s', p_table_id, p_operation))
+    SELECT history_track._generated_name(p_table_id, p_operation)
 $$;
 
 -- Whether p_table's history triggers are in place (not yet while pg_restore

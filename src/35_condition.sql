@@ -36,7 +36,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     v_table_id integer := (SELECT t.table_id FROM history_track.tracked_table AS t WHERE t.table_name = p_table);
-    v_type     text := format('history_track.%I', format('_t%s_row', v_table_id));
+    v_type     text := history_track._generated_name(v_table_id, 'row');
     v_column   record;
 BEGIN
     IF to_regtype(v_type) IS NULL THEN

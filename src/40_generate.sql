@@ -500,7 +500,7 @@ BEGIN
     END LOOP;
     IF p_row_type THEN
         -- The condition functions depend on the row type: they go with it.
-        EXECUTE format('DROP TYPE IF EXISTS history_track.%I CASCADE', format('_t%s_row', p_table_id));
+        EXECUTE format('DROP TYPE IF EXISTS %s CASCADE', history_track._generated_name(p_table_id, 'row'));
     END IF;
 END
 $$;

@@ -429,7 +429,7 @@ BEGIN
             IF v_tracker.condition IS NOT NULL THEN
                 v_tracker.condition := history_track._compile_condition(
                     p_table, v_tracker.label, v_row, v_tracker.condition,
-                    format('history_track.%I', format('_t%s_c%s', v_table.table_id, nextval('history_track.condition_id_seq'))));
+                    history_track._generated_name(v_table.table_id, 'c' || nextval('history_track.condition_id_seq')));
             END IF;
             INSERT INTO history_track.tracker SELECT (v_tracker).*;
         ELSIF (v_old.operations, v_old.changed::text[], v_old.snapshot, v_old.condition IS NULL)

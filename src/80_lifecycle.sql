@@ -643,7 +643,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     v_table   history_track.tracked_table := history_track._tracked(p_table);
-    v_row     regtype := to_regtype(format('history_track.%I', format('_t%s_row', v_table.table_id)));
+    v_row     regtype := to_regtype(history_track._generated_name(v_table.table_id, 'row'));
     v_old     record;
     v_changed boolean := false;
 BEGIN

@@ -16,6 +16,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 os.environ["HISTORY_TRACK_SOURCE"] = str(ROOT)
+# What history_track generates for a tracked table is named _t<table id>_<suffix>
+# (history_track._generated_name): a proname pattern for the tests that look for it.
+GENERATED = "^_t[0-9]+_"
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ from typing import Any, Iterator
 
 import psycopg
 import pytest
+from conftest import GENERATED
 from psycopg import sql
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -56,9 +57,9 @@ def _members(conn: psycopg.Connection[Any]) -> dict[str, Any]:
 
 
 def _generated(conn: psycopg.Connection[Any]) -> list[tuple[str, str]]:
-    return [(re.sub(r"_t\d+_", "_tN_", name), src) for name, src in conn.execute(
+    return [(re.sub(GENERATED.lstrip("^"), "_tN_", name), src) for name, src in conn.execute(
         "SELECT proname, prosrc FROM pg_proc WHERE pronamespace = 'history_track'::regnamespace"
-        " AND proname ~ '^_t[0-9]+_' ORDER BY proname").fetchall()]
+        " AND proname ~ %s ORDER BY proname", [GENERATED]).fetchall()]
 
 
 SETUP = """

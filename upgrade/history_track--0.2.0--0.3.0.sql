@@ -668,11 +668,18 @@ AS $$
     SELECT array_agg(rel::regclass ORDER BY rel <> p_table, rel) FROM tree
 $$;
 -- from src/20_util.sql
+CREATE OR REPLACE FUNCTION history_track._generated_name(p_table_id integer, p_suffix text) RETURNS text
+LANGUAGE sql IMMUTABLE STRICT
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT format('history_track.%I', format('_t%s_%s', p_table_id, p_suffix))
+$$;
+-- from src/20_util.sql
 CREATE OR REPLACE FUNCTION history_track._trigger_function(p_table_id integer, p_operation text) RETURNS text
 LANGUAGE sql IMMUTABLE STRICT
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT format('history_track.%I', format('_t%s_%s', p_table_id, p_operation))
+    SELECT history_track._generated_name(p_table_id, p_operation)
 $$;
 -- from src/20_util.sql
 CREATE OR REPLACE FUNCTION history_track._is_recording(p_table regclass) RETURNS boolean
@@ -894,7 +901,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     v_table_id integer := (SELECT t.table_id FROM history_track.tracked_table AS t WHERE t.table_name = p_table);
-    v_type     text := format('history_track.%I', format('_t%s_row', v_table_id));
+    v_type     text := history_track._generated_name(v_table_id, 'row');
     v_column   record;
 BEGIN
     IF to_regtype(v_type) IS NULL THEN
@@ -1687,7 +1694,7 @@ BEGIN
     END LOOP;
     IF p_row_type THEN
         -- The condition functions depend on the row type: they go with it.
-        EXECUTE format('DROP TYPE IF EXISTS history_track.%I CASCADE', format('_t%s_row', p_table_id));
+        EXECUTE format('DROP TYPE IF EXISTS %s CASCADE', history_track._generated_name(p_table_id, 'row'));
     END IF;
 END
 $$;
@@ -2093,7 +2100,7 @@ BEGIN
             IF v_tracker.condition IS NOT NULL THEN
                 v_tracker.condition := history_track._compile_condition(
                     p_table, v_tracker.label, v_row, v_tracker.condition,
-                    format('history_track.%I', format('_t%s_c%s', v_table.table_id, nextval('history_track.condition_id_seq'))));
+                    history_track._generated_name(v_table.table_id, 'c' || nextval('history_track.condition_id_seq')));
             END IF;
             INSERT INTO history_track.tracker SELECT (v_tracker).*;
         ELSIF (v_old.operations, v_old.changed::text[], v_old.snapshot, v_old.condition IS NULL)
@@ -3653,7 +3660,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     v_table   history_track.tracked_table := history_track._tracked(p_table);
-    v_row     regtype := to_regtype(format('history_track.%I', format('_t%s_row', v_table.table_id)));
+    v_row     regtype := to_regtype(history_track._generated_name(v_table.table_id, 'row'));
     v_old     record;
     v_changed boolean := false;
 BEGIN
@@ -4271,6 +4278,8 @@ REVOKE EXECUTE ON FUNCTION
     history_track._drop_conditions(regclass),
     history_track._generate(regclass),
     history_track._drop_triggers(text, regclass[]),
+    history_track._trigger_statements(regclass, text, text[], regclass[], boolean),
+    history_track._create_triggers(regclass[], name, text, text),
     history_track._drop_generated(integer, boolean),
     history_track._record_rows(regclass, text, text),
     history_track._record_gone(regclass),
@@ -4278,6 +4287,9 @@ REVOKE EXECUTE ON FUNCTION
     history_track._record_partition_moves(regclass, history_track.tracked_table, regclass[]),
     history_track._remember_columns(regclass),
     history_track._follow_table(regclass),
+    history_track._renumber_columns(regclass),
+    history_track._follow_drop(regclass, regtype, name),
+    history_track._follow_rename(regclass, regtype, name, name),
     history_track._follow_type(regclass, history_track.tracked_table, regtype, name, oid, integer, oid, integer),
     history_track._protect_event_table(regclass),
     history_track._log_removal(regclass, regclass, timestamptz, bigint, text),
