@@ -85,20 +85,32 @@ CREATE FUNCTION history_track._sql_drop() RETURNS void
 LANGUAGE plpgsql
 -- SECURITY DEFINER: the catalog and the generated functions belong to the
 -- extension's owner, whoever drops the table. (Called by _on_sql_drop(); it
--- reads pg_event_trigger_dropped_objects(), which fails anywhere else.)
+-- and the functions it calls read pg_event_trigger_dropped_objects(), which
+-- fails anywhere else.)
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    v_row       record;
     v_caller    name := history_track._caller();
     v_superuser boolean := history_track._is_superuser((SELECT r.oid FROM pg_roles AS r WHERE r.rolname = v_caller));
 BEGIN
+    PERFORM history_track._drop_event_tables(v_caller, v_superuser);
+    PERFORM history_track._refuse_dropping_history(v_superuser);
+    PERFORM history_track._follow_drops();
+END
+$$;
 
-    -- An event table (of a tracked, untracked or dropped table): its history
-    -- goes. Refused while its table is tracked, and to anyone but a superuser
-    -- (the owner of a schema may drop what the schema holds); a superuser's
-    -- drop is logged.
+-- _sql_drop(): an event table dropped (of a tracked, untracked or dropped
+-- table): its history goes. Refused while its table is tracked, and to anyone
+-- but a superuser (the owner of a schema may drop what the schema holds); a
+-- superuser's drop is logged, and the table's hash chain goes with it.
+CREATE FUNCTION history_track._drop_event_tables(p_caller name, p_superuser boolean) RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_row record;
+BEGIN
     FOR v_row IN
         SELECT e.event_table::oid AS ev, e.history_of, d.object_identity AS event_text, t.table_name,
                EXISTS (SELECT FROM history_track.tracker AS k WHERE k.table_name = t.table_name) AS tracked,
@@ -116,7 +128,7 @@ BEGIN
                       HINT = format('Use untrack_table(%L, drop_events => true) to stop tracking and drop the history.',
                                     v_row.table_name::text);
         END IF;
-        IF NOT v_superuser THEN
+        IF NOT p_superuser THEN
             RAISE EXCEPTION 'cannot drop event table %: it holds the history of %', v_row.event_text, v_row.history_of
                 USING ERRCODE = 'insufficient_privilege',
                       DETAIL = 'History is removed only by prune_history() or untrack_table(..., drop_events => true), which log it.',
@@ -126,18 +138,29 @@ BEGIN
         END IF;
         INSERT INTO history_track.prune_log (table_name, event_table, before, events_deleted, pruned_by, action,
                                              table_text, event_text)
-        VALUES (COALESCE(v_row.table_name::oid, 0), v_row.ev, NULL, -1, v_caller, 'drop_table',
+        VALUES (COALESCE(v_row.table_name::oid, 0), v_row.ev, NULL, -1, p_caller, 'drop_table',
                 v_row.history_of, v_row.event_text);
         DELETE FROM history_track.event_table AS e WHERE e.event_table::oid = v_row.ev;
         -- Its hash chain goes with it.
         DELETE FROM history_track.chain_link AS l WHERE l.event_table::oid = v_row.ev;
         DELETE FROM history_track.chain AS c WHERE c.event_table::oid = v_row.ev;
     END LOOP;
+END
+$$;
 
+-- _sql_drop(): what a DROP may not take from history, unless the table or
+-- event table it belongs to goes too.
+CREATE FUNCTION history_track._refuse_dropping_history(p_superuser boolean) RETURNS void
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_row record;
+BEGIN
     -- A column of an event table (DROP TYPE ... CASCADE of a type a
     -- superuser's extension made, which its non-superuser creator may drop;
     -- ALTER TABLE by a superuser): refused to anyone but a superuser.
-    IF NOT v_superuser THEN
+    IF NOT p_superuser THEN
         SELECT d.object_identity INTO v_row
           FROM pg_event_trigger_dropped_objects() AS d
           JOIN history_track.event_table AS e ON e.event_table::oid = d.objid
@@ -155,7 +178,7 @@ BEGIN
     -- An index history_track made on an event table (the owner of a schema
     -- may drop what the schema holds): refused to anyone but a superuser,
     -- unless the event table goes too.
-    IF NOT v_superuser AND EXISTS (SELECT FROM pg_event_trigger_dropped_objects() AS d WHERE d.object_type = 'index') THEN
+    IF NOT p_superuser AND EXISTS (SELECT FROM pg_event_trigger_dropped_objects() AS d WHERE d.object_type = 'index') THEN
         SELECT e.event_table, m.cols INTO v_row
           FROM history_track.event_table AS e
          CROSS JOIN LATERAL history_track._missing_indexes(e.event_table) AS m(cols)
@@ -186,7 +209,17 @@ BEGIN
                   HINT = format('Detach it first (ALTER TABLE %s DETACH PARTITION ...): its rows are recorded as leaving; then drop it.',
                                 v_row.table_name);
     END IF;
+END
+$$;
 
+-- _sql_drop(): what a DROP changes in what is tracked, followed.
+CREATE FUNCTION history_track._follow_drops() RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_row record;
+BEGIN
     -- A trigger dropped by hand (DROP TRIGGER, under whatever name) from a
     -- table that is still tracked, or one of its partitions: refused if it
     -- was a history trigger. (untrack_table() and _generate() first take the

@@ -27,6 +27,8 @@ REVOKE EXECUTE ON FUNCTION
     history_track._record_partition_moves(regclass, history_track.tracked_table, regclass[]),
     history_track._remember_columns(regclass),
     history_track._follow_table(regclass),
+    history_track._drop_event_tables(name, boolean),
+    history_track._follow_drops(),
     history_track._renumber_columns(regclass),
     history_track._follow_drop(regclass, regtype, name),
     history_track._follow_rename(regclass, regtype, name, name),

@@ -3145,19 +3145,27 @@ LANGUAGE plpgsql
 
 
 
+
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    v_row       record;
     v_caller    name := history_track._caller();
     v_superuser boolean := history_track._is_superuser((SELECT r.oid FROM pg_roles AS r WHERE r.rolname = v_caller));
 BEGIN
-
-    -- An event table (of a tracked, untracked or dropped table): its history
-    -- goes. Refused while its table is tracked, and to anyone but a superuser
-    -- (the owner of a schema may drop what the schema holds); a superuser's
-    -- drop is logged.
+    PERFORM history_track._drop_event_tables(v_caller, v_superuser);
+    PERFORM history_track._refuse_dropping_history(v_superuser);
+    PERFORM history_track._follow_drops();
+END
+$$;
+-- from src/80_lifecycle.sql
+CREATE OR REPLACE FUNCTION history_track._drop_event_tables(p_caller name, p_superuser boolean) RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_row record;
+BEGIN
     FOR v_row IN
         SELECT e.event_table::oid AS ev, e.history_of, d.object_identity AS event_text, t.table_name,
                EXISTS (SELECT FROM history_track.tracker AS k WHERE k.table_name = t.table_name) AS tracked,
@@ -3175,7 +3183,7 @@ BEGIN
                       HINT = format('Use untrack_table(%L, drop_events => true) to stop tracking and drop the history.',
                                     v_row.table_name::text);
         END IF;
-        IF NOT v_superuser THEN
+        IF NOT p_superuser THEN
             RAISE EXCEPTION 'cannot drop event table %: it holds the history of %', v_row.event_text, v_row.history_of
                 USING ERRCODE = 'insufficient_privilege',
                       DETAIL = 'History is removed only by prune_history() or untrack_table(..., drop_events => true), which log it.',
@@ -3185,18 +3193,27 @@ BEGIN
         END IF;
         INSERT INTO history_track.prune_log (table_name, event_table, before, events_deleted, pruned_by, action,
                                              table_text, event_text)
-        VALUES (COALESCE(v_row.table_name::oid, 0), v_row.ev, NULL, -1, v_caller, 'drop_table',
+        VALUES (COALESCE(v_row.table_name::oid, 0), v_row.ev, NULL, -1, p_caller, 'drop_table',
                 v_row.history_of, v_row.event_text);
         DELETE FROM history_track.event_table AS e WHERE e.event_table::oid = v_row.ev;
         -- Its hash chain goes with it.
         DELETE FROM history_track.chain_link AS l WHERE l.event_table::oid = v_row.ev;
         DELETE FROM history_track.chain AS c WHERE c.event_table::oid = v_row.ev;
     END LOOP;
-
+END
+$$;
+-- from src/80_lifecycle.sql
+CREATE OR REPLACE FUNCTION history_track._refuse_dropping_history(p_superuser boolean) RETURNS void
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_row record;
+BEGIN
     -- A column of an event table (DROP TYPE ... CASCADE of a type a
     -- superuser's extension made, which its non-superuser creator may drop;
     -- ALTER TABLE by a superuser): refused to anyone but a superuser.
-    IF NOT v_superuser THEN
+    IF NOT p_superuser THEN
         SELECT d.object_identity INTO v_row
           FROM pg_event_trigger_dropped_objects() AS d
           JOIN history_track.event_table AS e ON e.event_table::oid = d.objid
@@ -3214,7 +3231,7 @@ BEGIN
     -- An index history_track made on an event table (the owner of a schema
     -- may drop what the schema holds): refused to anyone but a superuser,
     -- unless the event table goes too.
-    IF NOT v_superuser AND EXISTS (SELECT FROM pg_event_trigger_dropped_objects() AS d WHERE d.object_type = 'index') THEN
+    IF NOT p_superuser AND EXISTS (SELECT FROM pg_event_trigger_dropped_objects() AS d WHERE d.object_type = 'index') THEN
         SELECT e.event_table, m.cols INTO v_row
           FROM history_track.event_table AS e
          CROSS JOIN LATERAL history_track._missing_indexes(e.event_table) AS m(cols)
@@ -3245,7 +3262,16 @@ BEGIN
                   HINT = format('Detach it first (ALTER TABLE %s DETACH PARTITION ...): its rows are recorded as leaving; then drop it.',
                                 v_row.table_name);
     END IF;
-
+END
+$$;
+-- from src/80_lifecycle.sql
+CREATE OR REPLACE FUNCTION history_track._follow_drops() RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_row record;
+BEGIN
     -- A trigger dropped by hand (DROP TRIGGER, under whatever name) from a
     -- table that is still tracked, or one of its partitions: refused if it
     -- was a history trigger. (untrack_table() and _generate() first take the
@@ -4287,6 +4313,8 @@ REVOKE EXECUTE ON FUNCTION
     history_track._record_partition_moves(regclass, history_track.tracked_table, regclass[]),
     history_track._remember_columns(regclass),
     history_track._follow_table(regclass),
+    history_track._drop_event_tables(name, boolean),
+    history_track._follow_drops(),
     history_track._renumber_columns(regclass),
     history_track._follow_drop(regclass, regtype, name),
     history_track._follow_rename(regclass, regtype, name, name),
