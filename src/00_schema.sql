@@ -30,10 +30,14 @@
 --     names; no text a user typed is ever executed with history_track's
 --     privileges (a condition is parsed as its caller: 35_condition.sql).
 --   * SECURITY DEFINER functions pin search_path = pg_catalog, pg_temp and say
---     why they need the privilege; inside a pinned function plain = and now()
---     resolve in pg_catalog. Functions that cannot pin it (30_context.sql)
---     qualify every name. Generated SQL names its relations with pgh_ prefixed
---     aliases, which no tracked table's column can have.
+--     why they need the privilege; every function pins it, and inside it
+--     plain = and now() resolve in pg_catalog. The few that cannot pin it
+--     (inlined SQL helpers, the context readers of 30_context.sql; named in
+--     tests/test_sql_style.py) write OPERATOR(pg_catalog.=) and qualify every
+--     function. Generated SQL names its relations with pgh_ prefixed aliases,
+--     which no tracked table's column can have.
+--   * One job per function; one over ~80 lines says above it why it is long.
+--     Lines stay within 140 characters.
 
 \echo Use "CREATE EXTENSION history_track" to load this file. \quit
 

@@ -172,6 +172,8 @@ AS $$
 $$;
 
 -- Refuse what cannot be tracked, before anything is created.
+-- (Long on purpose: one check per reason a table cannot be tracked, each
+-- with its error, DETAIL and HINT.)
 CREATE FUNCTION history_track._assert_trackable(p_table regclass) RETURNS void
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp

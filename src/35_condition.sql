@@ -246,6 +246,8 @@ $$;
 -- Step 2: check a condition function's parse tree against the allowlist.
 -- p_row: the type its parameters must have. Returns which of OLD and NEW the
 -- condition reads, or raises what is not allowed.
+-- (Long on purpose: the whole allowlist in one place, one query per rule,
+-- so a reviewer sees everything a condition may contain at once.)
 CREATE FUNCTION history_track._check_condition_tree(p_function regprocedure, p_row regtype,
                                                     p_table regclass, p_label text,
                                                     OUT reads_old boolean, OUT reads_new boolean)

@@ -88,6 +88,8 @@ $$;
 -- tells replay which key changes happened in the same statement (a swap of
 -- two keys is not a delete of either) and where a moved row's history
 -- continues under its old key. Both are NULL on every other event.
+-- (Long on purpose: the one statement a tracker runs, assembled in one
+-- place: columns, key, context, condition, pairing.)
 CREATE FUNCTION history_track._tracker_sql(p_table regclass, p_label text, p_operation text,
                                            p_check boolean DEFAULT false, p_relation regclass DEFAULT NULL)
 RETURNS text

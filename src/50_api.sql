@@ -59,6 +59,8 @@ $$;
 -- Create the event table of p_table, or bring an existing one up to date with
 -- the table's columns. Returns the event table. Every column is of the type
 -- history stores its column as (_stored_type), pgh_obj_id too.
+-- (Long on purpose: creating the table and bringing it up to date share
+-- the column list and its checks.)
 CREATE FUNCTION history_track._prepare_event_table(p_table regclass, p_columns name[], p_exclude name[])
 RETURNS regclass
 LANGUAGE plpgsql VOLATILE
@@ -170,6 +172,9 @@ $$;
 -- track_table()'s options, checked and cleaned: operations lower case, in
 -- order, defaulted as the other options imply; every name a column; the
 -- column choice the event table already has. Raises on the first bad one.
+-- (Long on purpose: one block per option, each with its own error, in the
+-- order a user reads them; operations, snapshot and label depend on each
+-- other and are checked together.)
 CREATE FUNCTION history_track._track_options(
     p_table regclass, p_label text, p_operations text[], p_has_condition boolean, p_changed text[],
     p_snapshot text, p_columns text[], p_exclude text[],
@@ -365,6 +370,9 @@ $$;
 -- SECURITY DEFINER: the trigger functions are created as, and owned by, the
 -- extension's owner. Checks everything again (anyone may call it): the
 -- caller must own tbl, and p_probe's parse tree must pass the allowlist.
+-- (Long on purpose: a SECURITY DEFINER entry point repeats its checks
+-- before it acts, in one reading order: ownership, allowlist, catalog,
+-- triggers, baseline.)
 CREATE FUNCTION history_track._track_finish(
     p_table regclass, p_label text, p_operations text[], p_probe regprocedure, p_changed text[],
     p_snapshot text, p_columns text[], p_exclude text[], p_baseline boolean)

@@ -729,6 +729,9 @@ $$;
 -- recorded value comes back unchanged from the new type; and the row type's
 -- attribute, compiling the conditions that read it again. Only between
 -- trusted types, which is all history stores.
+-- (Long on purpose: refusing a change that would alter recorded values and
+-- making it are one sequence over the same columns; split, the check and the
+-- ALTER could drift apart.)
 CREATE FUNCTION history_track._follow_type(p_table regclass, p_stored history_track.tracked_table, p_row regtype,
                                            p_column name, p_old_type oid, p_old_typmod integer,
                                            p_new_type oid, p_new_typmod integer)

@@ -381,6 +381,8 @@ $$;
 COMMENT ON FUNCTION @extschema@.start_hash_chain(regclass) IS
     'Start a hash chain over a tracked table''s events from now on; verify_history() checks it';
 
+-- (Long on purpose: the walk over the chain and each way it can break,
+-- reported in the order they are found.)
 CREATE FUNCTION @extschema@.verify_history(tbl regclass)
 RETURNS TABLE (verified bigint, first_broken_link bigint, pgh_id bigint, problem text, last_hash text)
 LANGUAGE plpgsql STABLE
