@@ -517,6 +517,24 @@ AS $$
                     WHERE ea.attrelid = t.event_table AND ea.attname = m.attname AND NOT ea.attisdropped)
 $$;
 
+-- The lists generated SQL needs of _recorded_columns(p_table, p_alias), in
+-- the table's column order: the names, ", a, b" (insert targets), ", <a's
+-- value>, <b's value>" (values), "<a's value>, <b's value>" (now) and
+-- "pgh_r.a, pgh_r.b" (replayed, from history_as_of's pgh_r). NULLs when no
+-- column is recorded.
+CREATE FUNCTION history_track._recorded_lists(p_table regclass, p_alias text, OUT names name[], OUT targets text,
+                                              OUT "values" text, OUT now text, OUT replayed text)
+LANGUAGE sql STABLE STRICT
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT array_agg(c.attname ORDER BY c.attnum),
+           string_agg(format(', %I', c.attname), '' ORDER BY c.attnum),
+           string_agg(', ' || c.value_sql, '' ORDER BY c.attnum),
+           string_agg(c.value_sql, ', ' ORDER BY c.attnum),
+           string_agg(format('pgh_r.%I', c.attname), ', ' ORDER BY c.attnum)
+      FROM history_track._recorded_columns(p_table, p_alias) AS c
+$$;
+
 -- The SQL type of pgh_obj_id: the stored type of the key column for a
 -- one-column key, jsonb (an array of the key's stored values in key order)
 -- for a composite key.

@@ -118,11 +118,7 @@ BEGIN
     v_snap := CASE p_operation WHEN 'insert' THEN 'pgh_new'
                                WHEN 'update' THEN 'pgh_' || COALESCE(v_tracker.snapshot, 'new')
                                ELSE 'pgh_old' END;
-    SELECT array_agg(c.attname ORDER BY c.attnum) AS names,
-           string_agg(format(', %I', c.attname), '' ORDER BY c.attnum) AS targets,
-           string_agg(', ' || c.value_sql, '' ORDER BY c.attnum) AS values
-      INTO v_cols
-      FROM history_track._recorded_columns(p_table, v_snap) AS c;
+    SELECT * INTO v_cols FROM history_track._recorded_lists(p_table, v_snap);
 
     IF p_operation = 'insert' THEN
         v_from := 'pgh_new_rows AS pgh_new';

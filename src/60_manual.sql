@@ -105,10 +105,7 @@ BEGIN
                   HINT = 'Call record_history_event().';
     END IF;
 
-    SELECT string_agg(format(', %I', c.attname), '' ORDER BY c.attnum) AS targets,
-           string_agg(', ' || c.value_sql, '' ORDER BY c.attnum) AS values
-      INTO v_cols
-      FROM history_track._recorded_columns(p_table, 'pgh_t') AS c;
+    SELECT * INTO v_cols FROM history_track._recorded_lists(p_table, 'pgh_t');
     -- (Every column of the table, in its order, is compared with the caller's row.)
 
     EXECUTE format(
@@ -233,10 +230,7 @@ DECLARE
     v_cols  record;
     v_count bigint;
 BEGIN
-    SELECT string_agg(format(', %I', c.attname), '' ORDER BY c.attnum) AS targets,
-           string_agg(', ' || c.value_sql, '' ORDER BY c.attnum) AS values
-      INTO v_cols
-      FROM history_track._recorded_columns(p_table, 'pgh_t') AS c;
+    SELECT * INTO v_cols FROM history_track._recorded_lists(p_table, 'pgh_t');
     EXECUTE format(
         E'INSERT INTO %s (pgh_created_at, pgh_label, pgh_operation, pgh_obj_id, pgh_context_id, pgh_context%s)\n'
         ' SELECT pg_catalog.now(), ''baseline'', %L, %s, pgh_c.context_id, pgh_c.context%s\n'
@@ -324,12 +318,7 @@ BEGIN
     IF NOT history_track._has_default_trackers(p_table) THEN
         RETURN 0::bigint;   -- nothing replays
     END IF;
-    SELECT string_agg(format(', %I', c.attname), '' ORDER BY c.attnum) AS targets,
-           string_agg(', ' || c.value_sql, '' ORDER BY c.attnum) AS values,
-           string_agg(c.value_sql, ', ' ORDER BY c.attnum) AS now,
-           string_agg(format('pgh_r.%I', c.attname), ', ' ORDER BY c.attnum) AS replayed
-      INTO v_cols
-      FROM history_track._recorded_columns(p_table, 'pgh_t') AS c;
+    SELECT * INTO v_cols FROM history_track._recorded_lists(p_table, 'pgh_t');
     EXECUTE format(
         E'WITH pgh_r AS MATERIALIZED (%1$s)\n'
         'INSERT INTO %2$s (pgh_created_at, pgh_label, pgh_operation, pgh_obj_id, pgh_context_id, pgh_context%3$s)\n'

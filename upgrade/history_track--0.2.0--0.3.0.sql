@@ -584,6 +584,19 @@ AS $$
                     WHERE ea.attrelid = t.event_table AND ea.attname = m.attname AND NOT ea.attisdropped)
 $$;
 -- from src/20_util.sql
+CREATE OR REPLACE FUNCTION history_track._recorded_lists(p_table regclass, p_alias text, OUT names name[], OUT targets text,
+                                              OUT "values" text, OUT now text, OUT replayed text)
+LANGUAGE sql STABLE STRICT
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT array_agg(c.attname ORDER BY c.attnum),
+           string_agg(format(', %I', c.attname), '' ORDER BY c.attnum),
+           string_agg(', ' || c.value_sql, '' ORDER BY c.attnum),
+           string_agg(c.value_sql, ', ' ORDER BY c.attnum),
+           string_agg(format('pgh_r.%I', c.attname), ', ' ORDER BY c.attnum)
+      FROM history_track._recorded_columns(p_table, p_alias) AS c
+$$;
+-- from src/20_util.sql
 CREATE OR REPLACE FUNCTION history_track._obj_id_type(p_table regclass) RETURNS text
 LANGUAGE sql STABLE STRICT
 SET search_path = pg_catalog, pg_temp
@@ -1349,11 +1362,7 @@ BEGIN
     v_snap := CASE p_operation WHEN 'insert' THEN 'pgh_new'
                                WHEN 'update' THEN 'pgh_' || COALESCE(v_tracker.snapshot, 'new')
                                ELSE 'pgh_old' END;
-    SELECT array_agg(c.attname ORDER BY c.attnum) AS names,
-           string_agg(format(', %I', c.attname), '' ORDER BY c.attnum) AS targets,
-           string_agg(', ' || c.value_sql, '' ORDER BY c.attnum) AS values
-      INTO v_cols
-      FROM history_track._recorded_columns(p_table, v_snap) AS c;
+    SELECT * INTO v_cols FROM history_track._recorded_lists(p_table, v_snap);
 
     IF p_operation = 'insert' THEN
         v_from := 'pgh_new_rows AS pgh_new';
@@ -2369,10 +2378,7 @@ BEGIN
                   HINT = 'Call record_history_event().';
     END IF;
 
-    SELECT string_agg(format(', %I', c.attname), '' ORDER BY c.attnum) AS targets,
-           string_agg(', ' || c.value_sql, '' ORDER BY c.attnum) AS values
-      INTO v_cols
-      FROM history_track._recorded_columns(p_table, 'pgh_t') AS c;
+    SELECT * INTO v_cols FROM history_track._recorded_lists(p_table, 'pgh_t');
     -- (Every column of the table, in its order, is compared with the caller's row.)
 
     EXECUTE format(
@@ -2496,10 +2502,7 @@ DECLARE
     v_cols  record;
     v_count bigint;
 BEGIN
-    SELECT string_agg(format(', %I', c.attname), '' ORDER BY c.attnum) AS targets,
-           string_agg(', ' || c.value_sql, '' ORDER BY c.attnum) AS values
-      INTO v_cols
-      FROM history_track._recorded_columns(p_table, 'pgh_t') AS c;
+    SELECT * INTO v_cols FROM history_track._recorded_lists(p_table, 'pgh_t');
     EXECUTE format(
         E'INSERT INTO %s (pgh_created_at, pgh_label, pgh_operation, pgh_obj_id, pgh_context_id, pgh_context%s)\n'
         ' SELECT pg_catalog.now(), ''baseline'', %L, %s, pgh_c.context_id, pgh_c.context%s\n'
@@ -2574,12 +2577,7 @@ BEGIN
     IF NOT history_track._has_default_trackers(p_table) THEN
         RETURN 0::bigint;   -- nothing replays
     END IF;
-    SELECT string_agg(format(', %I', c.attname), '' ORDER BY c.attnum) AS targets,
-           string_agg(', ' || c.value_sql, '' ORDER BY c.attnum) AS values,
-           string_agg(c.value_sql, ', ' ORDER BY c.attnum) AS now,
-           string_agg(format('pgh_r.%I', c.attname), ', ' ORDER BY c.attnum) AS replayed
-      INTO v_cols
-      FROM history_track._recorded_columns(p_table, 'pgh_t') AS c;
+    SELECT * INTO v_cols FROM history_track._recorded_lists(p_table, 'pgh_t');
     EXECUTE format(
         E'WITH pgh_r AS MATERIALIZED (%1$s)\n'
         'INSERT INTO %2$s (pgh_created_at, pgh_label, pgh_operation, pgh_obj_id, pgh_context_id, pgh_context%3$s)\n'
