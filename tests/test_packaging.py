@@ -10,13 +10,13 @@ from importlib import metadata, resources
 
 import history_track
 from conftest import ROOT
+from history_track import _resources
 
 SEMVER = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(-[0-9A-Za-z.-]+)?$")
 
 
 def control_version() -> str:
-    text = (ROOT / "history_track.control").read_text()
-    return re.search(r"^default_version\s*=\s*'([^']+)'", text, re.M).group(1)
+    return _resources.control_version((ROOT / "history_track.control").read_text())
 
 
 def test_meta_json_is_a_pgxn_1_0_0_document_that_agrees_with_the_control_file():

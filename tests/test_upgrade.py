@@ -13,6 +13,7 @@ from typing import Any, Iterator
 import psycopg
 import pytest
 from conftest import GENERATED
+from history_track._resources import control_version
 from psycopg import sql
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -20,7 +21,7 @@ PREVIOUS = "0.2.0"
 
 
 def _version() -> str:
-    return re.search(r"default_version = '([^']+)'", (ROOT / "history_track.control").read_text()).group(1)  # type: ignore[union-attr]
+    return control_version((ROOT / "history_track.control").read_text())
 
 
 @pytest.fixture

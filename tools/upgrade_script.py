@@ -29,7 +29,9 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-EXTENSION = "history_track"
+# This tree's package: the SQL splitter and the control file's version are the ones it uses.
+sys.path.insert(0, str(ROOT / "python"))
+from history_track._resources import EXTENSION, control_version, statements  # noqa: E402
 
 PROLOGUES = {
     ("0.1.0", "0.2.0"): """\
@@ -167,61 +169,8 @@ KEEP_OUT = re.compile(
 )
 
 
-def statements(text: str) -> list[str]:
-    """Split SQL into statements at top-level semicolons (dollar quotes and
-    string literals respected, comments dropped)."""
-    out: list[str] = []
-    buf: list[str] = []
-    i, quote = 0, None
-    while i < len(text):
-        if quote is None:
-            if text.startswith("--", i):
-                while buf and buf[-1] in (" ", "\t"):  # and the blanks before it
-                    buf.pop()
-                i = text.index("\n", i) if "\n" in text[i:] else len(text)
-                continue
-            m = re.match(r"\$[A-Za-z_]*\$", text[i:])
-            if m:
-                quote = m.group(0)
-                buf.append(quote)
-                i += len(quote)
-                continue
-            if text[i] == "'":
-                j = i + 1
-                while True:
-                    j = text.index("'", j)
-                    if text.startswith("''", j):
-                        j += 2
-                        continue
-                    break
-                buf.append(text[i : j + 1])
-                i = j + 1
-                continue
-            if text[i] == ";":
-                stmt = "".join(buf).strip()
-                if stmt:
-                    out.append(stmt + ";")
-                buf = []
-                i += 1
-                continue
-            if text.startswith("\\echo", i) and (i == 0 or text[i - 1] == "\n"):
-                i = text.index("\n", i)
-                continue
-            buf.append(text[i])
-            i += 1
-        else:
-            j = text.index(quote, i)
-            buf.append(text[i : j + len(quote)])
-            i = j + len(quote)
-            quote = None
-    if "".join(buf).strip():
-        out.append("".join(buf).strip())
-    return out
-
-
 def current_version() -> str:
-    control = (ROOT / f"{EXTENSION}.control").read_text()
-    return re.search(r"^default_version\s*=\s*'([^']+)'", control, re.M).group(1)  # type: ignore[union-attr]
+    return control_version((ROOT / f"{EXTENSION}.control").read_text())
 
 
 def previous_version(current: str) -> str:

@@ -51,12 +51,22 @@ def _read_control() -> str:
     return (resources.files(__package__) / f"{EXTENSION}.control").read_text()
 
 
-def version() -> str:
-    """The extension version, from the control file's ``default_version``."""
-    match = re.search(r"^default_version\s*=\s*'([^']+)'", _read_control(), re.M)
+# A control file's default_version: the one place it is read (python/setup.py,
+# tools/ and the tests use control_version() too).
+_DEFAULT_VERSION = re.compile(r"^default_version\s*=\s*'([^']+)'", re.M)
+
+
+def control_version(control: str) -> str:
+    """The ``default_version`` the text of a control file gives."""
+    match = _DEFAULT_VERSION.search(control)
     if match is None:  # pragma: no cover - the control file is ours
         raise RuntimeError("history_track.control has no default_version")
     return match.group(1)
+
+
+def version() -> str:
+    """The extension version, from the control file's ``default_version``."""
+    return control_version(_read_control())
 
 
 def _sql_sources() -> list[tuple[str, str]]:
@@ -90,3 +100,62 @@ def extension_files() -> ExtensionFiles:
         install_script="".join(text for _, text in _sql_sources()),
         upgrade_scripts=_upgrade_scripts(),
     )
+
+
+_DOLLAR_QUOTE = re.compile(r"\$[A-Za-z_]*\$")
+
+
+def statements(text: str) -> list[str]:
+    """Split SQL into statements at top-level semicolons (dollar quotes and
+    string literals respected, comments and psql's ``\\echo`` lines dropped).
+    Enough for the extension's own scripts (no ``/* */`` comments, no
+    ``E''`` strings outside dollar quotes), which are all it is used on:
+    install_without_extension() and tools/upgrade_script.py."""
+    out: list[str] = []
+    buf: list[str] = []
+    i, quote = 0, None
+    while i < len(text):
+        if quote is None:
+            if text.startswith("--", i):
+                while buf and buf[-1] in (" ", "\t"):  # and the blanks before it
+                    buf.pop()
+                end = text.find("\n", i)
+                i = end if end >= 0 else len(text)
+                continue
+            m = _DOLLAR_QUOTE.match(text, i)
+            if m:
+                quote = m.group(0)
+                buf.append(quote)
+                i += len(quote)
+                continue
+            if text[i] == "'":
+                j = i + 1
+                while True:
+                    j = text.index("'", j)
+                    if text.startswith("''", j):
+                        j += 2
+                        continue
+                    break
+                buf.append(text[i : j + 1])
+                i = j + 1
+                continue
+            if text[i] == ";":
+                stmt = "".join(buf).strip()
+                if stmt:
+                    out.append(stmt + ";")
+                buf = []
+                i += 1
+                continue
+            if text.startswith("\\echo", i) and (i == 0 or text[i - 1] == "\n"):
+                i = text.index("\n", i)
+                continue
+            buf.append(text[i])
+            i += 1
+        else:
+            j = text.index(quote, i)
+            buf.append(text[i : j + len(quote)])
+            i = j + len(quote)
+            quote = None
+    if "".join(buf).strip():
+        out.append("".join(buf).strip())
+    return out
