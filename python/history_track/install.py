@@ -11,8 +11,9 @@ from typing import Any
 
 import psycopg
 from psycopg import sql
+from psycopg.rows import dict_row
 
-from ._resources import EXTENSION, extension_files
+from ._resources import EXTENSION, extension_files, statements
 from .server import Installation
 
 
@@ -65,8 +66,6 @@ def create_extension(conn: psycopg.Connection, schema: str | None = None) -> str
 # history_track.installation. Everything is created in one transaction.
 
 _INSTALLATION = "history_track.installation"
-_EVENT_TRIGGER = re.compile(r"^CREATE EVENT TRIGGER .*?;\n", re.S | re.M)
-_CONFIG_DUMP = re.compile(r"^SELECT pg_catalog\.pg_extension_config_dump\(.*?\);\n", re.M)
 _API_OBJECT = re.compile(r"^CREATE (FUNCTION|VIEW) @extschema@\.(\w+)", re.M)
 
 
@@ -79,17 +78,16 @@ class PlainInstall:
     event_triggers: bool  # False: the role may not create them (see the warning)
 
 
-def _plain_script(schema: str) -> tuple[str, list[str]]:
-    script = extension_files().install_script
-    script = re.sub(r"^\\echo .*\n", "", script, flags=re.M)
-    script = _CONFIG_DUMP.sub("", script)
-    event_triggers = _EVENT_TRIGGER.findall(script)
-    script = _EVENT_TRIGGER.sub("", script)
-    return script.replace("@extschema@", _quote_ident(schema)), event_triggers
-
-
-def _quote_ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
+def _plain_script(conn: psycopg.Connection[Any], schema: str) -> tuple[str, list[str]]:
+    """The install script as plain SQL in ``schema``, and its CREATE EVENT
+    TRIGGER statements apart (they need privileges the role may lack)."""
+    script: list[str] = []
+    event_triggers: list[str] = []
+    for stmt in statements(extension_files().install_script):  # (psql's \\echo lines go too)
+        if stmt.startswith("SELECT pg_catalog.pg_extension_config_dump("):
+            continue
+        (event_triggers if stmt.startswith("CREATE EVENT TRIGGER ") else script).append(stmt)
+    return "\n".join(script).replace("@extschema@", sql.Identifier(schema).as_string(conn)), event_triggers
 
 
 def _installed(conn: psycopg.Connection[Any]) -> str | None:
@@ -115,7 +113,7 @@ def install_without_extension(conn: psycopg.Connection[Any], schema: str = "publ
             if found != "unknown"
             else "a schema named history_track exists; rename or drop it",
         )
-    script, event_triggers = _plain_script(schema)
+    script, event_triggers = _plain_script(conn, schema)
     with conn.transaction():
         conn.execute(script)  # no parameters: sent as is, all statements in one go
         made = True
@@ -174,17 +172,18 @@ def uninstall(conn: psycopg.Connection[Any]) -> str:
             )
         schema = conn.execute(sql.SQL("SELECT schema FROM {}").format(sql.SQL(_INSTALLATION))).fetchone()[0]  # type: ignore[index]
         names = sorted({m.group(2) for m in _API_OBJECT.finditer(extension_files().install_script)})
-        for (evt,) in conn.execute(
-            "SELECT evtname FROM pg_event_trigger WHERE evtname LIKE 'history\\_track\\_%'"
-        ).fetchall():
-            conn.execute(sql.SQL("DROP EVENT TRIGGER {}").format(sql.Identifier(evt)))
-        for obj, kind in conn.execute(
-            "SELECT p.oid::regprocedure::text, 'FUNCTION' FROM pg_proc p"
-            " WHERE p.pronamespace = %(s)s::regnamespace AND p.proname = ANY(%(n)s)"
-            " UNION ALL SELECT c.oid::regclass::text, 'VIEW' FROM pg_class c"
-            " WHERE c.relnamespace = %(s)s::regnamespace AND c.relname = ANY(%(n)s) AND c.relkind = 'v'",
-            {"s": _quote_ident(schema), "n": names},
-        ).fetchall():
-            conn.execute(sql.SQL("DROP {} {}").format(sql.SQL(kind), sql.SQL(obj)))
+        with conn.cursor(row_factory=dict_row) as cur:
+            for trigger in cur.execute(
+                "SELECT evtname FROM pg_event_trigger WHERE evtname LIKE 'history\\_track\\_%'"
+            ).fetchall():
+                conn.execute(sql.SQL("DROP EVENT TRIGGER {}").format(sql.Identifier(trigger["evtname"])))
+            for obj in cur.execute(
+                "SELECT p.oid::regprocedure::text AS object, 'FUNCTION' AS kind FROM pg_proc p"
+                " WHERE p.pronamespace = %(s)s::regnamespace AND p.proname = ANY(%(n)s)"
+                " UNION ALL SELECT c.oid::regclass::text, 'VIEW' FROM pg_class c"
+                " WHERE c.relnamespace = %(s)s::regnamespace AND c.relname = ANY(%(n)s) AND c.relkind = 'v'",
+                {"s": sql.Identifier(schema).as_string(conn), "n": names},
+            ).fetchall():
+                conn.execute(sql.SQL("DROP {} {}").format(sql.SQL(obj["kind"]), sql.SQL(obj["object"])))
         conn.execute("DROP SCHEMA history_track CASCADE")
     return found
