@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import decimal
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -23,7 +23,7 @@ from uuid import UUID
 
 import psycopg
 from psycopg import sql
-from psycopg.rows import tuple_row
+from psycopg.rows import RowFactory, class_row, dict_row, tuple_row
 from psycopg.types.json import Jsonb, set_json_loads
 
 
@@ -33,10 +33,10 @@ def loads(text: str | bytes) -> Any:
     return json.loads(text, parse_float=decimal.Decimal)
 
 
-def _cursor(conn: psycopg.Connection[Any]) -> psycopg.Cursor[Any]:
+def _cursor(conn: psycopg.Connection[Any], row_factory: RowFactory[Any] = tuple_row) -> psycopg.Cursor[Any]:
     """A cursor of ``conn`` whose json and jsonb values are decoded by
     :func:`loads`; the connection's loaders are not changed."""
-    cur = conn.cursor(row_factory=tuple_row)
+    cur = conn.cursor(row_factory=row_factory)
     set_json_loads(loads, cur)
     return cur
 
@@ -79,6 +79,66 @@ class Event:
     diff: dict[str, list[Any]] | None = None
 
 
+# Event's fields that hold JSON (jsonb columns of history_events()).
+_EVENT_JSON = ("obj_id", "context", "data", "diff")
+
+
+def event_from_row(row: Mapping[str, Any], decode: Callable[[Any], Any] | None = None) -> Event:
+    """An Event from a row of :func:`history_query` read by name (its columns
+    are named after Event's fields). ``decode`` is applied to the JSON values
+    first, for a driver that returns jsonb undecoded (Django's cursor)."""
+    values = dict(row)
+    if decode is not None:
+        for name in _EVENT_JSON:
+            values[name] = decode(values[name])
+    return Event(**values)
+
+
+def _text_array(values: Sequence[str] | None) -> list[str] | None:
+    return list(values) if values is not None else None
+
+
+def track_table_query(
+    table: str,
+    *,
+    label: str | None = None,
+    operations: Sequence[str] | None = None,
+    condition: str | None = None,
+    changed: Sequence[str] | None = None,
+    snapshot: str | None = None,
+    columns: Sequence[str] | None = None,
+    exclude: Sequence[str] | None = None,
+    baseline: bool = False,
+) -> tuple[str, list[Any]]:
+    """The track_table() call and its parameters; it returns the event
+    table's name as text (shared by track_table() and
+    history_track.django.operations.TrackModel)."""
+    return (
+        (
+            "SELECT track_table(%s::regclass, label => %s, operations => %s::text[], condition => %s,"
+            " changed => %s::text[], snapshot => %s, columns => %s::text[], exclude => %s::text[],"
+            " baseline => %s)::text"
+        ),
+        [
+            table,
+            label,
+            _text_array(operations),
+            condition,
+            _text_array(changed),
+            snapshot,
+            _text_array(columns),
+            _text_array(exclude),
+            baseline,
+        ],
+    )
+
+
+def untrack_table_query(table: str, *, label: str | None = None, drop_events: bool = False) -> tuple[str, list[Any]]:
+    """The untrack_table() call and its parameters (shared by untrack_table()
+    and history_track.django.operations)."""
+    return "SELECT untrack_table(%s::regclass, label => %s, drop_events => %s)", [table, label, drop_events]
+
+
 def track_table(
     conn: psycopg.Connection[Any],
     table: str,
@@ -100,19 +160,17 @@ def track_table(
     return str(
         _value(
             conn,
-            "SELECT track_table(%s::regclass, label => %s, operations => %s, condition => %s,"
-            " changed => %s, snapshot => %s, columns => %s, exclude => %s, baseline => %s)::text",
-            [
+            *track_table_query(
                 table,
-                label,
-                list(operations) if operations is not None else None,
-                condition,
-                list(changed) if changed is not None else None,
-                snapshot,
-                list(columns) if columns is not None else None,
-                list(exclude) if exclude is not None else None,
-                baseline,
-            ],
+                label=label,
+                operations=operations,
+                condition=condition,
+                changed=changed,
+                snapshot=snapshot,
+                columns=columns,
+                exclude=exclude,
+                baseline=baseline,
+            ),
         )
     )
 
@@ -121,21 +179,21 @@ def untrack_table(
     conn: psycopg.Connection[Any], table: str, *, label: str | None = None, drop_events: bool = False
 ) -> None:
     """SELECT untrack_table(...)."""
-    _value(conn, "SELECT untrack_table(%s::regclass, label => %s, drop_events => %s)", [table, label, drop_events])
+    _value(conn, *untrack_table_query(table, label=label, drop_events=drop_events))
 
 
 def trackers(conn: psycopg.Connection[Any], table: str | None = None) -> list[Tracker]:
     """The rows of history_trackers, for one table or all."""
     query = (
-        "SELECT table_name::text, event_table::text, label, operations, condition, snapshot,"
-        " changed::text[] FROM history_trackers"
+        "SELECT table_name::text AS table_name, event_table::text AS event_table, label, operations, condition,"
+        " snapshot, changed::text[] AS changed FROM history_trackers"
     )
     params: list[Any] = []
     if table is not None:
         query += " WHERE table_name = %s::regclass"
         params.append(table)
-    with _cursor(conn) as cur:
-        return [Tracker(*row) for row in cur.execute(query, params)]
+    with _cursor(conn, class_row(Tracker)) as cur:
+        return cur.execute(query, params).fetchall()
 
 
 def key_text(key: Any, encoder: type[json.JSONEncoder] | None = None) -> str:
@@ -153,12 +211,13 @@ def history_query(
     last: int | None,
     encoder: type[json.JSONEncoder] | None = None,
 ) -> tuple[str, list[Any]]:
-    """The history_events() query and its parameters; its rows are Event's
-    fields in order (shared by history() and history_track.django.events())."""
+    """The history_events() query and its parameters; its columns are named
+    after Event's fields (shared by history() and history_track.django.events())."""
     return (
         (
-            "SELECT table_name::text, pgh_id, pgh_created_at, pgh_label, pgh_operation, pgh_obj_id,"
-            " pgh_context_id, pgh_context, data, diff"
+            "SELECT table_name::text AS table_name, pgh_id AS id, pgh_created_at AS created_at, pgh_label AS label,"
+            " pgh_operation AS operation, pgh_obj_id AS obj_id, pgh_context_id AS context_id,"
+            " pgh_context AS context, data, diff"
             " FROM history_events(%s::regclass, %s, %s::uuid, %s, %s, %s)"
         ),
         [
@@ -190,8 +249,8 @@ def history(
     ordered by time (``pgh_created_at``, the writing transaction's start), then
     table, then ``pgh_id``; ``last`` keeps the latest N of them all (the SQL
     function returns the last N of each table, merged here)."""
-    with _cursor(conn) as cur:
-        events = [Event(*row) for row in cur.execute(*history_query(table, key, context_id, since, until, last))]
+    with _cursor(conn, class_row(Event)) as cur:
+        events = cur.execute(*history_query(table, key, context_id, since, until, last)).fetchall()
     if table is None:
         events.sort(key=lambda e: (e.created_at, e.table_name, e.id))
         if last is not None:
@@ -203,13 +262,26 @@ def as_of(conn: psycopg.Connection[Any], table: str, ts: datetime, *, key: Any =
     """SELECT * FROM history_as_of(NULL::table, ts): the table's rows as they
     were at ``ts`` (or the one row with ``key``), as dicts, in key order."""
     rel = sql.SQL(_value(conn, "SELECT %s::regclass::text", [table]))
-    with _cursor(conn) as cur:
-        cur.execute(
+    with _cursor(conn, dict_row) as cur:
+        return cur.execute(
             sql.SQL("SELECT * FROM history_as_of(NULL::{}, %s, %s) ORDER BY 1").format(rel),
             [ts, None if key is None else key_text(key)],
-        )
-        names = [d.name for d in cur.description or []]
-        return [dict(zip(names, row)) for row in cur.fetchall()]
+        ).fetchall()
+
+
+def revert_row_query(
+    table: str,
+    key: Any = None,
+    ts: datetime | None = None,
+    event: int | None = None,
+    encoder: type[json.JSONEncoder] | None = None,
+) -> tuple[str, list[Any]]:
+    """The revert_row() call and its parameters: to what event ``event``
+    recorded, or else to the row ``key``'s state at ``ts`` (shared by
+    revert_row() and history_track.django.revert())."""
+    if event is not None:
+        return "SELECT revert_row(%s::regclass, %s::bigint)", [table, event]
+    return "SELECT revert_row(%s::regclass, %s::text, %s)", [table, key_text(key, encoder), ts]
 
 
 def revert_row(
@@ -217,9 +289,7 @@ def revert_row(
 ) -> int:
     """Restore one row to its state at ``ts`` (by ``key``), or to the state
     event ``event`` recorded; returns the number of rows written."""
-    if event is not None:
-        return int(_value(conn, "SELECT revert_row(%s::regclass, %s::bigint)", [table, event]))
-    return int(_value(conn, "SELECT revert_row(%s::regclass, %s::text, %s)", [table, key_text(key), ts]))
+    return int(_value(conn, *revert_row_query(table, key, ts, event)))
 
 
 def revert_table(conn: psycopg.Connection[Any], table: str, ts: datetime) -> int:
@@ -244,15 +314,32 @@ class ContextEvent:
 
 def context_events(conn: psycopg.Connection[Any], context_id: UUID | str) -> list[ContextEvent]:
     """Every event of one context across the event tables the caller may read."""
-    with _cursor(conn) as cur:
-        return [
-            ContextEvent(*row)
-            for row in cur.execute(
-                "SELECT table_name::text, event_table::text, pgh_id, pgh_created_at, pgh_label, pgh_operation,"
-                " pgh_obj_id, pgh_context, data FROM history_context_events(%s)",
-                [str(context_id)],
-            )
-        ]
+    with _cursor(conn, class_row(ContextEvent)) as cur:
+        return cur.execute(
+            "SELECT table_name::text AS table_name, event_table::text AS event_table, pgh_id AS id,"
+            " pgh_created_at AS created_at, pgh_label AS label, pgh_operation AS operation, pgh_obj_id AS obj_id,"
+            " pgh_context AS context, data FROM history_context_events(%s)",
+            [str(context_id)],
+        ).fetchall()
+
+
+def record_event_query(
+    table: str, key: Any, label: str, context: Any, encoder: type[json.JSONEncoder] | None = None
+) -> tuple[str, list[Any]]:
+    """The record_history_event() call and its parameters; ``context`` is the
+    driver's jsonb parameter (or None), as the caller adapts it (shared by
+    record_event() and history_track.django.record())."""
+    return (
+        "SELECT record_history_event(%s::regclass, %s::text, %s, %s::jsonb)",
+        [table, key_text(key, encoder), label, context],
+    )
+
+
+def set_context_query(payload: str) -> tuple[str, list[Any]]:
+    """The set_history_context() call for a JSON object's text: merges it into
+    the transaction's context and returns the context id (shared by
+    history_track.context() and the CLI's demo)."""
+    return "SELECT set_history_context(%s::jsonb)", [payload]
 
 
 def record_event(
@@ -260,10 +347,4 @@ def record_event(
 ) -> int:
     """SELECT record_history_event(...): a manual event for one row; returns its pgh_id.
     ``key`` is the primary key's value, or a list for a composite key."""
-    return int(
-        _value(
-            conn,
-            "SELECT record_history_event(%s::regclass, %s::text, %s, %s)",
-            [table, key_text(key), label, Jsonb(context) if context is not None else None],
-        )
-    )
+    return int(_value(conn, *record_event_query(table, key, label, Jsonb(context) if context is not None else None)))

@@ -45,10 +45,11 @@ from typing import Any, Callable, TypeVar
 from psycopg import AsyncConnection, AsyncTransaction, Connection, Transaction
 from psycopg.pq import TransactionStatus
 
+from .api import set_context_query
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 _GET = "SELECT current_setting('history_track.context', true)"
-_SET = "SELECT set_history_context(%s::jsonb)"
 _RESTORE = "SELECT set_config('history_track.context', coalesce(%s, ''), true)"
 
 
@@ -97,7 +98,7 @@ class context:  # noqa: N801 - used like a function: history_track.context(conn,
             tx = conn.transaction()
             tx.__enter__()
         previous = conn.execute(_GET).fetchone()[0]  # type: ignore[index]
-        self.context_id = conn.execute(_SET, [self.payload]).fetchone()[0]  # type: ignore[index]
+        self.context_id = conn.execute(*set_context_query(self.payload)).fetchone()[0]  # type: ignore[index]
         self._stack.append((tx, previous))
         return self
 
@@ -122,7 +123,7 @@ class context:  # noqa: N801 - used like a function: history_track.context(conn,
             tx = conn.transaction()
             await tx.__aenter__()
         previous = (await (await conn.execute(_GET)).fetchone())[0]  # type: ignore[index]
-        self.context_id = (await (await conn.execute(_SET, [self.payload])).fetchone())[0]  # type: ignore[index]
+        self.context_id = (await (await conn.execute(*set_context_query(self.payload))).fetchone())[0]  # type: ignore[index]
         self._stack.append((tx, previous))
         return self
 

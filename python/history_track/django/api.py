@@ -19,7 +19,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connections, models, router
 from django.db.models.query import RawQuerySet
 
-from ..api import Event, history_query, key_text, loads
+from ..api import Event, event_from_row, history_query, key_text, loads, record_event_query, revert_row_query
 
 
 def _model(obj: models.Model | type[models.Model]) -> type[models.Model]:
@@ -73,11 +73,9 @@ def events(
     key = None if isinstance(obj, type) else _saved_key(obj)
     with connections[alias].cursor() as cur:
         cur.execute(*history_query(_table(model, alias), key, context_id, since, until, last, DjangoJSONEncoder))
+        names = [column[0] for column in cur.description]  # (DB-API: a column's name comes first)
         rows = cur.fetchall()
-    return [
-        Event(table, pgh_id, created, label, op, _json(obj_id), ctx_id, _json(ctx), _json(data), _json(diff))
-        for table, pgh_id, created, label, op, obj_id, ctx_id, ctx, data, diff in rows
-    ]
+    return [event_from_row(dict(zip(names, row)), _json) for row in rows]
 
 
 def as_of(model: type[models.Model], ts: datetime, *, key: Any = None, using: str | None = None) -> RawQuerySet:
@@ -100,13 +98,10 @@ def revert(obj: models.Model, ts: datetime | None = None, *, event: int | None =
     is not reloaded (``obj.refresh_from_db()``)."""
     alias = _alias(obj, using)
     table = _table(type(obj), alias)
+    if event is None and ts is None:
+        raise TypeError("revert() needs ts or event")
     with connections[alias].cursor() as cur:
-        if event is not None:
-            cur.execute("SELECT revert_row(%s::regclass, %s::bigint)", [table, event])
-        else:
-            if ts is None:
-                raise TypeError("revert() needs ts or event")
-            cur.execute("SELECT revert_row(%s::regclass, %s::text, %s)", [table, _key(obj.pk), ts])
+        cur.execute(*revert_row_query(table, obj.pk, ts, event, DjangoJSONEncoder))
         row = cur.fetchone()
     return int(row[0])
 
@@ -119,13 +114,13 @@ def record(obj: models.Model, label: str, *, using: str | None = None, **context
     key = _saved_key(obj)
     with connections[alias].cursor() as cur:
         cur.execute(
-            "SELECT record_history_event(%s::regclass, %s::text, %s, %s::jsonb)",
-            [
+            *record_event_query(
                 _table(type(obj), alias),
-                _key(key),
+                key,
                 label,
                 json.dumps(context, cls=DjangoJSONEncoder) if context else None,
-            ],
+                DjangoJSONEncoder,
+            )
         )
         row = cur.fetchone()
     return int(row[0])

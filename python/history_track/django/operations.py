@@ -25,6 +25,8 @@ from django.core.exceptions import FieldDoesNotExist
 from django.db import models
 from django.db.migrations.operations.base import Operation
 
+from ..api import track_table_query, untrack_table_query
+
 _DEFAULT_LABELS = ("insert", "update", "delete")
 
 
@@ -92,20 +94,17 @@ class TrackModel(Operation):
             return
         model, table = resolved
         schema_editor.execute(
-            "SELECT track_table(%s::regclass, label => %s, operations => %s::text[], condition => %s,"
-            " changed => %s::text[], snapshot => %s, columns => %s::text[], exclude => %s::text[],"
-            " baseline => %s)",
-            [
+            *track_table_query(
                 table,
-                self.label,
-                self.operations,
-                self.condition,
-                _columns(model, self.changed),
-                self.snapshot,
-                _columns(model, self.columns),
-                _columns(model, self.exclude),
-                self.baseline,
-            ],
+                label=self.label,
+                operations=self.operations,
+                condition=self.condition,
+                changed=_columns(model, self.changed),
+                snapshot=self.snapshot,
+                columns=_columns(model, self.columns),
+                exclude=_columns(model, self.exclude),
+                baseline=self.baseline,
+            )
         )
 
     def _untrack(self, schema_editor: Any, state: Any) -> None:
@@ -122,7 +121,7 @@ class TrackModel(Operation):
             else [op for op in _DEFAULT_LABELS if self.operations is None or op in {o.lower() for o in self.operations}]
         )
         for label in labels:
-            schema_editor.execute("SELECT untrack_table(%s::regclass, label => %s)", [table, label])
+            schema_editor.execute(*untrack_table_query(table, label=label))
 
     def database_forwards(self, app_label: str, schema_editor: Any, from_state: Any, to_state: Any) -> None:
         self._track(schema_editor, to_state)
