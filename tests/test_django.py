@@ -759,6 +759,133 @@ def test_one_context_object_entered_by_tasks_at_once(db):
     assert seen == [("a", {"job": "sync"}), ("a", None), ("b", {"job": "sync", "part": 2}), ("b", None)]
 
 
+def test_a_plain_call_is_taken_back_from_the_block_it_went_to(db):
+    from history_track.django import context, current_context
+    with context(req=1):
+        later = context(x=1)  # added to the request's block
+        with context(inner=1):
+            with later:  # taken back from there, though another block is open
+                assert current_context() == {"req": 1, "inner": 1, "x": 1}
+            assert current_context() == {"req": 1, "inner": 1}
+        assert current_context() == {"req": 1}
+
+
+def test_plain_calls_cost_the_same_however_many_came_before(db):
+    import time
+
+    from history_track.django import context
+
+    def calls(n: int) -> float:
+        start = time.perf_counter()
+        with context(job="import"):
+            for i in range(n):
+                context(row=i)
+        return time.perf_counter() - start
+
+    calls(1000)  # warm
+    small, large = min(calls(2000) for _ in range(3)), min(calls(16000) for _ in range(3))
+    assert large / small < 20  # linear: ~8; merging every earlier call again made it ~64
+
+
+def test_generators_cannot_be_decorated_and_sync_to_async_functions_can(db):
+    import asyncio
+
+    from asgiref.sync import sync_to_async
+    from history_track.django import context, current_context
+
+    with pytest.raises(TypeError, match="generator function"):
+
+        @context(job="gen")
+        def rows() -> Any:
+            yield 1
+
+    @context(job="thread")
+    @sync_to_async
+    def in_a_thread() -> Any:
+        return current_context()
+
+    assert asyncio.run(in_a_thread()) == {"job": "thread"}
+
+
+def test_the_user_is_the_one_the_request_has_when_a_statement_is_sent(db):
+    """The middleware's deferred user: the async path's loaded user stands in
+    for AuthenticationMiddleware's unloaded one, never for a user set later."""
+    from django.contrib.auth.models import AnonymousUser, User
+    from django.test import RequestFactory
+    from django.utils.functional import SimpleLazyObject
+    from history_track.django.middleware import RequestUser
+
+    alice, bob = User.objects.create_user("alice"), User.objects.create_user("bob")
+    request = RequestFactory().get("/")
+    request.user = SimpleLazyObject(lambda: AnonymousUser())  # as AuthenticationMiddleware sets it
+    user = RequestUser(request)
+    assert user() is None
+    request = RequestFactory().get("/")
+    request.user = SimpleLazyObject(lambda: pytest.fail("loaded again"))
+    request._acached_user = alice  # what await request.auser() loaded
+    user = RequestUser(request)
+    assert user() == alice.pk
+    request.user = SimpleLazyObject(lambda: bob)  # a token middleware after ours
+    assert user() == bob.pk
+
+
+@pytest.mark.skipif(DRIVER == "psycopg2", reason="server_side_binding is psycopg 3's")
+def test_an_interrupted_autocommit_write_leaves_no_transaction_open(db):
+    from django.db import connection
+    from history_track.django import context
+
+    class Interrupted(BaseException):
+        pass
+
+    def interrupt(execute: Any, sql: Any, params: Any, many: bool, ctx: Any) -> Any:
+        raise Interrupted
+
+    connection.close()
+    connection.settings_dict["OPTIONS"]["server_side_binding"] = True
+    try:
+        order = make_order()
+        with context(job="x"), pytest.raises(Interrupted), connection.execute_wrapper(interrupt):
+            order.status = "interrupted"
+            order.save()
+        assert connection.connection.info.transaction_status == 0  # idle, not in a transaction
+    finally:
+        connection.close()
+        del connection.settings_dict["OPTIONS"]["server_side_binding"]
+
+
+def test_what_is_only_comments_or_nested_comments_is_sent_as_it_is(db):
+    import time
+
+    from django.db import connection, transaction
+    from history_track.django import context
+    from history_track.django.context import _as_is, _head
+
+    def outcome(sql: str) -> Any:
+        with connection.cursor() as cur:
+            try:
+                cur.execute(sql)
+            except Exception as exc:
+                return type(exc).__name__
+            return cur.description
+
+    quiet = [outcome(sql) for sql in ("-- only a comment", "/* */", ";")]
+    with context(job="maintenance"):
+        assert [outcome(sql) for sql in ("-- only a comment", "/* */", ";")] == quiet
+        with connection.cursor() as cur:
+            cur.execute('/* a /* nested */ comment */ VACUUM shop."Orders"')
+            cur.execute('CREATE /* c */ INDEX CONCURRENTLY orders_total ON shop."Orders" (total)')
+        order = make_order()
+        with transaction.atomic(), connection.cursor() as cur:
+            cur.execute("SET LOCAL transaction_isolation = 'serializable'")  # must come first
+            order.status = "serializable"
+            order.save()
+    assert contexts(order)[-1] == {"job": "maintenance"}
+    hostile = "ALTER TABLE t " + "DETACH PARTITION p " * 20000
+    start = time.perf_counter()
+    assert not _as_is(_head(hostile), hostile)
+    assert time.perf_counter() - start < 1.0  # linear in the text, not quadratic
+
+
 def test_nan_is_refused_where_it_is_given(db):
     from history_track.django import context
     with pytest.raises(ValueError, match="not JSON compliant"):
@@ -915,6 +1042,9 @@ def test_async_view_under_an_asgi_server(db):
         response = conn.getresponse()
         body = response.read()
         assert response.status == 200, body
+        conn.request("GET", "/health/", headers={"Cookie": f"sessionid={client.cookies['sessionid'].value}"})
+        health = conn.getresponse()
+        assert (health.status, health.read(), health.getheader("Vary")) == (200, b'{"ok": true}', None)  # no session read
     finally:
         proc.terminate()
         log = proc.communicate(timeout=30)[0]

@@ -20,6 +20,6 @@ psycopg 3 installed). See doc/django.md.
 from __future__ import annotations
 
 from .api import as_of, events, record, revert
-from .context import context, current_context
+from .context import acurrent_context, context, current_context
 
-__all__ = ["as_of", "context", "current_context", "events", "record", "revert"]
+__all__ = ["acurrent_context", "as_of", "context", "current_context", "events", "record", "revert"]

@@ -46,9 +46,11 @@ import itertools
 import json
 import re
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Callable, TypeVar
 
+from asgiref.sync import iscoroutinefunction
 from django.core.serializers.json import DjangoJSONEncoder
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -58,22 +60,66 @@ _IDLE, _INTRANS, _INERROR = 0, 2, 3
 
 _SET = "SELECT pg_catalog.set_config('history_track.context', {}, true); "
 _SET_ALONE = "SELECT pg_catalog.set_config('history_track.context', %s, true)"
-# Leading white space and comments (PostgreSQL's /* */ nest; none that deep here).
-_LEAD = re.compile(r"(\s+|--[^\n]*(\n|$)|/\*([^*]|\*(?!/))*\*/)*")
-# Statements sent as they are: those PostgreSQL refuses to run in a transaction
-# block (which a second statement in the query string would make), transaction
-# control, and those that must come first in a transaction.
+# How much of a statement's text is read to tell what it is.
+_HEAD = 400
+# Statements sent as they are (matched on the head, comments removed): those
+# PostgreSQL refuses to run in a transaction block (which a second statement
+# in the query string would make), transaction control, and those that must
+# come first in a transaction.
 _AS_IS = re.compile(
     r"(vacuum|reindex|cluster|checkpoint|discard|alter\s+system|(create|drop)\s+(database|tablespace|subscription)"
-    r"|alter\s+database\b.*\bset\s+tablespace|alter\s+subscription"
-    r"|create\s+(unique\s+)?index\s+concurrently|drop\s+index\s+concurrently"
-    r"|alter\s+table\b.*\bdetach\s+partition\b.*\bconcurrently"
+    r"|alter\s+subscription|create\s+(unique\s+)?index\s+concurrently|drop\s+index\s+concurrently"
     r"|begin|start\s+transaction|commit|end|rollback|abort|prepare\s+transaction|savepoint|release"
-    r"|set\s+transaction|set\s+session\s+characteristics)\b",
-    re.IGNORECASE | re.DOTALL,
+    r"|set\s+transaction|set\s+session\s+characteristics"
+    r"|set\s+(session\s+|local\s+)?(transaction_isolation|transaction_read_only|transaction_deferrable))\b",
+    re.IGNORECASE,
 )
+# ALTER TABLE ... DETACH PARTITION ... CONCURRENTLY and ALTER DATABASE ... SET
+# TABLESPACE: their telling words are further on (each looked for on its own:
+# linear in the statement's length).
+_ALTER_TABLE = re.compile(r"alter\s+table\b", re.IGNORECASE)
+_DETACH = re.compile(r"\bdetach\s+partition\b", re.IGNORECASE)
+_CONCURRENTLY = re.compile(r"\bconcurrently\s*;?\s*$", re.IGNORECASE)
+_ALTER_DATABASE = re.compile(r"alter\s+database\b", re.IGNORECASE)
+_SET_TABLESPACE = re.compile(r"\bset\s+tablespace\b", re.IGNORECASE)
 # After these the setting may be gone (ROLLBACK [TO SAVEPOINT]) or the transaction over.
 _RESETS = re.compile(r"(rollback|abort|commit|end)\b", re.IGNORECASE)
+
+
+def _head(text: str) -> str:
+    """The first _HEAD characters of a statement without its comments (they
+    nest in PostgreSQL) and without leading white space and semicolons: ''
+    for a statement of nothing else."""
+    out, i, depth, n = [], 0, 0, min(len(text), _HEAD)
+    while i < n:
+        if depth:
+            if text.startswith("*/", i):
+                depth, i = depth - 1, i + 2
+            elif text.startswith("/*", i):
+                depth, i = depth + 1, i + 2
+            else:
+                i += 1
+        elif text.startswith("/*", i):
+            depth, i = 1, i + 2
+            out.append(" ")
+        elif text.startswith("--", i):
+            end = text.find("\n", i)
+            i = n if end < 0 else end
+        else:
+            out.append(text[i])
+            i += 1
+    return "".join(out).lstrip(" \t\r\n;")
+
+
+def _as_is(head: str, text: str) -> bool:
+    """Whether the statement goes out as it is (_AS_IS, and nothing but comments)."""
+    if not head or _AS_IS.match(head):
+        return True
+    if _ALTER_TABLE.match(head):
+        return bool(_CONCURRENTLY.search(text) and _DETACH.search(text))
+    return bool(_ALTER_DATABASE.match(head) and _SET_TABLESPACE.search(text))
+
+
 _READ = re.compile(r"select\b", re.IGNORECASE)
 
 
@@ -102,22 +148,35 @@ class _Frame:
     merged over the outer block's frame."""
 
     owner: int  # the serial of the context() call that opened the block
-    layers: tuple[_Layer, ...]
+    chain: tuple[_Layer, Any] | None  # its layers, newest first: (layer, older chain)
     fixed: dict[str, str]
     deferred: dict[str, tuple[Callable[[], Any], type[json.JSONEncoder]]]
     text: str | None  # the JSON object, when nothing is deferred
 
     @staticmethod
-    def of(owner: int, layers: tuple[_Layer, ...], outer: _Frame | None) -> _Frame:
-        fixed = dict(outer.fixed) if outer else {}
-        deferred = dict(outer.deferred) if outer else {}
+    def of(owner: int, layers: Sequence[_Layer], outer: _Frame | None) -> _Frame:
+        frame = _Frame(owner, None, dict(outer.fixed) if outer else {}, dict(outer.deferred) if outer else {}, None)
         for layer in layers:
-            for key in layer.fixed.keys() | layer.deferred.keys():
-                fixed.pop(key, None)
-                deferred.pop(key, None)
-            fixed.update(layer.fixed)
-            deferred.update(layer.deferred)
-        return _Frame(owner, layers, fixed, deferred, None if deferred else _object(fixed))
+            frame = frame.plus(layer)
+        return frame if layers else _Frame(owner, None, frame.fixed, frame.deferred, _text(frame))
+
+    def plus(self, layer: _Layer) -> _Frame:
+        """This block with one more layer: merged in alone, so a plain call costs
+        the same however many came before it."""
+        fixed = {k: v for k, v in self.fixed.items() if k not in layer.deferred}
+        fixed.update(layer.fixed)
+        deferred = {k: v for k, v in self.deferred.items() if k not in layer.fixed}
+        deferred.update(layer.deferred)
+        frame = _Frame(self.owner, (layer, self.chain), fixed, deferred, None)
+        return _Frame(frame.owner, frame.chain, fixed, deferred, _text(frame))
+
+    def layers(self) -> list[_Layer]:
+        """The block's layers, oldest first."""
+        out, node = [], self.chain
+        while node is not None:
+            out.append(node[0])
+            node = node[1]
+        return out[::-1]
 
     def payload(self) -> str:
         """The JSON object the blocks give now: deferred values are called."""
@@ -131,6 +190,10 @@ class _Frame:
         finally:
             _resolving.reset(token)
         return _object(items)
+
+
+def _text(frame: _Frame) -> str | None:
+    return None if frame.deferred else _object(frame.fixed)
 
 
 def _object(items: dict[str, str]) -> str:
@@ -149,10 +212,17 @@ def _payload(stack: tuple[_Frame, ...]) -> str:
     return stack[-1].payload() if stack else ""
 
 
-def _with_layers(stack: tuple[_Frame, ...], layers: tuple[_Layer, ...]) -> tuple[_Frame, ...]:
-    """stack with its innermost block's layers replaced."""
-    top = stack[-1]
-    return (*stack[:-1], _Frame.of(top.owner, layers, stack[-2] if len(stack) > 1 else None))
+def _without(stack: tuple[_Frame, ...], owner: int) -> tuple[_Frame, ...]:
+    """stack without the layer of owner's plain call, wherever it is: the block
+    that holds it and every block inside that one are merged again."""
+    for i in range(len(stack) - 1, -1, -1):
+        if any(layer.owner == owner for layer in stack[i].layers()):
+            out = list(stack[:i])
+            for frame in stack[i:]:
+                layers = [layer for layer in frame.layers() if layer.owner != owner]
+                out.append(_Frame.of(frame.owner, layers, out[-1] if out else None))
+            return tuple(out)
+    return stack
 
 
 def current_context() -> dict[str, Any] | None:
@@ -160,6 +230,19 @@ def current_context() -> dict[str, Any] | None:
     values computed now), or None."""
     stack = _stack.get()
     return json.loads(_payload(stack)) if stack else None
+
+
+async def acurrent_context() -> dict[str, Any] | None:
+    """current_context() for async code: a deferred value that can load itself
+    where the event loop may await (the middleware's user: ``aload()``) is
+    loaded first, so it is known where no query can run."""
+    stack = _stack.get()
+    if stack:
+        for get, _ in stack[-1].deferred.values():
+            aload = getattr(get, "aload", None)
+            if aload is not None:
+                await aload()
+    return current_context()
 
 
 def _literal(text: str) -> str:
@@ -192,11 +275,17 @@ def _one_string_carries_two(cursor: Any, many: bool, params: Any) -> bool:
     if many or getattr(cursor, "name", None):
         return False
     raw = _driver_cursor(cursor)
-    import psycopg
-
-    if isinstance(raw, psycopg.Cursor):
-        return not raw.connection.pgconn.pipeline_status and (isinstance(raw, psycopg.ClientCursor) or params is None)
-    return _is_psycopg2(raw)
+    if _is_psycopg2(raw):
+        return True
+    try:
+        import psycopg
+    except ImportError:  # neither driver's cursor: the setting goes alone
+        return False
+    if not isinstance(raw, psycopg.Cursor) or raw.connection.pgconn.pipeline_status:
+        return False
+    # A server-side binding cursor sends a statement without parameters by the
+    # simple protocol too, unless it prepares it (prepare_threshold).
+    return isinstance(raw, psycopg.ClientCursor) or (params is None and raw.connection.prepare_threshold is None)
 
 
 def _as_text(sql: Any, cursor: Any) -> str | None:
@@ -218,8 +307,8 @@ def _wrapper(execute: Callable[..., Any], sql: Any, params: Any, many: bool, con
     text = _as_text(sql, context["cursor"])
     if text is None:
         return execute(sql, params, many, context)
-    head = text[_LEAD.match(text).end() :]  # type: ignore[union-attr]   # _LEAD matches the empty string
-    if _AS_IS.match(head):
+    head = _head(text)
+    if _as_is(head, text):
         try:
             return execute(sql, params, many, context)
         finally:
@@ -257,10 +346,10 @@ def _wrapper(execute: Callable[..., Any], sql: Any, params: Any, many: bool, con
             try:
                 cur.execute(_SET_ALONE, [want])
                 result = execute(sql, params, many, context)
-            except Exception as exc:
+            except BaseException as exc:  # also an interruption: no transaction stays open in autocommit mode
                 if raw.info.transaction_status in (_INTRANS, _INERROR):
                     cur.execute("ROLLBACK")
-                if _commits_in_a_procedure(exc):
+                if isinstance(exc, Exception) and _commits_in_a_procedure(exc):
                     return _alone(execute, sql, params, many, context)
                 raise
             cur.execute("COMMIT")
@@ -343,19 +432,15 @@ class context:  # noqa: N801 - used like a function
         self._added = bool(stack)
         self._used = False
         if stack:
-            _stack.set(_with_layers(stack, (*stack[-1].layers, self._layer)))
+            _stack.set((*stack[:-1], stack[-1].plus(self._layer)))
 
     def _take_back(self) -> None:
-        """Undo what the plain call added (only this call's layer, wherever the
-        innermost block's layers are now)."""
+        """Undo what the plain call added (only this call's layer, in whichever
+        block it is now)."""
         self._used = True
         if self._added:
             self._added = False
-            stack = _stack.get()
-            if stack and any(layer.owner == self._serial for layer in stack[-1].layers):
-                _stack.set(
-                    _with_layers(stack, tuple(layer for layer in stack[-1].layers if layer.owner != self._serial))
-                )
+            _stack.set(_without(_stack.get(), self._serial))
 
     def __enter__(self) -> context:
         self._take_back()
@@ -376,7 +461,14 @@ class context:  # noqa: N801 - used like a function
     def __call__(self, func: F) -> F:
         self._take_back()
         block = self
-        if inspect.iscoroutinefunction(func):
+        if inspect.isgeneratorfunction(func) or inspect.isasyncgenfunction(func):
+            # A block held across yield would end in whatever block the caller
+            # has open when the generator resumes: not supported.
+            raise TypeError(
+                f"history_track.django.context cannot decorate the generator function {func.__qualname__}: use"
+                " 'with context(...):' inside it around the work between its yields"
+            )
+        if iscoroutinefunction(func):  # asgiref's: also the functions sync_to_async made
 
             @functools.wraps(func)
             async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -403,4 +495,4 @@ class context:  # noqa: N801 - used like a function
             )
 
 
-__all__ = ["context", "current_context", "install_wrapper"]
+__all__ = ["acurrent_context", "context", "current_context", "install_wrapper"]

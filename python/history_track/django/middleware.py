@@ -28,21 +28,36 @@ from django.utils.module_loading import import_string
 from .context import context
 
 
-def request_user(request: HttpRequest) -> Callable[[], Any]:
-    """A deferred context value: the pk of the request's user when a
-    statement is sent (None when anonymous)."""
+class RequestUser:
+    """A deferred context value: the pk of the request's user when a statement
+    is sent (None when anonymous), so a user a view authenticates itself is the
+    one recorded. In the event loop, where no query can run, it is the user
+    ``await request.auser()`` loaded (``acurrent_context()`` does that first)."""
 
-    def user() -> Any:
-        current = getattr(request, "user", None)
-        if isinstance(current, LazyObject) and current._wrapped is empty:
-            # Not loaded in this thread yet: the user the async path loaded, if any.
-            current = getattr(request, "_acached_user", current)
+    def __init__(self, request: HttpRequest) -> None:
+        self.request = request
+        # What AuthenticationMiddleware set: the async path's user stands in for
+        # it while it is not loaded, not for a user set after it.
+        self.original = request.__dict__.get("user")
+
+    def __call__(self) -> Any:
+        current = getattr(self.request, "user", None)
+        if current is self.original and isinstance(current, LazyObject) and current._wrapped is empty:
+            current = getattr(self.request, "_acached_user", current)
         try:
             return current.pk if current is not None and current.is_authenticated else None
-        except SynchronousOnlyOperation:  # in the event loop, nothing loaded it: no query can run here
+        except SynchronousOnlyOperation:  # in the event loop and not loaded: unknown here
             return None
 
-    return user
+    async def aload(self) -> None:
+        """Load the user where the event loop may await it."""
+        if self.request.__dict__.get("user") is self.original and hasattr(self.request, "auser"):
+            await self.request.auser()
+
+
+def request_user(request: HttpRequest) -> Callable[[], Any]:
+    """The deferred ``user`` value of the middleware's context (see RequestUser)."""
+    return RequestUser(request)
 
 
 class HistoryContextMiddleware:
@@ -78,9 +93,5 @@ class HistoryContextMiddleware:
             return self.get_response(request)
 
     async def _acall(self, request: HttpRequest) -> HttpResponse:
-        if hasattr(request, "auser"):
-            # Load the user here, where the event loop may await it: the context is
-            # also read in the loop (current_context(), a task sent from an async view).
-            await request.auser()
         with context(**self.get_context(request)):
             return await self.get_response(request)

@@ -9,5 +9,6 @@ urlpatterns = [
     path("orders/<int:pk>/discount/", views.raw_discount),
     path("orders/<int:pk>/fail/", views.fail),
     path("orders/<int:pk>/apay/", views.apay),
+    path("health/", views.ahealth),
     path("api/orders/<int:pk>/pay/", views.api_pay),
 ]
