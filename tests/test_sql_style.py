@@ -29,15 +29,21 @@ SYNTAX = {"coalesce", "nullif", "greatest", "least", "exists", "array", "row", "
 
 
 def _functions(conn):
-    """(name, pinned, source) of every function the extension made."""
-    return conn.execute("""
+    """(name, pinned, source) of every function history_track made: in its
+    schema and in the API's (installed as an extension or not), not the
+    objects it generates per table."""
+    return conn.execute(
+        """
         SELECT p.proname::text,
-               EXISTS (SELECT FROM unnest(p.proconfig) AS c WHERE c LIKE 'search\\_path=%'),
+               EXISTS (SELECT FROM unnest(p.proconfig) AS c WHERE c LIKE 'search\\_path=%%'),
                p.prosrc
           FROM pg_proc AS p
-          JOIN pg_depend AS d ON d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e'
-          JOIN pg_extension AS e ON e.oid = d.refobjid AND e.extname = 'history_track'
-         ORDER BY 1""").fetchall()
+         WHERE (p.pronamespace = 'history_track'::regnamespace
+                OR p.pronamespace = (SELECT a.pronamespace FROM pg_proc AS a WHERE a.proname = 'track_table'))
+           AND p.proname !~ %s
+         ORDER BY 1""",
+        [GENERATED],
+    ).fetchall()
 
 
 def _code(source: str) -> str:
