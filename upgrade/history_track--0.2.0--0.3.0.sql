@@ -1557,24 +1557,21 @@ CREATE OR REPLACE FUNCTION history_track._truncate_dispatch_sql(p_table regclass
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
-DECLARE
-    v_sql text;
 BEGIN
-    SELECT string_agg(format(E'%s TG_RELID = %L::pg_catalog.regclass THEN\n        %s;',
-                             CASE WHEN r.n = 1 THEN 'IF' ELSE 'ELSIF' END,
-                             history_track._qualified(r.rel),
-                             CASE WHEN r.relkind = 'p' THEN 'NULL'    -- holds no rows of its own
-                                  ELSE history_track._tracker_sql(p_table, p_label, 'truncate', false, r.rel) END),
-                      E'\n    ' ORDER BY r.n)
-           || E'\n    ELSE\n        RAISE EXCEPTION ''history_track: relation % is not in the tree of %'','
-           || ' TG_RELID::pg_catalog.regclass, ' || quote_literal(history_track._qualified(p_table))
-           || E'\n            USING HINT = ''Run ALTER TABLE on the partitioned table to have its triggers'
-           || E' written again.'';\n    END IF'
-      INTO v_sql
-      FROM (SELECT u.rel, c.relkind, row_number() OVER (ORDER BY u.ord) AS n
-              FROM unnest(p_relations) WITH ORDINALITY AS u(rel, ord)
-              JOIN pg_class AS c ON c.oid = u.rel) AS r;
-    RETURN v_sql;
+    RETURN (
+        SELECT string_agg(format(E'%s TG_RELID = %L::pg_catalog.regclass THEN\n        %s;',
+                                 CASE WHEN r.n = 1 THEN 'IF' ELSE 'ELSIF' END,
+                                 history_track._qualified(r.rel),
+                                 CASE WHEN r.relkind = 'p' THEN 'NULL'    -- holds no rows of its own
+                                      ELSE history_track._tracker_sql(p_table, p_label, 'truncate', false, r.rel) END),
+                          E'\n    ' ORDER BY r.n)
+               || E'\n    ELSE\n        RAISE EXCEPTION ''history_track: relation % is not in the tree of %'','
+               || ' TG_RELID::pg_catalog.regclass, ' || quote_literal(history_track._qualified(p_table))
+               || E'\n            USING HINT = ''Run ALTER TABLE on the partitioned table to have its triggers'
+               || E' written again.'';\n    END IF'
+          FROM (SELECT u.rel, c.relkind, row_number() OVER (ORDER BY u.ord) AS n
+                  FROM unnest(p_relations) WITH ORDINALITY AS u(rel, ord)
+                  JOIN pg_class AS c ON c.oid = u.rel) AS r);
 END
 $$;
 -- from src/40_generate.sql
@@ -1583,10 +1580,8 @@ CREATE OR REPLACE FUNCTION history_track._trigger_function_sql(p_table regclass,
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
-DECLARE
-    v_sql text;
 BEGIN
-    SELECT format(
+    RETURN format(
         E'CREATE OR REPLACE FUNCTION %s() RETURNS trigger\n'
         'LANGUAGE plpgsql SECURITY DEFINER\n'
         'SET search_path = pg_catalog, pg_temp\n'
@@ -1639,9 +1634,7 @@ BEGIN
         || E'        SELECT c.context_id, c.context, c.label INTO pgh_fn.pgh_ctx_id, pgh_fn.pgh_ctx, pgh_fn.pgh_ctx_label\n'
         || E'          FROM history_track._context() AS c;\n'
         || E'    END IF;\n'
-        || p_body || E'    RETURN NULL;\nEND\n')
-    INTO v_sql;
-    RETURN v_sql;
+        || p_body || E'    RETURN NULL;\nEND\n');
 END
 $$;
 -- from src/40_generate.sql
