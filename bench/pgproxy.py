@@ -17,6 +17,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 
@@ -36,6 +37,12 @@ class CountingProxy:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
+
+    def trips(self, work: Callable[[], Any]) -> int:
+        """The round trips work() makes."""
+        before = self.round_trips
+        work()
+        return self.round_trips - before
 
     def close(self) -> None:
         self._closed = True

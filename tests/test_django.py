@@ -924,11 +924,6 @@ def test_a_write_in_a_context_costs_no_extra_round_trip(db, proxy):
     from history_track.django import context
     order = make_order()
 
-    def trips(work: Any) -> int:
-        before = proxy.round_trips
-        work()
-        return proxy.round_trips - before
-
     def save() -> None:
         order.status = f"s{proxy.round_trips}"
         order.save()
@@ -938,9 +933,9 @@ def test_a_write_in_a_context_costs_no_extra_round_trip(db, proxy):
             save(); save(); save()
 
     save()   # connects
-    without = (trips(save), trips(three_in_a_transaction))
+    without = (proxy.trips(save), proxy.trips(three_in_a_transaction))
     with context(user=1):
-        within = (trips(save), trips(three_in_a_transaction))
+        within = (proxy.trips(save), proxy.trips(three_in_a_transaction))
     assert without == within == (1, 5)   # BEGIN, three saves, COMMIT
     assert contexts(order)[-4:] == [{"user": 1}] * 4
 
@@ -957,17 +952,12 @@ def test_server_side_binding_round_trips_and_a_committing_procedure(db, proxy):
     connection.settings_dict["OPTIONS"]["server_side_binding"] = True
     order = make_order()
 
-    def trips(work: Any) -> int:
-        before = proxy.round_trips
-        work()
-        return proxy.round_trips - before
-
     def save() -> None:
         order.status = "ssb"
         order.save()
 
     with context(job="ssb"):
-        assert (trips(save), trips(lambda: Order.objects.filter(pk=order.pk).count())) == (4, 1)
+        assert (proxy.trips(save), proxy.trips(lambda: Order.objects.filter(pk=order.pk).count())) == (4, 1)
         with connection.cursor() as cur:
             cur.execute('''CREATE PROCEDURE shop.commit_note(p_id bigint) LANGUAGE plpgsql AS $$
                            BEGIN UPDATE shop."Orders" SET note = 'committed' WHERE id = p_id; COMMIT; END $$''')

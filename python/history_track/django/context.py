@@ -84,6 +84,7 @@ _ALTER_DATABASE = re.compile(r"alter\s+database\b", re.IGNORECASE)
 _SET_TABLESPACE = re.compile(r"\bset\s+tablespace\b", re.IGNORECASE)
 # After these the setting may be gone (ROLLBACK [TO SAVEPOINT]) or the transaction over.
 _RESETS = re.compile(r"(rollback|abort|commit|end)\b", re.IGNORECASE)
+_READ = re.compile(r"select\b", re.IGNORECASE)
 
 
 def _head(text: str) -> str:
@@ -120,9 +121,6 @@ def _as_is(head: str, text: str) -> bool:
     return bool(_ALTER_DATABASE.match(head) and _SET_TABLESPACE.search(text))
 
 
-_READ = re.compile(r"select\b", re.IGNORECASE)
-
-
 @dataclass(frozen=True)
 class _Layer:
     """What one context() call gives: its keys, encoded where they can be now."""
@@ -154,11 +152,20 @@ class _Frame:
     text: str | None  # the JSON object, when nothing is deferred
 
     @staticmethod
+    def make(
+        owner: int,
+        chain: tuple[_Layer, Any] | None,
+        fixed: dict[str, str],
+        deferred: dict[str, tuple[Callable[[], Any], type[json.JSONEncoder]]],
+    ) -> _Frame:
+        return _Frame(owner, chain, fixed, deferred, None if deferred else _object(fixed))
+
+    @staticmethod
     def of(owner: int, layers: Sequence[_Layer], outer: _Frame | None) -> _Frame:
-        frame = _Frame(owner, None, dict(outer.fixed) if outer else {}, dict(outer.deferred) if outer else {}, None)
+        frame = _Frame.make(owner, None, dict(outer.fixed) if outer else {}, dict(outer.deferred) if outer else {})
         for layer in layers:
             frame = frame.plus(layer)
-        return frame if layers else _Frame(owner, None, frame.fixed, frame.deferred, _text(frame))
+        return frame
 
     def plus(self, layer: _Layer) -> _Frame:
         """This block with one more layer: merged in alone, so a plain call costs
@@ -167,8 +174,7 @@ class _Frame:
         fixed.update(layer.fixed)
         deferred = {k: v for k, v in self.deferred.items() if k not in layer.fixed}
         deferred.update(layer.deferred)
-        frame = _Frame(self.owner, (layer, self.chain), fixed, deferred, None)
-        return _Frame(frame.owner, frame.chain, fixed, deferred, _text(frame))
+        return _Frame.make(self.owner, (layer, self.chain), fixed, deferred)
 
     def layers(self) -> list[_Layer]:
         """The block's layers, oldest first."""
@@ -190,10 +196,6 @@ class _Frame:
         finally:
             _resolving.reset(token)
         return _object(items)
-
-
-def _text(frame: _Frame) -> str | None:
-    return None if frame.deferred else _object(frame.fixed)
 
 
 def _object(items: dict[str, str]) -> str:

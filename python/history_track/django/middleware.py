@@ -55,11 +55,6 @@ class RequestUser:
             await self.request.auser()
 
 
-def request_user(request: HttpRequest) -> Callable[[], Any]:
-    """The deferred ``user`` value of the middleware's context (see RequestUser)."""
-    return RequestUser(request)
-
-
 class HistoryContextMiddleware:
     sync_capable = True
     async_capable = True
@@ -76,9 +71,9 @@ class HistoryContextMiddleware:
 
     def get_context(self, request: HttpRequest) -> dict[str, Any]:
         """The metadata attached to the request's writes. A callable value is
-        called when each statement is sent (see :func:`request_user`)."""
+        called when each statement is sent (see :class:`RequestUser`)."""
         metadata: dict[str, Any] = {
-            "user": request_user(request),
+            "user": RequestUser(request),
             "url": request.path,
             "method": request.method,
         }
