@@ -1,0 +1,117 @@
+"""Trackers in Django's migration state.
+
+A model state's option ``history_track`` holds its trackers: a tuple of
+``TrackerState`` in the states migrations build (``TrackModel.state_forwards``
+adds one, ``UntrackModel.state_forwards`` takes it away), a ``Declared`` in the
+state Django builds from the models (set by ``track()``). The autodetector
+(history_track.django.autodetector) compares the two. The option name is
+added to Django's Meta option names (as django-pgtrigger does for
+``triggers``) so that model states carrying it can be rendered.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import django.db.migrations.state
+import django.db.models.options
+from django.db import models
+
+if TYPE_CHECKING:
+    from .tracking import Tracker
+
+OPTION = "history_track"
+
+if OPTION not in django.db.models.options.DEFAULT_NAMES:
+    django.db.models.options.DEFAULT_NAMES = (*django.db.models.options.DEFAULT_NAMES, OPTION)
+if OPTION not in django.db.migrations.state.DEFAULT_NAMES:  # imported by name there
+    django.db.migrations.state.DEFAULT_NAMES = (*django.db.migrations.state.DEFAULT_NAMES, OPTION)  # type: ignore[attr-defined]
+
+_DEFAULT_LABELS = ("insert", "update", "delete")
+
+
+@dataclass(frozen=True)
+class TrackerState:
+    """One tracker as a migration declares it: TrackModel's options, the
+    condition as SQL text. ``declared`` says makemigrations wrote it (from
+    ``track()``); a hand-written TrackModel's tracker is not ``declared``."""
+
+    label: str | None = None
+    operations: tuple[str, ...] | None = None
+    condition: str | None = None
+    changed: tuple[str, ...] | None = None
+    snapshot: str | None = None
+    columns: tuple[str, ...] | None = None
+    exclude: tuple[str, ...] | None = None
+    baseline: bool = field(default=False, compare=False)
+    declared: bool = field(default=False, compare=False)
+
+    @property
+    def labels(self) -> frozenset[str]:
+        """The labels of the trackers track_table() creates for it."""
+        if self.label is not None:
+            return frozenset([self.label])
+        if self.operations is None:
+            return frozenset(_DEFAULT_LABELS)
+        return frozenset(op.lower() for op in self.operations)
+
+    def options(self) -> dict[str, Any]:
+        """TrackModel's keyword arguments."""
+        out: dict[str, Any] = {}
+        for name in ("label", "operations", "condition", "changed", "snapshot", "columns", "exclude"):
+            value = getattr(self, name)
+            if value is not None:
+                out[name] = list(value) if isinstance(value, tuple) else value
+        if self.baseline:
+            out["baseline"] = True
+        return out
+
+
+@dataclass(frozen=True)
+class Declared:
+    """A decorated model's trackers in the state built from the models;
+    conditions are compiled when the autodetector asks (so an unsupported
+    lookup fails at makemigrations time)."""
+
+    model: type[models.Model]
+    trackers: tuple[Tracker, ...]
+
+    def compile(self) -> tuple[TrackerState, ...]:
+        from .conditions import compile_condition
+
+        return tuple(
+            TrackerState(
+                label=t.label,
+                operations=t.operations,
+                condition=compile_condition(self.model, t.condition),
+                changed=t.changed,
+                snapshot=t.snapshot,
+                columns=t.columns,
+                exclude=t.exclude,
+                baseline=t.baseline,
+                declared=True,
+            )
+            for t in self.trackers
+        )
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Declared:
+        return self  # immutable; holds a model class
+
+
+def declare(model: type[models.Model], trackers: tuple[Tracker, ...]) -> None:
+    """Put a decorated model's trackers where ModelState.from_model finds them."""
+    value = Declared(model, trackers)
+    setattr(model._meta, OPTION, value)
+    model._meta.original_attrs[OPTION] = value
+
+
+def trackers_in(options: dict[str, Any]) -> tuple[TrackerState, ...] | None:
+    """The trackers a model state's options hold (None: not decorated, no
+    TrackModel)."""
+    value = options.get(OPTION)
+    if value is None:
+        return None
+    if isinstance(value, Declared):
+        return value.compile()
+    return tuple(value)
