@@ -1,0 +1,465 @@
+"""Event models and Events (history_track.django.models) against the test
+project (tests/django_project, tracked by its migrations' TrackModel
+operations): exact rows through the ORM, event tables named as the extension
+names them, no migration for them, one event table read for one object's
+history, and the database's read privileges."""
+
+from __future__ import annotations
+
+import io
+import itertools
+import sys
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Iterator
+
+import psycopg
+import pytest
+from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict
+
+import django
+from django.conf import settings
+
+PROJECT = Path(__file__).resolve().parent / "django_project"
+TEMPLATE = "django_models_template"
+_names = itertools.count(1)
+
+
+@pytest.fixture(scope="module")
+def project(history_track_server: Any) -> Iterator[Any]:
+    """Django configured for the server (or, when tests/test_django.py did
+    that in this process, pointed at this module's database), migrated."""
+    from django.core.management import call_command
+    from django.db import connections
+
+    with psycopg.connect(history_track_server.conninfo("postgres"), autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(TEMPLATE)))
+    default_name = None
+    if not settings.configured:
+        params = conninfo_to_dict(history_track_server.conninfo(TEMPLATE))
+        sys.path.insert(0, str(PROJECT))
+        from project_settings import settings_for
+
+        settings.configure(**settings_for(params["host"], params["port"], params["user"], TEMPLATE))
+        django.setup()
+    else:
+        default_name = connections["default"].settings_dict["NAME"]
+    connections["default"].close()
+    connections["default"].settings_dict["NAME"] = TEMPLATE
+    call_command("migrate", verbosity=0)
+    connections["default"].close()
+    yield history_track_server
+    if default_name is not None:
+        connections["default"].settings_dict["NAME"] = default_name
+
+
+@pytest.fixture
+def db(project: Any) -> Iterator[str]:
+    """A fresh copy of the migrated database, used by Django's default connection."""
+    from django.db import connections
+
+    name = f"django_models_{next(_names)}"
+    with psycopg.connect(project.conninfo("postgres"), autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(sql.Identifier(name), sql.Identifier(TEMPLATE)))
+    default = connections["default"]
+    default.close()
+    default.settings_dict["NAME"] = name
+    default.settings_dict["ATOMIC_REQUESTS"] = False
+    yield project.conninfo(name)
+    default.close()
+    default.settings_dict["NAME"] = TEMPLATE
+
+
+def event_models() -> tuple[Any, Any, Any]:
+    """The event models of shop.Order, Customer and OrderLine: the project
+    tracks them with TrackModel, so they are made with event_model() (once),
+    with the options the migrations track them with."""
+    from history_track.django.models import event_model, event_model_of
+    from shop.models import Customer, Order, OrderLine
+
+    return (
+        event_model_of(Order) or event_model(Order),
+        event_model_of(Customer) or event_model(Customer, exclude=["email"]),
+        event_model_of(OrderLine) or event_model(OrderLine),
+    )
+
+
+def make_order(total: str = "10.00", **kw: Any) -> Any:
+    from shop.models import Order
+
+    return Order.objects.create(total=Decimal(total), **kw)
+
+
+# -- event models -----------------------------------------------------------------
+
+
+def test_event_models_name_the_event_tables_the_extension_made(db):
+    from django.db import connection
+
+    order_event, customer_event, line_event = event_models()
+    assert order_event._meta.db_table == 'shop"."Orders_event'
+    assert order_event.__name__ == "OrderEvent" and order_event._meta.app_label == "shop"
+    with psycopg.connect(db) as conn:
+        tracked = dict(
+            conn.execute("SELECT DISTINCT table_name::oid, event_table::oid FROM history_trackers").fetchall()
+        )
+        for event in (order_event, customer_event, line_event):
+            model = event.history_track_model
+            table, event_table = conn.execute(
+                "SELECT to_regclass(%s)::oid, to_regclass(%s)::oid",
+                [connection.ops.quote_name(model._meta.db_table), connection.ops.quote_name(event._meta.db_table)],
+            ).fetchone()
+            assert tracked[table] == event_table, model
+
+
+@pytest.mark.parametrize("name", ["orders", "x" * 57, "x" * 58, "y" * 63, "Ünïcødé_" * 7, "é" * 31 + "abc"])
+def test_event_table_name_follows_the_sql_rule(project, name):
+    from history_track.django.models import event_table_name
+
+    with psycopg.connect(project.conninfo(TEMPLATE)) as conn:
+        expected = conn.execute("SELECT history_track._event_table_name(%s::name)::text", [name]).fetchone()[0]
+    assert event_table_name(name) == expected
+    assert len(expected.encode()) <= 63
+
+
+def test_event_model_fields_are_the_event_tables_columns_and_types(db):
+    """Every field of an event model is a column of its event table, of the
+    type Django would give it; the mirrored fields are the tracked ones."""
+    from django.db import connection
+
+    order_event, customer_event, line_event = event_models()
+    assert [f.name for f in order_event._meta.concrete_fields] == [
+        "pgh_id",
+        "pgh_created_at",
+        "pgh_label",
+        "pgh_operation",
+        "pgh_context_id",
+        "pgh_context",
+        "pgh_statement_id",
+        "id",
+        "customer",
+        "status",
+        "total",
+        "note",
+        "pgh_obj",
+        "pgh_old_obj_id",
+    ]
+    assert [f.name for f in customer_event._meta.concrete_fields][7:] == [
+        "id",
+        "full_name",
+        "pgh_obj",
+        "pgh_old_obj_id",
+    ]
+    assert [f.name for f in line_event._meta.concrete_fields][7:] == [
+        "order",
+        "line_no",
+        "sku",
+        "quantity",
+        "pgh_obj_id",
+        "pgh_old_obj_id",
+    ]
+    with psycopg.connect(db) as conn:
+        for event in (order_event, customer_event, line_event):
+            columns = dict(
+                conn.execute(
+                    "SELECT attname::text, format_type(atttypid, atttypmod) FROM pg_attribute "
+                    "WHERE attrelid = to_regclass(%s) AND attnum > 0 AND NOT attisdropped",
+                    [connection.ops.quote_name(event._meta.db_table)],
+                ).fetchall()
+            )
+            fields = {f.column: f.db_type(connection) for f in event._meta.concrete_fields}
+            assert set(fields) == set(columns), event
+            # Django's type names, spelled as PostgreSQL spells them.
+            probe = ", ".join(f"{connection.ops.quote_name(c)} {t}" for c, t in fields.items())
+            conn.execute(f"CREATE TEMP TABLE probe ({probe})")
+            spelled = dict(
+                conn.execute(
+                    "SELECT attname::text, format_type(atttypid, atttypmod) FROM pg_attribute "
+                    "WHERE attrelid = 'probe'::regclass AND attnum > 0"
+                ).fetchall()
+            )
+            conn.execute("DROP TABLE probe")
+            assert spelled == columns, event
+
+
+def test_event_model_queries_filter_join_and_follow_pgh_obj(db):
+    from django.db.models import Count
+    from history_track.django import context
+    from shop.models import Customer, Order
+
+    order_event, customer_event, _ = event_models()
+    ann = Customer.objects.create(full_name="Ann", email="ann@example.com")
+    a = make_order("5.00", customer=ann)
+    b = make_order("20.00")
+    with context(user=7, job="billing"):
+        a.status = "paid"
+        a.save()
+        b.status = "paid"
+        b.save()
+    b.total = Decimal("25.50")
+    b.save()
+
+    assert list(
+        order_event.objects.filter(status="paid", total__gt=10)
+        .order_by("pgh_id")
+        .values_list("pgh_label", "pgh_obj_id", "total", "pgh_context")
+    ) == [
+        ("paid", b.pk, Decimal("20.00"), {"user": 7, "job": "billing"}),
+        ("update", b.pk, Decimal("20.00"), {"user": 7, "job": "billing"}),
+        ("update", b.pk, Decimal("25.50"), None),
+    ]
+    assert sorted(
+        order_event.objects.filter(pgh_context__user=7, pgh_label="update").values_list("pgh_obj_id", flat=True)
+    ) == sorted([a.pk, b.pk])
+    # The reverse accessor, a join through the mirrored relation, pgh_obj.
+    assert [(e.pgh_operation, e.pgh_label, e.status) for e in a.events.order_by("pgh_created_at", "pgh_id")] == [
+        ("INSERT", "insert", "new"),
+        ("UPDATE", "paid", "paid"),
+        ("UPDATE", "update", "paid"),
+    ]
+    assert list(
+        order_event.objects.filter(customer__full_name="Ann").values_list("pgh_label", flat=True).order_by("pgh_id")
+    ) == ["insert", "paid", "update"]
+    assert order_event.objects.get(pgh_obj=b, pgh_label="insert").pgh_obj == b
+    assert list(Order.objects.filter(events__pgh_label="paid").order_by("pk")) == [a, b]
+    assert list(Order.objects.annotate(n=Count("events")).order_by("pk").values_list("n", flat=True)) == [3, 4]
+    assert [(e.full_name, e.pgh_obj_id) for e in customer_event.objects.all()] == [("Ann", ann.pk)]
+    # History outlives the row: deleting the order touches no event, and the
+    # events keep its key.
+    a_pk = a.pk
+    a.delete()
+    assert list(
+        order_event.objects.filter(pgh_obj_id=a_pk).order_by("pgh_id").values_list("pgh_operation", flat=True)
+    ) == ["INSERT", "UPDATE", "UPDATE", "DELETE"]
+    with pytest.raises(Order.DoesNotExist):
+        order_event.objects.filter(pgh_obj_id=a_pk).first().pgh_obj  # noqa: B018
+
+
+def test_composite_key_event_model(db):
+    from shop.models import OrderLine
+
+    _, _, line_event = event_models()
+    order = make_order()
+    line = OrderLine.objects.create(order=order, line_no=1, sku="tea", quantity=1)
+    other = OrderLine.objects.create(order=order, line_no=2, sku="cup", quantity=2)
+    line.quantity = 3
+    line.save()
+    assert [(e.pgh_operation, e.pgh_obj_id, e.quantity) for e in line.events.order_by("pgh_id")] == [
+        ("INSERT", [order.pk, 1], 1),
+        ("UPDATE", [order.pk, 1], 3),
+    ]
+    assert [e.pgh_obj_id for e in other.events.all()] == [[order.pk, 2]]
+    event = line_event.objects.get(pgh_obj_id=[order.pk, 1], pgh_operation="INSERT")
+    assert event.pgh_obj == line and event.order == order
+    assert line_event.objects.filter(order__total=Decimal("10.00"), quantity__gte=2).count() == 2
+
+
+def test_event_models_write_nothing(db):
+    """The event table is the extension's: an ORM write to it is refused by
+    the database (the table is append-only)."""
+    from django.db import transaction
+
+    order_event, _, _ = event_models()
+    make_order()
+    with pytest.raises(Exception) as info, transaction.atomic():
+        order_event.objects.update(status="forged")
+    assert getattr(info.value.__cause__, "sqlstate", None) == "42501", info.value
+    assert list(order_event.objects.values_list("status", flat=True)) == ["new"]
+
+
+def test_makemigrations_stays_clean_with_event_models(db):
+    """The event models (and Events) are unmanaged and auto_created: no
+    migration creates or alters them, and migrate leaves them alone."""
+    from django.apps import apps
+    from django.core.management import call_command
+    from history_track.django.models import Events
+
+    events = event_models()
+    assert all(e not in apps.get_models() for e in (*events, Events))
+    assert all(not e._meta.managed for e in (*events, Events))
+    out = io.StringIO()
+    call_command("makemigrations", "--check", "--dry-run", stdout=out)  # SystemExit(1) on a change
+    assert "No changes detected" in out.getvalue()
+    with psycopg.connect(db) as conn:
+        before = conn.execute("SELECT count(*) FROM pg_class").fetchone()
+    call_command("migrate", verbosity=0)
+    with psycopg.connect(db) as conn:
+        assert conn.execute("SELECT count(*) FROM pg_class").fetchone() == before
+
+
+# -- Events: all models' events -------------------------------------------------------
+
+
+def test_events_across_models_with_data_diff_and_context(db):
+    from django.db import transaction
+    from history_track.django import context
+    from history_track.django.models import Events
+    from shop.models import Customer
+
+    ann = Customer.objects.create(full_name="Ann", email="ann@example.com")
+    order = make_order("5.00", customer=ann)
+    with transaction.atomic(), context(user=7):
+        order.status = "paid"
+        order.save()
+        ann.full_name = "Anne"
+        ann.save()
+    other = make_order("1.00")
+
+    rows = [
+        (e.pgh_obj_model, e.pgh_label, e.pgh_operation, e.pgh_obj_id, e.pgh_diff, e.pgh_context)
+        for e in Events.objects.tracks(order)
+    ]
+    assert rows == [
+        (
+            "shop.Order",
+            "insert",
+            "INSERT",
+            order.pk,
+            {
+                "id": [None, order.pk],
+                "customer_id": [None, ann.pk],
+                "status": [None, "new"],
+                "total": [None, Decimal("5.00")],
+                "note": [None, ""],
+            },
+            None,
+        ),
+        ("shop.Order", "paid", "UPDATE", order.pk, {"status": ["new", "paid"]}, {"user": 7}),
+        ("shop.Order", "update", "UPDATE", order.pk, {"status": ["new", "paid"]}, {"user": 7}),
+    ]
+    first = Events.objects.tracks(order).first()
+    assert first.pgh_data == {
+        "id": order.pk,
+        "customer_id": ann.pk,
+        "status": "new",
+        "total": Decimal("5.00"),
+        "note": "",
+    }
+    assert first.pgh_obj == order and first.pgh_model is type(order)
+    assert first.pk == f"shop.Order:{first.pgh_id}" and Events.objects.get(pk=first.pk).pgh_data == first.pgh_data
+
+    # Filters: model, label, operation, context id, context keys, time (one
+    # transaction's events share their time; then they come by table).
+    ctx_id = Events.objects.tracks(order).get(pgh_label="paid").pgh_context_id
+    assert [(e.pgh_obj_model, e.pgh_label) for e in Events.objects.filter(pgh_context_id=ctx_id)] == [
+        ("shop.Order", "paid"),
+        ("shop.Order", "update"),
+        ("shop.Customer", "update"),
+    ]
+    assert list(Events.objects.filter(pgh_context__user=7).values_list("pgh_obj_model", "pgh_obj_id")) == [
+        ("shop.Order", order.pk),
+        ("shop.Order", order.pk),
+        ("shop.Customer", ann.pk),
+    ]
+    assert list(Events.objects.across("shop.Customer").values_list("pgh_operation", "pgh_diff")) == [
+        ("INSERT", {"id": [None, ann.pk], "full_name": [None, "Ann"]}),
+        ("UPDATE", {"full_name": ["Ann", "Anne"]}),
+    ]
+    assert list(
+        Events.objects.filter(pgh_label="insert", pgh_obj_model="shop.Order").values_list("pgh_obj_id", flat=True)
+    ) == [order.pk, other.pk]
+    assert Events.objects.filter(pgh_operation="UPDATE").count() == 3
+    paid_at = Events.objects.tracks(order).get(pgh_label="paid").pgh_created_at
+    assert list(Events.objects.filter(pgh_created_at__gt=paid_at).values_list("pgh_obj_id", flat=True)) == [other.pk]
+    assert list(
+        Events.objects.filter(pgh_created_at__lte=paid_at, pgh_obj_model="shop.Customer").values_list(
+            "pgh_label", flat=True
+        )
+    ) == ["insert", "update"]
+    assert Events.objects.tracks(order, other).count() == 4
+    assert Events.objects.tracks(order).filter(pgh_obj_model="shop.Customer").count() == 0
+    assert Events.objects.exclude(pgh_obj_model="shop.Order").count() == 2
+
+
+def test_events_of_an_object_follow_key_changes(db):
+    from history_track.django.models import Events
+    from shop.models import Order
+
+    order = make_order()
+    Order.objects.filter(pk=order.pk).update(id=order.pk + 100)
+    moved = Order.objects.get(pk=order.pk + 100)
+    assert list(Events.objects.tracks(moved).values_list("pgh_operation", "pgh_obj_id")) == [
+        ("INSERT", order.pk),
+        ("UPDATE", order.pk + 100),
+    ]
+    # A filter on pgh_obj_id is a filter: the key's own events only.
+    assert list(
+        Events.objects.filter(pgh_obj_model="shop.Order", pgh_obj_id=moved.pk).values_list("pgh_operation", flat=True)
+    ) == ["UPDATE"]
+
+
+def _event_table_reads(conn: Any) -> dict[str, int]:
+    return dict(
+        conn.execute(
+            "SELECT relname::text, COALESCE(seq_scan, 0) + COALESCE(idx_scan, 0) FROM pg_stat_xact_user_tables "
+            "WHERE relname LIKE '%%event' AND COALESCE(seq_scan, 0) + COALESCE(idx_scan, 0) > 0"
+        ).fetchall()
+    )
+
+
+def test_one_objects_events_read_only_its_event_table(db):
+    """pg_stat_xact_user_tables counts each scan of an event table in the
+    transaction: tracks() and a filter by model and key read one table,
+    no filter reads them all."""
+    from django.db import connection, transaction
+    from history_track.django.models import Events
+    from shop.models import Customer
+
+    order = make_order()
+    Customer.objects.create(full_name="Ann")
+    with transaction.atomic():
+        assert Events.objects.tracks(order).count() == 1
+        assert set(_event_table_reads(connection.connection)) == {"Orders_event"}
+    with transaction.atomic():
+        assert Events.objects.filter(pgh_obj_model="shop.Order", pgh_obj_id=order.pk).count() == 1
+        assert set(_event_table_reads(connection.connection)) == {"Orders_event"}
+    with transaction.atomic():
+        assert Events.objects.count() == 2
+        assert set(_event_table_reads(connection.connection)) == {
+            "Orders_event",
+            "shop_customer_event",
+            "shop_orderline_event",
+        }
+
+
+def test_events_read_only_what_the_role_may_read(db):
+    """A role that may read the orders' history but not the customers' sees
+    only the orders' events through Events, as through history_events(); an
+    event model of a table it may not read fails with the database's error."""
+    from django.db import connection
+    from django.db.utils import ProgrammingError
+    from history_track.django.models import Events
+    from shop.models import Customer
+
+    _, customer_event, _ = event_models()
+    order = make_order()
+    ann = Customer.objects.create(full_name="Ann")
+    with psycopg.connect(db, autocommit=True) as conn:
+        conn.execute("DROP ROLE IF EXISTS clerk")
+        conn.execute("CREATE ROLE clerk")
+        conn.execute('GRANT USAGE ON SCHEMA shop TO clerk; GRANT SELECT ON shop."Orders_event" TO clerk')
+    with connection.cursor() as cur:
+        cur.execute("SET ROLE clerk")
+    try:
+        assert list(Events.objects.values_list("pgh_obj_model", "pgh_obj_id")) == [("shop.Order", order.pk)]
+        assert list(Events.objects.tracks(ann)) == []
+        assert list(Events.objects.across("shop.Customer")) == []
+        assert Events.objects.filter(pgh_slug__in=["shop.Customer:1", f"shop.Order:{order.pk}"]).count() == 1
+        with pytest.raises(ProgrammingError) as info:
+            list(customer_event.objects.all())
+        assert info.value.__cause__.sqlstate == "42501"
+    finally:
+        with connection.cursor() as cur:
+            cur.execute("RESET ROLE")
+
+
+def test_events_are_read_only(db):
+    from history_track.django.models import Events
+
+    make_order()
+    event = Events.objects.get()
+    with pytest.raises(TypeError, match="read-only"):
+        event.save()
+    with pytest.raises(TypeError, match="read-only"):
+        event.delete()
