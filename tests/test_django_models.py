@@ -7,68 +7,12 @@ history, and the database's read privileges."""
 from __future__ import annotations
 
 import io
-import itertools
-import sys
 from decimal import Decimal
-from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import psycopg
 import pytest
-from psycopg import sql
-from psycopg.conninfo import conninfo_to_dict
-
-import django
-from django.conf import settings
-
-PROJECT = Path(__file__).resolve().parent / "django_project"
-TEMPLATE = "django_models_template"
-_names = itertools.count(1)
-
-
-@pytest.fixture(scope="module")
-def project(history_track_server: Any) -> Iterator[Any]:
-    """Django configured for the server (or, when tests/test_django.py did
-    that in this process, pointed at this module's database), migrated."""
-    from django.core.management import call_command
-    from django.db import connections
-
-    with psycopg.connect(history_track_server.conninfo("postgres"), autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(TEMPLATE)))
-    default_name = None
-    if not settings.configured:
-        params = conninfo_to_dict(history_track_server.conninfo(TEMPLATE))
-        sys.path.insert(0, str(PROJECT))
-        from project_settings import settings_for
-
-        settings.configure(**settings_for(params["host"], params["port"], params["user"], TEMPLATE))
-        django.setup()
-    else:
-        default_name = connections["default"].settings_dict["NAME"]
-    connections["default"].close()
-    connections["default"].settings_dict["NAME"] = TEMPLATE
-    call_command("migrate", verbosity=0)
-    connections["default"].close()
-    yield history_track_server
-    if default_name is not None:
-        connections["default"].settings_dict["NAME"] = default_name
-
-
-@pytest.fixture
-def db(project: Any) -> Iterator[str]:
-    """A fresh copy of the migrated database, used by Django's default connection."""
-    from django.db import connections
-
-    name = f"django_models_{next(_names)}"
-    with psycopg.connect(project.conninfo("postgres"), autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(sql.Identifier(name), sql.Identifier(TEMPLATE)))
-    default = connections["default"]
-    default.close()
-    default.settings_dict["NAME"] = name
-    default.settings_dict["ATOMIC_REQUESTS"] = False
-    yield project.conninfo(name)
-    default.close()
-    default.settings_dict["NAME"] = TEMPLATE
+from test_django import db, project  # noqa: F401  (Django configured once per process; a fresh database per test)
 
 
 def event_models() -> tuple[Any, Any, Any]:
@@ -113,14 +57,14 @@ def test_event_models_name_the_event_tables_the_extension_made(db):
             assert tracked[table] == event_table, model
 
 
-@pytest.mark.parametrize("name", ["orders", "x" * 57, "x" * 58, "y" * 63, "Ünïcødé_" * 7, "é" * 31 + "abc"])
-def test_event_table_name_follows_the_sql_rule(project, name):
+def test_event_table_name_follows_the_sql_rule(db):
     from history_track.django.models import event_table_name
-
-    with psycopg.connect(project.conninfo(TEMPLATE)) as conn:
-        expected = conn.execute("SELECT history_track._event_table_name(%s::name)::text", [name]).fetchone()[0]
-    assert event_table_name(name) == expected
-    assert len(expected.encode()) <= 63
+    names = ["orders", "x" * 57, "x" * 58, "y" * 63, "Ünïcødé_" * 7, "é" * 31 + "abc", "Orders"]
+    with psycopg.connect(db) as conn:
+        expected = [conn.execute("SELECT history_track._event_table_name(%s::name)::text", [n]).fetchone()[0]
+                    for n in names]
+    assert [event_table_name(n) for n in names] == expected
+    assert expected[1] == "x" * 57 + "_event" and expected[2].endswith("_event") and len(expected[2]) == 63
 
 
 def test_event_model_fields_are_the_event_tables_columns_and_types(db):
@@ -336,7 +280,7 @@ def test_events_across_models_with_data_diff_and_context(db):
         "total": Decimal("5.00"),
         "note": "",
     }
-    assert first.pgh_obj == order and first.pgh_model is type(order)
+    assert first.pgh_obj == order and first.pgh_model == event_models()[0]._meta.label == "shop.OrderEvent"
     assert first.pk == f"shop.Order:{first.pgh_id}" and Events.objects.get(pk=first.pk).pgh_data == first.pgh_data
 
     # Filters: model, label, operation, context id, context keys, time (one

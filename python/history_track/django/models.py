@@ -311,14 +311,17 @@ def _key(obj: models.Model) -> str:
     return key_text(obj.pk, DjangoJSONEncoder)
 
 
-def _tables(connection: Any) -> tuple[list[str], list[str]]:
-    """Each concrete model's table (as Django quotes it) and label."""
-    tables, labels = [], []
+def _tables(connection: Any) -> tuple[list[str], list[str], list[str | None]]:
+    """Each concrete model's table (as Django quotes it), label and its event
+    model's label."""
+    tables, labels, events = [], [], []
     for model in apps.get_models():
         if not model._meta.proxy:
             tables.append(connection.ops.quote_name(model._meta.db_table))
             labels.append(model._meta.label)
-    return tables, labels
+            event = _event_models.get(model)
+            events.append(event._meta.label if event is not None else None)
+    return tables, labels, events
 
 
 class _Args:
@@ -373,20 +376,22 @@ class _EventsTable(BaseTable):
                 " CROSS JOIN LATERAL history_events(pgh_s.table_name, pgh_s.key, %s::uuid, %s, %s) AS pgh_e) AS pgh_h"
             )
             params = [[p[0] for p in pairs], [p[1] for p in pairs], args.context_id, args.since, args.until]
-        tables, labels = _tables(connection)
+        tables, labels, events = _tables(connection)
         sql = (
             "(SELECT COALESCE(pgh_m.label, pgh_h.table_name::text) || ':' || pgh_h.pgh_id AS pgh_slug,"
             " pgh_h.table_name::text AS pgh_table,"
-            " pgh_m.label AS pgh_obj_model, pgh_h.pgh_id, pgh_h.pgh_created_at, pgh_h.pgh_label, pgh_h.pgh_operation,"
+            " pgh_m.label AS pgh_obj_model, pgh_m.event_label AS pgh_model,"
+            " pgh_h.pgh_id, pgh_h.pgh_created_at, pgh_h.pgh_label, pgh_h.pgh_operation,"
             " pgh_h.pgh_obj_id, pgh_h.pgh_context_id, pgh_h.pgh_context, pgh_h.data AS pgh_data, pgh_h.diff AS pgh_diff"
             f" FROM {source}"
-            " LEFT JOIN (SELECT DISTINCT ON (pgh_r.rel) pgh_r.rel, pgh_r.label FROM"
-            " (SELECT pg_catalog.to_regclass(pgh_u.tbl) AS rel, pgh_u.label"
-            " FROM unnest(%s::text[], %s::text[]) AS pgh_u(tbl, label)) AS pgh_r WHERE pgh_r.rel IS NOT NULL) AS pgh_m"
+            " LEFT JOIN (SELECT DISTINCT ON (pgh_r.rel) pgh_r.rel, pgh_r.label, pgh_r.event_label FROM"
+            " (SELECT pg_catalog.to_regclass(pgh_u.tbl) AS rel, pgh_u.label, pgh_u.event_label"
+            " FROM unnest(%s::text[], %s::text[], %s::text[]) AS pgh_u(tbl, label, event_label)) AS pgh_r"
+            " WHERE pgh_r.rel IS NOT NULL) AS pgh_m"
             " ON pgh_m.rel = pgh_h.table_name)"
             f" {compiler.quote_name_unless_alias(self.table_alias)}"
         )
-        return sql, [*params, tables, labels]
+        return sql, [*params, tables, labels, events]
 
 
 class _EventsQuery(Query):
@@ -483,13 +488,15 @@ class Events(models.Model):
     """Every tracked model's events, with the row (``pgh_data``), what changed
     (``pgh_diff``) and the context; read-only. ``pgh_obj_model`` is the
     tracked model's label ("shop.Order"; None for a table no installed model
-    has), ``pgh_table`` the tracked table, ``pgh_slug`` the key ("shop.Order:12":
+    has), ``pgh_model`` its event model's ("shop.OrderEvent", None when it has
+    none), ``pgh_table`` the tracked table, ``pgh_slug`` the key ("shop.Order:12":
     the label and pgh_id). Reads only the event tables the database role may
     read (history_events())."""
 
     pgh_slug = models.TextField(primary_key=True)
     pgh_table = models.TextField()
     pgh_obj_model = models.TextField(null=True)
+    pgh_model = models.TextField(null=True)
     pgh_id = models.BigIntegerField()
     pgh_created_at = models.DateTimeField()
     pgh_label = models.TextField()
@@ -517,16 +524,11 @@ class Events(models.Model):
         return f"{self.pgh_label} {self.pgh_obj_model or self.pgh_table} {self.pgh_obj_id} #{self.pgh_id}"
 
     @property
-    def pgh_model(self) -> type[models.Model] | None:
-        """The tracked model (None when no installed model has the table)."""
-        return apps.get_model(self.pgh_obj_model) if self.pgh_obj_model else None
-
-    @property
     def pgh_obj(self) -> models.Model | None:
         """The object the event is of, as it is now (None if it is gone)."""
-        model = self.pgh_model
-        if model is None:
+        if self.pgh_obj_model is None:
             return None
+        model = apps.get_model(self.pgh_obj_model)
         key = tuple(self.pgh_obj_id) if isinstance(self.pgh_obj_id, list) else self.pgh_obj_id
         found: models.Model | None = model._default_manager.filter(pk=key).first()
         return found
