@@ -23,7 +23,7 @@ from __future__ import annotations
 from .api import as_of, events, record, revert
 from .conditions import Changed
 from .context import acurrent_context, context, current_context
-from .tracking import Tracker, track, trackers_of, tracked_models
+from .tracking import Tracker, track, tracked_models, trackers_of
 
 __all__ = [
     "Changed",

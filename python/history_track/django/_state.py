@@ -11,7 +11,7 @@ added to Django's Meta option names (as django-pgtrigger does for
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import django.db.migrations.state
@@ -26,7 +26,7 @@ OPTION = "history_track"
 if OPTION not in django.db.models.options.DEFAULT_NAMES:
     django.db.models.options.DEFAULT_NAMES = (*django.db.models.options.DEFAULT_NAMES, OPTION)
 if OPTION not in django.db.migrations.state.DEFAULT_NAMES:  # imported by name there
-    django.db.migrations.state.DEFAULT_NAMES = (*django.db.migrations.state.DEFAULT_NAMES, OPTION)  # type: ignore[attr-defined]
+    django.db.migrations.state.DEFAULT_NAMES = (*django.db.migrations.state.DEFAULT_NAMES, OPTION)
 
 _DEFAULT_LABELS = ("insert", "update", "delete")
 
@@ -46,6 +46,9 @@ class TrackerState:
     exclude: tuple[str, ...] | None = None
     baseline: bool = field(default=False, compare=False)
     declared: bool = field(default=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "operations", normalize_operations(self.operations))
 
     @property
     def labels(self) -> frozenset[str]:
@@ -115,3 +118,57 @@ def trackers_in(options: dict[str, Any]) -> tuple[TrackerState, ...] | None:
     if isinstance(value, Declared):
         return value.compile()
     return tuple(value)
+
+
+def _order(operation: str) -> tuple[int, str]:
+    known = (*_DEFAULT_LABELS, "truncate")
+    return (known.index(operation), "") if operation in known else (len(known), operation)
+
+
+def normalize_operations(operations: tuple[str, ...] | None) -> tuple[str, ...] | None:
+    """Lower case, each once, in insert/update/delete order (so the same
+    trackers compare equal however they were spelled)."""
+    if operations is None:
+        return None
+    return tuple(sorted({op.lower() for op in operations}, key=_order))
+
+
+def _current(state: Any, key: tuple[str, str]) -> tuple[TrackerState, ...] | None:
+    model_state = state.models.get(key)
+    if model_state is None:
+        return None
+    value = model_state.options.get(OPTION)
+    return tuple(value) if isinstance(value, tuple) else ()
+
+
+def remove(state: Any, key: tuple[str, str], labels: frozenset[str]) -> None:
+    """Take these tracker labels out of a model state (UntrackModel, and a
+    TrackModel that replaces a label)."""
+    current = _current(state, key)
+    if current is None:
+        return
+    kept = []
+    for tracker in current:
+        if not tracker.labels & labels:
+            kept.append(tracker)
+        elif tracker.label is None and tracker.labels - labels:
+            # Some of the default trackers stay.
+            rest = tuple(sorted(tracker.labels - labels, key=_order))
+            kept.append(replace(tracker, operations=rest))
+    _set(state, key, tuple(kept))
+
+
+def add(state: Any, key: tuple[str, str], tracker: TrackerState) -> None:
+    """Record a tracker in a model state (TrackModel)."""
+    if key not in state.models:
+        return
+    remove(state, key, tracker.labels)
+    _set(state, key, (*(_current(state, key) or ()), tracker))
+
+
+def _set(state: Any, key: tuple[str, str], trackers: tuple[TrackerState, ...]) -> None:
+    options = state.models[key].options
+    if trackers:
+        options[OPTION] = trackers
+    else:
+        options.pop(OPTION, None)

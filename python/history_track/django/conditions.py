@@ -167,7 +167,7 @@ class _Compiler:
 
     def lookup(self, key: str, value: Any) -> str:
         parts = key.split("__")
-        if len(parts) == 2:
+        if len(parts) <= 2:
             reference, lookup = key, "exact"
         elif len(parts) == 3:
             reference, lookup = "__".join(parts[:2]), parts[2]
@@ -183,7 +183,12 @@ class _Compiler:
             values = list(value)
             if not values:
                 return "FALSE"
-            return f"{column} IN ({', '.join(self.value(v) for v in values)})"
+            # Not "IN (...)": PostgreSQL turns that into "= ANY (ARRAY[...])" with
+            # casts its own parser does not read back the same way for every
+            # type, and the extension refuses such a condition.
+            if len(values) == 1:
+                return f"{column} = {self.value(values[0])}"
+            return " OR ".join(f"{column} = {self.value(v)}" for v in values)  # parenthesised by node()
         build = LOOKUPS.get(lookup)
         if build is None:
             raise ConditionError(
@@ -221,11 +226,21 @@ def compile_condition(model: type[models.Model], condition: str | Q | None) -> s
 def Changed(*fields: str) -> Q:  # noqa: N802  (reads like pghistory's condition classes)
     """True when any of these fields changed: ``OLD.f IS DISTINCT FROM NEW.f`` joined by OR."""
     if not fields:
-        raise ConditionError("Changed() takes at least one field name (the tracker's changed= option watches a list too)")
+        raise ConditionError(
+            "Changed() takes at least one field name (the tracker's changed= option watches a list too)"
+        )
     q = Q()
     for name in fields:
         q |= Q(**{f"old__{name}__df": F(f"new__{name}")})
     return q
 
 
-__all__ = ["SUPPORTED", "Changed", "ConditionError", "compile_condition", "literal", "quote_identifier", "quote_literal"]
+__all__ = [
+    "SUPPORTED",
+    "Changed",
+    "ConditionError",
+    "compile_condition",
+    "literal",
+    "quote_identifier",
+    "quote_literal",
+]
