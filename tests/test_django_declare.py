@@ -381,3 +381,136 @@ def test_decorator_lifecycle_makemigrations_migrate_and_back(project: Project) -
         ("update", "UPDATE", {"Status": ["published", "draft"], "price": [Decimal("10.00"), Decimal("1.00")]}),
     ]
     project.assert_no_changes()
+
+
+HAND_WRITTEN = f'''\
+from django.db import migrations
+
+from history_track.django.operations import TrackModel
+
+
+class Migration(migrations.Migration):
+    dependencies = [("catalog", "0001_initial"), ("history_track", "0001_initial")]
+    operations = [
+        TrackModel("catalog.Product"),
+        TrackModel("catalog.Product", label="published", operations=["UPDATE"], condition={PUBLISHED_SQL!r}),
+    ]
+'''
+
+
+def test_hand_written_track_model_and_the_equivalent_decorator_write_nothing(project: Project) -> None:
+    project.models(PRODUCT.format(decorator=""))
+    project.makemigrations("initial")
+    (project.root / "catalog" / "migrations" / "0002_hand.py").write_text(HAND_WRITTEN)
+    # The hand-written trackers are in the migration state: nothing to write,
+    # with or without the equivalent decorator (the operations' case aside).
+    project.assert_no_changes()
+    project.models(PRODUCT.format(decorator=f"@track(Tracker(), {PUBLISHED})"))
+    project.assert_no_changes()
+    project.run("migrate")
+    assert [t[1:] for t in trackers(project.dsn)] == [
+        ("delete", ["delete"], None),
+        ("insert", ["insert"], None),
+        ("published", ["update"], PUBLISHED_STORED),
+        ("update", ["update"], None),
+    ]
+
+    # The decorator's event model exists and no migration mentions it.
+    done = subprocess.run(
+        [sys.executable, "-c", "import django; django.setup(); from catalog.models import ProductEvent as E;"
+         " print(E._meta.label, E._meta.db_table, E.is_history_track_event)"],
+        cwd=project.root, env=project.env, capture_output=True, text=True, timeout=120,
+    )
+    assert (done.returncode, done.stdout) == (0, "catalog.ProductEvent Catalog Product_event True\n"), done.stderr
+    assert not any("Event" in path.read_text() for path in (project.root / "catalog" / "migrations").glob("0*.py"))
+
+    # A declared tracker replacing a hand-written one's label: untrack, track.
+    project.models(PRODUCT.format(decorator=f"@track(Tracker(), {SHOWN})"))
+    assert project.makemigrations("shown") == [
+        (
+            "UntrackModel",
+            ["catalog.Product"],
+            {"label": "published", "operations": ["update"], "condition": PUBLISHED_SQL},
+        ),
+        (
+            "TrackModel",
+            ["catalog.Product"],
+            {"label": "published", "operations": ["update"], "condition": SHOWN_SQL, "declared": True},
+        ),
+    ]
+    project.run("migrate")
+    project.assert_no_changes()
+    # Without the decorator, what makemigrations wrote is untracked; the
+    # hand-written default trackers stay (they are the migration's, not the model's).
+    project.models(PRODUCT.format(decorator=""))
+    assert project.makemigrations("untrack") == [
+        (
+            "UntrackModel",
+            ["catalog.Product"],
+            {"label": "published", "operations": ["update"], "condition": SHOWN_SQL},
+        ),
+    ]
+    project.run("migrate")
+    project.assert_no_changes()
+    assert [t[1:] for t in trackers(project.dsn)] == [
+        ("delete", ["delete"], None),
+        ("insert", ["insert"], None),
+        ("update", ["update"], None),
+    ]
+    project.run("migrate", "catalog", "0001")
+    assert trackers(project.dsn) == []
+
+
+NOTE = """
+@track(
+    Tracker(
+        "odd",
+        operations=["insert"],
+        condition=Q(new__text__in=["it's", "back\\\\slash", "$$ $x$ ;--", "50%"]) | Q(new__text__startswith="a_b"),
+    ),
+    event_model=False,
+)
+class Note(models.Model):
+    text = models.TextField()
+"""
+
+
+def test_hostile_values_are_literals_in_the_migration_and_the_trigger(project: Project) -> None:
+    project.models(NOTE)
+    ops = project.makemigrations("initial")
+    condition = (
+        """NEW."text" = 'it''s' OR NEW."text" = E'back\\\\slash' OR NEW."text" = '$$ $x$ ;--'"""
+        """ OR NEW."text" = '50%'"""
+    )
+    assert ops[1:] == [
+        (
+            "TrackModel",
+            ["catalog.Note"],
+            {
+                "label": "odd",
+                "operations": ["insert"],
+                "condition": f"""({condition}) OR (NEW."text" LIKE 'a\\\\_b%')""".replace("LIKE 'a", "LIKE E'a"),
+                "declared": True,
+            },
+        )
+    ]
+    project.run("migrate")
+    project.assert_no_changes()
+    values = ["it's", "back\\slash", "$$ $x$ ;--", "50%", "a_b c", "axb", "it''s", "back\\\\slash", "50"]
+    with psycopg.connect(project.dsn, autocommit=True) as conn:
+        for value in values:
+            conn.execute('INSERT INTO "catalog_note" (text) VALUES (%s)', [value])
+        recorded = [e.data["text"] for e in api.history(conn, "catalog_note")]
+    assert recorded == ["it's", "back\\slash", "$$ $x$ ;--", "50%", "a_b c"]
+
+
+def test_unsupported_lookup_fails_at_makemigrations(project: Project) -> None:
+    project.models(PRODUCT.format(decorator='@track(condition=Q(new__name__regex="^a"))'))
+    done = project.run("makemigrations", "catalog", check=False)
+    assert done.returncode == 1
+    assert done.stderr == (
+        "CommandError: @track on catalog.Product: condition key 'new__name__regex': lookup 'regex' is not "
+        "supported in a tracker condition; supported: exact, iexact, ne, df, nd, gt, gte, lt, lte, isnull, "
+        "startswith, endswith, contains, istartswith, iendswith, icontains, in\n"
+    )
+    assert not list((project.root / "catalog" / "migrations").glob("0*.py"))

@@ -26,9 +26,11 @@ from __future__ import annotations
 from typing import Any
 
 from django.apps import apps as global_apps
+from django.core.management.base import CommandError
 from django.db.migrations.autodetector import OperationDependency
 
 from . import _state
+from .conditions import ConditionError
 from .operations import TrackModel, UntrackModel
 
 State = dict[tuple[str, str], tuple[_state.TrackerState, ...] | None]
@@ -48,7 +50,11 @@ def _take_trackers(state: Any, *, drop: set[tuple[str, str]]) -> State:
             continue
         options = state.models[key].options
         if _state.OPTION in options:
-            out[key] = _state.trackers_in(options)
+            try:
+                out[key] = _state.trackers_in(options)
+            except ConditionError as exc:
+                # One line from the command, naming the model.
+                raise CommandError(f"@track on {key[0]}.{state.models[key].name}: {exc}") from exc
             del options[_state.OPTION]
     return out
 
