@@ -199,6 +199,98 @@ def test_composite_key_event_model(db):
     assert line_event.objects.filter(order__total=Decimal("10.00"), quantity__gte=2).count() == 2
 
 
+def test_composite_key_events_across_models(db):
+    from history_track.django.models import Events
+    from shop.models import OrderLine
+    order = make_order()
+    line = OrderLine.objects.create(order=order, line_no=1, sku="tea", quantity=1)
+    OrderLine.objects.create(order=order, line_no=2, sku="cup", quantity=2)
+    OrderLine.objects.filter(pk=line.pk).update(quantity=5)
+    assert list(Events.objects.tracks(line).values_list("pgh_obj_model", "pgh_obj_id", "pgh_diff")) == [
+        ("shop.OrderLine", [order.pk, 1], {"order_id": [None, order.pk], "line_no": [None, 1], "sku": [None, "tea"],
+                                           "quantity": [None, 1]}),
+        ("shop.OrderLine", [order.pk, 1], {"quantity": [1, 5]})]
+    assert Events.objects.tracks(line).last().pgh_obj == line
+    assert Events.objects.filter(pgh_obj_model="shop.OrderLine", pgh_obj_id=[order.pk, 2]).count() == 1
+
+
+class AuditBase:
+    pass
+
+
+def audit_model() -> Any:
+    """A second, customised event model of Order, in another app (made once per process)."""
+    from history_track.django.models import BaseEvent, event_model
+    from shop.models import Order
+    global OrderAudit
+    if "OrderAudit" not in globals():
+        from django.db import models
+
+        class Base(BaseEvent):
+            def summary(self) -> str:
+                return f"{self.pgh_label}: {self.status}"
+
+            class Meta:
+                abstract = True
+
+        OrderAudit = event_model(Order, name="OrderAudit", app_label="history_track", base=Base,
+                                 related_name="audit", meta={"ordering": ["-pgh_id"], "verbose_name": "audit"},
+                                 module=__name__)
+    return OrderAudit
+
+
+def test_event_model_factory_options(db):
+    from history_track.django.models import event_model, event_model_of
+    from shop.models import Order
+    order_event = event_models()[0]
+    audit = audit_model()
+    order = make_order()
+    order.status = "paid"; order.save()
+    assert audit._meta.label == "history_track.OrderAudit" and audit._meta.db_table == order_event._meta.db_table
+    assert [e.summary() for e in order.audit.all()] == ["update: paid", "paid: paid", "insert: new"]
+    assert [e.pgh_label for e in order.events.order_by("pgh_id")] == ["insert", "paid", "update"]
+    assert str(audit._meta.verbose_name) == "audit" and audit.is_history_track_event
+    assert event_model_of(Order) is order_event and event_model_of("shop.Order") is order_event
+    assert event_model_of(order) is order_event
+    with pytest.raises(TypeError, match="base must be BaseEvent"):
+        event_model(Order, name="Wrong", base=AuditBase)
+
+
+def test_declare_event_model_takes_the_trackers_columns(db):
+    """What track() calls: the event model made once, its fields the columns
+    the trackers choose, its table named by the rule for long names."""
+    import test_django_models
+    from django.db import models
+    from django.test.utils import isolate_apps
+    from history_track.django.models import declare_event_model, event_table_name
+    from history_track.django.tracking import Tracker
+    with isolate_apps("shop"):
+        class Gadget(models.Model):
+            name = models.CharField(max_length=10)
+            secret = models.TextField()
+            parent = models.OneToOneField("self", null=True, on_delete=models.CASCADE)
+
+            class Meta:
+                app_label = "shop"
+                db_table = "gadgets_" + "g" * 60
+
+        try:
+            event = declare_event_model(Gadget, [Tracker(), Tracker(label="named", exclude=("secret",))])
+            assert event.__name__ == "GadgetEvent" and test_django_models.GadgetEvent is event
+            assert declare_event_model(Gadget, [Tracker()]) is event
+            assert [f.name for f in event._meta.concrete_fields][7:] == ["id", "name", "parent", "pgh_obj", "pgh_old_obj_id"]
+            with psycopg.connect(db) as conn:   # PostgreSQL cuts the table's name to 63 bytes first
+                expected = conn.execute("SELECT history_track._event_table_name(%s::name)::text",
+                                        [Gadget._meta.db_table]).fetchone()[0]
+            assert event._meta.db_table == event_table_name(Gadget._meta.db_table) == expected
+            assert expected.startswith("gadgets_" + "g" * 40) and expected.endswith("_event") and len(expected) == 63
+            parent = event._meta.get_field("parent")
+            assert (type(parent), parent.db_constraint, parent.remote_field.related_name, parent.column) == (
+                models.ForeignKey, False, "+", "parent_id")
+        finally:
+            del test_django_models.GadgetEvent
+
+
 def test_event_models_write_nothing(db):
     """The event table is the extension's: an ORM write to it is refused by
     the database (the table is append-only)."""
