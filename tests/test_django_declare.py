@@ -127,12 +127,16 @@ class Project:
         assert (done.returncode, done.stdout.strip()) == (0, "No changes detected"), done.stdout + done.stderr
 
 
-def operations_of(path: Path) -> list[tuple[str, list[Any], dict[str, Any]]]:
-    """The operations of a migration file, as (class name, args, kwargs)."""
+def migration_of(path: Path) -> Any:
     namespace: dict[str, Any] = {}
     exec(compile(path.read_text(), str(path), "exec"), namespace)  # noqa: S102  (a file makemigrations wrote)
+    return namespace["Migration"]
+
+
+def operations_of(path: Path) -> list[tuple[str, list[Any], dict[str, Any]]]:
+    """The operations of a migration file, as (class name, args, kwargs)."""
     out = []
-    for operation in namespace["Migration"].operations:
+    for operation in migration_of(path).operations:
         name, args, kwargs = operation.deconstruct()
         out.append((name.rsplit(".", 1)[-1], list(args), kwargs))
     return out
@@ -277,6 +281,8 @@ def test_decorator_lifecycle_makemigrations_migrate_and_back(project: Project) -
     assert 'condition=\'(OLD."Status" IS DISTINCT FROM NEW."Status") AND (NEW."Status" = \\\'published\\\')\'' in (
         project.migration_text("track")
     )
+    (path,) = (project.root / "catalog" / "migrations").glob("0002_track.py")
+    assert migration_of(path).dependencies == [("catalog", "0001_initial"), ("history_track", "0001_initial")]
     project.assert_no_changes()
     project.run("migrate")
     assert trackers(dsn) == [
@@ -514,3 +520,36 @@ def test_unsupported_lookup_fails_at_makemigrations(project: Project) -> None:
         "startswith, endswith, contains, istartswith, iendswith, icontains, in\n"
     )
     assert not list((project.root / "catalog" / "migrations").glob("0*.py"))
+
+
+PARTIAL = """\
+from django.db import migrations
+
+from history_track.django.operations import TrackModel, UntrackModel
+
+
+class Migration(migrations.Migration):
+    dependencies = [("catalog", "0001_initial"), ("history_track", "0001_initial")]
+    operations = [
+        TrackModel("catalog.Product"),
+        UntrackModel("catalog.Product", operations=["delete"]),
+    ]
+"""
+
+
+def test_hand_written_untrack_of_some_default_trackers_is_in_the_state(project: Project) -> None:
+    project.models(PRODUCT.format(decorator=""))
+    project.makemigrations("initial")
+    (project.root / "catalog" / "migrations" / "0002_partial.py").write_text(PARTIAL)
+    # The state holds the default trackers minus delete: the same as this decorator.
+    project.models(PRODUCT.format(decorator='@track(operations=["update", "INSERT"])'))
+    project.assert_no_changes()
+    # All three declared: the two remaining are replaced by the declared ones.
+    project.models(PRODUCT.format(decorator="@track()"))
+    assert project.makemigrations("all") == [
+        ("UntrackModel", ["catalog.Product"], {"operations": ["insert", "update"]}),
+        ("TrackModel", ["catalog.Product"], {"declared": True}),
+    ]
+    project.run("migrate")
+    assert [t[1:3] for t in trackers(project.dsn)] == [("delete", ["delete"]), ("insert", ["insert"]), ("update", ["update"])]
+    project.assert_no_changes()
