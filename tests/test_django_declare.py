@@ -553,3 +553,64 @@ def test_hand_written_untrack_of_some_default_trackers_is_in_the_state(project: 
     project.run("migrate")
     assert [t[1:3] for t in trackers(project.dsn)] == [("delete", ["delete"]), ("insert", ["insert"]), ("update", ["update"])]
     project.assert_no_changes()
+
+
+TRACK_SCRIPT = """
+import django
+django.setup()
+from django.db import models
+from history_track.django import Tracker, track, trackers_of
+
+class Meta:
+    app_label = "catalog"
+
+def attempt(make):
+    try:
+        make()
+        print("ok")
+    except Exception as exc:
+        print(type(exc).__name__ + ": " + str(exc))
+
+attempt(lambda: track(Tracker(), label="x"))
+attempt(lambda: track(Tracker(), Tracker("update")))
+attempt(lambda: track(Tracker(operations=["insert"]), Tracker(operations=["INSERT", "delete"])))
+attempt(lambda: track("paid"))
+attempt(lambda: Tracker("x", columns="name"))
+attempt(lambda: Tracker("x", condition=1))
+
+class Abstract(models.Model):
+    class Meta:
+        app_label = "catalog"
+        abstract = True
+attempt(lambda: track()(Abstract))
+
+@track(Tracker("a"), event_model=False)
+@track(Tracker(operations=["update"]), event_model=False)
+class Stacked(models.Model):
+    class Meta:
+        app_label = "catalog"
+print([(t.label, t.operations) for t in trackers_of(Stacked)])
+attempt(lambda: track(Tracker("a"), event_model=False)(Stacked))
+"""
+
+
+def test_track_refuses_what_makemigrations_could_not_write(project: Project) -> None:
+    project.models(PRODUCT.format(decorator=""))
+    (project.root / "track_script.py").write_text(TRACK_SCRIPT)
+    done = subprocess.run(
+        [sys.executable, "track_script.py"], cwd=project.root, env=project.env, capture_output=True, text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    labels_twice = "(Tracker() is the insert, update and delete trackers; give the others their own labels)"
+    assert done.stdout.splitlines() == [
+        "TypeError: track() takes Tracker objects or one tracker's options, not both",
+        f"ValueError: track() declares the tracker label(s) update twice {labels_twice}",
+        f"ValueError: track() declares the tracker label(s) insert twice {labels_twice}",
+        "TypeError: track() takes Tracker objects, not 'paid'",
+        "TypeError: columns takes a list of names, not the string 'name'",
+        "TypeError: condition must be SQL text or a Q object, not int",
+        "TypeError: track() needs a concrete model; Abstract is abstract or a proxy",
+        "[('a', None), (None, ('update',))]",
+        f"ValueError: track() declares the tracker label(s) a twice {labels_twice}",
+    ]

@@ -31,6 +31,16 @@ if OPTION not in django.db.migrations.state.DEFAULT_NAMES:  # imported by name t
 _DEFAULT_LABELS = ("insert", "update", "delete")
 
 
+def labels_of(label: str | None, operations: tuple[str, ...] | None) -> frozenset[str]:
+    """The labels of the trackers one track_table() call creates: its label,
+    or one default tracker per operation."""
+    if label is not None:
+        return frozenset([label])
+    if operations is None:
+        return frozenset(_DEFAULT_LABELS)
+    return frozenset(op.lower() for op in operations)
+
+
 @dataclass(frozen=True)
 class TrackerState:
     """One tracker as a migration declares it: TrackModel's options, the
@@ -53,11 +63,7 @@ class TrackerState:
     @property
     def labels(self) -> frozenset[str]:
         """The labels of the trackers track_table() creates for it."""
-        if self.label is not None:
-            return frozenset([self.label])
-        if self.operations is None:
-            return frozenset(_DEFAULT_LABELS)
-        return frozenset(op.lower() for op in self.operations)
+        return labels_of(self.label, self.operations)
 
     def options(self) -> dict[str, Any]:
         """TrackModel's keyword arguments."""

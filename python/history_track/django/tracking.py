@@ -93,16 +93,18 @@ def track(
     for tracker in declared:
         if not isinstance(tracker, Tracker):
             raise TypeError(f"track() takes Tracker objects, not {tracker!r}")
-    labels = [tracker.label for tracker in declared]
-    duplicates = sorted({str(label) for label in labels if labels.count(label) > 1})
-    if duplicates:
-        raise ValueError(f"track() declares the tracker(s) {', '.join(duplicates)} twice")
+    _check_labels(declared)
 
     def decorate(model: M) -> M:
+        if not (isinstance(model, type) and issubclass(model, models.Model)):
+            raise TypeError(f"track() decorates a model class, not {model!r}")
         if model._meta.abstract or model._meta.proxy:
             raise TypeError(f"track() needs a concrete model; {model.__qualname__} is abstract or a proxy")
-        _registry[model] = tuple(declared)
-        _state.declare(model, tuple(declared))
+        # Stacked decorators add up, the top one's trackers first.
+        combined = (*declared, *_registry.get(model, ()))
+        _check_labels(combined)
+        _registry[model] = combined
+        _state.declare(model, combined)
         if event_model:
             from . import models as event_models
 
@@ -115,6 +117,22 @@ def track(
         return model
 
     return decorate
+
+
+def _check_labels(trackers: Sequence[Tracker]) -> None:
+    """Refuse two trackers that would create the same label (``Tracker()``
+    creates insert, update and delete)."""
+    seen: set[str] = set()
+    twice: set[str] = set()
+    for tracker in trackers:
+        labels = _state.labels_of(tracker.label, tracker.operations)
+        twice |= seen & labels
+        seen |= labels
+    if twice:
+        raise ValueError(
+            f"track() declares the tracker label(s) {', '.join(sorted(twice))} twice "
+            "(Tracker() is the insert, update and delete trackers; give the others their own labels)"
+        )
 
 
 def trackers_of(model: type[models.Model]) -> tuple[Tracker, ...]:
