@@ -425,38 +425,49 @@ def test_events_of_an_object_follow_key_changes(db):
     ) == ["UPDATE"]
 
 
-def _event_table_reads(conn: Any) -> dict[str, int]:
+def _scans(conn: Any) -> dict[str, int]:
     return dict(
         conn.execute(
             "SELECT relname::text, COALESCE(seq_scan, 0) + COALESCE(idx_scan, 0) FROM pg_stat_xact_user_tables "
-            "WHERE relname LIKE '%%event' AND COALESCE(seq_scan, 0) + COALESCE(idx_scan, 0) > 0"
+            "WHERE relname LIKE '%%event'"
         ).fetchall()
     )
 
 
-def test_one_objects_events_read_only_its_event_table(db):
-    """pg_stat_xact_user_tables counts each scan of an event table in the
-    transaction: tracks() and a filter by model and key read one table,
-    no filter reads them all."""
+def event_tables_read(queryset: Any) -> set[str]:
+    """The event tables evaluating queryset scans: pg_stat_xact_user_tables
+    before and after, in one transaction (its counts only grow there; on
+    PostgreSQL 15+ they may also hold earlier transactions' counts not yet
+    flushed, hence the difference)."""
     from django.db import connection, transaction
+    with transaction.atomic():
+        before = _scans(connection.connection)
+        list(queryset)
+        after = _scans(connection.connection)
+    return {name for name, n in after.items() if n > before.get(name, 0)}
+
+
+def test_one_objects_events_read_only_its_event_table(db):
+    """tracks() and the filters that choose a model (or a model and a key)
+    read one event table; no filter, or one on a label, reads them all."""
     from history_track.django.models import Events
     from shop.models import Customer
-
     order = make_order()
     Customer.objects.create(full_name="Ann")
-    with transaction.atomic():
-        assert Events.objects.tracks(order).count() == 1
-        assert set(_event_table_reads(connection.connection)) == {"Orders_event"}
-    with transaction.atomic():
-        assert Events.objects.filter(pgh_obj_model="shop.Order", pgh_obj_id=order.pk).count() == 1
-        assert set(_event_table_reads(connection.connection)) == {"Orders_event"}
-    with transaction.atomic():
-        assert Events.objects.count() == 2
-        assert set(_event_table_reads(connection.connection)) == {
-            "Orders_event",
-            "shop_customer_event",
-            "shop_orderline_event",
-        }
+    every = {"Orders_event", "shop_customer_event", "shop_orderline_event"}
+    assert event_tables_read(Events.objects.tracks(order)) == {"Orders_event"}
+    assert event_tables_read(Events.objects.filter(pgh_obj_model="shop.Order", pgh_obj_id=order.pk)) == {"Orders_event"}
+    # As the admin's filters write it; a time as a string is left to the filter.
+    assert event_tables_read(Events.objects.filter(pgh_obj_model__exact="shop.Customer",
+                                                   pgh_created_at__gte="2000-01-01T00:00Z")) == {"shop_customer_event"}
+    assert event_tables_read(Events.objects.across("shop.Customer", "shop.OrderLine")) == {
+        "shop_customer_event", "shop_orderline_event"}
+    assert event_tables_read(Events.objects.all()) == every
+    assert event_tables_read(Events.objects.filter(pgh_label="insert")) == every
+    # The tables no model has: none here, and every table is read to know it.
+    assert event_tables_read(Events.objects.filter(pgh_obj_model=None)) == every
+    assert Events.objects.filter(pgh_obj_model=None).count() == 0
+    assert Events.objects.count() == 2
 
 
 def test_events_read_only_what_the_role_may_read(db):

@@ -394,6 +394,14 @@ class _EventsTable(BaseTable):
         return sql, [*params, tables, labels, events]
 
 
+def _comparable(value: Any) -> bool:
+    """A time PostgreSQL reads as Django's filter does: an aware datetime (or
+    any datetime without USE_TZ, both then in the connection's time zone)."""
+    from django.conf import settings
+
+    return isinstance(value, datetime) and (value.tzinfo is not None or not settings.USE_TZ)
+
+
 class _EventsQuery(Query):
     base_table_class = _EventsTable
 
@@ -453,13 +461,15 @@ class EventsQuerySet(models.QuerySet["Events"]):
     def _pushed_down(self, args: _Args, kwargs: dict[str, Any]) -> _Args:
         connection = self._connection()
         tables: list[str] | None = None
-        for lookup, value in kwargs.items():
+        for written, value in kwargs.items():
+            lookup = written.removesuffix("__exact")  # what the admin's filters write
             if lookup in ("pgh_obj_model", "pgh_obj_model__in"):
                 labels = [value] if lookup == "pgh_obj_model" else list(value)
-                tables = []
-                for label in labels:
-                    with contextlib.suppress(LookupError, ValueError):  # no such model: no rows
-                        tables.append(_model_table(label, connection))
+                if all(isinstance(label, str) for label in labels):  # (None: the tables no model has)
+                    tables = []
+                    for label in labels:
+                        with contextlib.suppress(LookupError, ValueError):  # no such model: no rows
+                            tables.append(_model_table(label, connection))
             elif lookup in ("pk", "pgh_slug", "pk__in", "pgh_slug__in"):
                 slugs = list(value) if lookup.endswith("__in") else [value]
                 try:
@@ -468,15 +478,17 @@ class EventsQuerySet(models.QuerySet["Events"]):
                     tables = None  # a table no model has: read them all
             elif lookup == "pgh_context_id" and value is not None:
                 args = args.copy(context_id=str(value) if isinstance(value, UUID) else value)
-            elif lookup in ("pgh_created_at__gte", "pgh_created_at__gt") and value is not None:
+            elif lookup == "pgh_created_at__range" and all(_comparable(v) for v in value):
+                args = self._pushed_down(args, {"pgh_created_at__gte": value[0], "pgh_created_at__lte": value[1]})
+            elif lookup.startswith("pgh_created_at__") and not _comparable(value):
+                pass  # a date, a string, an expression: left to the filter
+            elif lookup in ("pgh_created_at__gte", "pgh_created_at__gt"):
                 args = args.copy(since=value if args.since is None else max(args.since, value))
-            elif lookup in ("pgh_created_at__lt", "pgh_created_at__lte") and value is not None:
+            elif lookup in ("pgh_created_at__lt", "pgh_created_at__lte"):
                 until = value + timedelta(microseconds=1) if lookup.endswith("lte") else value
                 args = args.copy(until=until if args.until is None else min(args.until, until))
-            elif lookup == "pgh_created_at__range":
-                args = self._pushed_down(args, {"pgh_created_at__gte": value[0], "pgh_created_at__lte": value[1]})
         if tables is not None:
-            key = kwargs.get("pgh_obj_id")
+            key = kwargs.get("pgh_obj_id", kwargs.get("pgh_obj_id__exact"))
             pushed_key = (
                 key_text(key, DjangoJSONEncoder) if isinstance(key, (int, str, list)) and len(tables) == 1 else None
             )
