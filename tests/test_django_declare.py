@@ -478,6 +478,17 @@ NOTE = """
 )
 class Note(models.Model):
     text = models.TextField()
+
+
+class NoteEvent(models.Model):
+    # A visible model marked as an event model: left out of migrations.
+
+    is_history_track_event = True
+    text = models.TextField()
+
+    class Meta:
+        managed = False
+        db_table = "catalog_note_event"
 """
 
 
@@ -488,6 +499,7 @@ def test_hostile_values_are_literals_in_the_migration_and_the_trigger(project: P
         """NEW."text" = 'it''s' OR NEW."text" = E'back\\\\slash' OR NEW."text" = '$$ $x$ ;--'"""
         """ OR NEW."text" = '50%'"""
     )
+    assert [(name, kwargs["name"]) for name, _, kwargs in ops[:1]] == [("CreateModel", "Note")]
     assert ops[1:] == [
         (
             "TrackModel",
@@ -614,3 +626,68 @@ def test_track_refuses_what_makemigrations_could_not_write(project: Project) -> 
         "[('a', None), (None, ('update',))]",
         f"ValueError: track() declares the tracker label(s) a twice {labels_twice}",
     ]
+
+
+PRICED = """
+@track(Tracker(), Tracker("priced", operations=["update"], changed=["{field}"], condition=Q(new__{field}__gt=10)))
+class Product(models.Model):
+    name = models.CharField(max_length=100)
+    {field} = models.DecimalField(max_digits=10, decimal_places=2, default=0)
+"""
+
+
+def test_renamed_field_untracks_before_and_tracks_after_the_rename(project: Project) -> None:
+    dsn = project.dsn
+    project.models(PRICED.format(field="price"))
+    project.makemigrations("initial")
+    project.run("migrate")
+    project.models(PRICED.format(field="cost"))
+    # Interactive: makemigrations asks whether the field was renamed.
+    done = subprocess.run(
+        [sys.executable, "-m", "django", "makemigrations", "catalog", "--name", "rename"],
+        cwd=project.root, env=project.env, input="y\n", capture_output=True, text=True, timeout=120,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    (path,) = (project.root / "catalog" / "migrations").glob("0002_rename.py")
+    assert operations_of(path) == [
+        (
+            "UntrackModel",
+            ["catalog.Product"],
+            {"label": "priced", "operations": ["update"], "condition": 'NEW."price" > 10', "changed": ["price"]},
+        ),
+        ("RenameField", [], {"model_name": "product", "old_name": "price", "new_name": "cost"}),
+        (
+            "TrackModel",
+            ["catalog.Product"],
+            {
+                "label": "priced",
+                "operations": ["update"],
+                "condition": 'NEW."cost" > 10',
+                "changed": ["cost"],
+                "declared": True,
+            },
+        ),
+    ]
+    project.assert_no_changes()
+    project.run("migrate")
+    execute(dsn, "INSERT INTO catalog_product (id, name, cost) VALUES (1, 'lamp', 5)",
+            "UPDATE catalog_product SET cost = 20 WHERE id = 1")
+    priced = [("catalog_product", "priced", ["update"], "((new).cost > (10)::numeric)", ["cost"])]
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        assert [(t.table_name, t.label, t.operations, t.condition, t.changed) for t in api.trackers(conn)
+                if t.label == "priced"] == priced
+    # Backwards: tracked again with the old names, on the table as it was.
+    project.run("migrate", "catalog", "0001")
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        assert [(t.label, t.condition, t.changed) for t in api.trackers(conn) if t.label == "priced"] == [
+            ("priced", "((new).price > (10)::numeric)", ["price"])
+        ]
+        execute(dsn, "UPDATE catalog_product SET price = 30 WHERE id = 1")
+        assert [(e.label, e.diff) for e in api.history(conn, "catalog_product")] == [
+            # The event table followed the column back to its old name.
+            ("insert", {"id": [None, 1], "name": [None, "lamp"], "price": [None, Decimal("5.00")]}),
+            ("priced", {"price": [Decimal("5.00"), Decimal("20.00")]}),
+            ("update", {"price": [Decimal("5.00"), Decimal("20.00")]}),
+            ("priced", {"price": [Decimal("20.00"), Decimal("30.00")]}),
+            ("update", {"price": [Decimal("20.00"), Decimal("30.00")]}),
+        ]

@@ -95,23 +95,30 @@ class AutodetectorMixin:
 
     def generate_altered_db_table(self) -> None:
         super().generate_altered_db_table()  # type: ignore[misc]  # Django's last generate_* step
+        untracks: dict[str, list[UntrackModel]] = {}
+        extension = OperationDependency("history_track", "__first__", None, OperationDependency.Type.CREATE)
         for key in sorted(self.new_model_keys):
             app_label, model_name = key
             old_key = (app_label, self.renamed_models.get(key, model_name))
-            old = self._history_track_old.get(old_key) or ()
-            new = self._history_track_new.get(key)
-            removed, added = diff(old, new)
-            model = f"{app_label}.{self.to_state.models[key].name}"
-            created = OperationDependency(app_label, model_name, None, OperationDependency.Type.CREATE)
-            extension = OperationDependency("history_track", "__first__", None, OperationDependency.Type.CREATE)
+            removed, added = diff(self._history_track_old.get(old_key) or (), self._history_track_new.get(key))
             for tracker in removed:
                 options = tracker.options()
                 options.pop("baseline", None)
-                self.add_operation(app_label, UntrackModel(model, **options), dependencies=[created])
+                # The model as the migration finds it (before a RenameModel).
+                old_model = f"{app_label}.{self.from_state.models[old_key].name}"
+                untracks.setdefault(app_label, []).append(UntrackModel(old_model, **options))
+            model = f"{app_label}.{self.to_state.models[key].name}"
+            created = OperationDependency(app_label, model_name, None, OperationDependency.Type.CREATE)
             for tracker in added:
                 self.add_operation(
                     app_label, TrackModel(model, declared=True, **tracker.options()), dependencies=[created, extension]
                 )
+        # Untracking comes first in the migration, before the fields it names
+        # are renamed or removed (so that reversing it tracks a table that has
+        # them); tracking comes last.
+        for app_label, operations in untracks.items():
+            for operation in reversed(operations):
+                self.add_operation(app_label, operation, beginning=True)
 
 
 def install() -> None:
