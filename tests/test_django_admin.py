@@ -303,7 +303,7 @@ def test_query_counts_do_not_grow_with_the_number_of_events(db):
     client = Client()
     staff(client)
     users = [User.objects.create_user(f"u{i}") for i in range(5)]
-    few, many = make_order(), make_order()
+    few, many = customer_order(), customer_order()
     for i in range(40):
         with history.context(user=users[i % 5].pk):
             many.note = f"n{i}"
@@ -313,7 +313,7 @@ def test_query_counts_do_not_grow_with_the_number_of_events(db):
         few.save()
     counts = {}
     # The first round warms Django's caches (content types); the two after it count.
-    for name, order in (("warm-up", make_order()), ("few", few), ("many", many)):
+    for name, order in (("warm-up", customer_order()), ("few", few), ("many", many)):
         first = events(order)[0].id
         counts[name] = (
             _queries(client, "get", f"/admin/shop/order/{order.pk}/change/"),
@@ -324,10 +324,139 @@ def test_query_counts_do_not_grow_with_the_number_of_events(db):
     print("queries (change page, history, revert confirmation, revert):", counts)
     assert counts["few"] == counts["many"] == (
         4,   # the session, the user, the order, the customers of the form's select
-        5,   # the session, the user, the order, one page of events (with diffs and the total), the users they name
+        6,   # the session, the user, the order, one page of events (with diffs and the total), the users
+             # and the customers they name
         4,   # the session, the user, the order, the event
-        8,   # the same four, then SAVEPOINT, revert_row(), RELEASE, the admin's log entry
+        8,   # the same four, then BEGIN, revert_row(), the admin's log entry, COMMIT
     )
+
+
+# -- every model's events ----------------------------------------------------------------------
+
+EVENTS = "/admin/history_track/events/"
+
+
+def listed(html: str) -> list[list[str]]:
+    """The events list's rows as text cells (time left out)."""
+    if '<table id="result_list">' not in html:
+        assert "0 events" in text(html), text(html)[-500:]
+        return []
+    body = html.split('<table id="result_list">', 1)[1].split("</table>", 1)[0].split("<tbody>", 1)[1]
+    return [[text(cell) for cell in re.findall(r'<t[hd] class="field-(?!time)[^"]*"[^>]*>(.*?)</t[hd]>', row, re.S)]
+            for row in re.findall(r"<tr[^>]*>(.*?)</tr>", body, re.S)]
+
+
+def events_story() -> dict[str, Any]:
+    """A customer and an order written by two users, one in one transaction."""
+    from django.contrib.auth.models import User
+    from django.db import transaction
+
+    import history_track.django as history
+    from history_track.django import events
+    from shop.models import Customer
+    boss = User.objects.create_user("boss", is_staff=True)
+    clerk = User.objects.create_user("clerk")
+    customer = Customer.objects.create(full_name="Ann")
+    with history.context(user=boss.pk), transaction.atomic():
+        order = make_order(customer=customer)
+        order.status = "paid"
+        order.save()
+    with history.context(user=clerk.pk):
+        customer.full_name = "Anna"
+        customer.save()
+    return {"boss": boss, "clerk": clerk, "customer": customer, "order": order,
+            "context": events(order)[0].context_id}
+
+
+def test_events_list_across_models_newest_first_with_filters_and_search(db):
+    from django.test import Client
+    client = Client()
+    staff(client)
+    story = events_story()
+    c, o, boss, clerk = story["customer"].pk, story["order"].pk, story["boss"].pk, story["clerk"].pk
+    ctx = str(story["context"])
+    html = client.get(EVENTS).content.decode()
+    customer_link = f'<a href="/admin/shop/customer/{c}/events/">Customer {c}</a>'
+    assert customer_link in html and f'<a href="/admin/shop/order/{o}/events/">Order {o}</a>' in html
+    assert f'<a href="/admin/auth/user/{boss}/change/">boss</a>' in html
+    assert f'<a href="?pgh_context_id={ctx}" title="{ctx}">{ctx[:8]}…</a>' in html
+    assert listed(html) == [
+        [f"Customer {c}", "update", "UPDATE", "clerk", "Full name : Ann → Anna", listed(html)[0][-1]],
+        [f"Order {o}", "update", "UPDATE", "boss", "Status : new → paid", f"{ctx[:8]}…"],
+        [f"Order {o}", "paid", "UPDATE", "boss", "Status : new → paid", f"{ctx[:8]}…"],
+        [f"Order {o}", "insert", "INSERT", "boss",
+         f"ID : {o} Customer : {c} Status : new Total : 10.00 Note : \"\"", f"{ctx[:8]}…"],
+        [f"Customer {c}", "insert", "INSERT", "—", f"ID : {c} Full name : Ann", "—"],
+    ]
+
+    def labels(query: str) -> list[tuple[str, str]]:
+        return [(row[0], row[1]) for row in listed(client.get(EVENTS + query).content.decode())]
+    assert labels("?pgh_obj_model=shop.Customer") == [(f"Customer {c}", "update"), (f"Customer {c}", "insert")]
+    assert labels("?pgh_label=paid") == [(f"Order {o}", "paid")]
+    assert labels("?pgh_operation=INSERT") == [(f"Order {o}", "insert"), (f"Customer {c}", "insert")]
+    assert labels(f"?user={clerk}") == [(f"Customer {c}", "update")]
+    assert labels("?user=none") == [(f"Customer {c}", "insert")]
+    assert labels(f"?pgh_context_id={ctx}") == [(f"Order {o}", "update"), (f"Order {o}", "paid"), (f"Order {o}", "insert")]
+    assert labels("?pgh_context_id=not-a-uuid") == []
+    from django.utils.timezone import localtime, now
+    year = localtime(now()).year
+    assert len(labels(f"?pgh_created_at__year={year}")) == 5 and labels(f"?pgh_created_at__year={year - 1}") == []
+    assert labels("?q=Anna") == [(f"Customer {c}", "update")]
+    assert labels("?pgh_obj_model=shop.Order&pgh_label=insert") == [(f"Order {o}", "insert")]
+    # The filters offer the tracked models and their trackers' labels.
+    filters = text(html.split('id="changelist-filter"', 1)[1].split("</nav>", 1)[0])
+    assert "By model All Customer Order Order line" in filters
+    assert "By label All baseline delete insert paid revert update" in filters
+    assert "By user All no user admin boss" in filters
+
+
+def test_events_list_is_read_only_and_shows_only_what_the_user_may_view(db):
+    from django.test import Client
+    story = events_story()
+    o = story["order"].pk
+
+    nobody = Client()
+    staff(nobody, "nobody", superuser=False)
+    assert nobody.get(EVENTS).status_code == 403
+    assert "/admin/history_track/events/" not in nobody.get("/admin/").content.decode()
+
+    viewer = Client()
+    staff(viewer, "viewer", superuser=False, perms=("view_order",))
+    html = viewer.get(EVENTS).content.decode()
+    assert [row[0] for row in listed(html)] == [f"Order {o}"] * 3   # no Customer events
+    assert "Customer" not in text(
+        html.split('id="changelist-filter"', 1)[1].split("</nav>", 1)[0])
+    assert listed(viewer.get(EVENTS + "?pgh_obj_model=shop.Customer").content.decode()) == []
+    assert "/admin/history_track/events/" in viewer.get("/admin/").content.decode()
+
+    superuser = Client()
+    staff(superuser)
+    assert superuser.get(EVENTS + "add/").status_code == 403
+    assert "action-checkbox" not in superuser.get(EVENTS).content.decode()   # no actions, no delete
+
+
+def test_events_list_query_count_does_not_grow_with_the_number_of_events(db):
+    from django.contrib.auth.models import User
+    from django.test import Client
+
+    import history_track.django as history
+    client = Client()
+    staff(client)
+    users = [User.objects.create_user(f"u{i}") for i in range(5)]
+    counts = []
+    for n in (3, 40):
+        order = make_order()
+        for i in range(n):
+            with history.context(user=users[i % 5].pk):
+                order.note = f"n{i}"
+                order.save()
+        counts.append(_queries(client, "get", EVENTS))
+        counts.append(_queries(client, "get", EVENTS + "?pgh_obj_model=shop.Order&pgh_label=update"))
+    print("events list queries (no filter, two filters), at 3 then 40 events:", counts)
+    # The session, the user, the trackers (the filters' choices), the staff
+    # users (the user filter's), the count, the page, the users it names, and
+    # the date hierarchy's range and dates.
+    assert counts == [9, 9, 9, 9]
 
 
 # -- a real browser ---------------------------------------------------------------------------

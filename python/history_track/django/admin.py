@@ -29,6 +29,7 @@ from typing import Any
 from django.contrib import admin, messages
 from django.contrib.admin.options import IS_POPUP_VAR
 from django.contrib.admin.utils import quote, unquote
+from django.contrib.admin.views.main import ChangeList
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
@@ -44,7 +45,7 @@ from .api import _json, _saved_key, _table, revert
 
 # Operations whose event holds a row to go back to (a DELETE event holds the
 # row that was removed; going back to it would delete the row).
-_REVERTIBLE = ("INSERT", "UPDATE")
+_REVERTIBLE = ("INSERT", "UPDATE", "MANUAL", "BASELINE")
 
 
 @dataclass(frozen=True)
@@ -114,6 +115,37 @@ def _text(field: models.Field[Any, Any] | None, value: Any) -> str:
 
         return json.dumps(value, ensure_ascii=False, default=str)
     return str(value)
+
+
+def changes_of(
+    model: type[models.Model] | None,
+    operation: str,
+    diff: dict[str, list[Any]] | None,
+    fold_at: int,
+    related: dict[str, dict[Any, models.Model]] | None = None,
+) -> list[Change]:
+    """An event's diff (``{column: [old, new]}``) as Changes in ``model``'s
+    field order, named by verbose name (a column the model does not have by
+    its name); ``related``: the objects foreign keys name, by column and key."""
+    if not diff:
+        return []
+    related = related or {}
+    fields = list(model._meta.concrete_fields) if model is not None else []
+    by_column = {f.column: f for f in fields}
+    order = {f.column: i for i, f in enumerate(fields)}
+    changes = []
+    for column in sorted(diff, key=lambda c: (order.get(c, len(order)), c)):
+        old, new = diff[column]
+        if operation == "INSERT" and old is None and new is None:
+            continue  # a column that started NULL: nothing to say
+        field = by_column.get(column)
+        name = capfirst(str(field.verbose_name)) if field is not None else column
+        objects = related.get(column, {})
+        old_text = None if old is None else str(objects[old]) if old in objects else _text(field, old)
+        new_text = None if new is None else str(objects[new]) if new in objects else _text(field, new)
+        longest = max(len(old_text or ""), len(new_text or ""))
+        changes.append(Change(name, column, old_text, new_text, longest > fold_at))
+    return changes
 
 
 class HistoryAdminMixin(admin.ModelAdmin):
@@ -203,24 +235,7 @@ class HistoryAdminMixin(admin.ModelAdmin):
     def history_changes(self, event: Event, related: dict[str, dict[Any, models.Model]] | None = None) -> list[Change]:
         """What an event changed, in the model's field order: one Change per
         field; a foreign key as the object it names (when it still exists)."""
-        if not event.diff:
-            return []
-        related = related or {}
-        by_column = {f.column: f for f in self.opts.concrete_fields}
-        order = {f.column: i for i, f in enumerate(self.opts.concrete_fields)}
-        changes = []
-        for column in sorted(event.diff, key=lambda c: (order.get(c, len(order)), c)):
-            old, new = event.diff[column]
-            field = by_column.get(column)
-            name = capfirst(str(field.verbose_name)) if field is not None else column
-            objects = related.get(column, {})
-            old_text = None if old is None else str(objects[old]) if old in objects else _text(field, old)
-            new_text = None if new is None else str(objects[new]) if new in objects else _text(field, new)
-            if event.operation == "INSERT" and old is None and new is None:
-                continue  # a column that started NULL: nothing to say
-            longest = max(len(old_text or ""), len(new_text or ""))
-            changes.append(Change(name, column, old_text, new_text, longest > self.history_fold_at))
-        return changes
+        return changes_of(self.model, event.operation, event.diff, self.history_fold_at, related)
 
     def _users(self, request: HttpRequest, events: Iterable[Event]) -> tuple[dict[Any, Any], bool]:
         """The users the events' contexts name (one query), and whether their
@@ -347,13 +362,13 @@ class HistoryAdminMixin(admin.ModelAdmin):
         if request.method == "POST":
             alias = str(obj._state.db or "default")
             try:
-                with transaction.atomic(using=alias):
+                with transaction.atomic(using=alias):  # the revert and the admin's log entry, or neither
                     written = revert(obj, event=event.id, using=alias)
+                    self.log_change(request, obj, f"Reverted to event {event.id}.")
             except DatabaseError as error:
                 cause = error.__cause__ or error
                 messages.error(request, f"{obj} could not be reverted: {str(cause).splitlines()[0]}")
                 return HttpResponseRedirect(events_url)
-            self.log_change(request, obj, f"Reverted to event {event.id}.")
             messages.success(
                 request,
                 f"{capfirst(str(self.opts.verbose_name))} “{obj}” was reverted to event {event.id}"
@@ -414,3 +429,308 @@ def add_history(
         site.register(model, history_admin(type(model_admin)))
         changed.append(model)
     return changed
+
+
+# -- every tracked model's events ------------------------------------------------------------
+
+
+def _catalog(request: HttpRequest, using: str) -> list[tuple[str, str]]:
+    """(model label, tracker label) of every tracker of an installed model's
+    table: one query per request, shared by the filters."""
+    cached: list[tuple[str, str]] | None = getattr(request, "_history_track_catalog", None)
+    if cached is None:
+        from django.apps import apps
+
+        connection = connections[using]
+        installed = [m for m in apps.get_models() if not m._meta.proxy]
+        with connection.cursor() as cur:
+            cur.execute(
+                "SELECT pgh_m.label AS model, pgh_t.label AS label FROM history_trackers AS pgh_t"
+                " JOIN unnest(%s::text[], %s::text[]) AS pgh_m(tbl, label)"
+                " ON pg_catalog.to_regclass(pgh_m.tbl) = pgh_t.table_name ORDER BY 1, 2",
+                [[connection.ops.quote_name(m._meta.db_table) for m in installed], [m._meta.label for m in installed]],
+            )
+            cached = [(str(model), str(label)) for model, label in cur.fetchall()]
+        request._history_track_catalog = cached
+    return cached
+
+
+class _EventsFilter(admin.SimpleListFilter):
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        choices = self.choices_for(request, model_admin)
+        value = self.value()
+        if value is not None and value not in dict(choices):
+            choices.append((value, value))  # chosen by its URL: shown, so it can be cleared
+        return choices
+
+    def choices_for(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        raise NotImplementedError
+
+
+class ModelFilter(_EventsFilter):
+    title = "model"
+    parameter_name = "pgh_obj_model"
+
+    def choices_for(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        from django.apps import apps
+
+        allowed = model_admin.viewable_models(request)
+        labels = sorted({m for m, _ in _catalog(request, model_admin.using(request))})
+        return [
+            (label, capfirst(str(apps.get_model(label)._meta.verbose_name)))
+            for label in labels
+            if allowed is None or label in allowed
+        ]
+
+    def queryset(self, request: HttpRequest, queryset: Any) -> Any:
+        return queryset.filter(pgh_obj_model=self.value()) if self.value() else queryset
+
+
+class LabelFilter(_EventsFilter):
+    title = "label"
+    parameter_name = "pgh_label"
+
+    def choices_for(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        labels = {label for _, label in _catalog(request, model_admin.using(request))} | {"revert", "baseline"}
+        return [(label, label) for label in sorted(labels)]
+
+    def queryset(self, request: HttpRequest, queryset: Any) -> Any:
+        return queryset.filter(pgh_label=self.value()) if self.value() else queryset
+
+
+class OperationFilter(_EventsFilter):
+    title = "operation"
+    parameter_name = "pgh_operation"
+
+    def choices_for(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [(op, op) for op in ("INSERT", "UPDATE", "DELETE", "MANUAL", "BASELINE")]
+
+    def queryset(self, request: HttpRequest, queryset: Any) -> Any:
+        return queryset.filter(pgh_operation=self.value()) if self.value() else queryset
+
+
+class UserFilter(_EventsFilter):
+    """The context's user: a staff user, no user, or any user by ``?user=<pk>``."""
+
+    title = "user"
+    parameter_name = "user"
+
+    def choices_for(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        users = get_user_model()._default_manager.filter(is_staff=True).order_by("pk")
+        return [("none", "no user"), *((str(u.pk), u.get_username()) for u in users)]
+
+    def queryset(self, request: HttpRequest, queryset: Any) -> Any:
+        from django.db.models import Q
+
+        value = self.value()
+        if not value:
+            return queryset
+        if value == "none":
+            return queryset.filter(
+                Q(pgh_context__isnull=True) | Q(pgh_context__user__isnull=True) | Q(pgh_context__user=None)
+            )
+        try:
+            pk = get_user_model()._meta.pk.to_python(value)
+        except ValidationError:
+            return queryset.none()
+        return queryset.filter(pgh_context__user=pk)
+
+
+class ContextFilter(_EventsFilter):
+    """One context (one transaction's writes): ``?pgh_context_id=<uuid>``, what
+    the context links of the list set."""
+
+    title = "context"
+    parameter_name = "pgh_context_id"
+
+    def choices_for(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return []
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        value = self.value()
+        return [(value, f"{value[:8]}…")] if value else []
+
+    def has_output(self) -> bool:
+        return True
+
+    def queryset(self, request: HttpRequest, queryset: Any) -> Any:
+        from uuid import UUID
+
+        if not self.value():
+            return queryset
+        try:
+            return queryset.filter(pgh_context_id=UUID(self.value()))
+        except ValueError:
+            return queryset.none()
+
+
+class EventsAdmin(admin.ModelAdmin):
+    """Read-only: every tracked model's events (``history_track.django.models.Events``),
+    newest first, with filters by model, label, operation, user and context,
+    a date hierarchy and search. Register it with
+    ``admin.site.register(Events, EventsAdmin)``.
+
+    Event models have no permissions of their own: a superuser sees every
+    event; a staff user the events of the models whose admin (in this site)
+    they may view."""
+
+    list_display = ("time", "object_link", "label", "operation", "user_link", "changes", "context_link")
+    list_display_links = None
+    list_filter = (ModelFilter, LabelFilter, OperationFilter, UserFilter, ContextFilter)
+    date_hierarchy = "pgh_created_at"
+    search_fields = ("pgh_label", "pgh_obj_id", "pgh_context", "pgh_data")
+    ordering = ("-pgh_created_at", "-pgh_id")
+    show_full_result_count = False
+    list_per_page = 50
+    history_fold_at = 60
+
+    def using(self, request: HttpRequest) -> str:
+        from django.db import router
+
+        return str(router.db_for_read(self.model))
+
+    def viewable_models(self, request: HttpRequest) -> set[str] | None:
+        """Labels of the models whose events the user may see (None: all, a superuser)."""
+        user: Any = request.user
+        if user.is_active and user.is_superuser:
+            return None
+        cached: set[str] | None = getattr(request, "_history_track_viewable", None)
+        if cached is None:
+            cached = {
+                model._meta.label
+                for model, model_admin in self.admin_site._registry.items()
+                if model is not self.model and model_admin.has_view_or_change_permission(request)
+            }
+            request._history_track_viewable = cached
+        return cached
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        user: Any = request.user
+        if not (user.is_active and user.is_staff):
+            return False
+        allowed = self.viewable_models(request)
+        if allowed is None:
+            return True
+        return obj.pgh_obj_model in allowed if obj is not None else bool(allowed)
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return self.has_view_permission(request)
+
+    def get_queryset(self, request: HttpRequest) -> Any:
+        queryset = super().get_queryset(request)
+        allowed = self.viewable_models(request)
+        return queryset if allowed is None else queryset.filter(pgh_obj_model__in=sorted(allowed))
+
+    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
+        return {}
+
+    def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[ChangeList]:
+        return _EventsChangeList
+
+    # -- columns ---------------------------------------------------------------------------
+
+    @admin.display(description="date/time", ordering="pgh_created_at")  # type: ignore[untyped-decorator]
+    def time(self, event: Any) -> Any:
+        return event.pgh_created_at
+
+    @admin.display(description="label", ordering="pgh_label")  # type: ignore[untyped-decorator]
+    def label(self, event: Any) -> str:
+        return str(event.pgh_label)
+
+    @admin.display(description="operation", ordering="pgh_operation")  # type: ignore[untyped-decorator]
+    def operation(self, event: Any) -> str:
+        return str(event.pgh_operation)
+
+    @admin.display(description="object")  # type: ignore[untyped-decorator]
+    def object_link(self, event: Any) -> str:
+        from django.apps import apps
+        from django.utils.html import format_html
+
+        if event.pgh_obj_model is None:
+            return f"{event.pgh_table} {event.pgh_obj_id}"
+        model = apps.get_model(event.pgh_obj_model)
+        key = tuple(event.pgh_obj_id) if isinstance(event.pgh_obj_id, list) else event.pgh_obj_id
+        label = f"{capfirst(str(model._meta.verbose_name))} {key}"
+        model_admin = self.admin_site._registry.get(model)
+        if model_admin is None:
+            return label
+        view = "events" if isinstance(model_admin, HistoryAdminMixin) else "change"
+        try:
+            url = reverse(
+                f"admin:{model._meta.app_label}_{model._meta.model_name}_{view}",
+                args=[quote(key)],
+                current_app=self.admin_site.name,
+            )
+        except NoReverseMatch:
+            return label
+        return str(format_html('<a href="{}">{}</a>', url, label))
+
+    @admin.display(description="user")  # type: ignore[untyped-decorator]
+    def user_link(self, event: Any) -> str:
+        from django.utils.html import format_html
+
+        value = (event.pgh_context or {}).get("user")
+        user, url = getattr(event, "history_track_user", (None, None))
+        if user is None:
+            return "—" if value is None else f"#{value}"
+        return str(format_html('<a href="{}">{}</a>', url, user.get_username()) if url else user.get_username())
+
+    @admin.display(description="changes")  # type: ignore[untyped-decorator]
+    def changes(self, event: Any) -> str:
+        from django.apps import apps
+        from django.template.loader import render_to_string
+
+        model = apps.get_model(event.pgh_obj_model) if event.pgh_obj_model else None
+        changes = changes_of(model, event.pgh_operation, event.pgh_diff, self.history_fold_at)
+        return str(render_to_string("history_track/admin/_changes.html", {"changes": changes, "diff": event.pgh_diff}))
+
+    @admin.display(description="context")  # type: ignore[untyped-decorator]
+    def context_link(self, event: Any) -> str:
+        from django.utils.html import format_html
+
+        if event.pgh_context_id is None:
+            return "—"
+        return str(
+            format_html(
+                '<a href="?pgh_context_id={}" title="{}">{}…</a>',
+                event.pgh_context_id,
+                event.pgh_context_id,
+                str(event.pgh_context_id)[:8],
+            )
+        )
+
+
+class _EventsChangeList(ChangeList):
+    """The list's users loaded at once (one query), and the page's style."""
+
+    def get_results(self, request: HttpRequest) -> None:
+        super().get_results(request)
+        user_model = get_user_model()
+        ids = {}
+        for event in self.result_list:
+            value = (event.pgh_context or {}).get("user")
+            if value is not None and not isinstance(value, (dict, list, bool)):
+                with suppress(ValidationError):
+                    ids[event.pgh_slug] = user_model._meta.pk.to_python(value)
+        users = user_model._default_manager.in_bulk(set(ids.values())) if ids else {}
+        user_admin = self.model_admin.admin_site._registry.get(user_model)
+        linkable = user_admin is not None and user_admin.has_view_or_change_permission(request)
+        for event in self.result_list:
+            user = users.get(ids.get(event.pgh_slug))
+            url = None
+            if user is not None and linkable:
+                url = reverse(
+                    f"admin:{user_model._meta.app_label}_{user_model._meta.model_name}_change",
+                    args=[quote(user.pk)],
+                    current_app=self.model_admin.admin_site.name,
+                )
+            event.history_track_user = (user, url)

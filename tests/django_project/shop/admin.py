@@ -1,9 +1,11 @@
 """The shop's admin (tests/test_django_admin.py): Order with the history view
-through the mixin, Customer through add_history()."""
+through the mixin, Customer through add_history(); every model's events
+(EventsAdmin)."""
 
 from django.contrib import admin
 
-from history_track.django.admin import HistoryAdminMixin, add_history
+from history_track.django.admin import EventsAdmin, HistoryAdminMixin, add_history
+from history_track.django.models import Events
 
 from .models import Customer, Order
 
@@ -19,3 +21,4 @@ class CustomerAdmin(admin.ModelAdmin):
 
 
 add_history(admin.site, [Customer])
+admin.site.register(Events, EventsAdmin)
