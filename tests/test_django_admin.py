@@ -480,6 +480,17 @@ def _chromium() -> tuple[str, str]:
     return browser, driver
 
 
+def test_without_chromium_the_browser_test_skips_but_fails_under_ci(monkeypatch):
+    import shutil
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    monkeypatch.delenv("CI", raising=False)
+    with pytest.raises(pytest.skip.Exception):
+        _chromium()
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="missing under CI"):
+        _chromium()
+
+
 @pytest.fixture
 def browser(tmp_path):
     from selenium import webdriver
