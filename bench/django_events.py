@@ -173,8 +173,16 @@ def main() -> int:
         notices: list[str] = []
         raw = connection.connection
         raw.add_notice_handler(lambda d: notices.append(d.message_primary or ""))
+        scans = (
+            "SELECT relname::text, seq_scan, COALESCE(idx_scan, 0) FROM pg_stat_xact_user_tables"
+            " WHERE relname LIKE 'bench_t%%_event' ORDER BY relname"
+        )
         with transaction.atomic():
             with connection.cursor() as cur:
+                # (pg_stat_xact_ counts may hold earlier transactions' scans not
+                # yet flushed: the difference across the lookup is its own.)
+                cur.execute(scans)
+                before = {name: (seq, idx) for name, seq, idx in cur.fetchall()}
                 cur.execute("LOAD 'auto_explain'")
                 cur.execute("SET LOCAL auto_explain.log_min_duration = 0")
                 cur.execute("SET LOCAL auto_explain.log_nested_statements = on")
@@ -184,11 +192,12 @@ def main() -> int:
             events = list(Events.objects.tracks(objs[0]))
             with connection.cursor() as cur:
                 cur.execute("RESET auto_explain.log_min_duration")
-                cur.execute(
-                    "SELECT relname, seq_scan, idx_scan FROM pg_stat_xact_user_tables"
-                    " WHERE relname LIKE 'bench_t%%_event' AND seq_scan + COALESCE(idx_scan, 0) > 0 ORDER BY relname"
-                )
-                scanned = cur.fetchall()
+                cur.execute(scans)
+                scanned = [
+                    (name, seq - before.get(name, (0, 0))[0], idx - before.get(name, (0, 0))[1])
+                    for name, seq, idx in cur.fetchall()
+                    if (seq, idx) != before.get(name, (0, 0))
+                ]
         # (The catalog lookups history_events() makes are left out: those that read an event table are shown.)
         print(
             f"\nPlans of Events.objects.tracks({objs[0]._meta.label} {objs[0].pk}) ({len(events)} events),"

@@ -269,6 +269,9 @@ def test_declare_event_model_takes_the_trackers_columns(db):
             name = models.CharField(max_length=10)
             secret = models.TextField()
             parent = models.OneToOneField("self", null=True, on_delete=models.CASCADE)
+            price = models.IntegerField()
+            doubled = models.GeneratedField(expression=models.F("price") * 2, output_field=models.IntegerField(),
+                                            db_persist=True, db_column="twice")
 
             class Meta:
                 app_label = "shop"
@@ -278,7 +281,12 @@ def test_declare_event_model_takes_the_trackers_columns(db):
             event = declare_event_model(Gadget, [Tracker(), Tracker(label="named", exclude=("secret",))])
             assert event.__name__ == "GadgetEvent" and test_django_models.GadgetEvent is event
             assert declare_event_model(Gadget, [Tracker()]) is event
-            assert [f.name for f in event._meta.concrete_fields][7:] == ["id", "name", "parent", "pgh_obj", "pgh_old_obj_id"]
+            assert [f.name for f in event._meta.concrete_fields][7:] == [
+                "id", "name", "parent", "price", "doubled", "pgh_obj", "pgh_old_obj_id"]
+            # The auto key an integer, the stored generated column its value.
+            assert [(type(event._meta.get_field(n)), event._meta.get_field(n).column) for n in ("id", "doubled")] == [
+                (models.BigIntegerField, "id"), (models.IntegerField, "twice")]
+            assert not event._meta.get_field("id").primary_key and event._meta.pk.name == "pgh_id"
             with psycopg.connect(db) as conn:   # PostgreSQL cuts the table's name to 63 bytes first
                 expected = conn.execute("SELECT history_track._event_table_name(%s::name)::text",
                                         [Gadget._meta.db_table]).fetchone()[0]

@@ -30,6 +30,7 @@ from typing import Any, ClassVar
 from uuid import UUID
 
 from django.apps import apps
+from django.core.exceptions import FieldDoesNotExist
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 from django.db.models.sql import Query
@@ -122,8 +123,10 @@ def _plain_copy(field: models.Field[Any, Any], **overrides: Any) -> models.Field
     table of the model's own needs (key, uniqueness, indexes, defaults in the
     database); a relation stays a relation, without a database constraint and
     without a reverse accessor; an auto field becomes its integer field."""
-    if isinstance(field, models.GeneratedField):
-        field = field.output_field
+    column = field.column
+    generated = getattr(models, "GeneratedField", None)  # Django 5.0+
+    if generated is not None and isinstance(field, generated):
+        field = field.output_field  # a stored generated column: its value, as history keeps it
     _name, _path, args, kwargs = field.deconstruct()
     for option in (
         "auto_created",
@@ -140,7 +143,7 @@ def _plain_copy(field: models.Field[Any, Any], **overrides: Any) -> models.Field
         "unique_for_year",
     ):
         kwargs.pop(option, None)
-    kwargs["db_column"] = field.column
+    kwargs["db_column"] = column
     kwargs.update(overrides)
     if isinstance(field, models.ForeignKey):  # OneToOneField too: uniqueness goes
         kwargs.update(on_delete=models.DO_NOTHING, db_constraint=False, related_name="+")
@@ -160,7 +163,7 @@ def _selected(model: type[models.Model], names: Sequence[str] | None) -> set[str
     for name in names:
         try:
             columns.add(model._meta.get_field(name).column)
-        except Exception:  # FieldDoesNotExist: a column name
+        except FieldDoesNotExist:  # a column name
             columns.add(name)
     return columns
 
