@@ -165,6 +165,29 @@ def test_pages_of_events(db, monkeypatch):
     assert client.get(f"/admin/shop/order/{order.pk}/events/?p=4").status_code == 404
 
 
+def test_add_history_reregisters_the_admins_of_tracked_models(project, monkeypatch):
+    from django.contrib import admin
+
+    from history_track.django import tracking
+    from history_track.django.admin import HistoryAdminMixin, add_history
+    from shop.models import Customer, Order, OrderLine
+
+    class CustomerAdmin(admin.ModelAdmin):
+        list_display = ["full_name"]
+
+    site = admin.AdminSite(name="another")
+    site.register(Order)
+    site.register(Customer, CustomerAdmin)
+    monkeypatch.setattr(tracking, "tracked_models", lambda: {Customer: (), OrderLine: ()})
+    assert add_history(site) == [Customer]            # OrderLine has no admin here
+    changed = site._registry[Customer]
+    assert isinstance(changed, HistoryAdminMixin) and isinstance(changed, CustomerAdmin)
+    assert changed.list_display == ["full_name"]      # the admin's own options kept
+    assert not isinstance(site._registry[Order], HistoryAdminMixin)
+    assert add_history(site, [Order, Customer]) == [Order]   # once each
+    assert {p.name for p in site._registry[Order].get_urls()} >= {"shop_order_events", "shop_order_revert"}
+
+
 # -- permissions ---------------------------------------------------------------------------------
 
 def test_permissions(db):

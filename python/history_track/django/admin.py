@@ -413,13 +413,14 @@ def add_history(
     """Give the change page of each of ``models`` registered in ``site`` (the
     default site) the history view, re-registering its ModelAdmin with
     :class:`HistoryAdminMixin`. ``models`` defaults to every model
-    ``@track()`` declares. Call it after the admins are registered (at the end
+    ``@track()`` declares or ``event_model()`` made an event model for. Call it after the admins are registered (at the end
     of an ``admin.py``, or in ``urls.py``). Returns the models it changed."""
     site = site or admin.site
     if models is None:
+        from . import models as event_models
         from . import tracking
 
-        models = tracking.tracked_models()
+        models = [*tracking.tracked_models(), *event_models._event_models]
     changed = []
     for model in models:
         model_admin = site._registry.get(model)
