@@ -12,6 +12,10 @@ Put ``"history_track.django"`` in ``INSTALLED_APPS`` and
   (``history_track.django.operations``, which migrations may also use by hand);
 * ``events(order)`` / ``events(Order)`` read history, ``as_of(Order, ts)``
   gives model instances as they were, ``revert(order, ts)`` restores one.
+* ``history_track.django.models``: each tracked model's event model
+  (``OrderEvent.objects.filter(status="paid")``, ``order.events``; made by
+  ``track()`` or ``event_model()``) and ``Events``, every model's events with
+  data, diff and context (``Events.objects.tracks(order)``).
 
 Nothing in the core ``history_track`` package imports Django. This package
 supports Django's psycopg 3 backend (``django.db.backends.postgresql`` with
