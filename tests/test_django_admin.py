@@ -165,6 +165,21 @@ def test_pages_of_events(db, monkeypatch):
     assert client.get(f"/admin/shop/order/{order.pk}/events/?p=4").status_code == 404
 
 
+def test_changes_name_fields_show_choices_by_label_and_fold_long_values(project, monkeypatch):
+    from history_track.django.admin import Change, changes_of
+    from shop.models import Order
+    monkeypatch.setattr(Order._meta.get_field("status"), "choices", [("new", "New"), ("paid", "Paid in full")])
+    long = "x" * 61
+    assert changes_of(Order, "UPDATE", {"note": ["", long], "status": ["new", "paid"], "gone": [1, None]}, 60) == [
+        Change("Status", "status", "New", "Paid in full", False),
+        Change("Note", "note", '""', long, True),
+        Change("gone", "gone", "1", None, False),          # a column the model no longer has
+    ]
+    assert changes_of(Order, "INSERT", {"id": [None, 1], "customer_id": [None, None]}, 60) == [
+        Change("ID", "id", None, "1", False)]            # a column that started NULL says nothing
+    assert changes_of(Order, "UPDATE", None, 60) == []
+
+
 def test_add_history_reregisters_the_admins_of_tracked_models(project, monkeypatch):
     from django.contrib import admin
 
