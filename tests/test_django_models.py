@@ -518,3 +518,23 @@ def test_events_are_read_only(db):
         event.save()
     with pytest.raises(TypeError, match="read-only"):
         event.delete()
+
+
+def test_events_is_one_query_and_time_ranges_push_down(db):
+    from datetime import timedelta
+
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+    from history_track.django.models import Events
+    order = make_order()
+    with CaptureQueriesContext(connection) as queries:
+        assert [e.pgh_label for e in Events.objects.tracks(order)] == ["insert"]
+        assert Events.objects.across("shop.Order").count() == 1
+    assert len(queries.captured_queries) == 2
+    assert all("history_events(" in q["sql"] for q in queries.captured_queries)
+    at = Events.objects.get().pgh_created_at
+    qs = Events.objects.filter(pgh_created_at__range=(at, at))
+    assert (qs.query.history_track_args.since, qs.query.history_track_args.until) == (at, at + timedelta(microseconds=1))
+    assert [e.pgh_obj_id for e in qs] == [order.pk]
+    assert Events.objects.filter(pgh_created_at__lt=at).count() == 0
+    assert Events.objects.filter(pgh_created_at__lte=at, pgh_created_at__gt=at - timedelta(seconds=1)).count() == 1
