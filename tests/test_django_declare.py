@@ -270,6 +270,10 @@ def test_decorator_lifecycle_makemigrations_migrate_and_back(project: Project) -
 
     # Decorating the model writes TrackModel operations, the Q condition as SQL text.
     project.models(PRODUCT.format(decorator=f"@track(Tracker(), {PUBLISHED})"))
+    pending = project.run("makemigrations", "--check", "--dry-run", check=False)
+    assert pending.returncode == 1
+    assert pending.stdout.splitlines()[-2:] == ["    + Track history of catalog.Product",
+        "    + Track tracker 'published' of catalog.Product"]
     assert project.makemigrations("track") == [
         ("TrackModel", ["catalog.Product"], {"declared": True}),
         (

@@ -27,11 +27,22 @@ from typing import Any
 
 from django.apps import apps as global_apps
 from django.core.management.base import CommandError
-from django.db.migrations.autodetector import OperationDependency
 
 from . import _state
 from .conditions import ConditionError
 from .operations import TrackModel, UntrackModel
+
+try:  # Django >= 5.1
+    from django.db.migrations.autodetector import OperationDependency
+
+    def _created(app_label: str, model_name: str) -> Any:
+        return OperationDependency(app_label, model_name, None, OperationDependency.Type.CREATE)
+
+except ImportError:  # pragma: no cover - Django 4.2, 5.0: (app, model, field, created)
+
+    def _created(app_label: str, model_name: str) -> Any:
+        return (app_label, model_name, None, True)
+
 
 State = dict[tuple[str, str], tuple[_state.TrackerState, ...] | None]
 
@@ -96,7 +107,7 @@ class AutodetectorMixin:
     def generate_altered_db_table(self) -> None:
         super().generate_altered_db_table()  # type: ignore[misc]  # Django's last generate_* step
         untracks: dict[str, list[UntrackModel]] = {}
-        extension = OperationDependency("history_track", "__first__", None, OperationDependency.Type.CREATE)
+        extension = _created("history_track", "__first__")
         for key in sorted(self.new_model_keys):
             app_label, model_name = key
             old_key = (app_label, self.renamed_models.get(key, model_name))
@@ -108,7 +119,7 @@ class AutodetectorMixin:
                 old_model = f"{app_label}.{self.from_state.models[old_key].name}"
                 untracks.setdefault(app_label, []).append(UntrackModel(old_model, **options))
             model = f"{app_label}.{self.to_state.models[key].name}"
-            created = OperationDependency(app_label, model_name, None, OperationDependency.Type.CREATE)
+            created = _created(app_label, model_name)
             for tracker in added:
                 self.add_operation(
                     app_label, TrackModel(model, declared=True, **tracker.options()), dependencies=[created, extension]
@@ -126,8 +137,14 @@ def install() -> None:
     autodetectors (once)."""
     from django.core.management.commands import makemigrations, migrate
 
-    current = makemigrations.Command.autodetector
-    if not issubclass(current, AutodetectorMixin):
-        current = type(f"HistoryTrack{current.__name__}", (AutodetectorMixin, current), {})
-    # One class for both: Django's check commands.E001 wants the same autodetector.
-    makemigrations.Command.autodetector = migrate.Command.autodetector = current
+    if hasattr(makemigrations.Command, "autodetector"):  # Django >= 5.2
+        current = makemigrations.Command.autodetector
+        if not issubclass(current, AutodetectorMixin):
+            current = type(f"HistoryTrack{current.__name__}", (AutodetectorMixin, current), {})
+        # One class for both: Django's check commands.E001 wants the same autodetector.
+        makemigrations.Command.autodetector = migrate.Command.autodetector = current
+    else:  # pragma: no cover - older Django: the commands use the name they imported
+        current = makemigrations.MigrationAutodetector
+        if not issubclass(current, AutodetectorMixin):
+            current = type(f"HistoryTrack{current.__name__}", (AutodetectorMixin, current), {})
+        makemigrations.MigrationAutodetector = migrate.MigrationAutodetector = current

@@ -43,9 +43,19 @@ def _columns(model: type[models.Model], names: Sequence[str] | None) -> list[str
     return out
 
 
+try:  # Django >= 5.1: the sign makemigrations prints before describe()
+    from django.db.migrations.operations.base import OperationCategory
+
+    _ADDITION: Any = OperationCategory.ADDITION
+    _REMOVAL: Any = OperationCategory.REMOVAL
+except ImportError:  # pragma: no cover
+    _ADDITION = _REMOVAL = None
+
+
 class TrackModel(Operation):
     """SELECT track_table(...) for a model's table; reversible."""
 
+    category = _ADDITION
     reversible = True
     reduces_to_sql = True
     option_names = (
@@ -186,6 +196,8 @@ class TrackModel(Operation):
 class UntrackModel(TrackModel):
     """SELECT untrack_table(...) for the trackers the same options declared
     (the history is kept); reversing it tracks the model again with them."""
+
+    category = _REMOVAL
 
     def state_forwards(self, app_label: str, state: Any) -> None:
         _state.remove(state, self._state_key(), self.tracker_state().labels)
