@@ -14,6 +14,12 @@ take field names (or column names). Reversing a TrackModel removes the
 trackers it declared and keeps the event table and its history; tracking the
 table again appends to it. Later migrations that alter the table keep working:
 the extension's event triggers follow ALTER TABLE.
+
+Each operation records its tracker in the model's migration state (option
+``history_track``), so ``makemigrations`` knows what the migrations track and
+writes only what ``@track(...)`` on the model adds, changes or drops (see
+history_track.django.tracking); the operations it writes say
+``declared=True``. A condition here is SQL text.
 """
 
 from __future__ import annotations
