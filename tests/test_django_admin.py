@@ -142,7 +142,12 @@ def test_the_history_follows_the_row_across_a_key_change(db):
         ("update", "UPDATE", f"ID : {old_pk} → {old_pk + 1000} Status : new → moved"),
         ("insert", "INSERT", f"ID : {old_pk} Status : new Total : 10.00 Note : \"\""),
     ]
-    assert client.get(f"/admin/shop/order/{old_pk}/events/").status_code == 404   # no such order now
+    # The old key has no row now: its history ends with the update that moved the row away.
+    old = client.get(f"/admin/shop/order/{old_pk}/events/").content.decode()
+    assert f"History of order {old_pk}, which no longer exists" in text(old)
+    assert [(r[2], r[4]) for r in rows(old)] == [
+        ("update", f"ID : {old_pk} → {old_pk + 1000} Status : new → moved"),
+        ("insert", f"ID : {old_pk} Status : new Total : 10.00 Note : \"\"")]
 
 
 def test_pages_of_events(db, monkeypatch):
@@ -282,6 +287,45 @@ def test_revert_confirms_then_reverts_with_the_requests_context(db):
     assert "The object already has these values: the revert writes nothing." in again
     assert "(0 rows written)" in text(client.post(url, follow=True).content.decode())
     assert len(events(order)) == 5
+
+
+def test_a_deleted_objects_history_and_restoring_it(db):
+    """The history of a key no row has now is still shown; reverting to one of
+    its events restores the row, which needs the add permission too."""
+    from django.test import Client
+
+    from history_track.django import events
+    from shop.models import Order
+    order = customer_order()
+    order.status = "paid"
+    order.save()
+    pk = order.pk
+    order.delete()
+    update = events(Order(pk=pk))[1]
+    url = f"/admin/shop/order/{pk}/events/"
+
+    changer = Client()
+    staff(changer, "changer", superuser=False, perms=("change_order",))
+    html = changer.get(url).content.decode()
+    assert f"History of order {pk}, which no longer exists" in text(html)
+    assert [(r[2], r[3], r[5]) for r in rows(html)] == [
+        ("delete", "DELETE", ""), ("update", "UPDATE", ""), ("paid", "UPDATE", ""), ("insert", "INSERT", "")]
+    assert changer.post(f"{url}{update.id}/revert/").status_code == 403   # no add permission
+
+    client = Client()
+    staff(client)
+    confirm = client.get(f"{url}{update.id}/revert/").content.decode()
+    assert f"Restore order {pk}, which no longer exists, as event {update.id} recorded it" in text(confirm)
+    changes = confirm.split('id="history-track-revert-changes"', 1)[1].split("</ul>", 1)[0]
+    customer = order.customer
+    assert text(changes) == f"> ID : {pk} Customer : {customer.pk} Status : paid Total : 10.00 Note : first"
+    response = client.post(f"{url}{update.id}/revert/", follow=True)
+    assert f"was reverted to event {update.id} (1 row written)." in text(response.content.decode())
+    restored = Order.objects.get(pk=pk)
+    assert (restored.status, restored.customer_id, restored.note) == ("paid", customer.pk, "first")
+    last = events(restored)[-1]
+    assert (last.operation, last.label) == ("INSERT", "revert")
+    assert client.get(f"/admin/shop/order/{pk + 100}/events/").status_code == 404   # no row, no history
 
 
 def test_revert_refused_by_the_extension_is_reported_and_writes_nothing(db):

@@ -208,11 +208,26 @@ class HistoryAdminMixin(admin.ModelAdmin):
 
     # -- the history ------------------------------------------------------------------------
 
-    def _object_or_404(self, request: HttpRequest, object_id: str) -> models.Model:
+    def history_object(self, request: HttpRequest, object_id: str) -> tuple[models.Model, bool]:
+        """The object, and whether it exists: for a key no row has now (a
+        deleted object), an unsaved instance with that key, whose history can
+        still be read and reverted to (which restores it)."""
         obj = self.get_object(request, unquote(object_id))
-        if obj is None:
-            raise Http404(f"{self.opts.verbose_name} with primary key {object_id!r} does not exist")
-        return obj
+        if obj is not None:
+            return obj, True
+        try:
+            key = self.opts.pk.to_python(unquote(object_id))
+        except ValidationError:
+            raise Http404(f"{self.opts.verbose_name} with primary key {object_id!r} does not exist") from None
+        return self.model(pk=key), False
+
+    def history_may_revert(self, request: HttpRequest, obj: models.Model, exists: bool) -> bool:
+        """Revert needs the change permission; restoring a deleted object the add permission too."""
+        return bool(
+            self.history_revert
+            and self.has_change_permission(request, obj if exists else None)
+            and (exists or self.has_add_permission(request))
+        )
 
     def history_related(self, events: Iterable[Event]) -> dict[str, dict[Any, models.Model]]:
         """The objects the events' foreign keys name, by column and key: one
@@ -252,11 +267,13 @@ class HistoryAdminMixin(admin.ModelAdmin):
         linkable = user_admin is not None and user_admin.has_view_or_change_permission(request)
         return users, linkable
 
-    def history_rows(self, request: HttpRequest, obj: models.Model, events: list[Event]) -> list[EventRow]:
+    def history_rows(
+        self, request: HttpRequest, obj: models.Model, events: list[Event], exists: bool = True
+    ) -> list[EventRow]:
         users, linkable = self._users(request, events)
         related = self.history_related(events)
         user_model = get_user_model()
-        may_revert = self.history_revert and self.has_change_permission(request, obj)
+        may_revert = self.history_may_revert(request, obj, exists)
         rows = []
         for event in events:
             value = (event.context or {}).get("user")
@@ -282,8 +299,8 @@ class HistoryAdminMixin(admin.ModelAdmin):
 
     def history_events_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         """The object's events, newest first, a page at a time (``?p=2``)."""
-        obj = self._object_or_404(request, object_id)
-        if not self.has_view_or_change_permission(request, obj):
+        obj, exists = self.history_object(request, object_id)
+        if not self.has_view_or_change_permission(request, obj if exists else None):
             raise PermissionDenied
         try:
             number = max(1, int(request.GET.get("p", "1")))
@@ -291,18 +308,20 @@ class HistoryAdminMixin(admin.ModelAdmin):
             number = 1
         per_page = self.history_per_page
         events, total = object_events(obj, limit=per_page, offset=(number - 1) * per_page)
-        if number > 1 and not events:
-            raise Http404("no such page")
+        if not events and (number > 1 or not exists):
+            raise Http404("no such page" if exists else f"{self.opts.verbose_name} {object_id} has no history")
         paginator = Paginator(range(total), per_page)
         page = paginator.get_page(number)
+        gone = f"{self.opts.verbose_name} {obj.pk}, which no longer exists"
         context = {
             **self.admin_site.each_context(request),
-            "title": f"History of {obj}",
+            "title": f"History of {obj}" if exists else f"History of {gone}",
             "subtitle": None,
             "opts": self.opts,
             "object": obj,
+            "object_exists": exists,
             "module_name": capfirst(str(self.opts.verbose_name_plural)),
-            "rows": self.history_rows(request, obj, events),
+            "rows": self.history_rows(request, obj, events, exists),
             "total": total,
             "page": page,
             "page_range": list(paginator.get_elided_page_range(number)) if paginator.num_pages > 1 else [],
@@ -324,17 +343,18 @@ class HistoryAdminMixin(admin.ModelAdmin):
 
     # -- revert -----------------------------------------------------------------------------
 
-    def history_revert_changes(self, obj: models.Model, event: Event) -> list[Change]:
+    def history_revert_changes(self, obj: models.Model, event: Event, exists: bool = True) -> list[Change]:
         """What reverting ``obj`` to ``event`` changes: each field whose value
-        now differs from the one the event recorded (current → recorded)."""
+        now differs from the one the event recorded (current → recorded);
+        for a deleted object, every field it gets back."""
         changes = []
         for field in self.opts.concrete_fields:
             if field.column not in event.data:
                 continue
             recorded = event.data[field.column]
-            current = field.value_from_object(obj)
+            current = field.value_from_object(obj) if exists else None
             try:
-                same = field.to_python(recorded) == current
+                same = exists and field.to_python(recorded) == current
             except ValidationError:
                 same = False
             if same:
@@ -351,8 +371,8 @@ class HistoryAdminMixin(admin.ModelAdmin):
 
     def history_revert_view(self, request: HttpRequest, object_id: str, event_id: int) -> HttpResponse:
         """GET: what the revert would change, and a button; POST: revert."""
-        obj = self._object_or_404(request, object_id)
-        if not (self.history_revert and self.has_change_permission(request, obj)):
+        obj, exists = self.history_object(request, object_id)
+        if not self.history_may_revert(request, obj, exists):
             raise PermissionDenied
         events, _ = object_events(obj, limit=1, event_id=event_id)
         if not events or events[0].operation not in _REVERTIBLE:
@@ -364,7 +384,9 @@ class HistoryAdminMixin(admin.ModelAdmin):
             try:
                 with transaction.atomic(using=alias):  # the revert and the admin's log entry, or neither
                     written = revert(obj, event=event.id, using=alias)
-                    self.log_change(request, obj, f"Reverted to event {event.id}.")
+                    if not exists:
+                        obj = self.get_object(request, unquote(object_id)) or obj
+                    self.log_change(request, obj, f"{'Reverted' if exists else 'Restored'} to event {event.id}.")
             except DatabaseError as error:
                 cause = error.__cause__ or error
                 messages.error(request, f"{obj} could not be reverted: {str(cause).splitlines()[0]}")
@@ -381,9 +403,10 @@ class HistoryAdminMixin(admin.ModelAdmin):
             "subtitle": None,
             "opts": self.opts,
             "object": obj,
+            "object_exists": exists,
             "module_name": capfirst(str(self.opts.verbose_name_plural)),
             "event": event,
-            "changes": self.history_revert_changes(obj, event),
+            "changes": self.history_revert_changes(obj, event, exists),
             "events_url": events_url,
             "is_popup": IS_POPUP_VAR in request.GET,
         }
@@ -413,8 +436,9 @@ def add_history(
     """Give the change page of each of ``models`` registered in ``site`` (the
     default site) the history view, re-registering its ModelAdmin with
     :class:`HistoryAdminMixin`. ``models`` defaults to every model
-    ``@track()`` declares or ``event_model()`` made an event model for. Call it after the admins are registered (at the end
-    of an ``admin.py``, or in ``urls.py``). Returns the models it changed."""
+    ``@track()`` declares or ``event_model()`` made an event model for.
+    Call it after the admins are registered (at the end of an ``admin.py``,
+    or in ``urls.py``). Returns the models it changed."""
     site = site or admin.site
     if models is None:
         from . import models as event_models
