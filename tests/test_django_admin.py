@@ -183,6 +183,8 @@ def test_changes_name_fields_show_choices_by_label_and_fold_long_values(project,
     assert changes_of(Order, "INSERT", {"id": [None, 1], "customer_id": [None, None]}, 60) == [
         Change("ID", "id", None, "1", False)]            # a column that started NULL says nothing
     assert changes_of(Order, "UPDATE", None, 60) == []
+    assert changes_of(None, "MANUAL", {"tags": [["a"], {"b": 1}]}, 60) == [
+        Change("tags", "tags", '["a"]', '{"b": 1}', False)]   # JSON values, no model
 
 
 def test_add_history_reregisters_the_admins_of_tracked_models(project, monkeypatch):

@@ -11,16 +11,22 @@ allowed with the model's change permission and recorded, like any write of
 the request, with the request's context (``HistoryContextMiddleware``) and
 label ``revert``.
 
+The page also answers for a key no row has now (a deleted object): reverting
+to one of its events restores the row.
+
 ``add_history(site)`` does the same for admins already registered: every
 tracked model's ``ModelAdmin`` is re-registered with the mixin.
+``EventsAdmin`` over ``history_track.django.models.Events`` lists every
+tracked model's events, read-only, with filters, a date hierarchy and search.
 
 A page issues a fixed number of queries whatever the number of events: the
 object, one page of events with their diffs and the total, and the users
-they name (see doc/django.md for the counts).
+(and objects of foreign keys) they name (see doc/django.md for the counts).
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
@@ -41,7 +47,7 @@ from django.urls import NoReverseMatch, URLPattern, path, reverse
 from django.utils.text import capfirst
 
 from ..api import Event, event_from_row, history_query
-from .api import _json, _saved_key, _table, revert
+from .api import _alias, _json, _saved_key, _table, revert
 
 # Operations whose event holds a row to go back to (a DELETE event holds the
 # row that was removed; going back to it would delete the row).
@@ -88,7 +94,7 @@ def object_events(
     obj: models.Model, *, limit: int, offset: int = 0, event_id: int | None = None, using: str | None = None
 ) -> tuple[list[Event], int]:
     """One page of ``obj``'s events, newest first, and how many there are in all."""
-    alias = using or str(obj._state.db or "default")
+    alias = _alias(obj, using)
     key = _saved_key(obj)
     with connections[alias].cursor() as cur:
         cur.execute(*_page_query(_table(type(obj), alias), key, event_id, limit, offset))
@@ -111,8 +117,6 @@ def _text(field: models.Field[Any, Any] | None, value: Any) -> str:
     if value == "":
         return '""'  # the empty string, told apart from no value (∅)
     if isinstance(value, (dict, list)):
-        import json
-
         return json.dumps(value, ensure_ascii=False, default=str)
     return str(value)
 
@@ -140,9 +144,9 @@ def changes_of(
             continue  # a column that started NULL: nothing to say
         field = by_column.get(column)
         name = capfirst(str(field.verbose_name)) if field is not None else column
-        objects = related.get(column, {})
-        old_text = None if old is None else str(objects[old]) if old in objects else _text(field, old)
-        new_text = None if new is None else str(objects[new]) if new in objects else _text(field, new)
+        objects = related.get(column, {})  # a foreign key's column: its values are scalars
+        old_text = None if old is None else str(objects[old]) if objects and old in objects else _text(field, old)
+        new_text = None if new is None else str(objects[new]) if objects and new in objects else _text(field, new)
         longest = max(len(old_text or ""), len(new_text or ""))
         changes.append(Change(name, column, old_text, new_text, longest > fold_at))
     return changes
@@ -380,7 +384,7 @@ class HistoryAdminMixin(admin.ModelAdmin):
         event = events[0]
         events_url = self._history_url("events", obj.pk)
         if request.method == "POST":
-            alias = str(obj._state.db or "default")
+            alias = _alias(obj, None)
             try:
                 with transaction.atomic(using=alias):  # the revert and the admin's log entry, or neither
                     written = revert(obj, event=event.id, using=alias)
