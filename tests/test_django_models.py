@@ -254,6 +254,10 @@ def test_event_model_factory_options(db):
     assert event_model_of(order) is order_event
     with pytest.raises(TypeError, match="base must be BaseEvent"):
         event_model(Order, name="Wrong", base=AuditBase)
+    with pytest.raises(ValueError, match="Order already has an attribute 'events'; pass related_name="):
+        event_model(Order, name="Again")
+    with pytest.raises(ValueError, match="already has an attribute 'status'"):
+        event_model(Order, name="Again", related_name="status")
 
 
 def test_declare_event_model_takes_the_trackers_columns(db):

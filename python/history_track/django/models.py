@@ -235,6 +235,13 @@ def event_model(
         raise TypeError(f"base must be BaseEvent or an abstract subclass of it, not {base!r}")
     if model._meta.abstract or model._meta.proxy:
         raise TypeError(f"{model.__name__} has no table of its own to track (abstract or proxy model)")
+    if related_name and hasattr(model, related_name):
+        # (Django's checks do not look at event models: a clash would replace
+        # the attribute silently.)
+        raise ValueError(
+            f"{model.__name__} already has an attribute {related_name!r}; "
+            "pass related_name= another name for this event model's reverse accessor (or None)"
+        )
     name = name or f"{model.__name__}Event"
     app_label = app_label or model._meta.app_label
     keys = _key_fields(model)
