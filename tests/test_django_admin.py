@@ -345,6 +345,8 @@ def test_revert_refused_by_the_extension_is_reported_and_writes_nothing(db):
     first = events(customer)[0]
     change = client.get(f"/admin/shop/customer/{customer.pk}/change/").content.decode()
     assert f'href="/admin/shop/customer/{customer.pk}/events/"' in change    # through add_history()
+    # ... added to the change form the app has for customers, which is still the one used.
+    assert '<p id="shop-customer-form">A customer of the shop.</p>' in change
     response = client.post(f"/admin/shop/customer/{customer.pk}/events/{first.id}/revert/", follow=True)
     assert 'Anna could not be reverted: table public.shop_customer cannot be reverted: its history does not record column "email"' in unescape(
         response.content.decode())
