@@ -473,7 +473,9 @@ class EventsQuerySet(models.QuerySet["Events"]):
         tables: list[str] | None = None
         for written, value in kwargs.items():
             lookup = written.removesuffix("__exact")  # what the admin's filters write
-            if lookup in ("pgh_obj_model", "pgh_obj_model__in"):
+            if lookup.endswith("__in") and not isinstance(value, (list, tuple, set, frozenset)):
+                pass  # a subquery, an expression: left to the filter
+            elif lookup in ("pgh_obj_model", "pgh_obj_model__in"):
                 labels = [value] if lookup == "pgh_obj_model" else list(value)
                 if all(isinstance(label, str) for label in labels):  # (None: the tables no model has)
                     tables = []
@@ -482,6 +484,8 @@ class EventsQuerySet(models.QuerySet["Events"]):
                             tables.append(_model_table(label, connection))
             elif lookup in ("pk", "pgh_slug", "pk__in", "pgh_slug__in"):
                 slugs = list(value) if lookup.endswith("__in") else [value]
+                if not all(isinstance(slug, str) for slug in slugs):
+                    continue
                 try:
                     tables = [_model_table(str(slug).rsplit(":", 1)[0], connection) for slug in slugs]
                 except (LookupError, ValueError):
