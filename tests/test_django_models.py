@@ -7,12 +7,15 @@ history, and the database's read privileges."""
 from __future__ import annotations
 
 import io
+import os
+import subprocess
+import sys
 from decimal import Decimal
 from typing import Any
 
 import psycopg
 import pytest
-from test_django import db, project  # noqa: F401  (Django configured once per process; a fresh database per test)
+from test_django import DRIVER, db, project  # noqa: F401  (Django configured once per process; a fresh database per test)
 
 
 def event_models() -> tuple[Any, Any, Any]:
@@ -27,6 +30,12 @@ def event_models() -> tuple[Any, Any, Any]:
         event_model_of(Customer) or event_model(Customer, exclude=["email"]),
         event_model_of(OrderLine) or event_model(OrderLine),
     )
+
+
+def sqlstate(error: BaseException) -> str | None:
+    """The SQLSTATE of the driver's error behind Django's (psycopg 3 or psycopg2)."""
+    cause = error.__cause__
+    return getattr(cause, "sqlstate", None) or getattr(cause, "pgcode", None)
 
 
 def make_order(total: str = "10.00", **kw: Any) -> Any:
@@ -312,7 +321,7 @@ def test_event_models_write_nothing(db):
     make_order()
     with pytest.raises(Exception) as info, transaction.atomic():
         order_event.objects.update(status="forged")
-    assert getattr(info.value.__cause__, "sqlstate", None) == "42501", info.value
+    assert sqlstate(info.value) == "42501", info.value
     assert list(order_event.objects.values_list("status", flat=True)) == ["new"]
 
 
@@ -437,13 +446,13 @@ def test_events_of_an_object_follow_key_changes(db):
     ) == ["UPDATE"]
 
 
-def _scans(conn: Any) -> dict[str, int]:
-    return dict(
-        conn.execute(
+def _scans(connection: Any) -> dict[str, int]:
+    with connection.cursor() as cur:
+        cur.execute(
             "SELECT relname::text, COALESCE(seq_scan, 0) + COALESCE(idx_scan, 0) FROM pg_stat_xact_user_tables "
             "WHERE relname LIKE '%%event'"
-        ).fetchall()
-    )
+        )
+        return dict(cur.fetchall())
 
 
 def event_tables_read(queryset: Any) -> set[str]:
@@ -453,9 +462,9 @@ def event_tables_read(queryset: Any) -> set[str]:
     flushed, hence the difference)."""
     from django.db import connection, transaction
     with transaction.atomic():
-        before = _scans(connection.connection)
+        before = _scans(connection)
         list(queryset)
-        after = _scans(connection.connection)
+        after = _scans(connection)
     return {name for name, n in after.items() if n > before.get(name, 0)}
 
 
@@ -507,7 +516,7 @@ def test_events_read_only_what_the_role_may_read(db):
         assert Events.objects.filter(pgh_slug__in=["shop.Customer:1", f"shop.Order:{order.pk}"]).count() == 1
         with pytest.raises(ProgrammingError) as info:
             list(customer_event.objects.all())
-        assert info.value.__cause__.sqlstate == "42501"
+        assert sqlstate(info.value) == "42501"
     finally:
         with connection.cursor() as cur:
             cur.execute("RESET ROLE")
@@ -544,3 +553,17 @@ def test_events_is_one_query_and_time_ranges_push_down(db):
     assert [e.pgh_obj_id for e in qs] == [order.pk]
     assert Events.objects.filter(pgh_created_at__lt=at).count() == 0
     assert Events.objects.filter(pgh_created_at__lte=at, pgh_created_at__gt=at - timedelta(seconds=1)).count() == 1
+
+
+@pytest.mark.skipif(DRIVER == "psycopg2", reason="this is the run on psycopg2")
+def test_event_models_and_events_on_psycopg2(request):
+    """This module again, in a process where Django's backend runs on psycopg2."""
+    pg_config = request.config.getoption("--history-track-pg-config")
+    args = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", __file__,
+            f"--history-track-install={request.config.getoption('--history-track-install')}"]
+    if pg_config:
+        args.append(f"--history-track-pg-config={pg_config}")
+    done = subprocess.run(args, env={**os.environ, "HISTORY_TRACK_TEST_DJANGO_DRIVER": "psycopg2"},
+                          capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stdout[-20000:] + done.stderr[-5000:]
+    assert " failed" not in done.stdout and " passed" in done.stdout and " skipped" in done.stdout
