@@ -649,7 +649,12 @@ CREATE OR REPLACE FUNCTION history_track._key_match_sql(p_table regclass, p_expr
 LANGUAGE sql STABLE STRICT
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT format('%s = %s::%s', p_expr, p_param, history_track._obj_id_type(p_table))
+    SELECT format('%s = %s::%s', p_expr, p_param,
+                  COALESCE((SELECT format_type(a.atttypid, a.atttypmod)
+                              FROM history_track.tracked_table AS t
+                              JOIN pg_attribute AS a ON a.attrelid = t.event_table AND a.attname = 'pgh_obj_id'
+                             WHERE t.table_name = p_table),
+                           history_track._obj_id_type(p_table)))
 $$;
 -- from src/20_util.sql
 CREATE OR REPLACE FUNCTION history_track._only(p_table regclass) RETURNS text
