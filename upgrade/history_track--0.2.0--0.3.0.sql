@@ -1644,6 +1644,7 @@ BEGIN
         || E'    pgh_ctx_id    uuid;\n'
         || E'    pgh_ctx       jsonb;\n'
         || E'    pgh_ctx_label text;\n'
+        || E'    pgh_ctx_row   record;\n'
         || CASE WHEN p_operation = 'update' THEN E'    pgh_settings  text[];\n' ELSE '' END
         || E'BEGIN\n'
         || CASE p_operation
@@ -1674,10 +1675,14 @@ BEGIN
                    || E'    END IF;\n'
                ELSE '' END
            ELSE '' END
-        -- The context, once per statement; the full read only when one is set.
+        -- The context, once per statement; the full read only when one is set,
+        -- as an expression (PL/pgSQL keeps its state for the transaction: a
+        -- query would start an executor every time).
         || E'    IF history_track._context_is_set() THEN\n'
-        || E'        SELECT c.context_id, c.context, c.label INTO pgh_fn.pgh_ctx_id, pgh_fn.pgh_ctx, pgh_fn.pgh_ctx_label\n'
-        || E'          FROM history_track._context() AS c;\n'
+        || E'        pgh_fn.pgh_ctx_row := history_track._context();\n'
+        || E'        pgh_fn.pgh_ctx_id := pgh_fn.pgh_ctx_row.context_id;\n'
+        || E'        pgh_fn.pgh_ctx := pgh_fn.pgh_ctx_row.context;\n'
+        || E'        pgh_fn.pgh_ctx_label := pgh_fn.pgh_ctx_row.label;\n'
         || E'    END IF;\n'
         || p_body || E'    RETURN NULL;\nEND\n');
 END
