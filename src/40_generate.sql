@@ -73,6 +73,37 @@ AS $$
            'SET bytea_output = ''hex''\nSET lc_monetary = ''C''\n'
 $$;
 
+-- Whether the columns p_columns of p_table differ between the transition
+-- rows pgh_old and pgh_new, by binary image: no type's equality operator runs,
+-- every type compares (json, point, ...), and 1.0 -> 1.00 is a change. For the
+-- built-in types whose equality is their binary image (integers, text of a
+-- deterministic collation, ...), IS DISTINCT FROM says the same for less (no
+-- row of each side to form); the operator is PostgreSQL's own (search_path is
+-- pinned, and operators are never looked up in pg_temp). The other columns are
+-- compared as one row image.
+CREATE FUNCTION history_track._changed_sql(p_table regclass, p_columns name[]) RETURNS text
+LANGUAGE sql STABLE STRICT
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT array_to_string(
+               array_agg(format('pgh_old.%1$I IS DISTINCT FROM pgh_new.%1$I', c.name) ORDER BY c.ord)
+                   FILTER (WHERE c.by_equality)
+               || CASE WHEN bool_and(c.by_equality) THEN '{}'::text[]
+                       ELSE ARRAY[format('pg_catalog.record_image_ne(ROW(%s), ROW(%s))',
+                                         string_agg(format('pgh_old.%I', c.name), ', ' ORDER BY c.ord)
+                                             FILTER (WHERE NOT c.by_equality),
+                                         string_agg(format('pgh_new.%I', c.name), ', ' ORDER BY c.ord)
+                                             FILTER (WHERE NOT c.by_equality))] END,
+               ' OR ')
+      FROM (SELECT u.name, u.ord,
+                   a.atttypid = ANY ('{bool,"char",int2,int4,int8,oid,text,varchar,bytea,uuid,date,time,timestamp,timestamptz}'
+                                     ::regtype[]::oid[])
+                   AND (a.attcollation = 0 OR EXISTS (SELECT FROM pg_collation AS k
+                                                       WHERE k.oid = a.attcollation AND k.collisdeterministic)) AS by_equality
+              FROM unnest(p_columns) WITH ORDINALITY AS u(name, ord)
+              JOIN pg_attribute AS a ON a.attrelid = p_table AND a.attname = u.name AND NOT a.attisdropped) AS c
+$$;
+
 -- The INSERT ... SELECT that one tracker runs for one operation. It reads the
 -- context from the trigger function's variables pgh_fn.pgh_ctx_id, .pgh_ctx and
 -- .pgh_ctx_label (read once per statement; qualified with the function's
@@ -141,24 +172,21 @@ BEGIN
     END IF;
 
     IF p_operation = 'update' THEN
-        -- An update is recorded only when a watched column really changed:
-        -- compared by binary image, so no type's equality operator runs here,
-        -- every type compares (json, point, ...), and 1.0 -> 1.00 is a change.
-        -- A changed key is always a change: replay depends on it.
+        -- An update is recorded only when a watched column really changed
+        -- (_changed_sql). A changed key is always a change: replay depends on it.
         v_changed := COALESCE(v_tracker.changed,
                               v_cols.names || ARRAY(SELECT k FROM unnest(v_key) AS k WHERE k <> ALL (v_cols.names)));
         -- (A scalar subquery is drawn once per statement; for one row the
         -- plain call is the same draw without a subplan.)
         v_moved := format(
-            E'CASE WHEN pg_catalog.record_image_ne(ROW(%1$s), ROW(%2$s)) THEN %3$s END,\n'
-            '           CASE WHEN pg_catalog.record_image_ne(ROW(%1$s), ROW(%2$s)) THEN %4$s END',
-            history_track._list('pgh_old.%I', v_key), history_track._list('pgh_new.%I', v_key),
+            E'CASE WHEN %1$s THEN %2$s END,\n'
+            '           CASE WHEN %1$s THEN %3$s END',
+            history_track._changed_sql(p_table, v_key),
             history_track._obj_id_sql(p_table, 'pgh_old'),
             format(CASE WHEN p_single THEN 'pg_catalog.nextval(%L::pg_catalog.regclass)'
                         ELSE '(SELECT pg_catalog.nextval(%L::pg_catalog.regclass))' END,
                    pg_get_serial_sequence(history_track._qualified(v_table.event_table), 'pgh_id')));
-        v_where := v_where || format('pg_catalog.record_image_ne(ROW(%s), ROW(%s))',
-                                     history_track._list('pgh_old.%I', v_changed), history_track._list('pgh_new.%I', v_changed));
+        v_where := v_where || format('(%s)', history_track._changed_sql(p_table, v_changed));
     END IF;
 
     IF v_tracker.condition IS NOT NULL THEN

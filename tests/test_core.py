@@ -281,6 +281,34 @@ def test_an_update_pairs_rows_by_their_count_and_leaves_the_settings_as_they_wer
         SELECT count(DISTINCT pgh_statement_id) FROM t_event WHERE pgh_statement_id IS NOT NULL""") == [(2,)]
 
 
+@pytest.mark.parametrize("rows_per_statement", [1, 2])
+def test_an_update_is_a_change_when_the_binary_image_changes(conn, rows_per_statement):
+    """Equal is not unchanged: 1.0 -> 1.00, 0 -> -0, a jsonb number's scale, a
+    case-insensitive collation's 'a' -> 'A' (where PostgreSQL has ICU) are changes;
+    the same values are not. Built-in types whose equality is their image (integers,
+    text of a deterministic collation, ...) are compared by IS DISTINCT FROM, the
+    others by image: both agree."""
+    try:
+        conn.execute("CREATE COLLATION IF NOT EXISTS ci (provider = icu, locale = 'und-u-ks-level2', deterministic = false)")
+        icu = True
+    except psycopg.errors.FeatureNotSupported:  # "ICU is not supported in this build"
+        icu = False
+    conn.execute(f"""CREATE TABLE t (id int PRIMARY KEY, n numeric, f float8, j jsonb, c text {"COLLATE ci" if icu else ""},
+                                     t text, b bool, u uuid)""")
+    conn.execute("SELECT track_table('t')")
+    conn.execute("""INSERT INTO t SELECT g, 1.0, 0, '{"a": 1.0}', 'a', 'x', true, '00000000-0000-0000-0000-000000000001'
+                      FROM generate_series(1, %s) g""", [rows_per_statement])
+    changes = ["n = 1.00", "f = '-0'", """j = '{"a": 1.00}'""", "c = 'A'", "t = 'y'", "b = false",
+               "u = '00000000-0000-0000-0000-000000000002'", "id = id + 10"]
+    for change in changes:
+        column = change.split(" = ")[0]
+        conn.execute(f"UPDATE t SET {change}")
+        conn.execute(f"UPDATE t SET {column} = {column}")  # the same values: no event
+    assert rows(conn, "SELECT count(*) FROM t_event WHERE pgh_operation = 'UPDATE'") == [(len(changes) * rows_per_statement,)]
+    assert rows(conn, "SELECT n::text, f::text, j::text, c, t, b, u::text FROM t_event ORDER BY pgh_id DESC LIMIT 1") == [
+        ("1.00", "-0", '{"a": 1.00}', "A", "y", False, "00000000-0000-0000-0000-000000000002")]
+
+
 def test_single_row_updates_are_not_jit_compiled(conn):
     """The update trigger forbids nested loops (see above); the penalty cost that
     leaves on the plan must not make every single-row update pay a JIT compile."""
