@@ -73,6 +73,19 @@ AS $$
            'SET bytea_output = ''hex''\nSET lc_monetary = ''C''\n'
 $$;
 
+-- A statement id for a single-row update that changed its key: nextval() of
+-- the event table's sequence, declared STABLE on purpose. A volatile call in
+-- the statement's select list keeps PostgreSQL from flattening the INSERT's
+-- SELECT, which costs every single-row update more than its event's index
+-- entries; called in a CASE that only a changed key reaches, it draws at most
+-- once per statement (one row), so nothing relies on it being stable.
+CREATE FUNCTION history_track._statement_id(p_sequence regclass) RETURNS bigint
+LANGUAGE sql STABLE STRICT
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT nextval(p_sequence)
+$$;
+
 -- Whether the columns p_columns of p_table differ between the transition
 -- rows pgh_old and pgh_new, by binary image: no type's equality operator runs,
 -- every type compares (json, point, ...), and 1.0 -> 1.00 is a change. For the
@@ -176,14 +189,14 @@ BEGIN
         -- (_changed_sql). A changed key is always a change: replay depends on it.
         v_changed := COALESCE(v_tracker.changed,
                               v_cols.names || ARRAY(SELECT k FROM unnest(v_key) AS k WHERE k <> ALL (v_cols.names)));
-        -- (A scalar subquery is drawn once per statement; for one row the
-        -- plain call is the same draw without a subplan.)
+        -- (A scalar subquery is drawn once per statement; for one row,
+        -- _statement_id() draws it for the row, only if its key changed.)
         v_moved := format(
             E'CASE WHEN %1$s THEN %2$s END,\n'
             '           CASE WHEN %1$s THEN %3$s END',
             history_track._changed_sql(p_table, v_key),
             history_track._obj_id_sql(p_table, 'pgh_old'),
-            format(CASE WHEN p_single THEN 'pg_catalog.nextval(%L::pg_catalog.regclass)'
+            format(CASE WHEN p_single THEN 'history_track._statement_id(%L::pg_catalog.regclass)'
                         ELSE '(SELECT pg_catalog.nextval(%L::pg_catalog.regclass))' END,
                    pg_get_serial_sequence(history_track._qualified(v_table.event_table), 'pgh_id')));
         v_where := v_where || format('(%s)', history_track._changed_sql(p_table, v_changed));

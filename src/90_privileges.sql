@@ -19,6 +19,7 @@ REVOKE EXECUTE ON FUNCTION
     history_track._generate(regclass),
     history_track._drop_triggers(text, regclass[]),
     history_track._trigger_statements(regclass, text, text[], regclass[], boolean),
+    history_track._statement_id(regclass),
     history_track._create_triggers(regclass[], name, text, text),
     history_track._drop_generated(integer, boolean),
     history_track._record_rows(regclass, text, text),

@@ -1341,6 +1341,13 @@ AS $$
            'SET bytea_output = ''hex''\nSET lc_monetary = ''C''\n'
 $$;
 -- from src/40_generate.sql
+CREATE OR REPLACE FUNCTION history_track._statement_id(p_sequence regclass) RETURNS bigint
+LANGUAGE sql STABLE STRICT
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT nextval(p_sequence)
+$$;
+-- from src/40_generate.sql
 CREATE OR REPLACE FUNCTION history_track._changed_sql(p_table regclass, p_columns name[]) RETURNS text
 LANGUAGE sql STABLE STRICT
 SET search_path = pg_catalog, pg_temp
@@ -1415,14 +1422,14 @@ BEGIN
         -- (_changed_sql). A changed key is always a change: replay depends on it.
         v_changed := COALESCE(v_tracker.changed,
                               v_cols.names || ARRAY(SELECT k FROM unnest(v_key) AS k WHERE k <> ALL (v_cols.names)));
-        -- (A scalar subquery is drawn once per statement; for one row the
-        -- plain call is the same draw without a subplan.)
+        -- (A scalar subquery is drawn once per statement; for one row,
+        -- _statement_id() draws it for the row, only if its key changed.)
         v_moved := format(
             E'CASE WHEN %1$s THEN %2$s END,\n'
             '           CASE WHEN %1$s THEN %3$s END',
             history_track._changed_sql(p_table, v_key),
             history_track._obj_id_sql(p_table, 'pgh_old'),
-            format(CASE WHEN p_single THEN 'pg_catalog.nextval(%L::pg_catalog.regclass)'
+            format(CASE WHEN p_single THEN 'history_track._statement_id(%L::pg_catalog.regclass)'
                         ELSE '(SELECT pg_catalog.nextval(%L::pg_catalog.regclass))' END,
                    pg_get_serial_sequence(history_track._qualified(v_table.event_table), 'pgh_id')));
         v_where := v_where || format('(%s)', history_track._changed_sql(p_table, v_changed));
@@ -4366,6 +4373,7 @@ REVOKE EXECUTE ON FUNCTION
     history_track._generate(regclass),
     history_track._drop_triggers(text, regclass[]),
     history_track._trigger_statements(regclass, text, text[], regclass[], boolean),
+    history_track._statement_id(regclass),
     history_track._create_triggers(regclass[], name, text, text),
     history_track._drop_generated(integer, boolean),
     history_track._record_rows(regclass, text, text),
