@@ -292,7 +292,10 @@ BEGIN
     LOOP
         v_event := history_track._qualified(v_table.event_table);
         v_where := '{}';
-        IF v_context IS NOT NULL THEN
+        IF v_context IS NOT NULL AND history_track._citus_distributed(v_table.table_name) THEN
+            -- Citus (45_citus.sql): each node's events carry its own time; an index on the id finds them.
+            v_where := v_where || 'pgh_e.pgh_context_id = $2'::text;
+        ELSIF v_context IS NOT NULL THEN
             -- A context id carries its transaction's start time, which is
             -- every one of its events' pgh_created_at: the BRIN index finds them.
             v_where := v_where || ARRAY[

@@ -754,10 +754,14 @@ CREATE OR REPLACE FUNCTION history_track._context_id() RETURNS uuid
 LANGUAGE plpgsql STABLE
 AS $$
 DECLARE
-    v_hash text := pg_catalog.md5(pg_catalog.pg_postmaster_start_time()::text OPERATOR(pg_catalog.||) '/'
+    -- Citus (45_citus.sql): in a distributed transaction, its cluster-wide id and start instead.
+    v_citus record := history_track._citus_transaction();
+    v_hash text := pg_catalog.md5(COALESCE(v_citus.key,
+                                  pg_catalog.pg_postmaster_start_time()::text OPERATOR(pg_catalog.||) '/'
                                   OPERATOR(pg_catalog.||) pg_catalog.current_database()::text OPERATOR(pg_catalog.||) '/'
-                                  OPERATOR(pg_catalog.||) pg_catalog.pg_current_xact_id()::text);
-    v_ms   bigint := pg_catalog.floor(pg_catalog.date_part('epoch', pg_catalog.now()) OPERATOR(pg_catalog.*) 1000)::bigint;
+                                  OPERATOR(pg_catalog.||) pg_catalog.pg_current_xact_id()::text));
+    v_ms   bigint := pg_catalog.floor(pg_catalog.date_part('epoch', COALESCE(v_citus.started, pg_catalog.now()))
+                                      OPERATOR(pg_catalog.*) 1000)::bigint;
 BEGIN
     RETURN (pg_catalog.lpad(pg_catalog.to_hex(v_ms), 12, '0') OPERATOR(pg_catalog.||) '7'
             OPERATOR(pg_catalog.||) pg_catalog.substr(v_hash, 1, 3)
@@ -901,6 +905,7 @@ BEGIN
     v_merged := COALESCE((history_track._context()).context, '{}'::jsonb) || metadata;
     PERFORM history_track._assert_context_size(octet_length(v_merged::text));
     PERFORM set_config('history_track.context', v_merged::text, true);
+    PERFORM history_track._citus_set_context(v_merged::text);   -- Citus (45_citus.sql): to the other nodes too
     RETURN history_track._context_id();
 END
 $$;
@@ -1545,6 +1550,8 @@ BEGIN
         v_stmt := CASE WHEN p_operation = 'truncate' AND p_partitioned
                        THEN history_track._truncate_dispatch_sql(p_table, v_label, p_relations)
                        ELSE history_track._tracker_sql(p_table, v_label, p_operation) END;
+        -- Citus (45_citus.sql): on a distributed table, the statement as each shard runs it.
+        v_stmt := history_track._citus_statement(p_table, p_operation, v_stmt);
         IF v_stmt IS NOT NULL THEN    -- NULL: no partition holds rows yet
             v_body := v_body || '    ' || v_stmt || E';\n';
         END IF;
@@ -1700,6 +1707,201 @@ BEGIN
     END IF;
 END
 $$;
+-- from src/45_citus.sql
+CREATE OR REPLACE FUNCTION history_track._citus_installed() RETURNS boolean
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT EXISTS (SELECT FROM pg_extension AS e WHERE e.extname = 'citus')
+$$;
+-- from src/45_citus.sql
+CREATE OR REPLACE FUNCTION history_track._citus_table(p_table regclass, OUT method "char", OUT dist_column name,
+                                           OUT colocation integer, OUT model "char")
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF NOT history_track._citus_installed() THEN
+        RETURN;
+    END IF;
+    EXECUTE 'SELECT p.partmethod, pg_catalog.column_to_column_name(p.logicalrelid, p.partkey)::name, p.colocationid, p.repmodel'
+            ' FROM pg_catalog.pg_dist_partition AS p WHERE p.logicalrelid = $1'
+       INTO method, dist_column, colocation, model
+      USING p_table;
+END
+$$;
+-- from src/45_citus.sql
+CREATE OR REPLACE FUNCTION history_track._citus_distributed(p_table regclass) RETURNS boolean
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT COALESCE((SELECT c.method = 'h' FROM history_track._citus_table(p_table) AS c), false)
+$$;
+-- from src/45_citus.sql
+CREATE OR REPLACE FUNCTION history_track._citus_begin(p_table regclass) RETURNS void
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_citus record := history_track._citus_table(p_table);
+BEGIN
+    IF v_citus.method IS NULL THEN
+        RETURN;
+    END IF;
+    IF v_citus.model = 't' THEN
+        RAISE EXCEPTION 'history_track cannot track reference table %', p_table
+            USING ERRCODE = 'feature_not_supported',
+                  DETAIL = 'A write to a reference table runs on every node, so its triggers would record each change once per node.',
+                  HINT = 'Track a hash-distributed table (create_distributed_table), or a table Citus does not manage.';
+    ELSIF v_citus.method <> 'h' THEN
+        RAISE EXCEPTION 'history_track cannot track % : Citus manages it as a % table', p_table,
+                        CASE WHEN v_citus.colocation = 0 THEN 'local' ELSE 'single-shard (schema-based sharding)' END
+            USING ERRCODE = 'feature_not_supported',
+                  DETAIL = 'history_track records hash-distributed tables shard by shard; local and single-shard Citus tables are '
+                           'not supported.',
+                  HINT = 'Track a hash-distributed table (create_distributed_table(tbl, column)), or a table Citus does not manage.';
+    END IF;
+    PERFORM set_config('citus.enable_unsafe_triggers', 'on', true);
+    IF current_setting('citus.multi_shard_modify_mode') <> 'sequential' THEN
+        PERFORM set_config('citus.multi_shard_modify_mode', 'sequential', true);
+    END IF;
+END
+$$;
+-- from src/45_citus.sql
+CREATE OR REPLACE FUNCTION history_track._citus_distribute_event_table(p_table regclass, p_event regclass) RETURNS void
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_citus record := history_track._citus_table(p_table);
+    v_event record := history_track._citus_table(p_event);
+    v_pkey  name;
+BEGIN
+    IF v_citus.method IS DISTINCT FROM 'h' THEN
+        RETURN;
+    END IF;
+    IF v_event.method IS NOT NULL THEN
+        IF v_event.method = 'h' AND v_event.colocation = v_citus.colocation AND v_event.dist_column = v_citus.dist_column THEN
+            RETURN;
+        END IF;
+        RAISE EXCEPTION 'event table % of % is not colocated with it', p_event, p_table
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  DETAIL = format('The event table must be distributed by %I in the colocation group of %s.', v_citus.dist_column,
+                                  p_table),
+                  HINT = 'Colocate it again: SELECT update_distributed_table_colocation(event_table, colocate_with => table).';
+    END IF;
+    IF NOT EXISTS (SELECT FROM pg_attribute AS a
+                    WHERE a.attrelid = p_event AND a.attname = v_citus.dist_column AND NOT a.attisdropped) THEN
+        RAISE EXCEPTION 'the distribution column "%" of % must be recorded', v_citus.dist_column, p_table
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = 'The event table is distributed by the same column as the table, so that every shard''s history is '
+                           'on the shard''s node.',
+                  HINT = 'Keep it in the history: do not leave it out of columns, nor name it in exclude.';
+    END IF;
+    SELECT c.conname INTO v_pkey FROM pg_constraint AS c WHERE c.conrelid = p_event AND c.contype = 'p';
+    EXECUTE format('ALTER TABLE %s DROP CONSTRAINT %I, ADD PRIMARY KEY (pgh_id, %I)',
+                   history_track._qualified(p_event), v_pkey, v_citus.dist_column);
+    -- A context's events are found by its id on every shard (history_events):
+    -- the time a context id carries is the distributed transaction's, not
+    -- the time each node wrote its events.
+    EXECUTE format('CREATE INDEX ON %s (pgh_context_id) WHERE pgh_context_id IS NOT NULL', history_track._qualified(p_event));
+    EXECUTE 'SELECT pg_catalog.create_distributed_table($1, $2, colocate_with => $3)'
+      USING p_event, v_citus.dist_column::text, history_track._qualified(p_table);
+END
+$$;
+-- from src/45_citus.sql
+CREATE OR REPLACE FUNCTION history_track._citus_statement(p_table regclass, p_operation text, p_stmt text) RETURNS text
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_event    regclass := (history_track._tracked(p_table)).event_table;
+    v_parts    text[];
+    v_seq      text;
+    v_branches text;
+BEGIN
+    IF p_operation = 'truncate' OR NOT history_track._citus_distributed(p_table) THEN
+        RETURN p_stmt;
+    END IF;
+    -- INSERT INTO <event table> (<columns>) <query>: the column list may hold
+    -- quoted names, with any character in them.
+    v_parts := regexp_match(p_stmt, '^INSERT INTO (\S+)\s*\(((?:[^()"]|"(?:[^"]|"")*")*)\)\s*(SELECT\M.*)$');
+    -- ... and the query's select list, up to its FROM (the first line that starts with FROM).
+    v_parts := v_parts[1:2] || regexp_match(v_parts[3], '^(SELECT\M.*?)(\n\s*FROM\M.*)$');
+    IF cardinality(v_parts) IS DISTINCT FROM 4 OR v_parts[1] <> history_track._qualified(v_event) THEN
+        RAISE EXCEPTION 'history_track cannot write the % statement of % for Citus shards', p_operation, p_table
+            USING ERRCODE = 'internal_error',
+                  DETAIL = format('It does not read INSERT INTO %s (...) SELECT ...: %s', history_track._qualified(v_event),
+                                  left(p_stmt, 200));
+    END IF;
+    v_seq := pg_get_serial_sequence(history_track._qualified(v_event), 'pgh_id');
+    EXECUTE $sql$
+        SELECT string_agg(format(E'%s TG_TABLE_NAME = %L THEN\n'
+                                  '        INSERT INTO %s\n'
+                                  '            (%s, pgh_id)\n'
+                                  '    %s, pg_catalog.nextval(%L::pg_catalog.regclass)%s;',
+                                  CASE WHEN s.n = 1 THEN 'IF' ELSE 'ELSIF' END, s.shard[cardinality(s.shard)],
+                                  format('%I.%I', n.nspname, s.event_shard[cardinality(s.event_shard)]), $3, $5, $4, $6),
+                          E'\n    ' ORDER BY s.n)
+          FROM (SELECT pg_catalog.parse_ident(pg_catalog.shard_name(t.logicalrelid, t.shardid)) AS shard,
+                       pg_catalog.parse_ident(pg_catalog.shard_name(e.logicalrelid, e.shardid)) AS event_shard,
+                       row_number() OVER (ORDER BY t.shardminvalue::bigint) AS n
+                  FROM pg_catalog.pg_dist_shard AS t
+                  JOIN pg_catalog.pg_dist_shard AS e ON e.logicalrelid = $2 AND e.shardminvalue = t.shardminvalue
+                 WHERE t.logicalrelid = $1) AS s
+         CROSS JOIN pg_catalog.pg_namespace AS n
+         WHERE n.oid = (SELECT c.relnamespace FROM pg_catalog.pg_class AS c WHERE c.oid = $2)
+    $sql$ INTO v_branches USING p_table, v_event, v_parts[2], v_seq, v_parts[3], v_parts[4];
+    RETURN v_branches
+        || E'\n    ELSE\n        RAISE EXCEPTION ''history_track: % is not a shard of %'', TG_TABLE_NAME, '
+        || quote_literal(history_track._qualified(p_table))
+        || E'\n            USING ERRCODE = ''object_not_in_prerequisite_state'','
+        || E'\n                  HINT = '
+        || quote_literal(format('Its shards changed (a shard split): track the table again, SELECT track_table(%L), to have its '
+                                'triggers written again.', p_table::text))
+        || E';\n    END IF';
+END
+$$;
+-- from src/45_citus.sql
+CREATE OR REPLACE FUNCTION history_track._citus_transaction(OUT key text, OUT started timestamptz)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_id record;
+BEGIN
+    IF current_setting('citus.version', true) IS NULL OR NOT history_track._citus_installed() THEN
+        RETURN;
+    END IF;
+    EXECUTE 'SELECT t.initiator_node_identifier, t.transaction_number, t.transaction_stamp'
+            ' FROM pg_catalog.get_current_transaction_id() AS t'
+       INTO v_id;
+    IF v_id.transaction_number <> 0 THEN
+        key := format('citus/%s/%s/%s', v_id.initiator_node_identifier, v_id.transaction_number, v_id.transaction_stamp);
+        started := v_id.transaction_stamp;
+    END IF;
+END
+$$;
+-- from src/45_citus.sql
+CREATE OR REPLACE FUNCTION history_track._citus_set_context(p_context text) RETURNS void
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_mode text;
+BEGIN
+    IF current_setting('citus.version', true) IS NULL OR NOT history_track._citus_installed() THEN
+        RETURN;
+    END IF;
+    IF (history_track._citus_transaction()).key IS NULL THEN
+        EXECUTE 'SELECT pg_catalog.create_intermediate_result(''history_track_context'', ''SELECT WHERE false'')';
+    END IF;
+    v_mode := current_setting('citus.propagate_set_commands');
+    PERFORM set_config('citus.propagate_set_commands', 'local', true);
+    EXECUTE format('SET LOCAL history_track.context = %L', p_context);
+    PERFORM set_config('citus.propagate_set_commands', v_mode, true);
+END
+$$;
 -- from src/50_api.sql
 CREATE OR REPLACE FUNCTION history_track._begin_change(p_table regclass, p_call text, p_lock boolean DEFAULT true) RETURNS void
 LANGUAGE plpgsql VOLATILE
@@ -1712,6 +1914,7 @@ BEGIN
                   HINT = format('Pass the table, e.g. %s(''orders'').', p_call);
     END IF;
     PERFORM history_track._assert_owner(p_table);
+    PERFORM history_track._citus_begin(p_table);   -- Citus (45_citus.sql): refuse what it cannot track, settings
     IF NOT p_lock THEN
         RETURN;
     END IF;
@@ -2141,6 +2344,7 @@ BEGIN
         END IF;
     END IF;
 
+    PERFORM history_track._citus_distribute_event_table(p_table, v_table.event_table);   -- Citus (45_citus.sql)
     PERFORM history_track._generate(p_table);
     PERFORM history_track._warn_subscribed(p_table);
     IF p_baseline THEN
@@ -2827,7 +3031,10 @@ BEGIN
     LOOP
         v_event := history_track._qualified(v_table.event_table);
         v_where := '{}';
-        IF v_context IS NOT NULL THEN
+        IF v_context IS NOT NULL AND history_track._citus_distributed(v_table.table_name) THEN
+            -- Citus (45_citus.sql): each node's events carry its own time; an index on the id finds them.
+            v_where := v_where || 'pgh_e.pgh_context_id = $2'::text;
+        ELSIF v_context IS NOT NULL THEN
             -- A context id carries its transaction's start time, which is
             -- every one of its events' pgh_created_at: the BRIN index finds them.
             v_where := v_where || ARRAY[
@@ -4315,6 +4522,9 @@ REVOKE EXECUTE ON FUNCTION
     history_track._context(),
     history_track._context_id(),
     history_track._parse_context(text),
+    history_track._citus_begin(regclass),
+    history_track._citus_distribute_event_table(regclass, regclass),
+    history_track._citus_set_context(text),
     history_track._on_sql_drop(),
     history_track._on_ddl_start(),
     history_track._on_ddl_end(),

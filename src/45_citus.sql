@@ -1,0 +1,275 @@
+-- Citus: tracked tables distributed over a cluster (doc/scale-out.md).
+--
+-- A hash-distributed table's event table is distributed too, by the same
+-- column, colocated with it: shard n of the table and shard n of its event
+-- table always live on the same node. Citus places our statement triggers on
+-- every shard (it runs CREATE TRIGGER there), so a write is recorded where it
+-- happens, by the shard's own trigger, and the events go straight into the
+-- colocated event shard: never through Citus' planner (which cannot read the
+-- transition tables: "could not find named tuplestore"), never to another
+-- node. _citus_statement() turns each tracker's statement into that per-shard
+-- form; everything else in history_track is unchanged.
+--
+-- Nothing here runs unless the citus extension is installed in the database;
+-- Citus' catalogs and functions are reached through EXECUTE of constant
+-- text, so the extension installs and checks without Citus. Every name that
+-- reaches EXECUTE comes from the catalogs (Citus' pg_dist_* included), quoted
+-- with %I / %L.
+--
+-- The hooks elsewhere (each a call into this file, marked "Citus"):
+--   _context_id() (30_context.sql)         the distributed transaction's id
+--   set_history_context() (30_context.sql) the context reaches the workers
+--   _begin_change() (50_api.sql)           the settings our DDL needs
+--   _track_finish() (50_api.sql)           the event table distributed
+--   _trigger_statements() (40_generate.sql) each statement written per shard
+--   history_events() (70_read.sql)         a context's events found by id
+
+-- Whether the citus extension is installed in this database.
+CREATE FUNCTION history_track._citus_installed() RETURNS boolean
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT EXISTS (SELECT FROM pg_extension AS e WHERE e.extname = 'citus')
+$$;
+
+-- How Citus manages p_table: its distribution method ('h' hash, 'n' none),
+-- distribution column, colocation group and replication model ('t' for a
+-- reference table), or NULLs when Citus does not know the table.
+CREATE FUNCTION history_track._citus_table(p_table regclass, OUT method "char", OUT dist_column name,
+                                           OUT colocation integer, OUT model "char")
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF NOT history_track._citus_installed() THEN
+        RETURN;
+    END IF;
+    EXECUTE 'SELECT p.partmethod, pg_catalog.column_to_column_name(p.logicalrelid, p.partkey)::name, p.colocationid, p.repmodel'
+            ' FROM pg_catalog.pg_dist_partition AS p WHERE p.logicalrelid = $1'
+       INTO method, dist_column, colocation, model
+      USING p_table;
+END
+$$;
+
+-- Whether p_table is a hash-distributed table (the kind history_track records
+-- shard by shard).
+CREATE FUNCTION history_track._citus_distributed(p_table regclass) RETURNS boolean
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT COALESCE((SELECT c.method = 'h' FROM history_track._citus_table(p_table) AS c), false)
+$$;
+
+-- Before history_track changes a table's triggers (from _begin_change): on a
+-- Citus table, allow our triggers there and send our DDL to the workers over
+-- one connection per node.
+-- * citus.enable_unsafe_triggers: Citus refuses triggers on distributed
+--   tables unless it is on. It is a per-session setting anyone may set; it is
+--   turned on only for this transaction, not for the cluster, so the table
+--   owner's own triggers stay refused unless they turn it on themselves. Why
+--   our triggers are safe on shards: doc/scale-out.md.
+-- * citus.multi_shard_modify_mode = sequential: Citus refuses to create or
+--   replace a function (the trigger functions) after a parallel operation on
+--   a distributed table in the same transaction.
+-- (set_config, not a SET clause: PostgreSQL 15+ lets only superusers put a
+-- setting of a library that is not loaded into a SET clause, and
+-- history_track may be installed without Citus, by a role that is not one.)
+CREATE FUNCTION history_track._citus_begin(p_table regclass) RETURNS void
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_citus record := history_track._citus_table(p_table);
+BEGIN
+    IF v_citus.method IS NULL THEN
+        RETURN;
+    END IF;
+    IF v_citus.model = 't' THEN
+        RAISE EXCEPTION 'history_track cannot track reference table %', p_table
+            USING ERRCODE = 'feature_not_supported',
+                  DETAIL = 'A write to a reference table runs on every node, so its triggers would record each change once per node.',
+                  HINT = 'Track a hash-distributed table (create_distributed_table), or a table Citus does not manage.';
+    ELSIF v_citus.method <> 'h' THEN
+        RAISE EXCEPTION 'history_track cannot track % : Citus manages it as a % table', p_table,
+                        CASE WHEN v_citus.colocation = 0 THEN 'local' ELSE 'single-shard (schema-based sharding)' END
+            USING ERRCODE = 'feature_not_supported',
+                  DETAIL = 'history_track records hash-distributed tables shard by shard; local and single-shard Citus tables are '
+                           'not supported.',
+                  HINT = 'Track a hash-distributed table (create_distributed_table(tbl, column)), or a table Citus does not manage.';
+    END IF;
+    PERFORM set_config('citus.enable_unsafe_triggers', 'on', true);
+    IF current_setting('citus.multi_shard_modify_mode') <> 'sequential' THEN
+        PERFORM set_config('citus.multi_shard_modify_mode', 'sequential', true);
+    END IF;
+END
+$$;
+
+-- Distribute the event table of a hash-distributed table, colocated with it
+-- (from _track_finish, before the triggers are written; again on every
+-- track_table, so a table tracked before it was distributed has its event
+-- table distributed -- with the history it already holds -- by calling
+-- track_table once more). The event table must hold the distribution column
+-- (Citus distributes by it), and its primary key becomes (pgh_id, that
+-- column): Citus requires the distribution column in every unique index.
+-- pgh_id stays unique across the cluster: Citus gives the identity sequence
+-- of a distributed table a range of its own on every node (node group << 48).
+CREATE FUNCTION history_track._citus_distribute_event_table(p_table regclass, p_event regclass) RETURNS void
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_citus record := history_track._citus_table(p_table);
+    v_event record := history_track._citus_table(p_event);
+    v_pkey  name;
+BEGIN
+    IF v_citus.method IS DISTINCT FROM 'h' THEN
+        RETURN;
+    END IF;
+    IF v_event.method IS NOT NULL THEN
+        IF v_event.method = 'h' AND v_event.colocation = v_citus.colocation AND v_event.dist_column = v_citus.dist_column THEN
+            RETURN;
+        END IF;
+        RAISE EXCEPTION 'event table % of % is not colocated with it', p_event, p_table
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  DETAIL = format('The event table must be distributed by %I in the colocation group of %s.', v_citus.dist_column,
+                                  p_table),
+                  HINT = 'Colocate it again: SELECT update_distributed_table_colocation(event_table, colocate_with => table).';
+    END IF;
+    IF NOT EXISTS (SELECT FROM pg_attribute AS a
+                    WHERE a.attrelid = p_event AND a.attname = v_citus.dist_column AND NOT a.attisdropped) THEN
+        RAISE EXCEPTION 'the distribution column "%" of % must be recorded', v_citus.dist_column, p_table
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = 'The event table is distributed by the same column as the table, so that every shard''s history is '
+                           'on the shard''s node.',
+                  HINT = 'Keep it in the history: do not leave it out of columns, nor name it in exclude.';
+    END IF;
+    SELECT c.conname INTO v_pkey FROM pg_constraint AS c WHERE c.conrelid = p_event AND c.contype = 'p';
+    EXECUTE format('ALTER TABLE %s DROP CONSTRAINT %I, ADD PRIMARY KEY (pgh_id, %I)',
+                   history_track._qualified(p_event), v_pkey, v_citus.dist_column);
+    -- A context's events are found by its id on every shard (history_events):
+    -- the time a context id carries is the distributed transaction's, not
+    -- the time each node wrote its events.
+    EXECUTE format('CREATE INDEX ON %s (pgh_context_id) WHERE pgh_context_id IS NOT NULL', history_track._qualified(p_event));
+    EXECUTE 'SELECT pg_catalog.create_distributed_table($1, $2, colocate_with => $3)'
+      USING p_event, v_citus.dist_column::text, history_track._qualified(p_table);
+END
+$$;
+
+-- The statement one tracker runs, written for the shards of a hash-distributed
+-- table (from _trigger_statements; any other table's statement is returned
+-- as it is, and so is TRUNCATE's, which Citus fires on the distributed table
+-- itself, where its statement is one distributed INSERT ... SELECT).
+-- The trigger function runs on a shard (TG_TABLE_NAME is the shard's name): a
+-- branch per shard inserts into the colocated shard of the event table, a
+-- plain local table, so PostgreSQL plans it like any other. A shard's pgh_id
+-- is drawn from the event table's identity sequence explicitly (Citus leaves
+-- defaults off shards), after the statement's own values, so that
+-- pgh_statement_id stays below every event of its statement.
+-- The branches name the shards there are now: a shard split adds new ones,
+-- whose writes are refused with a HINT to track the table again (which writes
+-- the branches again); moves and rebalancing keep the shards' names.
+CREATE FUNCTION history_track._citus_statement(p_table regclass, p_operation text, p_stmt text) RETURNS text
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_event    regclass := (history_track._tracked(p_table)).event_table;
+    v_parts    text[];
+    v_seq      text;
+    v_branches text;
+BEGIN
+    IF p_operation = 'truncate' OR NOT history_track._citus_distributed(p_table) THEN
+        RETURN p_stmt;
+    END IF;
+    -- INSERT INTO <event table> (<columns>) <query>: the column list may hold
+    -- quoted names, with any character in them.
+    v_parts := regexp_match(p_stmt, '^INSERT INTO (\S+)\s*\(((?:[^()"]|"(?:[^"]|"")*")*)\)\s*(SELECT\M.*)$');
+    -- ... and the query's select list, up to its FROM (the first line that starts with FROM).
+    v_parts := v_parts[1:2] || regexp_match(v_parts[3], '^(SELECT\M.*?)(\n\s*FROM\M.*)$');
+    IF cardinality(v_parts) IS DISTINCT FROM 4 OR v_parts[1] <> history_track._qualified(v_event) THEN
+        RAISE EXCEPTION 'history_track cannot write the % statement of % for Citus shards', p_operation, p_table
+            USING ERRCODE = 'internal_error',
+                  DETAIL = format('It does not read INSERT INTO %s (...) SELECT ...: %s', history_track._qualified(v_event),
+                                  left(p_stmt, 200));
+    END IF;
+    v_seq := pg_get_serial_sequence(history_track._qualified(v_event), 'pgh_id');
+    EXECUTE $sql$
+        SELECT string_agg(format(E'%s TG_TABLE_NAME = %L THEN\n'
+                                  '        INSERT INTO %s\n'
+                                  '            (%s, pgh_id)\n'
+                                  '    %s, pg_catalog.nextval(%L::pg_catalog.regclass)%s;',
+                                  CASE WHEN s.n = 1 THEN 'IF' ELSE 'ELSIF' END, s.shard[cardinality(s.shard)],
+                                  format('%I.%I', n.nspname, s.event_shard[cardinality(s.event_shard)]), $3, $5, $4, $6),
+                          E'\n    ' ORDER BY s.n)
+          FROM (SELECT pg_catalog.parse_ident(pg_catalog.shard_name(t.logicalrelid, t.shardid)) AS shard,
+                       pg_catalog.parse_ident(pg_catalog.shard_name(e.logicalrelid, e.shardid)) AS event_shard,
+                       row_number() OVER (ORDER BY t.shardminvalue::bigint) AS n
+                  FROM pg_catalog.pg_dist_shard AS t
+                  JOIN pg_catalog.pg_dist_shard AS e ON e.logicalrelid = $2 AND e.shardminvalue = t.shardminvalue
+                 WHERE t.logicalrelid = $1) AS s
+         CROSS JOIN pg_catalog.pg_namespace AS n
+         WHERE n.oid = (SELECT c.relnamespace FROM pg_catalog.pg_class AS c WHERE c.oid = $2)
+    $sql$ INTO v_branches USING p_table, v_event, v_parts[2], v_seq, v_parts[3], v_parts[4];
+    RETURN v_branches
+        || E'\n    ELSE\n        RAISE EXCEPTION ''history_track: % is not a shard of %'', TG_TABLE_NAME, '
+        || quote_literal(history_track._qualified(p_table))
+        || E'\n            USING ERRCODE = ''object_not_in_prerequisite_state'','
+        || E'\n                  HINT = '
+        || quote_literal(format('Its shards changed (a shard split): track the table again, SELECT track_table(%L), to have its '
+                                'triggers written again.', p_table::text))
+        || E';\n    END IF';
+END
+$$;
+
+-- The current Citus distributed transaction (from _context_id): a key naming
+-- it on every node of the cluster (the initiating node and its transaction
+-- number) and when it started there; NULLs without Citus, or in a transaction
+-- that is not part of a distributed one.
+CREATE FUNCTION history_track._citus_transaction(OUT key text, OUT started timestamptz)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_id record;
+BEGIN
+    IF current_setting('citus.version', true) IS NULL OR NOT history_track._citus_installed() THEN
+        RETURN;
+    END IF;
+    EXECUTE 'SELECT t.initiator_node_identifier, t.transaction_number, t.transaction_stamp'
+            ' FROM pg_catalog.get_current_transaction_id() AS t'
+       INTO v_id;
+    IF v_id.transaction_number <> 0 THEN
+        key := format('citus/%s/%s/%s', v_id.initiator_node_identifier, v_id.transaction_number, v_id.transaction_stamp);
+        started := v_id.transaction_stamp;
+    END IF;
+END
+$$;
+
+-- Make the context set on this node reach the others of the distributed
+-- transaction (from set_history_context): Citus passes SET LOCAL on to the
+-- nodes the transaction involves, now and later, when
+-- citus.propagate_set_commands is 'local' (set for this one command only).
+-- The transaction is first made a distributed one, so that its id (the
+-- context id, _citus_transaction) exists from now on, before its first
+-- distributed statement: create_intermediate_result() of an empty query
+-- starts it and writes nothing that outlives the transaction.
+-- The value is the caller's own context, as jsonb prints it, as a literal.
+CREATE FUNCTION history_track._citus_set_context(p_context text) RETURNS void
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_mode text;
+BEGIN
+    IF current_setting('citus.version', true) IS NULL OR NOT history_track._citus_installed() THEN
+        RETURN;
+    END IF;
+    IF (history_track._citus_transaction()).key IS NULL THEN
+        EXECUTE 'SELECT pg_catalog.create_intermediate_result(''history_track_context'', ''SELECT WHERE false'')';
+    END IF;
+    v_mode := current_setting('citus.propagate_set_commands');
+    PERFORM set_config('citus.propagate_set_commands', 'local', true);
+    EXECUTE format('SET LOCAL history_track.context = %L', p_context);
+    PERFORM set_config('citus.propagate_set_commands', v_mode, true);
+END
+$$;
