@@ -90,7 +90,7 @@ BEGIN
                   DETAIL = 'A write to a reference table runs on every node, so its triggers would record each change once per node.',
                   HINT = 'Track a hash-distributed table (create_distributed_table), or a table Citus does not manage.';
     ELSIF v_citus.method <> 'h' THEN
-        RAISE EXCEPTION 'history_track cannot track % : Citus manages it as a % table', p_table,
+        RAISE EXCEPTION 'history_track cannot track %: Citus manages it as a % table', p_table,
                         CASE WHEN v_citus.colocation = 0 THEN 'local' ELSE 'single-shard (schema-based sharding)' END
             USING ERRCODE = 'feature_not_supported',
                   DETAIL = 'history_track records hash-distributed tables shard by shard; local and single-shard Citus tables are '

@@ -1,0 +1,343 @@
+"""Citus: tracked tables distributed over a real cluster (doc/scale-out.md).
+
+Starts, once for the module, a Citus 14 cluster on this machine: a coordinator
+and two workers, each a TemporaryServer of the PostgreSQL 17 tree Citus was
+built into by tools/citus.py (history_track.cluster.TemporaryCluster), with
+CREATE EXTENSION history_track on the coordinator (Citus creates it on the
+workers). Each test works on tables of its own names.
+
+The module is skipped only when there is no Citus build for the PostgreSQL
+the suite runs (Citus 14 is built for PostgreSQL 17: the suite's PostgreSQL 17
+run, `python3 tools/all_majors.py 17`, builds it); the skip says how to get
+one. Under CI (CI=true) a missing build fails instead.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+import psycopg
+import pytest
+
+from history_track.cluster import TemporaryCluster
+from history_track.install import create_extension
+from history_track.pytest_plugin import install_mode
+from history_track.server import Installation
+
+from conftest import ROOT
+
+sys.path.insert(0, str(ROOT / "tools"))
+import citus as citus_build  # noqa: E402  (tools/citus.py: where the build is cached)
+
+HOW = (
+    "build it with `python3 tools/citus.py` (Citus 14.0.1 from ../shared/citus/citus-14.0.1.tar.gz into a copy of "
+    "PostgreSQL 17, cached; Debian build deps: liblz4-dev libzstd-dev libkrb5-dev libssl-dev libselinux1-dev "
+    "libxslt1-dev libpam0g-dev libreadline-dev), or point $HISTORY_TRACK_CITUS_PG_CONFIG at the pg_config of a "
+    "PostgreSQL 17 with Citus 14 installed; then run this file with "
+    "--history-track-pg-config=<that PostgreSQL 17's pg_config>"
+)
+
+
+def _citus_pg_config(config: pytest.Config) -> str:
+    """The pg_config of the Citus build for the suite's PostgreSQL, or a skip
+    (a failure under CI) that says how to get one."""
+    if install_mode(config) == "no-extension":
+        pytest.skip("Citus creates history_track on its workers as an extension: run with --history-track-install=extension")
+    suite = Installation.find(config.getoption("--history-track-pg-config"))
+    found = os.environ.get("HISTORY_TRACK_CITUS_PG_CONFIG") or citus_build.find()
+    reason = None
+    if suite.major != int(citus_build.PG_MAJOR):
+        reason = f"no Citus build for PostgreSQL {suite.major} (Citus is built for PostgreSQL {citus_build.PG_MAJOR}): {HOW}"
+    elif found is None:
+        reason = f"no Citus build: {HOW}"
+    if reason is None:
+        assert found is not None
+        return found
+    if os.environ.get("CI") == "true" and suite.major == int(citus_build.PG_MAJOR):
+        pytest.fail(f"CI must run the Citus tests, and {reason}")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="module")
+def cluster(request: pytest.FixtureRequest) -> Iterator[TemporaryCluster]:
+    with TemporaryCluster(_citus_pg_config(request.config), workers=2) as started:
+        with psycopg.connect(started.coordinator.conninfo(), autocommit=True) as conn:
+            create_extension(conn)
+        yield started
+
+
+@pytest.fixture
+def coord(cluster: TemporaryCluster) -> Iterator[psycopg.Connection[Any]]:
+    with psycopg.connect(cluster.coordinator.conninfo(), autocommit=True) as conn:
+        yield conn
+
+
+def rows(conn: psycopg.Connection[Any], query: str, params: Any = None) -> list[tuple[Any, ...]]:
+    return conn.execute(query, params).fetchall()
+
+
+def distribute(conn: psycopg.Connection[Any], table: str, column: str = "id") -> None:
+    conn.execute(f"CREATE TABLE {table} (id int PRIMARY KEY, status text, amount numeric)")
+    conn.execute("SELECT create_distributed_table(%s, %s, shard_count => 4)", [table, column])
+
+
+def events(conn: psycopg.Connection[Any], table: str) -> list[tuple[Any, ...]]:
+    """The event rows of a table, as a single node would write them: per row,
+    in order (pgh_id orders the events of one row, which all are on one shard)."""
+    return rows(conn, f"SELECT pgh_label, pgh_operation, pgh_obj_id, id, status, amount, pgh_old_obj_id, "
+                      f"pgh_statement_id IS NOT NULL FROM {table}_event ORDER BY pgh_obj_id, pgh_id")
+
+
+def placements(conn: psycopg.Connection[Any], table: str) -> dict[str, int]:
+    """shardminvalue -> the node group holding that shard of table."""
+    return dict(rows(conn, "SELECT s.shardminvalue, p.groupid FROM pg_dist_shard AS s "
+                           "JOIN pg_dist_placement AS p ON p.shardid = s.shardid WHERE s.logicalrelid = %s::regclass",
+                     [table]))
+
+
+def test_the_event_table_is_distributed_colocated_by_the_same_column(coord):
+    distribute(coord, "colo")
+    assert rows(coord, "SELECT track_table('colo')::text") == [("colo_event",)]
+    assert rows(coord, "SELECT logicalrelid::text, partmethod, column_to_column_name(logicalrelid, partkey), colocationid "
+                       "FROM pg_dist_partition WHERE logicalrelid IN ('colo'::regclass, 'colo_event'::regclass) "
+                       "ORDER BY 1") == [
+        ("colo", "h", "id", rows(coord, "SELECT colocationid FROM pg_dist_partition "
+                                        "WHERE logicalrelid = 'colo'::regclass")[0][0]),
+        ("colo_event", "h", "id", rows(coord, "SELECT colocationid FROM pg_dist_partition "
+                                              "WHERE logicalrelid = 'colo'::regclass")[0][0]),
+    ]
+    # Citus' rule: the distribution column in every unique index.
+    assert rows(coord, "SELECT array_agg(a.attname::text ORDER BY k.n) FROM pg_index AS i "
+                       "CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, n) "
+                       "JOIN pg_attribute AS a ON a.attrelid = i.indrelid AND a.attnum = k.attnum "
+                       "WHERE i.indrelid = 'colo_event'::regclass AND i.indisunique") == [(["pgh_id", "id"],)]
+    # Shard n of the table and shard n of its history on the same node.
+    table, history = placements(coord, "colo"), placements(coord, "colo_event")
+    assert table == history and len(set(table.values())) == 2
+    # Our statement triggers on every shard (TRUNCATE's stays on the
+    # distributed table: Citus puts no TRUNCATE trigger on shards).
+    assert rows(coord, "SELECT result FROM run_command_on_shards('colo', $$SELECT string_agg(regexp_replace(tgname::text, '_[0-9]+$', ''), ',' "
+                       "ORDER BY tgname) FROM pg_trigger WHERE tgrelid = '%s'::regclass AND tgname LIKE 'history_track%%'$$) "
+                       "ORDER BY shardid") == [("history_track_delete,history_track_insert,history_track_update",)] * 4
+    assert rows(coord, "SELECT tgname::text FROM pg_trigger WHERE tgrelid = 'colo'::regclass AND tgname LIKE 'history_track%' "
+                       "ORDER BY 1") == [("history_track_delete",), ("history_track_insert",), ("history_track_truncate",),
+                                         ("history_track_update",)]
+
+
+WORKLOAD = [
+    # multi-shard INSERT (rows on every shard), a single-shard router UPDATE,
+    # a multi-shard UPDATE, an UPDATE that changes nothing (no event), a
+    # multi-shard DELETE
+    "INSERT INTO {t} VALUES (1, 'new', 10), (2, 'new', 20), (3, 'new', 30), (4, 'new', 40), (5, 'new', 50), (6, 'new', 60)",
+    "UPDATE {t} SET status = 'paid' WHERE id = 1",
+    "UPDATE {t} SET amount = amount * 2 WHERE id > 2",
+    "UPDATE {t} SET status = status",
+    "DELETE FROM {t} WHERE id IN (2, 5)",
+    # INSERT ... SELECT from a table distributed by another column: Citus repartitions it
+    "INSERT INTO {t} SELECT id, 'copied', k FROM source_other",
+]
+
+
+def run_workload(conn: psycopg.Connection[Any], table: str) -> None:
+    for statement in WORKLOAD:
+        conn.execute(statement.format(t=table))
+    with conn.cursor().copy(f"COPY {table} FROM STDIN") as copy:
+        for row in [(20, "copy", 1), (21, "copy", 2), (22, "copy", 3)]:
+            copy.write_row(row)
+
+
+def test_every_write_is_recorded_once_with_the_events_a_single_node_writes(coord, cluster):
+    coord.execute("CREATE TABLE source_other (k int, id int)")
+    coord.execute("SELECT create_distributed_table('source_other', 'k', shard_count => 4)")
+    coord.execute("INSERT INTO source_other SELECT g, 10 + g FROM generate_series(1, 5) AS g")
+    distribute(coord, "dist")
+    coord.execute("CREATE TABLE single (id int PRIMARY KEY, status text, amount numeric)")   # not Citus': one node
+    coord.execute("SELECT track_table('dist'), track_table('single')")
+    for table in ("dist", "single"):
+        run_workload(coord, table)
+    # A write issued on a worker (Citus syncs its metadata to them).
+    with psycopg.connect(cluster.workers[0].conninfo(), autocommit=True) as worker:
+        worker.execute("UPDATE dist SET status = 'worker' WHERE id IN (3, 21)")
+        worker.execute("INSERT INTO dist VALUES (30, 'worker', 0)")
+    coord.execute("UPDATE single SET status = 'worker' WHERE id IN (3, 21)")
+    coord.execute("INSERT INTO single VALUES (30, 'worker', 0)")
+
+    recorded = events(coord, "dist")
+    assert recorded == events(coord, "single")
+    assert recorded[:8] == [
+        ("insert", "INSERT", 1, 1, "new", 10, None, False),
+        ("update", "UPDATE", 1, 1, "paid", 10, None, False),
+        ("insert", "INSERT", 2, 2, "new", 20, None, False),
+        ("delete", "DELETE", 2, 2, "new", 20, None, False),
+        ("insert", "INSERT", 3, 3, "new", 30, None, False),
+        ("update", "UPDATE", 3, 3, "new", 60, None, False),
+        ("update", "UPDATE", 3, 3, "worker", 60, None, False),
+        ("insert", "INSERT", 4, 4, "new", 40, None, False),
+    ]
+    # Each write once: 6 + 1 + 4 + 2 + 5 + 3 + 2 + 1 events.
+    assert len(recorded) == 24
+    assert rows(coord, "SELECT pgh_obj_id, status FROM dist_event WHERE status IN ('copied', 'copy') ORDER BY 1") == [
+        (11, "copied"), (12, "copied"), (13, "copied"), (14, "copied"), (15, "copied"),
+        (20, "copy"), (21, "copy"), (22, "copy")]
+    # Every event's id is unique across the cluster.
+    assert rows(coord, "SELECT count(DISTINCT pgh_id) = count(*) FROM dist_event") == [(True,)]
+
+
+def test_a_shards_events_are_on_the_shards_node(coord, cluster):
+    distribute(coord, "local_ev")
+    coord.execute("SELECT track_table('local_ev')")
+    coord.execute("INSERT INTO local_ev SELECT g, 'x', g FROM generate_series(1, 40) AS g")
+    coord.execute("UPDATE local_ev SET status = 'y'")
+    per_node = []
+    for worker in cluster.workers:
+        with psycopg.connect(worker.conninfo(), autocommit=True) as conn:
+            conn.execute("SET citus.override_table_visibility = off")   # see the shards
+            shards = rows(conn, "SELECT c.relname::text FROM pg_class AS c "
+                                "WHERE c.relname ~ '^local_ev_[0-9]+$' AND c.relkind = 'r' ORDER BY 1")
+            event_shards = rows(conn, "SELECT c.relname::text FROM pg_class AS c "
+                                      "WHERE c.relname ~ '^local_ev_event_[0-9]+$' AND c.relkind = 'r' ORDER BY 1")
+            assert len(shards) == 2 and len(event_shards) == 2
+            ids = rows(conn, " UNION ".join(f"SELECT id FROM {s}" for (s,) in shards) + " ORDER BY 1")
+            recorded = rows(conn, " UNION ALL ".join(f"SELECT id, pgh_operation FROM {s}" for (s,) in event_shards)
+                            + " ORDER BY 1, 2")
+            # The history of exactly the rows this node holds, every event here.
+            assert recorded == [(i, op) for (i,) in ids for op in ("INSERT", "UPDATE")]
+            per_node.append(len(ids))
+    assert sum(per_node) == 40 and min(per_node) > 0
+
+
+def test_truncate_is_recorded_once_from_the_coordinator_and_from_a_worker(coord, cluster):
+    distribute(coord, "trunc")
+    coord.execute("SELECT track_table('trunc')")
+    coord.execute("INSERT INTO trunc VALUES (1, 'a', 1), (2, 'b', 2), (3, 'c', 3)")
+    coord.execute("TRUNCATE trunc")
+    coord.execute("INSERT INTO trunc VALUES (4, 'd', 4), (5, 'e', 5)")
+    with psycopg.connect(cluster.workers[1].conninfo(), autocommit=True) as worker:
+        worker.execute("TRUNCATE trunc")
+    assert rows(coord, "SELECT pgh_label, pgh_operation, pgh_obj_id, status FROM trunc_event "
+                       "WHERE pgh_operation = 'TRUNCATE' ORDER BY pgh_obj_id") == [
+        ("delete", "TRUNCATE", 1, "a"), ("delete", "TRUNCATE", 2, "b"), ("delete", "TRUNCATE", 3, "c"),
+        ("delete", "TRUNCATE", 4, "d"), ("delete", "TRUNCATE", 5, "e")]
+    assert rows(coord, "SELECT count(*) FROM trunc") == [(0,)]
+
+
+def test_one_context_id_and_metadata_for_a_distributed_transaction(coord):
+    distribute(coord, "ctx")
+    coord.execute("SELECT track_table('ctx')")
+    coord.execute("INSERT INTO ctx SELECT g, 'new', g FROM generate_series(1, 8) AS g")
+    with coord.transaction():
+        (context_id,) = coord.execute("SELECT set_history_context('{\"user\": \"alice\"}')").fetchone()
+        coord.execute("UPDATE ctx SET status = 'paid'")                        # every shard, both workers
+        coord.execute("INSERT INTO ctx VALUES (9, 'new', 9)")                  # one shard
+        (again,) = coord.execute("SELECT set_history_context('{\"request\": 7}')").fetchone()
+        coord.execute("DELETE FROM ctx WHERE id = 1")
+    assert again == context_id
+    got = rows(coord, "SELECT pgh_operation, pgh_obj_id, pgh_context_id, pgh_context FROM ctx_event "
+                      "WHERE pgh_context_id IS NOT NULL ORDER BY pgh_obj_id, pgh_id")
+    alice = {"user": "alice"}
+    assert got == ([("UPDATE", i, context_id, alice) for i in range(1, 9)]
+                   [:1] + [("DELETE", 1, context_id, {"user": "alice", "request": 7})]
+                   + [("UPDATE", i, context_id, alice) for i in range(2, 9)]
+                   + [("INSERT", 9, context_id, alice)])
+    # The transaction wrote on both workers.
+    nodes = rows(coord, "SELECT DISTINCT p.groupid FROM pg_dist_shard AS s JOIN pg_dist_placement AS p USING (shardid) "
+                        "WHERE s.logicalrelid = 'ctx_event'::regclass")
+    assert len(nodes) == 2
+    # Another transaction: another id. Without context: none.
+    with coord.transaction():
+        (other,) = coord.execute("SELECT set_history_context('{\"user\": \"bob\"}')").fetchone()
+        coord.execute("UPDATE ctx SET status = 'bob'")
+    assert other != context_id
+    assert rows(coord, "SELECT DISTINCT pgh_context_id, pgh_context FROM ctx_event WHERE status = 'bob'") == [
+        (other, {"user": "bob"})]
+    coord.execute("UPDATE ctx SET status = 'none'")
+    assert rows(coord, "SELECT DISTINCT pgh_context_id, pgh_context FROM ctx_event WHERE status = 'none'") == [(None, None)]
+
+
+def test_set_local_of_the_setting_reaches_the_workers_with_citus_set_propagation(coord):
+    """The setting itself, for any client or pooler: SET LOCAL, which Citus
+    passes on to the workers with citus.propagate_set_commands = 'local'."""
+    distribute(coord, "ctx_set")
+    coord.execute("SELECT track_table('ctx_set')")
+    coord.execute("INSERT INTO ctx_set SELECT g, 'new', g FROM generate_series(1, 6) AS g")
+    with coord.transaction():
+        coord.execute("SET LOCAL citus.propagate_set_commands = 'local'")
+        coord.execute("""SET LOCAL history_track.context = '{"job": "nightly"}'""")
+        coord.execute("UPDATE ctx_set SET status = 'paid'")
+    got = rows(coord, "SELECT pgh_context FROM ctx_set_event WHERE pgh_operation = 'UPDATE' ORDER BY pgh_obj_id")
+    assert got == [({"job": "nightly"},)] * 6
+    assert rows(coord, "SELECT count(DISTINCT pgh_context_id) FROM ctx_set_event WHERE pgh_operation = 'UPDATE'") == [(1,)]
+
+
+def test_reference_and_single_shard_tables_are_refused(coord):
+    coord.execute("CREATE TABLE ref (id int PRIMARY KEY)")
+    coord.execute("SELECT create_reference_table('ref')")
+    with pytest.raises(psycopg.errors.FeatureNotSupported) as refused:
+        coord.execute("SELECT track_table('ref')")
+    assert refused.value.diag.message_primary == "history_track cannot track reference table public.ref"
+    assert refused.value.diag.sqlstate == "0A000"
+    coord.execute("CREATE TABLE one_shard (id int PRIMARY KEY)")
+    coord.execute("SELECT create_distributed_table('one_shard', NULL)")   # what schema-based sharding makes
+    with pytest.raises(psycopg.errors.FeatureNotSupported) as refused:
+        coord.execute("SELECT track_table('one_shard')")
+    assert refused.value.diag.message_primary == (
+        "history_track cannot track public.one_shard: Citus manages it as a single-shard (schema-based sharding) table")
+    assert rows(coord, "SELECT count(*) FROM pg_class WHERE relname IN ('ref_event', 'one_shard_event')") == [(0,)]
+
+
+def test_the_distribution_column_must_be_recorded(coord):
+    coord.execute("CREATE TABLE by_k (id int, k int, note text, PRIMARY KEY (id, k))")
+    coord.execute("SELECT create_distributed_table('by_k', 'k', shard_count => 4)")
+    with pytest.raises(psycopg.errors.InvalidParameterValue) as refused:
+        coord.execute("SELECT track_table('by_k', exclude => '{k}')")
+    assert refused.value.diag.message_primary == 'the distribution column "k" of public.by_k must be recorded'
+    assert refused.value.diag.message_hint == "Keep it in the history: do not leave it out of columns, nor name it in exclude."
+    assert rows(coord, "SELECT count(*) FROM pg_class WHERE relname = 'by_k_event'") == [(0,)]
+    assert rows(coord, "SELECT track_table('by_k')::text") == [("by_k_event",)]
+    coord.execute("INSERT INTO by_k VALUES (1, 7, 'a'), (2, 8, 'b')")
+    assert rows(coord, "SELECT pgh_obj_id, k, note FROM by_k_event ORDER BY k") == [
+        ({"id": 1, "k": 7}, 7, "a"), ({"id": 2, "k": 8}, 8, "b")]
+
+
+def test_a_tracked_table_is_distributed_by_tracking_it_again(coord):
+    """Citus refuses to distribute a table with triggers; untrack it (its
+    history stays), distribute it, track it again: its event table, history
+    included, is distributed with it -- in one transaction, so no write
+    falls between."""
+    coord.execute("CREATE TABLE early (id int PRIMARY KEY, status text, amount numeric)")
+    coord.execute("SELECT track_table('early')")
+    coord.execute("INSERT INTO early VALUES (1, 'a', 1), (2, 'b', 2)")
+    coord.execute("UPDATE early SET status = 'a2' WHERE id = 1")
+    with pytest.raises(psycopg.errors.InternalError) as refused:
+        coord.execute("SELECT create_distributed_table('early', 'id', shard_count => 4)")
+    assert refused.value.diag.message_primary == 'cannot distribute relation "early" because it has triggers'
+    with coord.transaction():
+        coord.execute("SELECT untrack_table('early')")
+        coord.execute("SELECT create_distributed_table('early', 'id', shard_count => 4)")
+        coord.execute("SELECT track_table('early')")
+    coord.execute("INSERT INTO early VALUES (3, 'c', 3)")
+    coord.execute("UPDATE early SET status = 'x' WHERE id IN (1, 3)")
+    assert rows(coord, "SELECT logicalrelid::text, partmethod FROM pg_dist_partition "
+                       "WHERE logicalrelid IN ('early'::regclass, 'early_event'::regclass) ORDER BY 1") == [
+        ("early", "h"), ("early_event", "h")]
+    assert placements(coord, "early") == placements(coord, "early_event")
+    assert rows(coord, "SELECT pgh_label, pgh_obj_id, status FROM early_event ORDER BY pgh_obj_id, pgh_id") == [
+        ("insert", 1, "a"), ("update", 1, "a2"), ("update", 1, "x"),
+        ("insert", 2, "b"),
+        ("insert", 3, "c"), ("update", 3, "x")]
+
+
+def test_untrack_table_removes_the_triggers_from_every_shard(coord):
+    distribute(coord, "gone")
+    coord.execute("SELECT track_table('gone')")
+    coord.execute("INSERT INTO gone VALUES (1, 'a', 1)")
+    coord.execute("SELECT untrack_table('gone', drop_events => true)")
+    assert rows(coord, "SELECT result FROM run_command_on_shards('gone', $$SELECT count(*) FROM pg_trigger "
+                       "WHERE tgrelid = '%s'::regclass AND NOT tgisinternal$$)") == [("0",)] * 4
+    assert rows(coord, "SELECT count(*) FROM pg_dist_partition WHERE logicalrelid::text = 'gone_event'") == [(0,)]
+    coord.execute("INSERT INTO gone VALUES (2, 'b', 2)")   # not recorded, and no error
+    assert rows(coord, "SELECT count(*) FROM gone") == [(2,)]
+
