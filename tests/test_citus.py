@@ -45,12 +45,16 @@ def _citus_pg_config(config: pytest.Config) -> str:
     """The pg_config of the Citus build for the suite's PostgreSQL, or a skip
     (a failure under CI) that says how to get one."""
     if install_mode(config) == "no-extension":
-        pytest.skip("Citus creates history_track on its workers as an extension: run with --history-track-install=extension")
+        pytest.skip(
+            "Citus creates history_track on its workers as an extension: run with --history-track-install=extension"
+        )
     suite = Installation.find(config.getoption("--history-track-pg-config"))
     found = os.environ.get("HISTORY_TRACK_CITUS_PG_CONFIG") or citus_build.find()
     reason = None
     if suite.major != int(citus_build.PG_MAJOR):
-        reason = f"no Citus build for PostgreSQL {suite.major} (Citus is built for PostgreSQL {citus_build.PG_MAJOR}): {HOW}"
+        reason = (
+            f"no Citus build for PostgreSQL {suite.major} (Citus is built for PostgreSQL {citus_build.PG_MAJOR}): {HOW}"
+        )
     elif found is None:
         reason = f"no Citus build: {HOW}"
     if reason is None:
@@ -87,44 +91,74 @@ def distribute(conn: psycopg.Connection[Any], table: str, column: str = "id") ->
 def events(conn: psycopg.Connection[Any], table: str) -> list[tuple[Any, ...]]:
     """The event rows of a table, as a single node would write them: per row,
     in order (pgh_id orders the events of one row, which all are on one shard)."""
-    return rows(conn, f"SELECT pgh_label, pgh_operation, pgh_obj_id, id, status, amount, pgh_old_obj_id, "
-                      f"pgh_statement_id IS NOT NULL FROM {table}_event ORDER BY pgh_obj_id, pgh_id")
+    return rows(
+        conn,
+        f"SELECT pgh_label, pgh_operation, pgh_obj_id, id, status, amount, pgh_old_obj_id, "
+        f"pgh_statement_id IS NOT NULL FROM {table}_event ORDER BY pgh_obj_id, pgh_id",
+    )
 
 
 def placements(conn: psycopg.Connection[Any], table: str) -> dict[str, int]:
     """shardminvalue -> the node group holding that shard of table."""
-    return dict(rows(conn, "SELECT s.shardminvalue, p.groupid FROM pg_dist_shard AS s "
-                           "JOIN pg_dist_placement AS p ON p.shardid = s.shardid WHERE s.logicalrelid = %s::regclass",
-                     [table]))
+    return dict(
+        rows(
+            conn,
+            "SELECT s.shardminvalue, p.groupid FROM pg_dist_shard AS s "
+            "JOIN pg_dist_placement AS p ON p.shardid = s.shardid WHERE s.logicalrelid = %s::regclass",
+            [table],
+        )
+    )
 
 
 def test_the_event_table_is_distributed_colocated_by_the_same_column(coord):
     distribute(coord, "colo")
     assert rows(coord, "SELECT track_table('colo')::text") == [("colo_event",)]
-    assert rows(coord, "SELECT logicalrelid::text, partmethod, column_to_column_name(logicalrelid, partkey), colocationid "
-                       "FROM pg_dist_partition WHERE logicalrelid IN ('colo'::regclass, 'colo_event'::regclass) "
-                       "ORDER BY 1") == [
-        ("colo", "h", "id", rows(coord, "SELECT colocationid FROM pg_dist_partition "
-                                        "WHERE logicalrelid = 'colo'::regclass")[0][0]),
-        ("colo_event", "h", "id", rows(coord, "SELECT colocationid FROM pg_dist_partition "
-                                              "WHERE logicalrelid = 'colo'::regclass")[0][0]),
+    assert rows(
+        coord,
+        "SELECT logicalrelid::text, partmethod, column_to_column_name(logicalrelid, partkey), colocationid "
+        "FROM pg_dist_partition WHERE logicalrelid IN ('colo'::regclass, 'colo_event'::regclass) "
+        "ORDER BY 1",
+    ) == [
+        (
+            "colo",
+            "h",
+            "id",
+            rows(coord, "SELECT colocationid FROM pg_dist_partition WHERE logicalrelid = 'colo'::regclass")[0][0],
+        ),
+        (
+            "colo_event",
+            "h",
+            "id",
+            rows(coord, "SELECT colocationid FROM pg_dist_partition WHERE logicalrelid = 'colo'::regclass")[0][0],
+        ),
     ]
     # Citus' rule: the distribution column in every unique index.
-    assert rows(coord, "SELECT array_agg(a.attname::text ORDER BY k.n) FROM pg_index AS i "
-                       "CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, n) "
-                       "JOIN pg_attribute AS a ON a.attrelid = i.indrelid AND a.attnum = k.attnum "
-                       "WHERE i.indrelid = 'colo_event'::regclass AND i.indisunique") == [(["pgh_id", "id"],)]
+    assert rows(
+        coord,
+        "SELECT array_agg(a.attname::text ORDER BY k.n) FROM pg_index AS i "
+        "CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, n) "
+        "JOIN pg_attribute AS a ON a.attrelid = i.indrelid AND a.attnum = k.attnum "
+        "WHERE i.indrelid = 'colo_event'::regclass AND i.indisunique",
+    ) == [(["pgh_id", "id"],)]
     # Shard n of the table and shard n of its history on the same node.
     table, history = placements(coord, "colo"), placements(coord, "colo_event")
     assert table == history and len(set(table.values())) == 2
     # Our statement triggers on every shard (TRUNCATE's stays on the
     # distributed table: Citus puts no TRUNCATE trigger on shards).
-    assert rows(coord, "SELECT result FROM run_command_on_shards('colo', $$SELECT string_agg(regexp_replace(tgname::text, '_[0-9]+$', ''), ',' "
-                       "ORDER BY tgname) FROM pg_trigger WHERE tgrelid = '%s'::regclass AND tgname LIKE 'history_track%%'$$) "
-                       "ORDER BY shardid") == [("history_track_delete,history_track_insert,history_track_update",)] * 4
-    assert rows(coord, "SELECT tgname::text FROM pg_trigger WHERE tgrelid = 'colo'::regclass AND tgname LIKE 'history_track%' "
-                       "ORDER BY 1") == [("history_track_delete",), ("history_track_insert",), ("history_track_truncate",),
-                                         ("history_track_update",)]
+    assert (
+        rows(
+            coord,
+            "SELECT result FROM run_command_on_shards('colo', $$SELECT string_agg(regexp_replace(tgname::text, '_[0-9]+$', ''), ',' "
+            "ORDER BY tgname) FROM pg_trigger WHERE tgrelid = '%s'::regclass AND tgname LIKE 'history_track%%'$$) "
+            "ORDER BY shardid",
+        )
+        == [("history_track_delete,history_track_insert,history_track_update",)] * 4
+    )
+    assert rows(
+        coord,
+        "SELECT tgname::text FROM pg_trigger WHERE tgrelid = 'colo'::regclass AND tgname LIKE 'history_track%' "
+        "ORDER BY 1",
+    ) == [("history_track_delete",), ("history_track_insert",), ("history_track_truncate",), ("history_track_update",)]
 
 
 WORKLOAD = [
@@ -154,7 +188,7 @@ def test_every_write_is_recorded_once_with_the_events_a_single_node_writes(coord
     coord.execute("SELECT create_distributed_table('source_other', 'k', shard_count => 4)")
     coord.execute("INSERT INTO source_other SELECT g, 10 + g FROM generate_series(1, 5) AS g")
     distribute(coord, "dist")
-    coord.execute("CREATE TABLE single (id int PRIMARY KEY, status text, amount numeric)")   # not Citus': one node
+    coord.execute("CREATE TABLE single (id int PRIMARY KEY, status text, amount numeric)")  # not Citus': one node
     coord.execute("SELECT track_table('dist'), track_table('single')")
     for table in ("dist", "single"):
         run_workload(coord, table)
@@ -180,8 +214,15 @@ def test_every_write_is_recorded_once_with_the_events_a_single_node_writes(coord
     # Each write once: 6 + 1 + 4 + 2 + 5 + 3 + 2 + 1 events.
     assert len(recorded) == 24
     assert rows(coord, "SELECT pgh_obj_id, status FROM dist_event WHERE status IN ('copied', 'copy') ORDER BY 1") == [
-        (11, "copied"), (12, "copied"), (13, "copied"), (14, "copied"), (15, "copied"),
-        (20, "copy"), (21, "copy"), (22, "copy")]
+        (11, "copied"),
+        (12, "copied"),
+        (13, "copied"),
+        (14, "copied"),
+        (15, "copied"),
+        (20, "copy"),
+        (21, "copy"),
+        (22, "copy"),
+    ]
     # Every event's id is unique across the cluster.
     assert rows(coord, "SELECT count(DISTINCT pgh_id) = count(*) FROM dist_event") == [(True,)]
 
@@ -194,15 +235,23 @@ def test_a_shards_events_are_on_the_shards_node(coord, cluster):
     per_node = []
     for worker in cluster.workers:
         with psycopg.connect(worker.conninfo(), autocommit=True) as conn:
-            conn.execute("SET citus.override_table_visibility = off")   # see the shards
-            shards = rows(conn, "SELECT c.relname::text FROM pg_class AS c "
-                                "WHERE c.relname ~ '^local_ev_[0-9]+$' AND c.relkind = 'r' ORDER BY 1")
-            event_shards = rows(conn, "SELECT c.relname::text FROM pg_class AS c "
-                                      "WHERE c.relname ~ '^local_ev_event_[0-9]+$' AND c.relkind = 'r' ORDER BY 1")
+            conn.execute("SET citus.override_table_visibility = off")  # see the shards
+            shards = rows(
+                conn,
+                "SELECT c.relname::text FROM pg_class AS c "
+                "WHERE c.relname ~ '^local_ev_[0-9]+$' AND c.relkind = 'r' ORDER BY 1",
+            )
+            event_shards = rows(
+                conn,
+                "SELECT c.relname::text FROM pg_class AS c "
+                "WHERE c.relname ~ '^local_ev_event_[0-9]+$' AND c.relkind = 'r' ORDER BY 1",
+            )
             assert len(shards) == 2 and len(event_shards) == 2
             ids = rows(conn, " UNION ".join(f"SELECT id FROM {s}" for (s,) in shards) + " ORDER BY 1")
-            recorded = rows(conn, " UNION ALL ".join(f"SELECT id, pgh_operation FROM {s}" for (s,) in event_shards)
-                            + " ORDER BY 1, 2")
+            recorded = rows(
+                conn,
+                " UNION ALL ".join(f"SELECT id, pgh_operation FROM {s}" for (s,) in event_shards) + " ORDER BY 1, 2",
+            )
             # The history of exactly the rows this node holds, every event here.
             assert recorded == [(i, op) for (i,) in ids for op in ("INSERT", "UPDATE")]
             per_node.append(len(ids))
@@ -217,10 +266,17 @@ def test_truncate_is_recorded_once_from_the_coordinator_and_from_a_worker(coord,
     coord.execute("INSERT INTO trunc VALUES (4, 'd', 4), (5, 'e', 5)")
     with psycopg.connect(cluster.workers[1].conninfo(), autocommit=True) as worker:
         worker.execute("TRUNCATE trunc")
-    assert rows(coord, "SELECT pgh_label, pgh_operation, pgh_obj_id, status FROM trunc_event "
-                       "WHERE pgh_operation = 'TRUNCATE' ORDER BY pgh_obj_id") == [
-        ("delete", "TRUNCATE", 1, "a"), ("delete", "TRUNCATE", 2, "b"), ("delete", "TRUNCATE", 3, "c"),
-        ("delete", "TRUNCATE", 4, "d"), ("delete", "TRUNCATE", 5, "e")]
+    assert rows(
+        coord,
+        "SELECT pgh_label, pgh_operation, pgh_obj_id, status FROM trunc_event "
+        "WHERE pgh_operation = 'TRUNCATE' ORDER BY pgh_obj_id",
+    ) == [
+        ("delete", "TRUNCATE", 1, "a"),
+        ("delete", "TRUNCATE", 2, "b"),
+        ("delete", "TRUNCATE", 3, "c"),
+        ("delete", "TRUNCATE", 4, "d"),
+        ("delete", "TRUNCATE", 5, "e"),
+    ]
     assert rows(coord, "SELECT count(*) FROM trunc") == [(0,)]
 
 
@@ -229,32 +285,43 @@ def test_one_context_id_and_metadata_for_a_distributed_transaction(coord):
     coord.execute("SELECT track_table('ctx')")
     coord.execute("INSERT INTO ctx SELECT g, 'new', g FROM generate_series(1, 8) AS g")
     with coord.transaction():
-        (context_id,) = coord.execute("SELECT set_history_context('{\"user\": \"alice\"}')").fetchone()
-        coord.execute("UPDATE ctx SET status = 'paid'")                        # every shard, both workers
-        coord.execute("INSERT INTO ctx VALUES (9, 'new', 9)")                  # one shard
+        (context_id,) = coord.execute('SELECT set_history_context(\'{"user": "alice"}\')').fetchone()
+        coord.execute("UPDATE ctx SET status = 'paid'")  # every shard, both workers
+        coord.execute("INSERT INTO ctx VALUES (9, 'new', 9)")  # one shard
         (again,) = coord.execute("SELECT set_history_context('{\"request\": 7}')").fetchone()
         coord.execute("DELETE FROM ctx WHERE id = 1")
     assert again == context_id
-    got = rows(coord, "SELECT pgh_operation, pgh_obj_id, pgh_context_id, pgh_context FROM ctx_event "
-                      "WHERE pgh_context_id IS NOT NULL ORDER BY pgh_obj_id, pgh_id")
+    got = rows(
+        coord,
+        "SELECT pgh_operation, pgh_obj_id, pgh_context_id, pgh_context FROM ctx_event "
+        "WHERE pgh_context_id IS NOT NULL ORDER BY pgh_obj_id, pgh_id",
+    )
     alice = {"user": "alice"}
-    assert got == ([("UPDATE", i, context_id, alice) for i in range(1, 9)]
-                   [:1] + [("DELETE", 1, context_id, {"user": "alice", "request": 7})]
-                   + [("UPDATE", i, context_id, alice) for i in range(2, 9)]
-                   + [("INSERT", 9, context_id, alice)])
+    assert got == (
+        [("UPDATE", i, context_id, alice) for i in range(1, 9)][:1]
+        + [("DELETE", 1, context_id, {"user": "alice", "request": 7})]
+        + [("UPDATE", i, context_id, alice) for i in range(2, 9)]
+        + [("INSERT", 9, context_id, alice)]
+    )
     # The transaction wrote on both workers.
-    nodes = rows(coord, "SELECT DISTINCT p.groupid FROM pg_dist_shard AS s JOIN pg_dist_placement AS p USING (shardid) "
-                        "WHERE s.logicalrelid = 'ctx_event'::regclass")
+    nodes = rows(
+        coord,
+        "SELECT DISTINCT p.groupid FROM pg_dist_shard AS s JOIN pg_dist_placement AS p USING (shardid) "
+        "WHERE s.logicalrelid = 'ctx_event'::regclass",
+    )
     assert len(nodes) == 2
     # Another transaction: another id. Without context: none.
     with coord.transaction():
-        (other,) = coord.execute("SELECT set_history_context('{\"user\": \"bob\"}')").fetchone()
+        (other,) = coord.execute('SELECT set_history_context(\'{"user": "bob"}\')').fetchone()
         coord.execute("UPDATE ctx SET status = 'bob'")
     assert other != context_id
     assert rows(coord, "SELECT DISTINCT pgh_context_id, pgh_context FROM ctx_event WHERE status = 'bob'") == [
-        (other, {"user": "bob"})]
+        (other, {"user": "bob"})
+    ]
     coord.execute("UPDATE ctx SET status = 'none'")
-    assert rows(coord, "SELECT DISTINCT pgh_context_id, pgh_context FROM ctx_event WHERE status = 'none'") == [(None, None)]
+    assert rows(coord, "SELECT DISTINCT pgh_context_id, pgh_context FROM ctx_event WHERE status = 'none'") == [
+        (None, None)
+    ]
 
 
 def test_set_local_of_the_setting_reaches_the_workers_with_citus_set_propagation(coord):
@@ -269,7 +336,9 @@ def test_set_local_of_the_setting_reaches_the_workers_with_citus_set_propagation
         coord.execute("UPDATE ctx_set SET status = 'paid'")
     got = rows(coord, "SELECT pgh_context FROM ctx_set_event WHERE pgh_operation = 'UPDATE' ORDER BY pgh_obj_id")
     assert got == [({"job": "nightly"},)] * 6
-    assert rows(coord, "SELECT count(DISTINCT pgh_context_id) FROM ctx_set_event WHERE pgh_operation = 'UPDATE'") == [(1,)]
+    assert rows(coord, "SELECT count(DISTINCT pgh_context_id) FROM ctx_set_event WHERE pgh_operation = 'UPDATE'") == [
+        (1,)
+    ]
 
 
 def test_reference_and_single_shard_tables_are_refused(coord):
@@ -280,11 +349,12 @@ def test_reference_and_single_shard_tables_are_refused(coord):
     assert refused.value.diag.message_primary == "history_track cannot track reference table public.ref"
     assert refused.value.diag.sqlstate == "0A000"
     coord.execute("CREATE TABLE one_shard (id int PRIMARY KEY)")
-    coord.execute("SELECT create_distributed_table('one_shard', NULL)")   # what schema-based sharding makes
+    coord.execute("SELECT create_distributed_table('one_shard', NULL)")  # what schema-based sharding makes
     with pytest.raises(psycopg.errors.FeatureNotSupported) as refused:
         coord.execute("SELECT track_table('one_shard')")
     assert refused.value.diag.message_primary == (
-        "history_track cannot track public.one_shard: Citus manages it as a single-shard (schema-based sharding) table")
+        "history_track cannot track public.one_shard: Citus manages it as a single-shard (schema-based sharding) table"
+    )
     assert rows(coord, "SELECT count(*) FROM pg_class WHERE relname IN ('ref_event', 'one_shard_event')") == [(0,)]
 
 
@@ -294,12 +364,17 @@ def test_the_distribution_column_must_be_recorded(coord):
     with pytest.raises(psycopg.errors.InvalidParameterValue) as refused:
         coord.execute("SELECT track_table('by_k', exclude => '{k}')")
     assert refused.value.diag.message_primary == 'the distribution column "k" of public.by_k must be recorded'
-    assert refused.value.diag.message_hint == "Keep it in the history: do not leave it out of columns, nor name it in exclude."
+    assert (
+        refused.value.diag.message_hint
+        == "Keep it in the history: do not leave it out of columns, nor name it in exclude."
+    )
     assert rows(coord, "SELECT count(*) FROM pg_class WHERE relname = 'by_k_event'") == [(0,)]
     assert rows(coord, "SELECT track_table('by_k')::text") == [("by_k_event",)]
     coord.execute("INSERT INTO by_k VALUES (1, 7, 'a'), (2, 8, 'b')")
     assert rows(coord, "SELECT pgh_obj_id, k, note FROM by_k_event ORDER BY k") == [
-        ({"id": 1, "k": 7}, 7, "a"), ({"id": 2, "k": 8}, 8, "b")]
+        ({"id": 1, "k": 7}, 7, "a"),
+        ({"id": 2, "k": 8}, 8, "b"),
+    ]
 
 
 def test_a_tracked_table_is_distributed_by_tracking_it_again(coord):
@@ -320,14 +395,20 @@ def test_a_tracked_table_is_distributed_by_tracking_it_again(coord):
         coord.execute("SELECT track_table('early')")
     coord.execute("INSERT INTO early VALUES (3, 'c', 3)")
     coord.execute("UPDATE early SET status = 'x' WHERE id IN (1, 3)")
-    assert rows(coord, "SELECT logicalrelid::text, partmethod FROM pg_dist_partition "
-                       "WHERE logicalrelid IN ('early'::regclass, 'early_event'::regclass) ORDER BY 1") == [
-        ("early", "h"), ("early_event", "h")]
+    assert rows(
+        coord,
+        "SELECT logicalrelid::text, partmethod FROM pg_dist_partition "
+        "WHERE logicalrelid IN ('early'::regclass, 'early_event'::regclass) ORDER BY 1",
+    ) == [("early", "h"), ("early_event", "h")]
     assert placements(coord, "early") == placements(coord, "early_event")
     assert rows(coord, "SELECT pgh_label, pgh_obj_id, status FROM early_event ORDER BY pgh_obj_id, pgh_id") == [
-        ("insert", 1, "a"), ("update", 1, "a2"), ("update", 1, "x"),
+        ("insert", 1, "a"),
+        ("update", 1, "a2"),
+        ("update", 1, "x"),
         ("insert", 2, "b"),
-        ("insert", 3, "c"), ("update", 3, "x")]
+        ("insert", 3, "c"),
+        ("update", 3, "x"),
+    ]
 
 
 def test_untrack_table_removes_the_triggers_from_every_shard(coord):
@@ -335,9 +416,14 @@ def test_untrack_table_removes_the_triggers_from_every_shard(coord):
     coord.execute("SELECT track_table('gone')")
     coord.execute("INSERT INTO gone VALUES (1, 'a', 1)")
     coord.execute("SELECT untrack_table('gone', drop_events => true)")
-    assert rows(coord, "SELECT result FROM run_command_on_shards('gone', $$SELECT count(*) FROM pg_trigger "
-                       "WHERE tgrelid = '%s'::regclass AND NOT tgisinternal$$)") == [("0",)] * 4
+    assert (
+        rows(
+            coord,
+            "SELECT result FROM run_command_on_shards('gone', $$SELECT count(*) FROM pg_trigger "
+            "WHERE tgrelid = '%s'::regclass AND NOT tgisinternal$$)",
+        )
+        == [("0",)] * 4
+    )
     assert rows(coord, "SELECT count(*) FROM pg_dist_partition WHERE logicalrelid::text = 'gone_event'") == [(0,)]
-    coord.execute("INSERT INTO gone VALUES (2, 'b', 2)")   # not recorded, and no error
+    coord.execute("INSERT INTO gone VALUES (2, 'b', 2)")  # not recorded, and no error
     assert rows(coord, "SELECT count(*) FROM gone") == [(2,)]
-

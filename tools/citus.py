@@ -36,9 +36,7 @@ import all_majors  # noqa: E402  (the PostgreSQL trees: one download and cache f
 CITUS_VERSION = "14.0.1"
 PG_MAJOR = "17"  # the suite's PostgreSQL 17 run carries the Citus tests
 _DEFAULT_CACHE = (
-    Path("/var/cache/history_track/citus")
-    if os.geteuid() == 0
-    else Path.home() / ".cache" / "history_track" / "citus"
+    Path("/var/cache/history_track/citus") if os.geteuid() == 0 else Path.home() / ".cache" / "history_track" / "citus"
 )
 CACHE = Path(os.environ.get("HISTORY_TRACK_CITUS_CACHE", _DEFAULT_CACHE))
 SOURCE = Path(
@@ -83,10 +81,14 @@ def build() -> str:
         with tarfile.open(SOURCE) as tar:
             tar.extractall(tmp, filter="tar")
         src = next(Path(tmp).glob("citus-*"))
-        quiet = {"stdout": subprocess.DEVNULL}
-        subprocess.run(["./configure", f"PG_CONFIG={pg_config}", "--without-libcurl"], cwd=src, check=True, **quiet)
-        subprocess.run(["make", f"-j{os.cpu_count() or 2}"], cwd=src, check=True, **quiet)
-        subprocess.run(["make", "install", f"PG_CONFIG={pg_config}"], cwd=src, check=True, **quiet)
+        subprocess.run(
+            ["./configure", f"PG_CONFIG={pg_config}", "--without-libcurl"],
+            cwd=src,
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+        subprocess.run(["make", f"-j{os.cpu_count() or 2}"], cwd=src, check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(["make", "install", f"PG_CONFIG={pg_config}"], cwd=src, check=True, stdout=subprocess.DEVNULL)
     for path in [CACHE, tree, *tree.rglob("*")]:  # readable by the unprivileged server user
         if not path.is_symlink():
             path.chmod(path.stat().st_mode | 0o444 | (0o111 if path.is_dir() else 0))

@@ -50,7 +50,9 @@ class TemporaryCluster:
         self.nodes: list[TemporaryServer] = []
         try:
             for _ in range(workers + 1):
-                server = TemporaryServer(pg_config, database=database, postgres_args=postgres_args or self.POSTGRES_ARGS)
+                server = TemporaryServer(
+                    pg_config, database=database, postgres_args=postgres_args or self.POSTGRES_ARGS
+                )
                 self.nodes.append(server)
                 with psycopg.connect(server.conninfo(), autocommit=True) as conn:
                     conn.execute("CREATE EXTENSION citus")
