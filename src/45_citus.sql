@@ -22,7 +22,9 @@
 --   _begin_change() (50_api.sql)           the settings our DDL needs
 --   _track_finish() (50_api.sql)           the event table distributed
 --   _trigger_statements() (40_generate.sql) each statement written per shard
---   history_events() (70_read.sql)         a context's events found by id
+--   history_events(), history_as_of() (70_read.sql) events read from the shards
+--   _revert_sql() (75_revert.sql)          reverts refused
+--   _resync() (60_manual.sql)              ALTER TABLE that needs a baseline refused
 
 -- Whether the citus extension is installed in this database.
 CREATE FUNCTION history_track._citus_installed() RETURNS boolean
@@ -51,6 +53,28 @@ BEGIN
 END
 $$;
 
+-- Refuse p_what on a hash-distributed table: what history_track does not do
+-- on Citus (doc/scale-out.md) -- revert_row() and revert_table() (their
+-- writes join the table with its replay, which Citus cannot plan),
+-- prune_history() (Citus cannot plan its DELETE; and each shard's
+-- append-only guard would not see the coordinator's permission) and
+-- start_hash_chain() (one chain per event table needs one order of all its
+-- events, which shards written in parallel do not have).
+CREATE FUNCTION history_track._citus_refuse(p_table regclass, p_what text) RETURNS void
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF history_track._citus_distributed(p_table) THEN
+        RAISE EXCEPTION '% is not supported on distributed table %', p_what, p_table
+            USING ERRCODE = 'feature_not_supported',
+                  DETAIL = 'history_track records and reads the history of Citus distributed tables, but does not rewrite it or '
+                           'their rows.',
+                  HINT = 'See doc/scale-out.md for what history_track supports on Citus.';
+    END IF;
+END
+$$;
+
 -- Whether p_table is a hash-distributed table (the kind history_track records
 -- shard by shard).
 CREATE FUNCTION history_track._citus_distributed(p_table regclass) RETURNS boolean
@@ -71,10 +95,12 @@ $$;
 -- * citus.multi_shard_modify_mode = sequential: Citus refuses to create or
 --   replace a function (the trigger functions) after a parallel operation on
 --   a distributed table in the same transaction.
+-- prune_history() and start_hash_chain() are refused on a distributed table
+-- (see _citus_refuse).
 -- (set_config, not a SET clause: PostgreSQL 15+ lets only superusers put a
 -- setting of a library that is not loaded into a SET clause, and
 -- history_track may be installed without Citus, by a role that is not one.)
-CREATE FUNCTION history_track._citus_begin(p_table regclass) RETURNS void
+CREATE FUNCTION history_track._citus_begin(p_table regclass, p_call text) RETURNS void
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -96,6 +122,9 @@ BEGIN
                   DETAIL = 'history_track records hash-distributed tables shard by shard; local and single-shard Citus tables are '
                            'not supported.',
                   HINT = 'Track a hash-distributed table (create_distributed_table(tbl, column)), or a table Citus does not manage.';
+    END IF;
+    IF p_call IN ('prune_history', 'start_hash_chain') THEN
+        PERFORM history_track._citus_refuse(p_table, p_call || '()');
     END IF;
     PERFORM set_config('citus.enable_unsafe_triggers', 'on', true);
     IF current_setting('citus.multi_shard_modify_mode') <> 'sequential' THEN
@@ -155,16 +184,36 @@ BEGIN
 END
 $$;
 
+-- The pgh_id of an event written on a shard, from v, the next value of the
+-- event table's identity sequence on this node: the time in milliseconds
+-- (since 2020) above the node's group (Citus gives each node's copy of the
+-- sequence the range group << 48) and the sequence's low 16 bits. A row's
+-- events are written one after the other (its writers queue on its lock), so
+-- its ids grow, also when its shard moves to another node (whose sequence
+-- range may be lower: plain sequence values would then sort its new events
+-- before its old ones); events of other nodes in the same millisecond differ
+-- by their group. Unique while no node writes 65536 events in one millisecond
+-- and the cluster has at most 64 node groups; ordered as long as the nodes'
+-- clocks agree to within the time a shard move takes.
+CREATE FUNCTION history_track._citus_event_id(v bigint) RETURNS bigint
+LANGUAGE sql VOLATILE
+AS $$
+    SELECT ((pg_catalog.floor(pg_catalog.date_part('epoch', pg_catalog.clock_timestamp()) OPERATOR(pg_catalog.*) 1000)::bigint
+             OPERATOR(pg_catalog.-) 1577836800000) OPERATOR(pg_catalog.<<) 22)
+           OPERATOR(pg_catalog.|) (((v OPERATOR(pg_catalog.>>) 48) OPERATOR(pg_catalog.&) 63) OPERATOR(pg_catalog.<<) 16)
+           OPERATOR(pg_catalog.|) (v OPERATOR(pg_catalog.&) 65535)
+$$;
+
 -- The statement one tracker runs, written for the shards of a hash-distributed
 -- table (from _trigger_statements; any other table's statement is returned
--- as it is, and so is TRUNCATE's, which Citus fires on the distributed table
--- itself, where its statement is one distributed INSERT ... SELECT).
+-- as it is; TRUNCATE's becomes a refusal).
 -- The trigger function runs on a shard (TG_TABLE_NAME is the shard's name): a
 -- branch per shard inserts into the colocated shard of the event table, a
 -- plain local table, so PostgreSQL plans it like any other. A shard's pgh_id
--- is drawn from the event table's identity sequence explicitly (Citus leaves
--- defaults off shards), after the statement's own values, so that
--- pgh_statement_id stays below every event of its statement.
+-- is given explicitly (Citus leaves defaults off shards), _citus_event_id()
+-- of the event table's identity sequence, after the statement's own values,
+-- so that pgh_statement_id (drawn the same way) stays below every event of
+-- its statement.
 -- The branches name the shards there are now: a shard split adds new ones,
 -- whose writes are refused with a HINT to track the table again (which writes
 -- the branches again); moves and rebalancing keep the shards' names.
@@ -178,8 +227,17 @@ DECLARE
     v_seq      text;
     v_branches text;
 BEGIN
-    IF p_operation = 'truncate' OR NOT history_track._citus_distributed(p_table) THEN
+    IF NOT history_track._citus_distributed(p_table) THEN
         RETURN p_stmt;
+    ELSIF p_operation = 'truncate' THEN
+        -- Citus fires TRUNCATE triggers on the distributed table only, on the
+        -- node the TRUNCATE was issued on: its events would be numbered there,
+        -- out of the order of the shards' own events. Refused; DELETE is recorded.
+        RETURN format(E'RAISE EXCEPTION ''TRUNCATE of tracked distributed table %% is not supported'', %L\n'
+                      '        USING ERRCODE = ''feature_not_supported'',\n'
+                      '              DETAIL = ''Citus runs TRUNCATE triggers on the distributed table, not on its shards.'',\n'
+                      '              HINT = %L',
+                      p_table::text, format('DELETE FROM %s; is recorded shard by shard.', p_table));
     END IF;
     -- INSERT INTO <event table> (<columns>) <query>: the column list may hold
     -- quoted names, with any character in them.
@@ -197,7 +255,7 @@ BEGIN
         SELECT string_agg(format(E'%s TG_TABLE_NAME = %L THEN\n'
                                   '        INSERT INTO %s\n'
                                   '            (%s, pgh_id)\n'
-                                  '    %s, pg_catalog.nextval(%L::pg_catalog.regclass)%s;',
+                                  '    %s, history_track._citus_event_id(pg_catalog.nextval(%L::pg_catalog.regclass))%s;',
                                   CASE WHEN s.n = 1 THEN 'IF' ELSE 'ELSIF' END, s.shard[cardinality(s.shard)],
                                   format('%I.%I', n.nspname, s.event_shard[cardinality(s.event_shard)]), $3, $5, $4, $6),
                           E'\n    ' ORDER BY s.n)
@@ -209,7 +267,10 @@ BEGIN
                  WHERE t.logicalrelid = $1) AS s
          CROSS JOIN pg_catalog.pg_namespace AS n
          WHERE n.oid = (SELECT c.relnamespace FROM pg_catalog.pg_class AS c WHERE c.oid = $2)
-    $sql$ INTO v_branches USING p_table, v_event, v_parts[2], v_seq, v_parts[3], v_parts[4];
+    $sql$ INTO v_branches USING p_table, v_event, v_parts[2], v_seq,
+                                replace(v_parts[3], format('pg_catalog.nextval(%L::pg_catalog.regclass)', v_seq),
+                                        format('history_track._citus_event_id(pg_catalog.nextval(%L::pg_catalog.regclass))', v_seq)),
+                                v_parts[4];
     RETURN v_branches
         || E'\n    ELSE\n        RAISE EXCEPTION ''history_track: % is not a shard of %'', TG_TABLE_NAME, '
         || quote_literal(history_track._qualified(p_table))
@@ -271,5 +332,63 @@ BEGIN
     PERFORM set_config('citus.propagate_set_commands', 'local', true);
     EXECUTE format('SET LOCAL history_track.context = %L', p_context);
     PERFORM set_config('citus.propagate_set_commands', v_mode, true);
+END
+$$;
+
+-- The events of a hash-distributed table that a reading function needs, read
+-- from the shards into a temporary table, whose name it returns (NULL for any
+-- other table: the reader reads the event table itself). Citus cannot run
+-- the readers' queries (recursive CTEs, lateral joins, DISTINCT ON across
+-- shards) on a distributed table; on a local copy of the events they run as
+-- they are. With p_key, the events of that row: all on the one shard its
+-- distribution column's value hashes to (Citus cannot change that value,
+-- so a row's whole history, key changes included, is there), read by a
+-- query Citus routes to that shard. With p_context, the events of the rows
+-- that context wrote (so each has the events before it to diff against);
+-- else all of them. Run as the caller (SECURITY INVOKER), who must be able
+-- to read the event table; dropped at the end of the transaction.
+CREATE FUNCTION history_track._citus_events(p_table regclass, p_key text, p_context uuid) RETURNS text
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_citus  record := history_track._citus_table(p_table);
+    v_table  history_track.tracked_table;
+    v_keys   name[];
+    v_copy   text;
+    v_event  text;
+    v_type   text;
+BEGIN
+    IF v_citus.method IS DISTINCT FROM 'h' THEN
+        RETURN NULL;
+    END IF;
+    v_table := history_track._tracked(p_table);
+    v_event := history_track._qualified(v_table.event_table);
+    v_copy := format('pg_temp.%I', 'pgh_citus_events_' || v_table.table_id);
+    EXECUTE format('DROP TABLE IF EXISTS %s', v_copy);
+    EXECUTE format('CREATE TEMPORARY TABLE %s ON COMMIT DROP AS SELECT * FROM %s WITH NO DATA', v_copy, v_event);
+    IF p_key IS NOT NULL THEN
+        -- The distribution column's value, from the key as history_events()
+        -- and history_as_of() take it (_key_match_sql), cast to the column's
+        -- type in the event table (a trusted type, see _stored_type).
+        v_keys := history_track._key_columns(p_table);
+        SELECT format_type(a.atttypid, a.atttypmod) INTO v_type
+          FROM pg_attribute AS a WHERE a.attrelid = v_table.event_table AND a.attname = v_citus.dist_column;
+        EXECUTE format('INSERT INTO %s SELECT * FROM %s AS pgh_e WHERE pgh_e.%I = %s', v_copy, v_event, v_citus.dist_column,
+                       CASE WHEN cardinality(v_keys) = 1 THEN format('$1::%s', v_type)
+                            ELSE format('($1::pg_catalog.jsonb OPERATOR(pg_catalog.->>) %s)::%s',
+                                        array_position(v_keys, v_citus.dist_column) - 1, v_type) END)
+          USING p_key;
+    ELSIF p_context IS NOT NULL THEN
+        EXECUTE format('INSERT INTO %1$s SELECT * FROM %2$s AS pgh_e WHERE pgh_e.%3$I IN '
+                       '(SELECT pgh_c.%3$I FROM %2$s AS pgh_c WHERE pgh_c.pgh_context_id = $1)',
+                       v_copy, v_event, v_citus.dist_column)
+          USING p_context;
+    ELSE
+        EXECUTE format('INSERT INTO %s SELECT * FROM %s', v_copy, v_event);
+    END IF;
+    EXECUTE format('CREATE INDEX ON %s (pgh_obj_id, pgh_id)', v_copy);
+    EXECUTE format('ANALYZE %s', v_copy);
+    RETURN v_copy;
 END
 $$;

@@ -20,7 +20,7 @@ BEGIN
                   HINT = format('Pass the table, e.g. %s(''orders'').', p_call);
     END IF;
     PERFORM history_track._assert_owner(p_table);
-    PERFORM history_track._citus_begin(p_table);   -- Citus (45_citus.sql): refuse what it cannot track, settings
+    PERFORM history_track._citus_begin(p_table, p_call);   -- Citus (45_citus.sql): what it refuses, settings
     IF NOT p_lock THEN
         RETURN;
     END IF;

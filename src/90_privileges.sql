@@ -38,7 +38,7 @@ REVOKE EXECUTE ON FUNCTION
     history_track._context(),
     history_track._context_id(),
     history_track._parse_context(text),
-    history_track._citus_begin(regclass),
+    history_track._citus_begin(regclass, text),
     history_track._citus_distribute_event_table(regclass, regclass),
     history_track._citus_set_context(text),
     history_track._on_sql_drop(),

@@ -258,26 +258,27 @@ def test_a_shards_events_are_on_the_shards_node(coord, cluster):
     assert sum(per_node) == 40 and min(per_node) > 0
 
 
-def test_truncate_is_recorded_once_from_the_coordinator_and_from_a_worker(coord, cluster):
+def test_truncate_is_refused_from_the_coordinator_and_from_a_worker(coord, cluster):
+    """Citus puts no TRUNCATE trigger on shards: ours fires on the distributed
+    table, on the node TRUNCATE is issued on, where its events would be
+    numbered out of the shards' order. Refused, rows kept; DELETE is recorded."""
     distribute(coord, "trunc")
     coord.execute("SELECT track_table('trunc')")
     coord.execute("INSERT INTO trunc VALUES (1, 'a', 1), (2, 'b', 2), (3, 'c', 3)")
-    coord.execute("TRUNCATE trunc")
-    coord.execute("INSERT INTO trunc VALUES (4, 'd', 4), (5, 'e', 5)")
+    with pytest.raises(psycopg.errors.FeatureNotSupported) as refused:
+        coord.execute("TRUNCATE trunc")
+    assert refused.value.diag.message_primary == "TRUNCATE of tracked distributed table public.trunc is not supported"
+    assert refused.value.diag.message_hint == "DELETE FROM public.trunc; is recorded shard by shard."
     with psycopg.connect(cluster.workers[1].conninfo(), autocommit=True) as worker:
-        worker.execute("TRUNCATE trunc")
+        with pytest.raises(psycopg.errors.FeatureNotSupported) as refused:
+            worker.execute("TRUNCATE trunc")
+        assert refused.value.diag.sqlstate == "0A000"
+    assert rows(coord, "SELECT count(*) FROM trunc") == [(3,)]
+    coord.execute("DELETE FROM trunc")
     assert rows(
         coord,
-        "SELECT pgh_label, pgh_operation, pgh_obj_id, status FROM trunc_event "
-        "WHERE pgh_operation = 'TRUNCATE' ORDER BY pgh_obj_id",
-    ) == [
-        ("delete", "TRUNCATE", 1, "a"),
-        ("delete", "TRUNCATE", 2, "b"),
-        ("delete", "TRUNCATE", 3, "c"),
-        ("delete", "TRUNCATE", 4, "d"),
-        ("delete", "TRUNCATE", 5, "e"),
-    ]
-    assert rows(coord, "SELECT count(*) FROM trunc") == [(0,)]
+        "SELECT pgh_operation, pgh_obj_id, status FROM trunc_event WHERE pgh_operation = 'DELETE' ORDER BY pgh_obj_id",
+    ) == [("DELETE", 1, "a"), ("DELETE", 2, "b"), ("DELETE", 3, "c")]
 
 
 def test_one_context_id_and_metadata_for_a_distributed_transaction(coord):
@@ -372,8 +373,8 @@ def test_the_distribution_column_must_be_recorded(coord):
     assert rows(coord, "SELECT track_table('by_k')::text") == [("by_k_event",)]
     coord.execute("INSERT INTO by_k VALUES (1, 7, 'a'), (2, 8, 'b')")
     assert rows(coord, "SELECT pgh_obj_id, k, note FROM by_k_event ORDER BY k") == [
-        ({"id": 1, "k": 7}, 7, "a"),
-        ({"id": 2, "k": 8}, 8, "b"),
+        ([1, 7], 7, "a"),
+        ([2, 8], 8, "b"),
     ]
 
 
@@ -427,3 +428,126 @@ def test_untrack_table_removes_the_triggers_from_every_shard(coord):
     assert rows(coord, "SELECT count(*) FROM pg_dist_partition WHERE logicalrelid::text = 'gone_event'") == [(0,)]
     coord.execute("INSERT INTO gone VALUES (2, 'b', 2)")  # not recorded, and no error
     assert rows(coord, "SELECT count(*) FROM gone") == [(2,)]
+
+
+def test_history_is_read_from_one_shard_by_key_and_from_every_shard_whole(coord):
+    distribute(coord, "readme")
+    coord.execute("SELECT track_table('readme')")
+    coord.execute("INSERT INTO readme SELECT g, 'new', g FROM generate_series(1, 8) AS g")
+    (before,) = coord.execute("SELECT clock_timestamp()").fetchone()
+    coord.execute("UPDATE readme SET status = 'paid' WHERE id IN (1, 2, 3)")
+    coord.execute("DELETE FROM readme WHERE id = 8")
+    assert rows(
+        coord, "SELECT pgh_operation, pgh_obj_id, data, diff FROM history_events('readme', key => '2') ORDER BY pgh_id"
+    ) == [
+        (
+            "INSERT",
+            2,
+            {"id": 2, "status": "new", "amount": 2},
+            {"id": [None, 2], "status": [None, "new"], "amount": [None, 2]},
+        ),
+        ("UPDATE", 2, {"id": 2, "status": "paid", "amount": 2}, {"status": ["new", "paid"]}),
+    ]
+    assert rows(coord, "SELECT * FROM history_as_of(NULL::readme, %s, key => '2')", [before]) == [(2, "new", 2)]
+    assert rows(coord, "SELECT * FROM history_as_of(NULL::readme, %s) ORDER BY id", [before]) == [
+        (i, "new", i) for i in range(1, 9)
+    ]
+    assert rows(coord, "SELECT * FROM history_as_of(NULL::readme, now()) ORDER BY id") == rows(
+        coord, "SELECT * FROM readme ORDER BY id"
+    )
+    # A context's events, across shards.
+    with coord.transaction():
+        (context_id,) = coord.execute('SELECT set_history_context(\'{"user": "carol"}\')').fetchone()
+        coord.execute("UPDATE readme SET amount = 0 WHERE id IN (4, 5, 6, 7)")
+    assert rows(
+        coord,
+        "SELECT table_name::text, pgh_obj_id, diff FROM history_events(context_id => %s) ORDER BY pgh_obj_id",
+        [context_id],
+    ) == [("readme", i, {"amount": [i, 0]}) for i in (4, 5, 6, 7)]
+    assert rows(coord, "SELECT pgh_obj_id FROM history_context_events(%s) ORDER BY pgh_obj_id", [context_id]) == [
+        (4,),
+        (5,),
+        (6,),
+        (7,),
+    ]
+
+
+def test_what_is_not_supported_on_a_distributed_table_is_refused(coord):
+    distribute(coord, "noway")
+    coord.execute("SELECT track_table('noway')")
+    coord.execute("INSERT INTO noway VALUES (1, 'a', 1)")
+    for call, what in [
+        ("SELECT revert_row('noway', '1', now())", "a revert"),
+        ("SELECT revert_table('noway', now())", "a revert"),
+        ("SELECT prune_history('noway', now())", "prune_history()"),
+        ("SELECT start_hash_chain('noway')", "start_hash_chain()"),
+        ("ALTER TABLE noway ADD COLUMN note text", "an ALTER TABLE that changes values without DML (or adds a column)"),
+    ]:
+        with pytest.raises(psycopg.errors.FeatureNotSupported) as refused:
+            coord.execute(call)
+        assert refused.value.diag.message_primary == f"{what} is not supported on distributed table public.noway"
+    assert rows(coord, "SELECT count(*) FROM noway_event") == [(1,)]
+
+
+def test_alter_table_drop_and_rename_column_are_followed_on_every_shard(coord, cluster):
+    coord.execute("CREATE TABLE altered (id int PRIMARY KEY, status text, junk int)")
+    coord.execute("SELECT create_distributed_table('altered', 'id', shard_count => 4)")
+    coord.execute("SELECT track_table('altered')")
+    coord.execute("INSERT INTO altered VALUES (1, 'a', 0), (2, 'b', 0)")
+    coord.execute("ALTER TABLE altered DROP COLUMN junk")
+    with coord.transaction():
+        # Citus sends the row type's rename to the workers over one connection per node.
+        coord.execute("SET LOCAL citus.multi_shard_modify_mode = 'sequential'")
+        coord.execute("ALTER TABLE altered RENAME COLUMN status TO state")
+    coord.execute("UPDATE altered SET state = 'z'")
+    with psycopg.connect(cluster.workers[0].conninfo(), autocommit=True) as worker:
+        worker.execute("INSERT INTO altered VALUES (3, 'w')")
+    assert rows(
+        coord, "SELECT pgh_operation, pgh_obj_id, state, junk FROM altered_event ORDER BY pgh_obj_id, pgh_id"
+    ) == [
+        ("INSERT", 1, "a", 0),
+        ("UPDATE", 1, "z", None),
+        ("INSERT", 2, "b", 0),
+        ("UPDATE", 2, "z", None),
+        ("INSERT", 3, "w", None),
+    ]
+
+
+def test_a_shard_move_keeps_the_history_colocated_and_in_order(coord, cluster):
+    distribute(coord, "moved")
+    coord.execute("SELECT track_table('moved')")
+    coord.execute("INSERT INTO moved SELECT g, 'new', g FROM generate_series(1, 20) AS g")
+    (shard, group) = coord.execute(
+        "SELECT s.shardid, p.groupid FROM pg_dist_shard AS s JOIN pg_dist_placement AS p USING (shardid) "
+        "WHERE s.logicalrelid = 'moved'::regclass ORDER BY p.groupid DESC, s.shardid LIMIT 1"
+    ).fetchone()
+    (source, target) = (
+        (cluster.workers[1], cluster.workers[0]) if group == 2 else (cluster.workers[0], cluster.workers[1])
+    )
+    coord.execute(
+        "SELECT citus_move_shard_placement(%s, '127.0.0.1', %s, '127.0.0.1', %s, shard_transfer_mode => 'block_writes')",
+        [shard, source.port, target.port],
+    )
+    # The event shard moved with it (colocated), every event kept.
+    assert placements(coord, "moved") == placements(coord, "moved_event")
+    moved_ids = [
+        i
+        for (i,) in rows(
+            coord,
+            "SELECT id FROM moved WHERE get_shard_id_for_distribution_column('moved', id) = %s ORDER BY id",
+            [shard],
+        )
+    ]
+    assert moved_ids
+    coord.execute("UPDATE moved SET status = 'after'")
+    assert rows(coord, "SELECT count(*) FROM moved_event") == [(40,)]
+    # Written on the other node now, the moved rows' new events still sort after their old ones: replay holds.
+    assert rows(
+        coord,
+        "SELECT pgh_obj_id, array_agg(pgh_operation ORDER BY pgh_id) FROM moved_event "
+        "WHERE pgh_obj_id = ANY (%s) GROUP BY 1 ORDER BY 1",
+        [moved_ids],
+    ) == [(i, ["INSERT", "UPDATE"]) for i in moved_ids]
+    assert rows(coord, "SELECT * FROM history_as_of(NULL::moved, now()) ORDER BY id") == [
+        (i, "after", i) for i in range(1, 21)
+    ]

@@ -49,6 +49,18 @@ EXPLAINED = {
         "creates the condition function through EXECUTE",
     ("history_track._parse_condition(regclass,text,regtype,text)", "performance", "routine is marked as VOLATILE, should be STABLE"):
         "creates the caller's temporary function through EXECUTE",
+    # Citus' catalogs and functions (src/45_citus.sql), which exist only where
+    # the citus extension is installed: reached through EXECUTE of constant
+    # text, run only when it is (_citus_installed()); tests/test_citus.py runs them.
+    **{(fn, "error", message): "Citus only: tests/test_citus.py" for fn, message in [
+        ("history_track._citus_table(regclass)", 'relation "pg_catalog.pg_dist_partition" does not exist'),
+        ("history_track._citus_statement(regclass,text,text)", 'relation "pg_catalog.pg_dist_shard" does not exist'),
+        ("history_track._citus_transaction()", "function pg_catalog.get_current_transaction_id() does not exist"),
+        ("history_track._citus_distribute_event_table(regclass,regclass)",
+         "function pg_catalog.create_distributed_table(regclass, text, colocate_with => text) does not exist"),
+        ("history_track._citus_set_context(text)",
+         "function pg_catalog.create_intermediate_result(unknown, unknown) does not exist"),
+    ]},
     # RETURN QUERY EXECUTE fills the OUT columns, which plpgsql_check does not follow.
     **{(HISTORY_EVENTS, "warning extra", f'OUT variable "{col}" is maybe unmodified'): "RETURN QUERY EXECUTE"
        for col in ["table_name", "pgh_id", "pgh_created_at", "pgh_label", "pgh_operation", "pgh_obj_id",

@@ -1731,6 +1731,21 @@ BEGIN
 END
 $$;
 -- from src/45_citus.sql
+CREATE OR REPLACE FUNCTION history_track._citus_refuse(p_table regclass, p_what text) RETURNS void
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF history_track._citus_distributed(p_table) THEN
+        RAISE EXCEPTION '% is not supported on distributed table %', p_what, p_table
+            USING ERRCODE = 'feature_not_supported',
+                  DETAIL = 'history_track records and reads the history of Citus distributed tables, but does not rewrite it or '
+                           'their rows.',
+                  HINT = 'See doc/scale-out.md for what history_track supports on Citus.';
+    END IF;
+END
+$$;
+-- from src/45_citus.sql
 CREATE OR REPLACE FUNCTION history_track._citus_distributed(p_table regclass) RETURNS boolean
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
@@ -1738,7 +1753,7 @@ AS $$
     SELECT COALESCE((SELECT c.method = 'h' FROM history_track._citus_table(p_table) AS c), false)
 $$;
 -- from src/45_citus.sql
-CREATE OR REPLACE FUNCTION history_track._citus_begin(p_table regclass) RETURNS void
+CREATE OR REPLACE FUNCTION history_track._citus_begin(p_table regclass, p_call text) RETURNS void
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -1760,6 +1775,9 @@ BEGIN
                   DETAIL = 'history_track records hash-distributed tables shard by shard; local and single-shard Citus tables are '
                            'not supported.',
                   HINT = 'Track a hash-distributed table (create_distributed_table(tbl, column)), or a table Citus does not manage.';
+    END IF;
+    IF p_call IN ('prune_history', 'start_hash_chain') THEN
+        PERFORM history_track._citus_refuse(p_table, p_call || '()');
     END IF;
     PERFORM set_config('citus.enable_unsafe_triggers', 'on', true);
     IF current_setting('citus.multi_shard_modify_mode') <> 'sequential' THEN
@@ -1810,6 +1828,15 @@ BEGIN
 END
 $$;
 -- from src/45_citus.sql
+CREATE OR REPLACE FUNCTION history_track._citus_event_id(v bigint) RETURNS bigint
+LANGUAGE sql VOLATILE
+AS $$
+    SELECT ((pg_catalog.floor(pg_catalog.date_part('epoch', pg_catalog.clock_timestamp()) OPERATOR(pg_catalog.*) 1000)::bigint
+             OPERATOR(pg_catalog.-) 1577836800000) OPERATOR(pg_catalog.<<) 22)
+           OPERATOR(pg_catalog.|) (((v OPERATOR(pg_catalog.>>) 48) OPERATOR(pg_catalog.&) 63) OPERATOR(pg_catalog.<<) 16)
+           OPERATOR(pg_catalog.|) (v OPERATOR(pg_catalog.&) 65535)
+$$;
+-- from src/45_citus.sql
 CREATE OR REPLACE FUNCTION history_track._citus_statement(p_table regclass, p_operation text, p_stmt text) RETURNS text
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
@@ -1820,8 +1847,17 @@ DECLARE
     v_seq      text;
     v_branches text;
 BEGIN
-    IF p_operation = 'truncate' OR NOT history_track._citus_distributed(p_table) THEN
+    IF NOT history_track._citus_distributed(p_table) THEN
         RETURN p_stmt;
+    ELSIF p_operation = 'truncate' THEN
+        -- Citus fires TRUNCATE triggers on the distributed table only, on the
+        -- node the TRUNCATE was issued on: its events would be numbered there,
+        -- out of the order of the shards' own events. Refused; DELETE is recorded.
+        RETURN format(E'RAISE EXCEPTION ''TRUNCATE of tracked distributed table %% is not supported'', %L\n'
+                      '        USING ERRCODE = ''feature_not_supported'',\n'
+                      '              DETAIL = ''Citus runs TRUNCATE triggers on the distributed table, not on its shards.'',\n'
+                      '              HINT = %L',
+                      p_table::text, format('DELETE FROM %s; is recorded shard by shard.', p_table));
     END IF;
     -- INSERT INTO <event table> (<columns>) <query>: the column list may hold
     -- quoted names, with any character in them.
@@ -1839,7 +1875,7 @@ BEGIN
         SELECT string_agg(format(E'%s TG_TABLE_NAME = %L THEN\n'
                                   '        INSERT INTO %s\n'
                                   '            (%s, pgh_id)\n'
-                                  '    %s, pg_catalog.nextval(%L::pg_catalog.regclass)%s;',
+                                  '    %s, history_track._citus_event_id(pg_catalog.nextval(%L::pg_catalog.regclass))%s;',
                                   CASE WHEN s.n = 1 THEN 'IF' ELSE 'ELSIF' END, s.shard[cardinality(s.shard)],
                                   format('%I.%I', n.nspname, s.event_shard[cardinality(s.event_shard)]), $3, $5, $4, $6),
                           E'\n    ' ORDER BY s.n)
@@ -1851,7 +1887,10 @@ BEGIN
                  WHERE t.logicalrelid = $1) AS s
          CROSS JOIN pg_catalog.pg_namespace AS n
          WHERE n.oid = (SELECT c.relnamespace FROM pg_catalog.pg_class AS c WHERE c.oid = $2)
-    $sql$ INTO v_branches USING p_table, v_event, v_parts[2], v_seq, v_parts[3], v_parts[4];
+    $sql$ INTO v_branches USING p_table, v_event, v_parts[2], v_seq,
+                                replace(v_parts[3], format('pg_catalog.nextval(%L::pg_catalog.regclass)', v_seq),
+                                        format('history_track._citus_event_id(pg_catalog.nextval(%L::pg_catalog.regclass))', v_seq)),
+                                v_parts[4];
     RETURN v_branches
         || E'\n    ELSE\n        RAISE EXCEPTION ''history_track: % is not a shard of %'', TG_TABLE_NAME, '
         || quote_literal(history_track._qualified(p_table))
@@ -1902,6 +1941,52 @@ BEGIN
     PERFORM set_config('citus.propagate_set_commands', v_mode, true);
 END
 $$;
+-- from src/45_citus.sql
+CREATE OR REPLACE FUNCTION history_track._citus_events(p_table regclass, p_key text, p_context uuid) RETURNS text
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_citus  record := history_track._citus_table(p_table);
+    v_table  history_track.tracked_table;
+    v_keys   name[];
+    v_copy   text;
+    v_event  text;
+    v_type   text;
+BEGIN
+    IF v_citus.method IS DISTINCT FROM 'h' THEN
+        RETURN NULL;
+    END IF;
+    v_table := history_track._tracked(p_table);
+    v_event := history_track._qualified(v_table.event_table);
+    v_copy := format('pg_temp.%I', 'pgh_citus_events_' || v_table.table_id);
+    EXECUTE format('DROP TABLE IF EXISTS %s', v_copy);
+    EXECUTE format('CREATE TEMPORARY TABLE %s ON COMMIT DROP AS SELECT * FROM %s WITH NO DATA', v_copy, v_event);
+    IF p_key IS NOT NULL THEN
+        -- The distribution column's value, from the key as history_events()
+        -- and history_as_of() take it (_key_match_sql), cast to the column's
+        -- type in the event table (a trusted type, see _stored_type).
+        v_keys := history_track._key_columns(p_table);
+        SELECT format_type(a.atttypid, a.atttypmod) INTO v_type
+          FROM pg_attribute AS a WHERE a.attrelid = v_table.event_table AND a.attname = v_citus.dist_column;
+        EXECUTE format('INSERT INTO %s SELECT * FROM %s AS pgh_e WHERE pgh_e.%I = %s', v_copy, v_event, v_citus.dist_column,
+                       CASE WHEN cardinality(v_keys) = 1 THEN format('$1::%s', v_type)
+                            ELSE format('($1::pg_catalog.jsonb OPERATOR(pg_catalog.->>) %s)::%s',
+                                        array_position(v_keys, v_citus.dist_column) - 1, v_type) END)
+          USING p_key;
+    ELSIF p_context IS NOT NULL THEN
+        EXECUTE format('INSERT INTO %1$s SELECT * FROM %2$s AS pgh_e WHERE pgh_e.%3$I IN '
+                       '(SELECT pgh_c.%3$I FROM %2$s AS pgh_c WHERE pgh_c.pgh_context_id = $1)',
+                       v_copy, v_event, v_citus.dist_column)
+          USING p_context;
+    ELSE
+        EXECUTE format('INSERT INTO %s SELECT * FROM %s', v_copy, v_event);
+    END IF;
+    EXECUTE format('CREATE INDEX ON %s (pgh_obj_id, pgh_id)', v_copy);
+    EXECUTE format('ANALYZE %s', v_copy);
+    RETURN v_copy;
+END
+$$;
 -- from src/50_api.sql
 CREATE OR REPLACE FUNCTION history_track._begin_change(p_table regclass, p_call text, p_lock boolean DEFAULT true) RETURNS void
 LANGUAGE plpgsql VOLATILE
@@ -1914,7 +1999,7 @@ BEGIN
                   HINT = format('Pass the table, e.g. %s(''orders'').', p_call);
     END IF;
     PERFORM history_track._assert_owner(p_table);
-    PERFORM history_track._citus_begin(p_table);   -- Citus (45_citus.sql): refuse what it cannot track, settings
+    PERFORM history_track._citus_begin(p_table, p_call);   -- Citus (45_citus.sql): what it refuses, settings
     IF NOT p_lock THEN
         RETURN;
     END IF;
@@ -2774,6 +2859,8 @@ BEGIN
     IF NOT history_track._has_default_trackers(p_table) THEN
         RETURN 0::bigint;   -- nothing replays
     END IF;
+    -- Citus (45_citus.sql): its planner cannot run this comparison on a distributed table.
+    PERFORM history_track._citus_refuse(p_table, 'an ALTER TABLE that changes values without DML (or adds a column)');
     SELECT * INTO v_cols FROM history_track._recorded_lists(p_table, 'pgh_t');
     EXECUTE format(
         E'WITH pgh_r AS MATERIALIZED (%1$s)\n'
@@ -2809,13 +2896,14 @@ BEGIN
 END
 $$;
 -- from src/70_read.sql
-CREATE OR REPLACE FUNCTION history_track._replay_sql(p_table regclass, p_one_key boolean, p_output text DEFAULT 'table') RETURNS text
+CREATE OR REPLACE FUNCTION history_track._replay_sql(p_table regclass, p_one_key boolean, p_output text DEFAULT 'table',
+                                          p_source text DEFAULT NULL) RETURNS text
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     v_table history_track.tracked_table := history_track._tracked(p_table);
-    v_event text := history_track._qualified(v_table.event_table);
+    v_event text := COALESCE(p_source, history_track._qualified(v_table.event_table));
     v_cols  text;
 BEGIN
     IF p_output = 'table' THEN
@@ -2866,7 +2954,9 @@ $$;
 -- from src/70_read.sql
 CREATE OR REPLACE FUNCTION @extschema@.history_as_of(tbl anyelement, ts timestamptz, key text DEFAULT NULL)
 RETURNS SETOF anyelement
-LANGUAGE plpgsql STABLE
+
+
+LANGUAGE plpgsql VOLATILE
 
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -2893,7 +2983,8 @@ BEGIN
                   HINT = format('Add them with SELECT track_table(%L); history is complete from then on (baseline => true records the rows '
                                 'as they are).', v_rel::text);
     END IF;
-    RETURN QUERY EXECUTE history_track._replay_sql(v_rel, key IS NOT NULL)
+    -- Citus (45_citus.sql): a distributed table's events from one shard (key) or all.
+    RETURN QUERY EXECUTE history_track._replay_sql(v_rel, key IS NOT NULL, 'table', history_track._citus_events(v_rel, key, NULL))
         USING ts, history_track._state_labels(), key;
 END
 $$;
@@ -2997,7 +3088,8 @@ CREATE OR REPLACE FUNCTION @extschema@.history_events(
     data           jsonb,
     diff           jsonb
 )
-LANGUAGE plpgsql STABLE
+
+LANGUAGE plpgsql VOLATILE
 
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -3029,7 +3121,9 @@ BEGIN
            AND has_table_privilege(t.event_table, 'SELECT')
          ORDER BY t.event_table::text
     LOOP
-        v_event := history_track._qualified(v_table.event_table);
+        -- Citus (45_citus.sql): a distributed table's events of one shard (key), of a context's rows, or all.
+        v_event := COALESCE(history_track._citus_events(v_table.table_name, v_key, v_context),
+                            history_track._qualified(v_table.event_table));
         v_where := '{}';
         IF v_context IS NOT NULL AND history_track._citus_distributed(v_table.table_name) THEN
             -- Citus (45_citus.sql): each node's events carry its own time; an index on the id finds them.
@@ -3077,7 +3171,8 @@ RETURNS TABLE (
     pgh_context    jsonb,
     data           jsonb
 )
-LANGUAGE sql STABLE
+
+LANGUAGE sql VOLATILE
 
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -3103,6 +3198,7 @@ DECLARE
     v_insert  name[];
     v_set     name[];
 BEGIN
+    PERFORM history_track._citus_refuse(p_table, 'a revert');   -- Citus (45_citus.sql)
     v_table := history_track._readable(p_table, 'a revert', current_user);
     IF NOT history_track._has_default_trackers(p_table) THEN
         RAISE EXCEPTION 'table % cannot be reverted: it does not have all three default trackers', p_table
@@ -4522,7 +4618,7 @@ REVOKE EXECUTE ON FUNCTION
     history_track._context(),
     history_track._context_id(),
     history_track._parse_context(text),
-    history_track._citus_begin(regclass),
+    history_track._citus_begin(regclass, text),
     history_track._citus_distribute_event_table(regclass, regclass),
     history_track._citus_set_context(text),
     history_track._on_sql_drop(),
