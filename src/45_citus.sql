@@ -25,6 +25,7 @@
 --   history_events(), history_as_of() (70_read.sql) events read from the shards
 --   _revert_sql() (75_revert.sql)          reverts refused
 --   _resync() (60_manual.sql)              ALTER TABLE that needs a baseline refused
+--   _on_ddl_end(), _on_sql_drop() (80_lifecycle.sql) a shard's triggers stay
 
 -- Whether the citus extension is installed in this database.
 CREATE FUNCTION history_track._citus_installed() RETURNS boolean
@@ -376,7 +377,7 @@ BEGIN
           FROM pg_attribute AS a WHERE a.attrelid = v_table.event_table AND a.attname = v_citus.dist_column;
         EXECUTE format('INSERT INTO %s SELECT * FROM %s AS pgh_e WHERE pgh_e.%I = %s', v_copy, v_event, v_citus.dist_column,
                        CASE WHEN cardinality(v_keys) = 1 THEN format('$1::%s', v_type)
-                            ELSE format('($1::pg_catalog.jsonb OPERATOR(pg_catalog.->>) %s)::%s',
+                            ELSE format('($1::pg_catalog.jsonb ->> %s)::%s',
                                         array_position(v_keys, v_citus.dist_column) - 1, v_type) END)
           USING p_key;
     ELSIF p_context IS NOT NULL THEN
@@ -390,5 +391,46 @@ BEGIN
     EXECUTE format('CREATE INDEX ON %s (pgh_obj_id, pgh_id)', v_copy);
     EXECUTE format('ANALYZE %s', v_copy);
     RETURN v_copy;
+END
+$$;
+
+-- On every node, after DDL (from the DDL and sql_drop event triggers): the
+-- triggers Citus put on the shards of tracked tables stay as Citus made them.
+-- A table owner owns its shards, and could otherwise connect to a worker and
+-- drop or disable a shard's trigger there (citus.enable_manual_changes_to_shards
+-- is a setting anyone may turn on), where history_track's catalog, which is
+-- the coordinator's, does not know the shard. A trigger calling one of
+-- history_track's generated functions may be dropped with its table (a shard
+-- moved away, a table dropped), or by Citus itself (untrack_table() on the
+-- coordinator drops them on the workers over Citus' own connections, which
+-- name themselves citus_internal), never on its own; none may be disabled.
+CREATE FUNCTION history_track._citus_guard_shards(p_dropped boolean) RETURNS void
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_found text;
+BEGIN
+    IF NOT history_track._citus_installed() OR current_setting('application_name') LIKE 'citus\_internal%' THEN
+        RETURN;
+    END IF;
+    IF p_dropped THEN
+        SELECT d.object_identity INTO v_found FROM pg_event_trigger_dropped_objects() AS d
+         WHERE d.object_type = 'trigger' AND d.original
+           AND d.object_identity ~ '^history_track_(insert|update|delete)_[0-9]+ on ';
+    ELSE
+        SELECT format('%s on %s', tg.tgname, tg.tgrelid::regclass) INTO v_found
+          FROM pg_trigger AS tg
+          JOIN pg_proc AS p ON p.oid = tg.tgfoid
+         WHERE p.pronamespace = 'history_track'::regnamespace AND p.proname ~ '^_t[0-9]+_'
+           AND tg.tgenabled <> 'O'
+         LIMIT 1;
+    END IF;
+    IF v_found IS NOT NULL THEN
+        RAISE EXCEPTION 'the history trigger % of a shard cannot be %', v_found, CASE WHEN p_dropped THEN 'dropped' ELSE 'disabled' END
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  DETAIL = 'Its table is tracked: every write on its shards must be recorded.',
+                  HINT = 'To stop recording, call untrack_table() on the coordinator.';
+    END IF;
 END
 $$;

@@ -280,6 +280,7 @@ BEGIN
     END IF;
     v_acting := history_track._enter();
     PERFORM history_track._sql_drop();
+    PERFORM history_track._citus_guard_shards(true);   -- Citus (45_citus.sql): the shards' triggers stay
     PERFORM history_track._leave(v_acting);
 END
 $$;
@@ -461,6 +462,7 @@ BEGIN
     IF to_regclass('history_track.tracked_table') IS NULL THEN
         RETURN;
     END IF;
+    PERFORM history_track._citus_guard_shards(false);   -- Citus (45_citus.sql): the shards' triggers stay
     FOR v_table IN SELECT * FROM history_track._touched_tables() ORDER BY 1 LOOP
         IF (SELECT c.relispartition FROM pg_class AS c WHERE c.oid = v_table.table_name) THEN
             RAISE EXCEPTION 'tracked table % cannot become a partition', v_table.table_name

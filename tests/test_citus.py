@@ -551,3 +551,47 @@ def test_a_shard_move_keeps_the_history_colocated_and_in_order(coord, cluster):
     assert rows(coord, "SELECT * FROM history_as_of(NULL::moved, now()) ORDER BY id") == [
         (i, "after", i) for i in range(1, 21)
     ]
+
+
+def test_the_table_owner_cannot_drop_or_disable_a_shards_trigger_on_a_worker(coord, cluster):
+    """The owner owns the shards too, and may connect to a worker, where
+    history_track's catalog (the coordinator's) does not know them: the DDL
+    event triggers there keep the shards' history triggers."""
+    coord.execute("CREATE ROLE shard_owner LOGIN")  # Citus creates it on the workers
+    distribute(coord, "owned")
+    coord.execute("ALTER TABLE owned OWNER TO shard_owner")
+    coord.execute("GRANT USAGE ON SCHEMA history_track TO shard_owner")
+    coord.execute("SET ROLE shard_owner")
+    coord.execute("SELECT track_table('owned')")
+    coord.execute("RESET ROLE")
+    with psycopg.connect(cluster.workers[0].conninfo(user="shard_owner"), autocommit=True) as worker:
+        worker.execute("SET citus.override_table_visibility = off")
+        worker.execute("SET citus.enable_manual_changes_to_shards = on")
+        (shard,) = worker.execute(
+            "SELECT relname::text FROM pg_class WHERE relname ~ '^owned_[0-9]+$' LIMIT 1"
+        ).fetchone()
+        for ddl, done in [
+            (f"ALTER TABLE {shard} DISABLE TRIGGER USER", "disabled"),
+            (f"DROP TRIGGER history_track_update_{shard.rsplit('_', 1)[1]} ON {shard}", "dropped"),
+        ]:
+            with pytest.raises(psycopg.errors.ObjectNotInPrerequisiteState) as refused:
+                worker.execute(ddl)
+            assert refused.value.diag.message_primary.endswith(f"of a shard cannot be {done}")
+        assert rows(
+            worker,
+            "SELECT count(*) FROM pg_trigger WHERE tgrelid = %s::regclass AND tgenabled = 'O' "
+            "AND tgname ~ '^history_track_'",
+            [shard],
+        ) == [(3,)]
+    coord.execute("INSERT INTO owned SELECT g, 'x', g FROM generate_series(1, 8) AS g")
+    assert rows(coord, "SELECT count(*) FROM owned_event") == [(8,)]
+    # untrack_table() on the coordinator still removes them (Citus' own connections).
+    coord.execute("SELECT untrack_table('owned')")
+    assert (
+        rows(
+            coord,
+            "SELECT result FROM run_command_on_shards('owned', $$SELECT count(*) FROM pg_trigger "
+            "WHERE tgrelid = '%s'::regclass AND NOT tgisinternal$$)",
+        )
+        == [("0",)] * 4
+    )

@@ -61,6 +61,10 @@ EXPLAINED = {
         ("history_track._citus_set_context(text)",
          "function pg_catalog.create_intermediate_result(unknown, unknown) does not exist"),
     ]},
+    ("history_track._citus_events(regclass,text,uuid)", "performance", "routine is marked as VOLATILE, should be STABLE"):
+        "copies a distributed table's events into a temporary table through EXECUTE",
+    ("history_as_of(anyelement,timestamp with time zone,text)", "security", "text type variable is not sanitized"):
+        "_replay_sql() of the catalog reads _citus_events()' temporary table, named by %I of the table id; the key is a parameter",
     # RETURN QUERY EXECUTE fills the OUT columns, which plpgsql_check does not follow.
     **{(HISTORY_EVENTS, "warning extra", f'OUT variable "{col}" is maybe unmodified'): "RETURN QUERY EXECUTE"
        for col in ["table_name", "pgh_id", "pgh_created_at", "pgh_label", "pgh_operation", "pgh_obj_id",

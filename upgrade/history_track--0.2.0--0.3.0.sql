@@ -1971,7 +1971,7 @@ BEGIN
           FROM pg_attribute AS a WHERE a.attrelid = v_table.event_table AND a.attname = v_citus.dist_column;
         EXECUTE format('INSERT INTO %s SELECT * FROM %s AS pgh_e WHERE pgh_e.%I = %s', v_copy, v_event, v_citus.dist_column,
                        CASE WHEN cardinality(v_keys) = 1 THEN format('$1::%s', v_type)
-                            ELSE format('($1::pg_catalog.jsonb OPERATOR(pg_catalog.->>) %s)::%s',
+                            ELSE format('($1::pg_catalog.jsonb ->> %s)::%s',
                                         array_position(v_keys, v_citus.dist_column) - 1, v_type) END)
           USING p_key;
     ELSIF p_context IS NOT NULL THEN
@@ -1985,6 +1985,37 @@ BEGIN
     EXECUTE format('CREATE INDEX ON %s (pgh_obj_id, pgh_id)', v_copy);
     EXECUTE format('ANALYZE %s', v_copy);
     RETURN v_copy;
+END
+$$;
+-- from src/45_citus.sql
+CREATE OR REPLACE FUNCTION history_track._citus_guard_shards(p_dropped boolean) RETURNS void
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_found text;
+BEGIN
+    IF NOT history_track._citus_installed() OR current_setting('application_name') LIKE 'citus\_internal%' THEN
+        RETURN;
+    END IF;
+    IF p_dropped THEN
+        SELECT d.object_identity INTO v_found FROM pg_event_trigger_dropped_objects() AS d
+         WHERE d.object_type = 'trigger' AND d.original
+           AND d.object_identity ~ '^history_track_(insert|update|delete)_[0-9]+ on ';
+    ELSE
+        SELECT format('%s on %s', tg.tgname, tg.tgrelid::regclass) INTO v_found
+          FROM pg_trigger AS tg
+          JOIN pg_proc AS p ON p.oid = tg.tgfoid
+         WHERE p.pronamespace = 'history_track'::regnamespace AND p.proname ~ '^_t[0-9]+_'
+           AND tg.tgenabled <> 'O'
+         LIMIT 1;
+    END IF;
+    IF v_found IS NOT NULL THEN
+        RAISE EXCEPTION 'the history trigger % of a shard cannot be %', v_found, CASE WHEN p_dropped THEN 'dropped' ELSE 'disabled' END
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  DETAIL = 'Its table is tracked: every write on its shards must be recorded.',
+                  HINT = 'To stop recording, call untrack_table() on the coordinator.';
+    END IF;
 END
 $$;
 -- from src/50_api.sql
@@ -3623,6 +3654,7 @@ BEGIN
     END IF;
     v_acting := history_track._enter();
     PERFORM history_track._sql_drop();
+    PERFORM history_track._citus_guard_shards(true);   -- Citus (45_citus.sql): the shards' triggers stay
     PERFORM history_track._leave(v_acting);
 END
 $$;
@@ -3783,6 +3815,7 @@ BEGIN
     IF to_regclass('history_track.tracked_table') IS NULL THEN
         RETURN;
     END IF;
+    PERFORM history_track._citus_guard_shards(false);   -- Citus (45_citus.sql): the shards' triggers stay
     FOR v_table IN SELECT * FROM history_track._touched_tables() ORDER BY 1 LOOP
         IF (SELECT c.relispartition FROM pg_class AS c WHERE c.oid = v_table.table_name) THEN
             RAISE EXCEPTION 'tracked table % cannot become a partition', v_table.table_name
