@@ -14,13 +14,17 @@ one. Under CI (CI=true) a missing build fails instead.
 
 from __future__ import annotations
 
+import json
 import os
 import sys
+import time
 from collections.abc import Iterator
 from typing import Any
 
 import psycopg
 import pytest
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
 
 from history_track.cluster import TemporaryCluster
 from history_track.install import create_extension
@@ -28,6 +32,7 @@ from history_track.pytest_plugin import install_mode
 from history_track.server import Installation
 
 from conftest import ROOT
+from test_replay import COLUMNS, VALUES, _row
 
 sys.path.insert(0, str(ROOT / "tools"))
 import citus as citus_build  # noqa: E402  (tools/citus.py: where the build is cached)
@@ -595,3 +600,89 @@ def test_the_table_owner_cannot_drop_or_disable_a_shards_trigger_on_a_worker(coo
         )
         == [("0",)] * 4
     )
+
+
+def test_history_as_of_replays_every_checkpoint_of_a_random_workload_exactly(coord, cluster):
+    """tests/test_replay.py's property on a distributed table: a random
+    workload (hypothesis) of multi-row and multi-shard statements, upserts,
+    deletes and re-inserts of the same key, no-op updates, rolled-back
+    transactions, NULLs, arrays and jsonb, some issued on a worker; a snapshot
+    after every transaction equals history_as_of() at its moment, whole and
+    by key. (A distribution column cannot change on Citus: no key moves.)"""
+    coord.prepare_threshold = None  # see tests/test_replay.py
+
+    @settings(
+        max_examples=12,
+        deadline=None,
+        derandomize=True,
+        phases=[Phase.explicit, Phase.reuse, Phase.generate],
+        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    )
+    @given(st.data())
+    def run(data: Any) -> None:
+        coord.execute(
+            "SELECT untrack_table(t, drop_events => true) FROM (SELECT to_regclass('t') AS t) s WHERE t IS NOT NULL"
+        )
+        coord.execute("DROP TABLE IF EXISTS t")
+        coord.execute("CREATE TABLE t (id int PRIMARY KEY, v int, s text, a int[], j jsonb)")
+        coord.execute("SELECT create_distributed_table('t', 'id', shard_count => 4)")
+        coord.execute("SELECT track_table('t')")
+        with psycopg.connect(cluster.workers[1].conninfo(), autocommit=True) as worker:
+            checkpoints: list[tuple[Any, list[tuple[Any, ...]]]] = []
+            for _ in range(data.draw(st.integers(4, 12))):
+                conn = worker if data.draw(st.integers(0, 3)) == 0 else coord
+                keys = [k for (k,) in rows(coord, "SELECT id FROM t ORDER BY id")]
+                free = [k for k in range(1, 30) if k not in keys]
+                kind = data.draw(st.sampled_from(["insert", "upsert", "update", "noop", "delete", "reinsert"]))
+                some = data.draw(st.lists(st.sampled_from(keys or [1]), min_size=1, max_size=4, unique=True))
+                rollback = data.draw(st.integers(0, 9)) == 0
+                try:
+                    with conn.transaction():
+                        if kind in ("insert", "upsert") or not keys:
+                            target = data.draw(
+                                st.lists(
+                                    st.sampled_from(free + (keys if kind == "upsert" else [])),
+                                    min_size=1,
+                                    max_size=4,
+                                    unique=True,
+                                )
+                            )
+                            params = [x for k in target for x in _row(k, data.draw(VALUES))]
+                            conn.execute(
+                                f"INSERT INTO t ({COLUMNS}) VALUES "
+                                + ", ".join(["(%s, %s, %s, %s, %s)"] * len(target))
+                                + " ON CONFLICT (id) DO UPDATE SET v = excluded.v, s = excluded.s,"
+                                " a = excluded.a, j = excluded.j",
+                                params,
+                            )
+                        elif kind == "update":
+                            v, s, a, j = data.draw(VALUES)
+                            conn.execute(
+                                "UPDATE t SET v = %s, s = %s, a = %s, j = %s WHERE id = ANY(%s)",
+                                [v, s, a, None if j is None else json.dumps(j), some],
+                            )
+                        elif kind == "noop":
+                            conn.execute("UPDATE t SET v = v, j = j WHERE id = ANY(%s)", [some])
+                        elif kind == "delete":
+                            conn.execute("DELETE FROM t WHERE id = ANY(%s)", [some])
+                        else:
+                            conn.execute("DELETE FROM t WHERE id = %s", [some[0]])
+                            conn.execute(
+                                f"INSERT INTO t ({COLUMNS}) VALUES (%s, %s, %s, %s, %s)",
+                                _row(some[0], data.draw(VALUES)),
+                            )
+                        if rollback:
+                            conn.execute("DO $$ BEGIN RAISE EXCEPTION 'roll back'; END $$")
+                except psycopg.errors.RaiseException:
+                    assert rollback
+                (at,) = coord.execute("SELECT clock_timestamp()").fetchone()
+                checkpoints.append((at, rows(coord, f"SELECT {COLUMNS} FROM t ORDER BY id")))
+                time.sleep(0.002)
+        for at, snapshot in checkpoints:
+            assert rows(coord, f"SELECT {COLUMNS} FROM history_as_of(NULL::t, %s) ORDER BY id", [at]) == snapshot
+            for key_row in snapshot[:3]:
+                assert rows(
+                    coord, f"SELECT {COLUMNS} FROM history_as_of(NULL::t, %s, key => %s)", [at, str(key_row[0])]
+                ) == [key_row]
+
+    run()
