@@ -686,3 +686,49 @@ def test_history_as_of_replays_every_checkpoint_of_a_random_workload_exactly(coo
                 ) == [key_row]
 
     run()
+
+
+def test_rebalancing_onto_a_new_node_keeps_every_event_colocated(coord, cluster):
+    """(Last: it adds a node to the module's cluster.)"""
+    distribute(coord, "spread")
+    coord.execute("SELECT track_table('spread')")
+    coord.execute("INSERT INTO spread SELECT g, 'new', g FROM generate_series(1, 30) AS g")
+    new = cluster.add_worker()
+    (group,) = coord.execute("SELECT groupid FROM pg_dist_node WHERE nodeport = %s", [new.port]).fetchone()
+    coord.execute("SELECT citus_rebalance_start(shard_transfer_mode => 'block_writes')")
+    coord.execute("SELECT citus_rebalance_wait()")
+    table, history = placements(coord, "spread"), placements(coord, "spread_event")
+    assert table == history and group in table.values()
+    coord.execute("UPDATE spread SET status = 'after'")
+    with psycopg.connect(new.conninfo(), autocommit=True) as conn:
+        conn.execute("INSERT INTO spread VALUES (31, 'new node', 0)")
+    assert rows(coord, "SELECT count(*), count(DISTINCT pgh_id) FROM spread_event") == [(61, 61)]
+    assert rows(
+        coord, "SELECT pgh_obj_id, array_agg(pgh_operation ORDER BY pgh_id) FROM spread_event GROUP BY 1 ORDER BY 1"
+    ) == [(i, ["INSERT", "UPDATE"]) for i in range(1, 31)] + [(31, ["INSERT"])]
+    assert rows(coord, "SELECT * FROM history_as_of(NULL::spread, now()) ORDER BY id") == rows(
+        coord, "SELECT * FROM spread ORDER BY id"
+    )
+
+
+def test_rebalancing_onto_a_new_node_keeps_every_event_colocated(coord, cluster):
+    """(Last: it adds a node to the module's cluster.)"""
+    distribute(coord, "spread")
+    coord.execute("SELECT track_table('spread')")
+    coord.execute("INSERT INTO spread SELECT g, 'new', g FROM generate_series(1, 30) AS g")
+    new = cluster.add_worker()
+    (group,) = coord.execute("SELECT groupid FROM pg_dist_node WHERE nodeport = %s", [new.port]).fetchone()
+    coord.execute("SELECT citus_rebalance_start(shard_transfer_mode => 'block_writes')")
+    coord.execute("SELECT citus_rebalance_wait()")
+    table, history = placements(coord, "spread"), placements(coord, "spread_event")
+    assert table == history and group in table.values()
+    coord.execute("UPDATE spread SET status = 'after'")
+    with psycopg.connect(new.conninfo(), autocommit=True) as conn:
+        conn.execute("INSERT INTO spread VALUES (31, 'new node', 0)")
+    assert rows(coord, "SELECT count(*), count(DISTINCT pgh_id) FROM spread_event") == [(61, 61)]
+    assert rows(
+        coord, "SELECT pgh_obj_id, array_agg(pgh_operation ORDER BY pgh_id) FROM spread_event GROUP BY 1 ORDER BY 1"
+    ) == [(i, ["INSERT", "UPDATE"]) for i in range(1, 31)] + [(31, ["INSERT"])]
+    assert rows(coord, "SELECT * FROM history_as_of(NULL::spread, now()) ORDER BY id") == rows(
+        coord, "SELECT * FROM spread ORDER BY id"
+    )

@@ -47,15 +47,12 @@ class TemporaryCluster:
         postgres_args: str | None = None,
     ) -> None:
         self.database = database
+        self.pg_config = pg_config
+        self.postgres_args = postgres_args or self.POSTGRES_ARGS
         self.nodes: list[TemporaryServer] = []
         try:
             for _ in range(workers + 1):
-                server = TemporaryServer(
-                    pg_config, database=database, postgres_args=postgres_args or self.POSTGRES_ARGS
-                )
-                self.nodes.append(server)
-                with psycopg.connect(server.conninfo(), autocommit=True) as conn:
-                    conn.execute("CREATE EXTENSION citus")
+                self._start_node()
             with psycopg.connect(self.coordinator.conninfo(), autocommit=True) as conn:
                 conn.execute("SELECT citus_set_coordinator_host('127.0.0.1', %s)", [self.coordinator.port])
                 for worker in self.workers:
@@ -63,6 +60,22 @@ class TemporaryCluster:
         except BaseException:
             self.stop()
             raise
+
+    def _start_node(self) -> TemporaryServer:
+        server = TemporaryServer(self.pg_config, database=self.database, postgres_args=self.postgres_args)
+        self.nodes.append(server)
+        with psycopg.connect(server.conninfo(), autocommit=True) as conn:
+            conn.execute("CREATE EXTENSION citus")
+        return server
+
+    def add_worker(self) -> TemporaryServer:
+        """Start one more worker and add it to the cluster (Citus creates the
+        extensions and distributed objects there); it holds no shards until a
+        rebalance moves some."""
+        server = self._start_node()
+        with psycopg.connect(self.coordinator.conninfo(), autocommit=True) as conn:
+            conn.execute("SELECT citus_add_node('127.0.0.1', %s)", [server.port])
+        return server
 
     @property
     def coordinator(self) -> TemporaryServer:
