@@ -24,7 +24,7 @@
 --   _trigger_statements() (40_generate.sql) each statement written per shard
 --   history_events(), history_as_of() (70_read.sql) events read from the shards
 --   _revert_sql() (75_revert.sql)          reverts refused
---   _resync() (60_manual.sql)              ALTER TABLE that needs a baseline refused
+--   _resync(), _record_baseline(), record_history_event() (60_manual.sql) refused
 --   _on_ddl_end(), _on_sql_drop() (80_lifecycle.sql) a shard's triggers stay
 
 -- Whether the citus extension is installed in this database.
@@ -55,8 +55,10 @@ END
 $$;
 
 -- Refuse p_what on a hash-distributed table: what history_track does not do
--- on Citus (doc/scale-out.md) -- revert_row() and revert_table() (their
--- writes join the table with its replay, which Citus cannot plan),
+-- on Citus (doc/scale-out.md) -- revert_row() and revert_table(), baselines
+-- (track_table(..., baseline => true), and what ALTER TABLE records) and
+-- record_history_event() (their statements join the table with its replay,
+-- or read it, in ways Citus cannot plan),
 -- prune_history() (Citus cannot plan its DELETE; and each shard's
 -- append-only guard would not see the coordinator's permission) and
 -- start_hash_chain() (one chain per event table needs one order of all its

@@ -2741,6 +2741,7 @@ DECLARE
     v_id       bigint;
     v_acting   bigint;
 BEGIN
+    PERFORM history_track._citus_refuse(tbl, 'record_history_event()');   -- Citus (45_citus.sql)
     IF tbl IS NULL OR key IS NULL THEN
         RAISE EXCEPTION 'tbl and key must not be NULL'
             USING ERRCODE = 'null_value_not_allowed',
@@ -2865,6 +2866,7 @@ LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
+    PERFORM history_track._citus_refuse(p_table, 'a baseline');   -- Citus (45_citus.sql)
     EXECUTE format('LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE', history_track._qualified(p_table));
     RETURN history_track._record_gone(p_table)
            + history_track._record_rows(p_table, 'BASELINE',
