@@ -733,4 +733,4 @@ def test_a_labeled_conditional_tracker_records_on_every_shard(coord):
     ) == [(3, 3), (4, 0), (6, 6), (9, 9)]
     assert rows(
         coord, "SELECT label, condition FROM history_trackers WHERE table_name = 'labeled'::regclass AND label = 'paid'"
-    ) == [("paid", "((old.status IS DISTINCT FROM new.status) AND (new.status = 'paid'::text))")]
+    ) == [("paid", "(((old).status IS DISTINCT FROM (new).status) AND ((new).status = 'paid'::text))")]
