@@ -79,7 +79,11 @@ def build() -> str:
     pg_config = target / "bin" / "pg_config"
     with tempfile.TemporaryDirectory(prefix="history_track_citus_") as tmp:
         with tarfile.open(SOURCE) as tar:
-            tar.extractall(tmp, filter="tar")
+            # (The extraction filter exists from Python 3.11.4; Debian 12 ships 3.11.2.)
+            if hasattr(tarfile, "tar_filter"):
+                tar.extractall(tmp, filter="tar")
+            else:
+                tar.extractall(tmp)  # the shared, unmodified release tarball
         src = next(Path(tmp).glob("citus-*"))
         subprocess.run(
             ["./configure", f"PG_CONFIG={pg_config}", "--without-libcurl"],
