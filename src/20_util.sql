@@ -598,11 +598,19 @@ $$;
 -- text in parameter p_param: cast to pgh_obj_id's type, which is always a
 -- trusted type (so the index on pgh_obj_id serves, and no input function or
 -- cast a type's owner defined runs); parsed as JSON for a composite key.
+-- The type is read from the event table's pgh_obj_id column (one catalog
+-- lookup: reading one row's history pays no type analysis), from the key
+-- columns only while the table has no event table.
 CREATE FUNCTION history_track._key_match_sql(p_table regclass, p_expr text, p_param text) RETURNS text
 LANGUAGE sql STABLE STRICT
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT format('%s = %s::%s', p_expr, p_param, history_track._obj_id_type(p_table))
+    SELECT format('%s = %s::%s', p_expr, p_param,
+                  COALESCE((SELECT format_type(a.atttypid, a.atttypmod)
+                              FROM history_track.tracked_table AS t
+                              JOIN pg_attribute AS a ON a.attrelid = t.event_table AND a.attname = 'pgh_obj_id'
+                             WHERE t.table_name = p_table),
+                           history_track._obj_id_type(p_table)))
 $$;
 
 -- 'ONLY ' for an ordinary table, '' for a partitioned table (its rows are in

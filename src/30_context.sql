@@ -153,7 +153,9 @@ BEGIN
     IF v_text IS NULL OR v_text OPERATOR(pg_catalog.=) '' THEN
         RETURN;
     END IF;
-    PERFORM history_track._assert_context_size(pg_catalog.octet_length(v_text));
+    IF pg_catalog.octet_length(v_text) OPERATOR(pg_catalog.>) 1024 THEN    -- (a call costs a writer more than the test)
+        PERFORM history_track._assert_context_size(pg_catalog.octet_length(v_text));
+    END IF;
     context := history_track._parse_context(v_text);
     IF pg_catalog.jsonb_typeof(context) OPERATOR(pg_catalog.<>) 'object' THEN
         RAISE EXCEPTION 'history_track.context must be a JSON object, not %', pg_catalog.jsonb_typeof(context)

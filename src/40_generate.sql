@@ -88,10 +88,15 @@ $$;
 -- tells replay which key changes happened in the same statement (a swap of
 -- two keys is not a delete of either) and where a moved row's history
 -- continues under its old key. Both are NULL on every other event.
+--
+-- With p_single, the variant of an update's statement for a statement that
+-- changed at most one row: the one old and the one new row need no pairing
+-- (no window, no join to plan), and the statement id is drawn for the row.
 -- (Long on purpose: the one statement a tracker runs, assembled in one
 -- place: columns, key, context, condition, pairing.)
 CREATE FUNCTION history_track._tracker_sql(p_table regclass, p_label text, p_operation text,
-                                           p_check boolean DEFAULT false, p_relation regclass DEFAULT NULL)
+                                           p_check boolean DEFAULT false, p_relation regclass DEFAULT NULL,
+                                           p_single boolean DEFAULT false)
 RETURNS text
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
@@ -125,25 +130,33 @@ BEGIN
     ELSIF p_operation IN ('delete', 'truncate') THEN
         v_from := CASE WHEN p_operation <> 'truncate' OR p_check THEN 'pgh_old_rows AS pgh_old'
                        ELSE format('ONLY %s AS pgh_old', history_track._qualified(COALESCE(p_relation, p_table))) END;
+    ELSIF p_single THEN
+        v_from := 'pgh_old_rows AS pgh_old, pgh_new_rows AS pgh_new';
     ELSE
         -- (ROWS frame: row_number() needs no peers, so the window streams
         -- instead of holding every row; PostgreSQL 16 does this by itself.)
         v_from := E'(SELECT pg_catalog.row_number() OVER (ROWS UNBOUNDED PRECEDING) AS pgh_rn, * FROM pgh_old_rows) AS pgh_old'
                || E'\n      JOIN (SELECT pg_catalog.row_number() OVER (ROWS UNBOUNDED PRECEDING) AS pgh_rn, * FROM pgh_new_rows) AS pgh_new'
                || E'\n        ON pgh_old.pgh_rn = pgh_new.pgh_rn';
+    END IF;
+
+    IF p_operation = 'update' THEN
         -- An update is recorded only when a watched column really changed:
         -- compared by binary image, so no type's equality operator runs here,
         -- every type compares (json, point, ...), and 1.0 -> 1.00 is a change.
         -- A changed key is always a change: replay depends on it.
         v_changed := COALESCE(v_tracker.changed,
                               v_cols.names || ARRAY(SELECT k FROM unnest(v_key) AS k WHERE k <> ALL (v_cols.names)));
+        -- (A scalar subquery is drawn once per statement; for one row the
+        -- plain call is the same draw without a subplan.)
         v_moved := format(
             E'CASE WHEN pg_catalog.record_image_ne(ROW(%1$s), ROW(%2$s)) THEN %3$s END,\n'
-            '           CASE WHEN pg_catalog.record_image_ne(ROW(%1$s), ROW(%2$s)) THEN (SELECT '
-            'pg_catalog.nextval(%4$L::pg_catalog.regclass)) END',
+            '           CASE WHEN pg_catalog.record_image_ne(ROW(%1$s), ROW(%2$s)) THEN %4$s END',
             history_track._list('pgh_old.%I', v_key), history_track._list('pgh_new.%I', v_key),
             history_track._obj_id_sql(p_table, 'pgh_old'),
-            pg_get_serial_sequence(history_track._qualified(v_table.event_table), 'pgh_id'));
+            format(CASE WHEN p_single THEN 'pg_catalog.nextval(%L::pg_catalog.regclass)'
+                        ELSE '(SELECT pg_catalog.nextval(%L::pg_catalog.regclass))' END,
+                   pg_get_serial_sequence(history_track._qualified(v_table.event_table), 'pgh_id')));
         v_where := v_where || format('pg_catalog.record_image_ne(ROW(%s), ROW(%s))',
                                      history_track._list('pgh_old.%I', v_changed), history_track._list('pgh_new.%I', v_changed));
     END IF;
@@ -283,7 +296,8 @@ $$;
 -- The body of the trigger function of one operation: the statement of each
 -- tracker (p_labels, in order), each executed once against the empty
 -- stand-ins for the transition tables first, so any mistake is reported here,
--- not at the application's next write.
+-- not at the application's next write. An update's body has two variants of
+-- each statement (_update_body_sql).
 CREATE FUNCTION history_track._trigger_statements(p_table regclass, p_operation text, p_labels text[],
                                                   p_relations regclass[], p_partitioned boolean) RETURNS text
 LANGUAGE plpgsql VOLATILE
@@ -293,6 +307,7 @@ DECLARE
     v_label   text;
     v_stmt    text;
     v_body    text := '';
+    v_single  text := '';
     v_state   text;
     v_message text;
     v_detail  text;
@@ -300,6 +315,9 @@ BEGIN
     FOREACH v_label IN ARRAY p_labels LOOP
         BEGIN
             EXECUTE history_track._tracker_sql(p_table, v_label, p_operation, true);
+            IF p_operation = 'update' THEN
+                EXECUTE history_track._tracker_sql(p_table, v_label, p_operation, true, NULL, true);
+            END IF;
         EXCEPTION WHEN OTHERS THEN
             GET STACKED DIAGNOSTICS v_state = RETURNED_SQLSTATE, v_message = MESSAGE_TEXT,
                                     v_detail = PG_EXCEPTION_DETAIL;
@@ -316,9 +334,47 @@ BEGIN
         IF v_stmt IS NOT NULL THEN    -- NULL: no partition holds rows yet
             v_body := v_body || '    ' || v_stmt || E';\n';
         END IF;
+        IF p_operation = 'update' THEN
+            v_single := v_single || '    '
+                        || history_track._citus_statement(p_table, p_operation,   -- Citus (45_citus.sql), as above
+                               history_track._tracker_sql(p_table, v_label, p_operation, false, NULL, true)) || E';\n';
+        END IF;
     END LOOP;
-    RETURN v_body;
+    RETURN CASE WHEN p_operation = 'update' THEN history_track._update_body_sql(v_single, v_body) ELSE v_body END;
 END
+$$;
+
+-- An update's statements, chosen by the number of rows it changed. One row
+-- (the single-row write of an application, most updates) is paired without a
+-- plan to speak of. Many are paired by a hash join, planned with nested loops
+-- forbidden: PL/pgSQL plans a statement once per session, sized for the
+-- transition tables of its first calls, and a nested loop planned for two
+-- rows would make a later million-row update quadratic. work_mem is at least
+-- 64MB there, so the join's hash table of old rows stays in memory for a few
+-- hundred thousand rows (with 4MB a 200k-row update spills it to disk: ~15%
+-- slower), and no JIT, whose compile would follow the first call's size
+-- anyway. The settings are the transaction's (set_config(..., true)) and are
+-- put back right after; an error rolls them back with everything else.
+CREATE FUNCTION history_track._update_body_sql(p_single text, p_many text) RETURNS text
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT E'    PERFORM FROM pgh_new_rows OFFSET 1 LIMIT 1;\n'
+            '    IF NOT FOUND THEN\n'
+        || '    ' || replace(rtrim(p_single, E'\n'), E'\n', E'\n    ') || E'\n'
+        || E'    ELSE\n'
+            '        pgh_fn.pgh_settings := ARRAY[pg_catalog.current_setting(''enable_nestloop''),\n'
+            '                                     pg_catalog.current_setting(''jit''),\n'
+            '                                     pg_catalog.current_setting(''work_mem'')];\n'
+            '        PERFORM pg_catalog.set_config(''enable_nestloop'', ''off'', true),\n'
+            '                pg_catalog.set_config(''jit'', ''off'', true),\n'
+            '                pg_catalog.set_config(''work_mem'', GREATEST(pg_catalog.pg_size_bytes(pgh_fn.pgh_settings[3]),\n'
+            '                                                            67108864) / 1024 || ''kB'', true);\n'
+        || '    ' || replace(rtrim(p_many, E'\n'), E'\n', E'\n    ') || E'\n'
+        || E'        PERFORM pg_catalog.set_config(''enable_nestloop'', pgh_fn.pgh_settings[1], true),\n'
+            '                pg_catalog.set_config(''jit'', pgh_fn.pgh_settings[2], true),\n'
+            '                pg_catalog.set_config(''work_mem'', pgh_fn.pgh_settings[3], true);\n'
+            '    END IF;\n'
 $$;
 
 -- TRUNCATE of a partitioned tree: one function for every relation of the
@@ -348,23 +404,14 @@ END
 $$;
 
 -- The CREATE FUNCTION statement of the trigger function of one operation,
--- around the statements of its trackers (p_body).
--- PL/pgSQL plans each statement once per session, sized for the
--- transition tables of the first call. Pairing old and new rows of an
--- update by a nested loop would be chosen for a one-row update and then
--- reused for a million-row one, quadratically: forbid it, so the pair
--- join is a hash or merge join whatever the first call looked like.
--- No JIT: the forbidden plan's penalty cost would make PostgreSQL
--- compile every single-row update's statement (~150 ms each), and a
--- cached plan's JIT decision would follow the first call's size anyway.
--- work_mem 64MB for updates: the pair join's hash table holds the old
--- rows; with the default 4MB a 200k-row update spills it to disk
--- (measured: the whole update ~15% slower). Memory is only taken as
--- the rows need it. (A session that set work_mem higher gets 64MB
--- inside this function.)
+-- around the statements of its trackers (p_body). It sets nothing but what it
+-- must: every SET clause costs each call (a single-row update paid more for
+-- three planner settings than for its event), so an update's planner settings
+-- are set where they are needed (_update_body_sql).
 -- TRUNCATE reads the table (constraint_exclusion off: PostgreSQL
 -- would otherwise simplify its CHECK constraints while planning, and
--- run a function of the owner's they call; see _untrusted_code()).
+-- run a function of the owner's they call; see _untrusted_code()), not
+-- JIT-compiled.
 -- The text form of a composite or range type of the table owner's
 -- (see _stored_type) must not depend on the writer's settings.
 CREATE FUNCTION history_track._trigger_function_sql(p_table regclass, p_operation text, p_function text, p_body text,
@@ -377,12 +424,10 @@ BEGIN
         E'CREATE OR REPLACE FUNCTION %s() RETURNS trigger\n'
         'LANGUAGE plpgsql SECURITY DEFINER\n'
         'SET search_path = pg_catalog, pg_temp\n'
-        'SET jit = off\n'
-        '%s%s%s'
+        '%s%s'
         'AS %L',
         p_function,
-        CASE WHEN p_operation = 'update' THEN E'SET enable_nestloop = off\nSET work_mem = ''64MB''\n' ELSE '' END,
-        CASE WHEN p_operation = 'truncate' THEN E'SET constraint_exclusion = off\n' ELSE '' END,
+        CASE WHEN p_operation = 'truncate' THEN E'SET jit = off\nSET constraint_exclusion = off\n' ELSE '' END,
         CASE WHEN history_track._text_forms_vary(p_table) THEN history_track._stable_output_settings() ELSE '' END,
         E'#variable_conflict use_column\n'
         || format(E'-- Generated by history_track for %s (%s); do not edit: the catalog is the source.\n',
@@ -392,6 +437,8 @@ BEGIN
         || E'    pgh_ctx_id    uuid;\n'
         || E'    pgh_ctx       jsonb;\n'
         || E'    pgh_ctx_label text;\n'
+        || E'    pgh_ctx_row   record;\n'
+        || CASE WHEN p_operation = 'update' THEN E'    pgh_settings  text[];\n' ELSE '' END
         || E'BEGIN\n'
         || CASE p_operation
            WHEN 'truncate' THEN
@@ -421,10 +468,14 @@ BEGIN
                    || E'    END IF;\n'
                ELSE '' END
            ELSE '' END
-        -- The context, once per statement; the full read only when one is set.
+        -- The context, once per statement; the full read only when one is set,
+        -- as an expression (PL/pgSQL keeps its state for the transaction: a
+        -- query would start an executor every time).
         || E'    IF history_track._context_is_set() THEN\n'
-        || E'        SELECT c.context_id, c.context, c.label INTO pgh_fn.pgh_ctx_id, pgh_fn.pgh_ctx, pgh_fn.pgh_ctx_label\n'
-        || E'          FROM history_track._context() AS c;\n'
+        || E'        pgh_fn.pgh_ctx_row := history_track._context();\n'
+        || E'        pgh_fn.pgh_ctx_id := pgh_fn.pgh_ctx_row.context_id;\n'
+        || E'        pgh_fn.pgh_ctx := pgh_fn.pgh_ctx_row.context;\n'
+        || E'        pgh_fn.pgh_ctx_label := pgh_fn.pgh_ctx_row.label;\n'
         || E'    END IF;\n'
         || p_body || E'    RETURN NULL;\nEND\n');
 END

@@ -256,6 +256,31 @@ def test_bulk_update_after_a_small_one_in_the_same_session_stays_linear(conn):
     assert rows(conn, "SELECT count(*) FROM t_event WHERE pgh_operation = 'UPDATE'") == [(30002,)]
 
 
+def test_an_update_pairs_rows_by_their_count_and_leaves_the_settings_as_they_were(conn):
+    """One row is paired without a join; many by a hash join planned under settings
+    the trigger sets for that statement alone: the writer's own settings, and the
+    transaction's, are as they were afterwards (and a larger work_mem is kept)."""
+    conn.execute("CREATE TABLE t (id int PRIMARY KEY, a int)")
+    conn.execute("SELECT track_table('t')")
+    conn.execute("INSERT INTO t SELECT g, 0 FROM generate_series(1, 3) g")
+    settings = "SELECT current_setting('enable_nestloop'), current_setting('jit'), current_setting('work_mem')"
+    with conn.transaction():
+        conn.execute("SET LOCAL work_mem = '5MB'; SET LOCAL enable_nestloop = on")
+        conn.execute("UPDATE t SET id = id + 10, a = 1 WHERE id = 1")  # one row, key changed
+        conn.execute("UPDATE t SET id = id + 20, a = 2 WHERE id IN (2, 3)")  # two rows, keys changed
+        assert rows(conn, settings) == [("on", "on", "5MB")]
+        conn.execute("SET LOCAL work_mem = '1GB'")
+        conn.execute("UPDATE t SET a = 3")
+        assert rows(conn, settings) == [("on", "on", "1GB")]
+    assert rows(conn, """
+        SELECT pgh_obj_id, pgh_old_obj_id, a, pgh_statement_id IS NOT NULL
+          FROM t_event WHERE pgh_operation = 'UPDATE' ORDER BY a, pgh_obj_id""") == [
+        (11, 1, 1, True), (22, 2, 2, True), (23, 3, 2, True),
+        (11, None, 3, False), (22, None, 3, False), (23, None, 3, False)]
+    assert rows(conn, """
+        SELECT count(DISTINCT pgh_statement_id) FROM t_event WHERE pgh_statement_id IS NOT NULL""") == [(2,)]
+
+
 def test_single_row_updates_are_not_jit_compiled(conn):
     """The update trigger forbids nested loops (see above); the penalty cost that
     leaves on the plan must not make every single-row update pay a JIT compile."""

@@ -40,10 +40,15 @@ def _configure(server: Any) -> None:
 
 @pytest.fixture(scope="module")
 def project(history_track_server: Any) -> Iterator[Any]:
-    """Django configured for the server; the project migrated into a template database."""
+    """Django configured for the server; the project migrated into a template database.
+    Once per session: other Django test modules use this fixture too
+    (``from test_django import db, project``), and Django is configured once."""
     from django.core.management import call_command
     from django.db import connections
 
+    if settings.configured:
+        yield history_track_server
+        return
     with psycopg.connect(history_track_server.conninfo("postgres"), autocommit=True) as conn:
         # A plain database: the history_track app's own migration creates the extension.
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(TEMPLATE)))

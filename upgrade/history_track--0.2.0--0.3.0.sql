@@ -649,7 +649,12 @@ CREATE OR REPLACE FUNCTION history_track._key_match_sql(p_table regclass, p_expr
 LANGUAGE sql STABLE STRICT
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT format('%s = %s::%s', p_expr, p_param, history_track._obj_id_type(p_table))
+    SELECT format('%s = %s::%s', p_expr, p_param,
+                  COALESCE((SELECT format_type(a.atttypid, a.atttypmod)
+                              FROM history_track.tracked_table AS t
+                              JOIN pg_attribute AS a ON a.attrelid = t.event_table AND a.attname = 'pgh_obj_id'
+                             WHERE t.table_name = p_table),
+                           history_track._obj_id_type(p_table)))
 $$;
 -- from src/20_util.sql
 CREATE OR REPLACE FUNCTION history_track._only(p_table regclass) RETURNS text
@@ -867,7 +872,9 @@ BEGIN
     IF v_text IS NULL OR v_text OPERATOR(pg_catalog.=) '' THEN
         RETURN;
     END IF;
-    PERFORM history_track._assert_context_size(pg_catalog.octet_length(v_text));
+    IF pg_catalog.octet_length(v_text) OPERATOR(pg_catalog.>) 1024 THEN    -- (a call costs a writer more than the test)
+        PERFORM history_track._assert_context_size(pg_catalog.octet_length(v_text));
+    END IF;
     context := history_track._parse_context(v_text);
     IF pg_catalog.jsonb_typeof(context) OPERATOR(pg_catalog.<>) 'object' THEN
         RAISE EXCEPTION 'history_track.context must be a JSON object, not %', pg_catalog.jsonb_typeof(context)
@@ -1340,7 +1347,8 @@ AS $$
 $$;
 -- from src/40_generate.sql
 CREATE OR REPLACE FUNCTION history_track._tracker_sql(p_table regclass, p_label text, p_operation text,
-                                           p_check boolean DEFAULT false, p_relation regclass DEFAULT NULL)
+                                           p_check boolean DEFAULT false, p_relation regclass DEFAULT NULL,
+                                           p_single boolean DEFAULT false)
 RETURNS text
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
@@ -1374,25 +1382,33 @@ BEGIN
     ELSIF p_operation IN ('delete', 'truncate') THEN
         v_from := CASE WHEN p_operation <> 'truncate' OR p_check THEN 'pgh_old_rows AS pgh_old'
                        ELSE format('ONLY %s AS pgh_old', history_track._qualified(COALESCE(p_relation, p_table))) END;
+    ELSIF p_single THEN
+        v_from := 'pgh_old_rows AS pgh_old, pgh_new_rows AS pgh_new';
     ELSE
         -- (ROWS frame: row_number() needs no peers, so the window streams
         -- instead of holding every row; PostgreSQL 16 does this by itself.)
         v_from := E'(SELECT pg_catalog.row_number() OVER (ROWS UNBOUNDED PRECEDING) AS pgh_rn, * FROM pgh_old_rows) AS pgh_old'
                || E'\n      JOIN (SELECT pg_catalog.row_number() OVER (ROWS UNBOUNDED PRECEDING) AS pgh_rn, * FROM pgh_new_rows) AS pgh_new'
                || E'\n        ON pgh_old.pgh_rn = pgh_new.pgh_rn';
+    END IF;
+
+    IF p_operation = 'update' THEN
         -- An update is recorded only when a watched column really changed:
         -- compared by binary image, so no type's equality operator runs here,
         -- every type compares (json, point, ...), and 1.0 -> 1.00 is a change.
         -- A changed key is always a change: replay depends on it.
         v_changed := COALESCE(v_tracker.changed,
                               v_cols.names || ARRAY(SELECT k FROM unnest(v_key) AS k WHERE k <> ALL (v_cols.names)));
+        -- (A scalar subquery is drawn once per statement; for one row the
+        -- plain call is the same draw without a subplan.)
         v_moved := format(
             E'CASE WHEN pg_catalog.record_image_ne(ROW(%1$s), ROW(%2$s)) THEN %3$s END,\n'
-            '           CASE WHEN pg_catalog.record_image_ne(ROW(%1$s), ROW(%2$s)) THEN (SELECT '
-            'pg_catalog.nextval(%4$L::pg_catalog.regclass)) END',
+            '           CASE WHEN pg_catalog.record_image_ne(ROW(%1$s), ROW(%2$s)) THEN %4$s END',
             history_track._list('pgh_old.%I', v_key), history_track._list('pgh_new.%I', v_key),
             history_track._obj_id_sql(p_table, 'pgh_old'),
-            pg_get_serial_sequence(history_track._qualified(v_table.event_table), 'pgh_id'));
+            format(CASE WHEN p_single THEN 'pg_catalog.nextval(%L::pg_catalog.regclass)'
+                        ELSE '(SELECT pg_catalog.nextval(%L::pg_catalog.regclass))' END,
+                   pg_get_serial_sequence(history_track._qualified(v_table.event_table), 'pgh_id')));
         v_where := v_where || format('pg_catalog.record_image_ne(ROW(%s), ROW(%s))',
                                      history_track._list('pgh_old.%I', v_changed), history_track._list('pgh_new.%I', v_changed));
     END IF;
@@ -1532,6 +1548,7 @@ DECLARE
     v_label   text;
     v_stmt    text;
     v_body    text := '';
+    v_single  text := '';
     v_state   text;
     v_message text;
     v_detail  text;
@@ -1539,6 +1556,9 @@ BEGIN
     FOREACH v_label IN ARRAY p_labels LOOP
         BEGIN
             EXECUTE history_track._tracker_sql(p_table, v_label, p_operation, true);
+            IF p_operation = 'update' THEN
+                EXECUTE history_track._tracker_sql(p_table, v_label, p_operation, true, NULL, true);
+            END IF;
         EXCEPTION WHEN OTHERS THEN
             GET STACKED DIAGNOSTICS v_state = RETURNED_SQLSTATE, v_message = MESSAGE_TEXT,
                                     v_detail = PG_EXCEPTION_DETAIL;
@@ -1555,9 +1575,36 @@ BEGIN
         IF v_stmt IS NOT NULL THEN    -- NULL: no partition holds rows yet
             v_body := v_body || '    ' || v_stmt || E';\n';
         END IF;
+        IF p_operation = 'update' THEN
+            v_single := v_single || '    '
+                        || history_track._citus_statement(p_table, p_operation,   -- Citus (45_citus.sql), as above
+                               history_track._tracker_sql(p_table, v_label, p_operation, false, NULL, true)) || E';\n';
+        END IF;
     END LOOP;
-    RETURN v_body;
+    RETURN CASE WHEN p_operation = 'update' THEN history_track._update_body_sql(v_single, v_body) ELSE v_body END;
 END
+$$;
+-- from src/40_generate.sql
+CREATE OR REPLACE FUNCTION history_track._update_body_sql(p_single text, p_many text) RETURNS text
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT E'    PERFORM FROM pgh_new_rows OFFSET 1 LIMIT 1;\n'
+            '    IF NOT FOUND THEN\n'
+        || '    ' || replace(rtrim(p_single, E'\n'), E'\n', E'\n    ') || E'\n'
+        || E'    ELSE\n'
+            '        pgh_fn.pgh_settings := ARRAY[pg_catalog.current_setting(''enable_nestloop''),\n'
+            '                                     pg_catalog.current_setting(''jit''),\n'
+            '                                     pg_catalog.current_setting(''work_mem'')];\n'
+            '        PERFORM pg_catalog.set_config(''enable_nestloop'', ''off'', true),\n'
+            '                pg_catalog.set_config(''jit'', ''off'', true),\n'
+            '                pg_catalog.set_config(''work_mem'', GREATEST(pg_catalog.pg_size_bytes(pgh_fn.pgh_settings[3]),\n'
+            '                                                            67108864) / 1024 || ''kB'', true);\n'
+        || '    ' || replace(rtrim(p_many, E'\n'), E'\n', E'\n    ') || E'\n'
+        || E'        PERFORM pg_catalog.set_config(''enable_nestloop'', pgh_fn.pgh_settings[1], true),\n'
+            '                pg_catalog.set_config(''jit'', pgh_fn.pgh_settings[2], true),\n'
+            '                pg_catalog.set_config(''work_mem'', pgh_fn.pgh_settings[3], true);\n'
+            '    END IF;\n'
 $$;
 -- from src/40_generate.sql
 CREATE OR REPLACE FUNCTION history_track._truncate_dispatch_sql(p_table regclass, p_label text, p_relations regclass[]) RETURNS text
@@ -1592,12 +1639,10 @@ BEGIN
         E'CREATE OR REPLACE FUNCTION %s() RETURNS trigger\n'
         'LANGUAGE plpgsql SECURITY DEFINER\n'
         'SET search_path = pg_catalog, pg_temp\n'
-        'SET jit = off\n'
-        '%s%s%s'
+        '%s%s'
         'AS %L',
         p_function,
-        CASE WHEN p_operation = 'update' THEN E'SET enable_nestloop = off\nSET work_mem = ''64MB''\n' ELSE '' END,
-        CASE WHEN p_operation = 'truncate' THEN E'SET constraint_exclusion = off\n' ELSE '' END,
+        CASE WHEN p_operation = 'truncate' THEN E'SET jit = off\nSET constraint_exclusion = off\n' ELSE '' END,
         CASE WHEN history_track._text_forms_vary(p_table) THEN history_track._stable_output_settings() ELSE '' END,
         E'#variable_conflict use_column\n'
         || format(E'-- Generated by history_track for %s (%s); do not edit: the catalog is the source.\n',
@@ -1607,6 +1652,8 @@ BEGIN
         || E'    pgh_ctx_id    uuid;\n'
         || E'    pgh_ctx       jsonb;\n'
         || E'    pgh_ctx_label text;\n'
+        || E'    pgh_ctx_row   record;\n'
+        || CASE WHEN p_operation = 'update' THEN E'    pgh_settings  text[];\n' ELSE '' END
         || E'BEGIN\n'
         || CASE p_operation
            WHEN 'truncate' THEN
@@ -1636,10 +1683,14 @@ BEGIN
                    || E'    END IF;\n'
                ELSE '' END
            ELSE '' END
-        -- The context, once per statement; the full read only when one is set.
+        -- The context, once per statement; the full read only when one is set,
+        -- as an expression (PL/pgSQL keeps its state for the transaction: a
+        -- query would start an executor every time).
         || E'    IF history_track._context_is_set() THEN\n'
-        || E'        SELECT c.context_id, c.context, c.label INTO pgh_fn.pgh_ctx_id, pgh_fn.pgh_ctx, pgh_fn.pgh_ctx_label\n'
-        || E'          FROM history_track._context() AS c;\n'
+        || E'        pgh_fn.pgh_ctx_row := history_track._context();\n'
+        || E'        pgh_fn.pgh_ctx_id := pgh_fn.pgh_ctx_row.context_id;\n'
+        || E'        pgh_fn.pgh_ctx := pgh_fn.pgh_ctx_row.context;\n'
+        || E'        pgh_fn.pgh_ctx_label := pgh_fn.pgh_ctx_row.label;\n'
         || E'    END IF;\n'
         || p_body || E'    RETURN NULL;\nEND\n');
 END

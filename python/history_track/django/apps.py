@@ -13,7 +13,11 @@ class HistoryTrackConfig(AppConfig):
     def ready(self) -> None:
         from django.db.backends.signals import connection_created
 
+        from .autodetector import install as install_autodetector
         from .context import install_wrapper
+
+        # makemigrations/migrate write and check the tracking @track() declares.
+        install_autodetector()
 
         # Every connection Django opens (in any thread) gets the wrapper that
         # attaches the current context to its writes; it does nothing while no

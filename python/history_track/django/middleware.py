@@ -22,7 +22,7 @@ from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.conf import settings
 from django.core.exceptions import SynchronousOnlyOperation
 from django.http import HttpRequest, HttpResponse
-from django.utils.functional import LazyObject, empty
+from django.utils.functional import LazyObject, SimpleLazyObject, empty
 from django.utils.module_loading import import_string
 
 from .context import context
@@ -39,8 +39,26 @@ class RequestUser:
         # What AuthenticationMiddleware set: the async path's user stands in for
         # it while it is not loaded, not for a user set after it.
         self.original = request.__dict__.get("user")
+        # The statements that load the user (the session, the user's row) are
+        # sent while the lazy user is being set up: asking for the user then
+        # would load it a second time, inside the first load (two more queries
+        # per request). They are reads, and carry no user.
+        self.loading = False
+        if isinstance(self.original, SimpleLazyObject) and self.original._wrapped is empty:
+            setup = self.original.__dict__["_setupfunc"]
+
+            def load() -> Any:
+                self.loading = True
+                try:
+                    return setup()
+                finally:
+                    self.loading = False
+
+            self.original.__dict__["_setupfunc"] = load
 
     def __call__(self) -> Any:
+        if self.loading:
+            return None
         current = getattr(self.request, "user", None)
         if current is self.original and isinstance(current, LazyObject) and current._wrapped is empty:
             current = getattr(self.request, "_acached_user", current)

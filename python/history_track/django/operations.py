@@ -14,6 +14,12 @@ take field names (or column names). Reversing a TrackModel removes the
 trackers it declared and keeps the event table and its history; tracking the
 table again appends to it. Later migrations that alter the table keep working:
 the extension's event triggers follow ALTER TABLE.
+
+Each operation records its tracker in the model's migration state (option
+``history_track``), so ``makemigrations`` knows what the migrations track and
+writes only what ``@track(...)`` on the model adds, changes or drops (see
+history_track.django.tracking); the operations it writes say
+``declared=True``. A condition here is SQL text.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ from django.db import models
 from django.db.migrations.operations.base import Operation
 
 from ..api import track_table_query, untrack_table_query
+from . import _state
 
 _DEFAULT_LABELS = ("insert", "update", "delete")
 
@@ -42,12 +49,32 @@ def _columns(model: type[models.Model], names: Sequence[str] | None) -> list[str
     return out
 
 
+try:  # Django >= 5.1: the sign makemigrations prints before describe()
+    from django.db.migrations.operations.base import OperationCategory
+
+    _ADDITION: Any = OperationCategory.ADDITION
+    _REMOVAL: Any = OperationCategory.REMOVAL
+except ImportError:  # pragma: no cover
+    _ADDITION = _REMOVAL = None
+
+
 class TrackModel(Operation):
     """SELECT track_table(...) for a model's table; reversible."""
 
+    category = _ADDITION
     reversible = True
     reduces_to_sql = True
-    option_names = ("label", "operations", "condition", "changed", "snapshot", "columns", "exclude", "baseline")
+    option_names = (
+        "label",
+        "operations",
+        "condition",
+        "changed",
+        "snapshot",
+        "columns",
+        "exclude",
+        "baseline",
+        "declared",
+    )
 
     def __init__(
         self,
@@ -61,9 +88,15 @@ class TrackModel(Operation):
         columns: Sequence[str] | None = None,
         exclude: Sequence[str] | None = None,
         baseline: bool = False,
+        declared: bool = False,
     ) -> None:
         if model.count(".") != 1:
             raise ValueError(f"model must be 'app_label.ModelName', not {model!r}")
+        if condition is not None and not isinstance(condition, str):
+            raise TypeError(
+                "TrackModel's condition is SQL text; a Q condition is compiled by makemigrations from "
+                "@track(...) (or by hand: history_track.django.conditions.compile_condition(Model, q))"
+            )
         self.model = model
         self.label = label
         self.operations = list(operations) if operations is not None else None
@@ -73,13 +106,40 @@ class TrackModel(Operation):
         self.columns = list(columns) if columns is not None else None
         self.exclude = list(exclude) if exclude is not None else None
         self.baseline = baseline
+        self.declared = declared  # written by makemigrations from @track(...)
 
     def deconstruct(self) -> tuple[str, list[Any], dict[str, Any]]:
         kwargs = {name: getattr(self, name) for name in self.option_names if getattr(self, name) not in (None, False)}
         return self.__class__.__qualname__, [self.model], kwargs
 
+    def tracker_state(self) -> _state.TrackerState:
+        def names(value: list[str] | None) -> tuple[str, ...] | None:
+            return tuple(value) if value is not None else None
+
+        return _state.TrackerState(
+            label=self.label,
+            operations=names(self.operations),
+            condition=self.condition,
+            changed=names(self.changed),
+            snapshot=self.snapshot,
+            columns=names(self.columns),
+            exclude=names(self.exclude),
+            baseline=self.baseline,
+            declared=self.declared,
+        )
+
+    def _state_key(self) -> tuple[str, str]:
+        app, name = self.model.split(".")
+        return app, name.lower()
+
     def state_forwards(self, app_label: str, state: Any) -> None:
-        pass  # tracking does not change the model state
+        # The model state records the trackers (the table is unchanged), so
+        # makemigrations knows what the migrations already track.
+        _state.add(state, self._state_key(), self.tracker_state())
+
+    def references_model(self, name: str, app_label: str) -> bool:
+        app, model = self._state_key()
+        return app == app_label and model == name.lower()
 
     def _resolve(self, state: Any, schema_editor: Any) -> tuple[type[models.Model], str] | None:
         app, name = self.model.split(".")
@@ -142,6 +202,11 @@ class TrackModel(Operation):
 class UntrackModel(TrackModel):
     """SELECT untrack_table(...) for the trackers the same options declared
     (the history is kept); reversing it tracks the model again with them."""
+
+    category = _REMOVAL
+
+    def state_forwards(self, app_label: str, state: Any) -> None:
+        _state.remove(state, self._state_key(), self.tracker_state().labels)
 
     def database_forwards(self, app_label: str, schema_editor: Any, from_state: Any, to_state: Any) -> None:
         self._untrack(schema_editor, to_state)

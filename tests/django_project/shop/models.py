@@ -5,6 +5,9 @@ class Customer(models.Model):
     full_name = models.CharField(max_length=100)
     email = models.CharField(max_length=200, blank=True, default="")
 
+    def __str__(self) -> str:
+        return self.full_name
+
 
 class Order(models.Model):
     """In its own schema, with a mixed-case table name: Django's schema idiom."""

@@ -1,8 +1,10 @@
+from django.contrib import admin
 from django.urls import path
 
 from . import views
 
 urlpatterns = [
+    path("admin/", admin.site.urls),
     path("orders/<int:pk>/pay/", views.pay),
     path("orders/cancel-new/", views.cancel_new),
     path("orders/create/", views.create),
