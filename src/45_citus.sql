@@ -426,6 +426,8 @@ BEGIN
           JOIN pg_proc AS p ON p.oid = tg.tgfoid
          WHERE p.pronamespace = 'history_track'::regnamespace AND p.proname ~ '^_t[0-9]+_'
            AND tg.tgenabled <> 'O'
+           -- (a tracked table's own triggers: _assert_triggers() says it)
+           AND NOT EXISTS (SELECT FROM history_track.tracked_relation AS r WHERE r.relation = tg.tgrelid)
          LIMIT 1;
     END IF;
     IF v_found IS NOT NULL THEN

@@ -462,7 +462,6 @@ BEGIN
     IF to_regclass('history_track.tracked_table') IS NULL THEN
         RETURN;
     END IF;
-    PERFORM history_track._citus_guard_shards(false);   -- Citus (45_citus.sql): the shards' triggers stay
     FOR v_table IN SELECT * FROM history_track._touched_tables() ORDER BY 1 LOOP
         IF (SELECT c.relispartition FROM pg_class AS c WHERE c.oid = v_table.table_name) THEN
             RAISE EXCEPTION 'tracked table % cannot become a partition', v_table.table_name
@@ -518,6 +517,7 @@ BEGIN
     -- Rows another transaction committed (one whose table was not handled)
     -- are stale: no other transaction's rows are visible until it commits.
     DELETE FROM history_track.rewritten AS w WHERE w.xid <> pg_current_xact_id();
+    PERFORM history_track._citus_guard_shards(false);   -- Citus (45_citus.sql): the shards' triggers stay
 END
 $$;
 

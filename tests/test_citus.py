@@ -570,7 +570,19 @@ def test_the_table_owner_cannot_drop_or_disable_a_shards_trigger_on_a_worker(coo
     coord.execute("GRANT USAGE ON SCHEMA history_track TO shard_owner")
     coord.execute("SET ROLE shard_owner")
     coord.execute("SELECT track_table('owned')")
+    # On the coordinator, as on a single node (and Citus sends nothing to the
+    # shards); Citus itself refuses them unless the session turns on
+    # citus.enable_unsafe_triggers, which anyone may.
+    coord.execute("SET citus.enable_unsafe_triggers = on")
+    for ddl, done in [
+        ("ALTER TABLE owned DISABLE TRIGGER history_track_update", "disabled"),
+        ("DROP TRIGGER history_track_update ON owned", "dropped"),
+    ]:
+        with pytest.raises(psycopg.errors.ObjectNotInPrerequisiteState) as refused:
+            coord.execute(ddl)
+        assert refused.value.diag.message_primary == f"the update history trigger of public.owned cannot be {done}"
     coord.execute("RESET ROLE")
+    coord.execute("RESET citus.enable_unsafe_triggers")
     with psycopg.connect(cluster.workers[0].conninfo(user="shard_owner"), autocommit=True) as worker:
         worker.execute("SET citus.override_table_visibility = off")
         worker.execute("SET citus.enable_manual_changes_to_shards = on")

@@ -2059,6 +2059,8 @@ BEGIN
           JOIN pg_proc AS p ON p.oid = tg.tgfoid
          WHERE p.pronamespace = 'history_track'::regnamespace AND p.proname ~ '^_t[0-9]+_'
            AND tg.tgenabled <> 'O'
+           -- (a tracked table's own triggers: _assert_triggers() says it)
+           AND NOT EXISTS (SELECT FROM history_track.tracked_relation AS r WHERE r.relation = tg.tgrelid)
          LIMIT 1;
     END IF;
     IF v_found IS NOT NULL THEN
@@ -3868,7 +3870,6 @@ BEGIN
     IF to_regclass('history_track.tracked_table') IS NULL THEN
         RETURN;
     END IF;
-    PERFORM history_track._citus_guard_shards(false);   -- Citus (45_citus.sql): the shards' triggers stay
     FOR v_table IN SELECT * FROM history_track._touched_tables() ORDER BY 1 LOOP
         IF (SELECT c.relispartition FROM pg_class AS c WHERE c.oid = v_table.table_name) THEN
             RAISE EXCEPTION 'tracked table % cannot become a partition', v_table.table_name
@@ -3924,6 +3925,7 @@ BEGIN
     -- Rows another transaction committed (one whose table was not handled)
     -- are stale: no other transaction's rows are visible until it commits.
     DELETE FROM history_track.rewritten AS w WHERE w.xid <> pg_current_xact_id();
+    PERFORM history_track._citus_guard_shards(false);   -- Citus (45_citus.sql): the shards' triggers stay
 END
 $$;
 -- from src/80_lifecycle.sql
