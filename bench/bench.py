@@ -4,6 +4,7 @@
     python3 bench/bench.py [--rows 200000] [--rounds 3] [--seconds 10] [--pg-config PATH]
     python3 bench/bench.py --reading [--reading-events 1000000,10000000]
     python3 bench/bench.py --index-costs [--rows 200000] [--rounds 5]
+    python3 bench/bench.py --citus [--rows 200000] [--rounds 3] [--citus-pg-config PATH]
 
 Starts one temporary PostgreSQL server and, in one process run, measures:
 
@@ -21,6 +22,11 @@ Starts one temporary PostgreSQL server and, in one process run, measures:
 * with --index-costs: what each index of the event table costs the tracked bulk
   insert and update (the same statements on tracked tables whose event table
   lacks one index each);
+* with --citus: bulk INSERT and UPDATE of --rows rows through the coordinator
+  of a Citus cluster (a coordinator and 2 workers on this machine,
+  history_track.cluster.TemporaryCluster; Citus built by tools/citus.py),
+  untracked and tracked tables distributed by id (32 shards), beside the same
+  statements on one server of the same PostgreSQL without Citus;
 * with --reading: reading one row's history (history_events(tbl, key => ...),
   with diffs) and one row's replay (history_as_of(..., key => ...)) from event
   tables of 1M and 10M events (--reading-events), median and 95th percentile
@@ -48,6 +54,7 @@ import psycopg
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "python"))
 os.environ.setdefault("HISTORY_TRACK_SOURCE", str(Path(__file__).resolve().parent.parent))
 
+from history_track.cluster import TemporaryCluster
 from history_track.server import TemporaryServer
 
 SHAPE = "id int PRIMARY KEY, a int NOT NULL, b text, c numeric(12,2), d timestamptz"
@@ -312,6 +319,64 @@ def reading(conn: psycopg.Connection[Any], events: int, lookups: int) -> dict[st
     return out
 
 
+def citus_bulk(conn: psycopg.Connection[Any], n: int, rounds: int, distributed: bool) -> dict[tuple[str, str], float]:
+    """Medians of bulk INSERT and UPDATE of n rows, untracked and tracked, on
+    tables distributed by id (distributed) or plain; each round on new tables
+    (a tracked distributed table refuses TRUNCATE)."""
+    times: dict[tuple[str, str], list[float]] = {}
+    for r in range(rounds):
+        order = ["untracked", "tracked"] if r % 2 == 0 else ["tracked", "untracked"]
+        for variant in order:
+            table = f"c_{variant}"
+            conn.execute(f"DROP TABLE IF EXISTS {table}, {table}_event")
+            conn.execute(f"CREATE TABLE {table} ({SHAPE})")
+            if distributed:
+                conn.execute("SELECT create_distributed_table(%s, 'id', shard_count => 32)", [table])
+            if variant == "tracked":
+                conn.execute("SELECT track_table(%s)", [table])
+            conn.execute("VACUUM ANALYZE")
+            for op, stmt in statements(variant, n).items():
+                if op == "delete":
+                    continue
+                started = time.perf_counter()
+                conn.execute(stmt.replace(f"t_{variant}", table))
+                times.setdefault((variant, op), []).append(time.perf_counter() - started)
+            if variant == "tracked":
+                recorded = conn.execute(f"SELECT count(*) FROM {table}_event").fetchone()
+                assert recorded == (2 * n,), recorded
+                conn.execute("SELECT untrack_table(%s, drop_events => true)", [table])
+        print(f"  {'citus' if distributed else 'single node'} round {r + 1}/{rounds} done", file=sys.stderr)
+    return {k: statistics.median(v) for k, v in times.items()}
+
+
+def citus_main(args: argparse.Namespace) -> int:
+    """--citus: tracked/untracked on a 3-node Citus cluster beside one node."""
+    pg_config = args.citus_pg_config or os.environ.get("HISTORY_TRACK_CITUS_PG_CONFIG")
+    if not pg_config:
+        sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tools"))
+        import citus  # tools/citus.py
+
+        pg_config = citus.build()
+    results = {}
+    with (
+        TemporaryCluster(pg_config, workers=2) as cluster,
+        psycopg.connect(cluster.coordinator.conninfo(), autocommit=True) as conn,
+    ):
+        conn.execute("CREATE EXTENSION history_track")
+        version = conn.execute("SELECT current_setting('server_version'), citus_version()").fetchone()
+        results["citus"] = citus_bulk(conn, args.rows, args.rounds, True)
+    with TemporaryServer(pg_config) as server, psycopg.connect(server.conninfo(), autocommit=True) as conn:
+        conn.execute("CREATE EXTENSION history_track")
+        results["single node"] = citus_bulk(conn, args.rows, args.rounds, False)
+    print(f"PostgreSQL {version[0]}, {version[1].split(' on ')[0]}, {args.rows} rows, {args.rounds} rounds (medians)\n")
+    print(f"{'cluster':<32}{'statement':<10}{'untracked':>11}{'tracked':>10}{'tracked/untracked':>19}")
+    for name, label in (("citus", "Citus: coordinator + 2 workers"), ("single node", "one node, no Citus")):
+        for op in ("insert", "update"):
+            u, t = results[name][("untracked", op)], results[name][("tracked", op)]
+            print(f"{label:<32}{op:<10}{u * 1000:>9.0f}ms{t * 1000:>8.0f}ms{t / u:>18.2f}x")
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=200_000)
@@ -336,7 +401,17 @@ def main() -> int:
         help="what each event-table index costs the tracked bulk insert and update",
     )
     parser.add_argument("--lookups", type=int, default=200)
+    parser.add_argument(
+        "--citus",
+        action="store_true",
+        help="only bulk INSERT/UPDATE on a Citus cluster (coordinator + 2 workers) beside one node",
+    )
+    parser.add_argument(
+        "--citus-pg-config", default=None, help="pg_config of a PostgreSQL with Citus (default: tools/citus.py)"
+    )
     args = parser.parse_args()
+    if args.citus:
+        return citus_main(args)
 
     with TemporaryServer(
         pg_config=args.pg_config,

@@ -22,10 +22,14 @@ CREATE FUNCTION history_track._context_id() RETURNS uuid
 LANGUAGE plpgsql STABLE
 AS $$
 DECLARE
-    v_hash text := pg_catalog.md5(pg_catalog.pg_postmaster_start_time()::text OPERATOR(pg_catalog.||) '/'
+    -- Citus (45_citus.sql): in a distributed transaction, its cluster-wide id and start instead.
+    v_citus record := history_track._citus_transaction();
+    v_hash text := pg_catalog.md5(COALESCE(v_citus.key,
+                                  pg_catalog.pg_postmaster_start_time()::text OPERATOR(pg_catalog.||) '/'
                                   OPERATOR(pg_catalog.||) pg_catalog.current_database()::text OPERATOR(pg_catalog.||) '/'
-                                  OPERATOR(pg_catalog.||) pg_catalog.pg_current_xact_id()::text);
-    v_ms   bigint := pg_catalog.floor(pg_catalog.date_part('epoch', pg_catalog.now()) OPERATOR(pg_catalog.*) 1000)::bigint;
+                                  OPERATOR(pg_catalog.||) pg_catalog.pg_current_xact_id()::text));
+    v_ms   bigint := pg_catalog.floor(pg_catalog.date_part('epoch', COALESCE(v_citus.started, pg_catalog.now()))
+                                      OPERATOR(pg_catalog.*) 1000)::bigint;
 BEGIN
     RETURN (pg_catalog.lpad(pg_catalog.to_hex(v_ms), 12, '0') OPERATOR(pg_catalog.||) '7'
             OPERATOR(pg_catalog.||) pg_catalog.substr(v_hash, 1, 3)
@@ -195,6 +199,7 @@ BEGIN
     v_merged := COALESCE((history_track._context()).context, '{}'::jsonb) || metadata;
     PERFORM history_track._assert_context_size(octet_length(v_merged::text));
     PERFORM set_config('history_track.context', v_merged::text, true);
+    PERFORM history_track._citus_set_context(v_merged::text);   -- Citus (45_citus.sql): to the other nodes too
     RETURN history_track._context_id();
 END
 $$;

@@ -370,12 +370,15 @@ BEGIN
         v_stmt := CASE WHEN p_operation = 'truncate' AND p_partitioned
                        THEN history_track._truncate_dispatch_sql(p_table, v_label, p_relations)
                        ELSE history_track._tracker_sql(p_table, v_label, p_operation) END;
+        -- Citus (45_citus.sql): on a distributed table, the statement as each shard runs it.
+        v_stmt := history_track._citus_statement(p_table, p_operation, v_stmt);
         IF v_stmt IS NOT NULL THEN    -- NULL: no partition holds rows yet
             v_body := v_body || '    ' || v_stmt || E';\n';
         END IF;
         IF p_operation = 'update' THEN
             v_single := v_single || '    '
-                        || history_track._tracker_sql(p_table, v_label, p_operation, false, NULL, true) || E';\n';
+                        || history_track._citus_statement(p_table, p_operation,   -- Citus (45_citus.sql), as above
+                               history_track._tracker_sql(p_table, v_label, p_operation, false, NULL, true)) || E';\n';
         END IF;
     END LOOP;
     RETURN CASE WHEN p_operation = 'update' THEN history_track._update_body_sql(v_single, v_body) ELSE v_body END;

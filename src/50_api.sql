@@ -20,6 +20,7 @@ BEGIN
                   HINT = format('Pass the table, e.g. %s(''orders'').', p_call);
     END IF;
     PERFORM history_track._assert_owner(p_table);
+    PERFORM history_track._citus_begin(p_table, p_call);   -- Citus (45_citus.sql): what it refuses, settings
     IF NOT p_lock THEN
         RETURN;
     END IF;
@@ -476,6 +477,7 @@ BEGIN
         END IF;
     END IF;
 
+    PERFORM history_track._citus_distribute_event_table(p_table, v_table.event_table);   -- Citus (45_citus.sql)
     PERFORM history_track._generate(p_table);
     PERFORM history_track._warn_subscribed(p_table);
     IF p_baseline THEN

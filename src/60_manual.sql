@@ -155,6 +155,7 @@ DECLARE
     v_id       bigint;
     v_acting   bigint;
 BEGIN
+    PERFORM history_track._citus_refuse(tbl, 'record_history_event()');   -- Citus (45_citus.sql)
     IF tbl IS NULL OR key IS NULL THEN
         RAISE EXCEPTION 'tbl and key must not be NULL'
             USING ERRCODE = 'null_value_not_allowed',
@@ -287,6 +288,7 @@ LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
+    PERFORM history_track._citus_refuse(p_table, 'a baseline');   -- Citus (45_citus.sql)
     EXECUTE format('LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE', history_track._qualified(p_table));
     RETURN history_track._record_gone(p_table)
            + history_track._record_rows(p_table, 'BASELINE',
@@ -318,6 +320,8 @@ BEGIN
     IF NOT history_track._has_default_trackers(p_table) THEN
         RETURN 0::bigint;   -- nothing replays
     END IF;
+    -- Citus (45_citus.sql): its planner cannot run this comparison on a distributed table.
+    PERFORM history_track._citus_refuse(p_table, 'an ALTER TABLE that changes values without DML (or adds a column)');
     SELECT * INTO v_cols FROM history_track._recorded_lists(p_table, 'pgh_t');
     EXECUTE format(
         E'WITH pgh_r AS MATERIALIZED (%1$s)\n'

@@ -49,13 +49,16 @@ $$;
 --   'events'  each row's event, as the event table holds it (trusted types:
 --             what code running with history_track's privileges may read);
 --   'ids'     the pgh_id of each row's event (what prune_history() keeps).
-CREATE FUNCTION history_track._replay_sql(p_table regclass, p_one_key boolean, p_output text DEFAULT 'table') RETURNS text
+-- p_source: the relation to read the events from, if not the event table
+-- (Citus: _citus_events()).
+CREATE FUNCTION history_track._replay_sql(p_table regclass, p_one_key boolean, p_output text DEFAULT 'table',
+                                          p_source text DEFAULT NULL) RETURNS text
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     v_table history_track.tracked_table := history_track._tracked(p_table);
-    v_event text := history_track._qualified(v_table.event_table);
+    v_event text := COALESCE(p_source, history_track._qualified(v_table.event_table));
     v_cols  text;
 BEGIN
     IF p_output = 'table' THEN
@@ -106,7 +109,9 @@ $$;
 
 CREATE FUNCTION @extschema@.history_as_of(tbl anyelement, ts timestamptz, key text DEFAULT NULL)
 RETURNS SETOF anyelement
-LANGUAGE plpgsql STABLE
+-- VOLATILE: on Citus, the events are first copied from the shards into a
+-- temporary table (_citus_events()), which the replay must then see.
+LANGUAGE plpgsql VOLATILE
 -- SECURITY INVOKER: the event table is read with the caller's privileges.
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -133,7 +138,8 @@ BEGIN
                   HINT = format('Add them with SELECT track_table(%L); history is complete from then on (baseline => true records the rows '
                                 'as they are).', v_rel::text);
     END IF;
-    RETURN QUERY EXECUTE history_track._replay_sql(v_rel, key IS NOT NULL)
+    -- Citus (45_citus.sql): a distributed table's events from one shard (key) or all.
+    RETURN QUERY EXECUTE history_track._replay_sql(v_rel, key IS NOT NULL, 'table', history_track._citus_events(v_rel, key, NULL))
         USING ts, history_track._state_labels(), key;
 END
 $$;
@@ -258,7 +264,8 @@ CREATE FUNCTION @extschema@.history_events(
     data           jsonb,
     diff           jsonb
 )
-LANGUAGE plpgsql STABLE
+-- VOLATILE: see history_as_of.
+LANGUAGE plpgsql VOLATILE
 -- SECURITY INVOKER: an event table is read only as the caller may read it.
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -290,9 +297,14 @@ BEGIN
            AND has_table_privilege(t.event_table, 'SELECT')
          ORDER BY t.event_table::text
     LOOP
-        v_event := history_track._qualified(v_table.event_table);
+        -- Citus (45_citus.sql): a distributed table's events of one shard (key), of a context's rows, or all.
+        v_event := COALESCE(history_track._citus_events(v_table.table_name, v_key, v_context),
+                            history_track._qualified(v_table.event_table));
         v_where := '{}';
-        IF v_context IS NOT NULL THEN
+        IF v_context IS NOT NULL AND history_track._citus_distributed(v_table.table_name) THEN
+            -- Citus (45_citus.sql): each node's events carry its own time; an index on the id finds them.
+            v_where := v_where || 'pgh_e.pgh_context_id = $2'::text;
+        ELSIF v_context IS NOT NULL THEN
             -- A context id carries its transaction's start time, which is
             -- every one of its events' pgh_created_at: the BRIN index finds them.
             v_where := v_where || ARRAY[
@@ -337,7 +349,8 @@ RETURNS TABLE (
     pgh_context    jsonb,
     data           jsonb
 )
-LANGUAGE sql STABLE
+-- VOLATILE: see history_as_of.
+LANGUAGE sql VOLATILE
 -- SECURITY INVOKER: history_events reads what the caller may read.
 SET search_path = pg_catalog, pg_temp
 AS $$

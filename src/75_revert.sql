@@ -28,6 +28,7 @@ DECLARE
     v_insert  name[];
     v_set     name[];
 BEGIN
+    PERFORM history_track._citus_refuse(p_table, 'a revert');   -- Citus (45_citus.sql)
     v_table := history_track._readable(p_table, 'a revert', current_user);
     IF NOT history_track._has_default_trackers(p_table) THEN
         RAISE EXCEPTION 'table % cannot be reverted: it does not have all three default trackers', p_table

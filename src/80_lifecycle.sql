@@ -280,6 +280,7 @@ BEGIN
     END IF;
     v_acting := history_track._enter();
     PERFORM history_track._sql_drop();
+    PERFORM history_track._citus_guard_shards(true);   -- Citus (45_citus.sql): the shards' triggers stay
     PERFORM history_track._leave(v_acting);
 END
 $$;
@@ -516,6 +517,7 @@ BEGIN
     -- Rows another transaction committed (one whose table was not handled)
     -- are stale: no other transaction's rows are visible until it commits.
     DELETE FROM history_track.rewritten AS w WHERE w.xid <> pg_current_xact_id();
+    PERFORM history_track._citus_guard_shards(false);   -- Citus (45_citus.sql): the shards' triggers stay
 END
 $$;
 

@@ -49,10 +49,32 @@ EXPLAINED = {
         "creates the condition function through EXECUTE",
     ("history_track._parse_condition(regclass,text,regtype,text)", "performance", "routine is marked as VOLATILE, should be STABLE"):
         "creates the caller's temporary function through EXECUTE",
+    ("history_track._citus_events(regclass,text,uuid)", "performance", "routine is marked as VOLATILE, should be STABLE"):
+        "copies a distributed table's events into a temporary table through EXECUTE",
+    ("history_as_of(anyelement,timestamp with time zone,text)", "security", "text type variable is not sanitized"):
+        "_replay_sql() of the catalog reads _citus_events()' temporary table, named by %I of the table id; the key is a parameter",
     # RETURN QUERY EXECUTE fills the OUT columns, which plpgsql_check does not follow.
     **{(HISTORY_EVENTS, "warning extra", f'OUT variable "{col}" is maybe unmodified'): "RETURN QUERY EXECUTE"
        for col in ["table_name", "pgh_id", "pgh_created_at", "pgh_label", "pgh_operation", "pgh_obj_id",
                    "pgh_context_id", "pgh_context", "data", "diff"]},
+}
+
+
+# Citus' catalogs and functions (src/45_citus.sql) exist only where the citus
+# extension is installed: reached through EXECUTE of constant text, which
+# plpgsql_check checks, and run only when it is (_citus_installed()). The only
+# errors allowed, here where Citus is not; tests/test_citus.py runs them.
+CITUS_ONLY = {
+    (fn, "error", message)
+    for fn, message in [
+        ("history_track._citus_table(regclass)", 'relation "pg_catalog.pg_dist_partition" does not exist'),
+        ("history_track._citus_statement(regclass,text,text)", 'relation "pg_catalog.pg_dist_shard" does not exist'),
+        ("history_track._citus_transaction()", "function pg_catalog.get_current_transaction_id() does not exist"),
+        ("history_track._citus_distribute_event_table(regclass,regclass)",
+         "function pg_catalog.create_distributed_table(regclass, text, colocate_with => text) does not exist"),
+        ("history_track._citus_set_context(text)",
+         "function pg_catalog.create_intermediate_result(unknown, unknown) does not exist"),
+    ]
 }
 
 
@@ -84,8 +106,8 @@ def test_plpgsql_check_finds_nothing_unexplained(conn):
          WHERE prolang = (SELECT oid FROM pg_language WHERE lanname = 'plpgsql')
            AND pronamespace IN ('history_track'::regnamespace, 'public'::regnamespace)""", [GENERATED])[0]
     assert checked[0] == 4 and checked[1] > 40   # the generated trigger functions are among them
-    unexplained = [f for f in found if (f[0], f[1], f[2]) not in EXPLAINED]
+    unexplained = [f for f in found if (f[0], f[1], f[2]) not in EXPLAINED and (f[0], f[1], f[2]) not in CITUS_ONLY]
     assert unexplained == [], "\n".join(map(repr, unexplained))
-    assert not [f for f in found if f[1] == "error"]
+    assert not [f for f in found if f[1] == "error" and (f[0], f[1], f[2]) not in CITUS_ONLY]
     # The allowlist holds no finding that has gone away.
-    assert {(f[0], f[1], f[2]) for f in found} == set(EXPLAINED)
+    assert {(f[0], f[1], f[2]) for f in found} == set(EXPLAINED) | CITUS_ONLY

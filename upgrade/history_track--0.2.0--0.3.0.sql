@@ -759,10 +759,14 @@ CREATE OR REPLACE FUNCTION history_track._context_id() RETURNS uuid
 LANGUAGE plpgsql STABLE
 AS $$
 DECLARE
-    v_hash text := pg_catalog.md5(pg_catalog.pg_postmaster_start_time()::text OPERATOR(pg_catalog.||) '/'
+    -- Citus (45_citus.sql): in a distributed transaction, its cluster-wide id and start instead.
+    v_citus record := history_track._citus_transaction();
+    v_hash text := pg_catalog.md5(COALESCE(v_citus.key,
+                                  pg_catalog.pg_postmaster_start_time()::text OPERATOR(pg_catalog.||) '/'
                                   OPERATOR(pg_catalog.||) pg_catalog.current_database()::text OPERATOR(pg_catalog.||) '/'
-                                  OPERATOR(pg_catalog.||) pg_catalog.pg_current_xact_id()::text);
-    v_ms   bigint := pg_catalog.floor(pg_catalog.date_part('epoch', pg_catalog.now()) OPERATOR(pg_catalog.*) 1000)::bigint;
+                                  OPERATOR(pg_catalog.||) pg_catalog.pg_current_xact_id()::text));
+    v_ms   bigint := pg_catalog.floor(pg_catalog.date_part('epoch', COALESCE(v_citus.started, pg_catalog.now()))
+                                      OPERATOR(pg_catalog.*) 1000)::bigint;
 BEGIN
     RETURN (pg_catalog.lpad(pg_catalog.to_hex(v_ms), 12, '0') OPERATOR(pg_catalog.||) '7'
             OPERATOR(pg_catalog.||) pg_catalog.substr(v_hash, 1, 3)
@@ -908,6 +912,7 @@ BEGIN
     v_merged := COALESCE((history_track._context()).context, '{}'::jsonb) || metadata;
     PERFORM history_track._assert_context_size(octet_length(v_merged::text));
     PERFORM set_config('history_track.context', v_merged::text, true);
+    PERFORM history_track._citus_set_context(v_merged::text);   -- Citus (45_citus.sql): to the other nodes too
     RETURN history_track._context_id();
 END
 $$;
@@ -1592,12 +1597,15 @@ BEGIN
         v_stmt := CASE WHEN p_operation = 'truncate' AND p_partitioned
                        THEN history_track._truncate_dispatch_sql(p_table, v_label, p_relations)
                        ELSE history_track._tracker_sql(p_table, v_label, p_operation) END;
+        -- Citus (45_citus.sql): on a distributed table, the statement as each shard runs it.
+        v_stmt := history_track._citus_statement(p_table, p_operation, v_stmt);
         IF v_stmt IS NOT NULL THEN    -- NULL: no partition holds rows yet
             v_body := v_body || '    ' || v_stmt || E';\n';
         END IF;
         IF p_operation = 'update' THEN
             v_single := v_single || '    '
-                        || history_track._tracker_sql(p_table, v_label, p_operation, false, NULL, true) || E';\n';
+                        || history_track._citus_statement(p_table, p_operation,   -- Citus (45_citus.sql), as above
+                               history_track._tracker_sql(p_table, v_label, p_operation, false, NULL, true)) || E';\n';
         END IF;
     END LOOP;
     RETURN CASE WHEN p_operation = 'update' THEN history_track._update_body_sql(v_single, v_body) ELSE v_body END;
@@ -1777,6 +1785,319 @@ BEGIN
     END IF;
 END
 $$;
+-- from src/45_citus.sql
+CREATE OR REPLACE FUNCTION history_track._citus_installed() RETURNS boolean
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT EXISTS (SELECT FROM pg_extension AS e WHERE e.extname = 'citus')
+$$;
+-- from src/45_citus.sql
+CREATE OR REPLACE FUNCTION history_track._citus_table(p_table regclass, OUT method "char", OUT dist_column name,
+                                           OUT colocation integer, OUT model "char")
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF NOT history_track._citus_installed() THEN
+        RETURN;
+    END IF;
+    EXECUTE 'SELECT p.partmethod, pg_catalog.column_to_column_name(p.logicalrelid, p.partkey)::name, p.colocationid, p.repmodel'
+            ' FROM pg_catalog.pg_dist_partition AS p WHERE p.logicalrelid = $1'
+       INTO method, dist_column, colocation, model
+      USING p_table;
+END
+$$;
+-- from src/45_citus.sql
+CREATE OR REPLACE FUNCTION history_track._citus_refuse(p_table regclass, p_what text) RETURNS void
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF history_track._citus_distributed(p_table) THEN
+        RAISE EXCEPTION '% is not supported on distributed table %', p_what, p_table
+            USING ERRCODE = 'feature_not_supported',
+                  DETAIL = 'history_track records and reads the history of Citus distributed tables, but does not rewrite it or '
+                           'their rows.',
+                  HINT = 'See doc/scale-out.md for what history_track supports on Citus.';
+    END IF;
+END
+$$;
+-- from src/45_citus.sql
+CREATE OR REPLACE FUNCTION history_track._citus_distributed(p_table regclass) RETURNS boolean
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT COALESCE((SELECT c.method = 'h' FROM history_track._citus_table(p_table) AS c), false)
+$$;
+-- from src/45_citus.sql
+CREATE OR REPLACE FUNCTION history_track._citus_begin(p_table regclass, p_call text) RETURNS void
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_citus record := history_track._citus_table(p_table);
+BEGIN
+    IF v_citus.method IS NULL THEN
+        RETURN;
+    END IF;
+    IF v_citus.model = 't' THEN
+        RAISE EXCEPTION 'history_track cannot track reference table %', p_table
+            USING ERRCODE = 'feature_not_supported',
+                  DETAIL = 'A write to a reference table runs on every node, so its triggers would record each change once per node.',
+                  HINT = 'Track a hash-distributed table (create_distributed_table), or a table Citus does not manage.';
+    ELSIF v_citus.method <> 'h' THEN
+        RAISE EXCEPTION 'history_track cannot track %: Citus manages it as a % table', p_table,
+                        CASE WHEN v_citus.colocation = 0 THEN 'local' ELSE 'single-shard (schema-based sharding)' END
+            USING ERRCODE = 'feature_not_supported',
+                  DETAIL = 'history_track records hash-distributed tables shard by shard; local and single-shard Citus tables are '
+                           'not supported.',
+                  HINT = 'Track a hash-distributed table (create_distributed_table(tbl, column)), or a table Citus does not manage.';
+    END IF;
+    IF p_call IN ('prune_history', 'start_hash_chain') THEN
+        PERFORM history_track._citus_refuse(p_table, p_call || '()');
+    END IF;
+    PERFORM set_config('citus.enable_unsafe_triggers', 'on', true);
+    IF current_setting('citus.multi_shard_modify_mode') <> 'sequential' THEN
+        PERFORM set_config('citus.multi_shard_modify_mode', 'sequential', true);
+    END IF;
+END
+$$;
+-- from src/45_citus.sql
+CREATE OR REPLACE FUNCTION history_track._citus_distribute_event_table(p_table regclass, p_event regclass) RETURNS void
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_citus record := history_track._citus_table(p_table);
+    v_event record := history_track._citus_table(p_event);
+    v_pkey  name;
+BEGIN
+    IF v_citus.method IS DISTINCT FROM 'h' THEN
+        RETURN;
+    END IF;
+    IF v_event.method IS NOT NULL THEN
+        IF v_event.method = 'h' AND v_event.colocation = v_citus.colocation AND v_event.dist_column = v_citus.dist_column THEN
+            RETURN;
+        END IF;
+        RAISE EXCEPTION 'event table % of % is not colocated with it', p_event, p_table
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  DETAIL = format('The event table must be distributed by %I in the colocation group of %s.', v_citus.dist_column,
+                                  p_table),
+                  HINT = 'Colocate it again: SELECT update_distributed_table_colocation(event_table, colocate_with => table).';
+    END IF;
+    IF NOT EXISTS (SELECT FROM pg_attribute AS a
+                    WHERE a.attrelid = p_event AND a.attname = v_citus.dist_column AND NOT a.attisdropped) THEN
+        RAISE EXCEPTION 'the distribution column "%" of % must be recorded', v_citus.dist_column, p_table
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = 'The event table is distributed by the same column as the table, so that every shard''s history is '
+                           'on the shard''s node.',
+                  HINT = 'Keep it in the history: do not leave it out of columns, nor name it in exclude.';
+    END IF;
+    SELECT c.conname INTO v_pkey FROM pg_constraint AS c WHERE c.conrelid = p_event AND c.contype = 'p';
+    EXECUTE format('ALTER TABLE %s DROP CONSTRAINT %I, ADD PRIMARY KEY (pgh_id, %I)',
+                   history_track._qualified(p_event), v_pkey, v_citus.dist_column);
+    -- A context's events are found by its id on every shard (history_events):
+    -- the time a context id carries is the distributed transaction's, not
+    -- the time each node wrote its events.
+    EXECUTE format('CREATE INDEX ON %s (pgh_context_id) WHERE pgh_context_id IS NOT NULL', history_track._qualified(p_event));
+    EXECUTE 'SELECT pg_catalog.create_distributed_table($1, $2, colocate_with => $3)'
+      USING p_event, v_citus.dist_column::text, history_track._qualified(p_table);
+END
+$$;
+-- from src/45_citus.sql
+CREATE OR REPLACE FUNCTION history_track._citus_event_id(v bigint) RETURNS bigint
+LANGUAGE sql VOLATILE
+AS $$
+    SELECT ((pg_catalog.floor(pg_catalog.date_part('epoch', pg_catalog.clock_timestamp()) OPERATOR(pg_catalog.*) 1000)::bigint
+             OPERATOR(pg_catalog.-) 1577836800000) OPERATOR(pg_catalog.<<) 22)
+           OPERATOR(pg_catalog.|) (((v OPERATOR(pg_catalog.>>) 48) OPERATOR(pg_catalog.&) 63) OPERATOR(pg_catalog.<<) 16)
+           OPERATOR(pg_catalog.|) (v OPERATOR(pg_catalog.&) 65535)
+$$;
+-- from src/45_citus.sql
+CREATE OR REPLACE FUNCTION history_track._citus_statement(p_table regclass, p_operation text, p_stmt text) RETURNS text
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_event    regclass := (history_track._tracked(p_table)).event_table;
+    v_parts    text[];
+    v_seq      text;
+    v_branches text;
+BEGIN
+    IF NOT history_track._citus_distributed(p_table) THEN
+        RETURN p_stmt;
+    ELSIF p_operation = 'truncate' THEN
+        -- Citus fires TRUNCATE triggers on the distributed table only, on the
+        -- node the TRUNCATE was issued on: its events would be numbered there,
+        -- out of the order of the shards' own events. Refused; DELETE is recorded.
+        RETURN format(E'RAISE EXCEPTION ''TRUNCATE of tracked distributed table %% is not supported'', %L\n'
+                      '        USING ERRCODE = ''feature_not_supported'',\n'
+                      '              DETAIL = ''Citus runs TRUNCATE triggers on the distributed table, not on its shards.'',\n'
+                      '              HINT = %L',
+                      p_table::text, format('DELETE FROM %s; is recorded shard by shard.', p_table));
+    END IF;
+    -- INSERT INTO <event table> (<columns>) <query>: the column list may hold
+    -- quoted names, with any character in them.
+    v_parts := regexp_match(p_stmt, '^INSERT INTO (\S+)\s*\(((?:[^()"]|"(?:[^"]|"")*")*)\)\s*(SELECT\M.*)$');
+    -- ... and the query's select list, up to its FROM (the first line that starts with FROM).
+    v_parts := v_parts[1:2] || regexp_match(v_parts[3], '^(SELECT\M.*?)(\n\s*FROM\M.*)$');
+    IF cardinality(v_parts) IS DISTINCT FROM 4 OR v_parts[1] <> history_track._qualified(v_event) THEN
+        RAISE EXCEPTION 'history_track cannot write the % statement of % for Citus shards', p_operation, p_table
+            USING ERRCODE = 'internal_error',
+                  DETAIL = format('It does not read INSERT INTO %s (...) SELECT ...: %s', history_track._qualified(v_event),
+                                  left(p_stmt, 200));
+    END IF;
+    v_seq := pg_get_serial_sequence(history_track._qualified(v_event), 'pgh_id');
+    EXECUTE $sql$
+        SELECT string_agg(format(E'%s TG_TABLE_NAME = %L THEN\n'
+                                  '        INSERT INTO %s\n'
+                                  '            (%s, pgh_id)\n'
+                                  '    %s, history_track._citus_event_id(pg_catalog.nextval(%L::pg_catalog.regclass))%s;',
+                                  CASE WHEN s.n = 1 THEN 'IF' ELSE 'ELSIF' END, s.shard[cardinality(s.shard)],
+                                  format('%I.%I', n.nspname, s.event_shard[cardinality(s.event_shard)]), $3, $5, $4, $6),
+                          E'\n    ' ORDER BY s.n)
+          FROM (SELECT pg_catalog.parse_ident(pg_catalog.shard_name(t.logicalrelid, t.shardid)) AS shard,
+                       pg_catalog.parse_ident(pg_catalog.shard_name(e.logicalrelid, e.shardid)) AS event_shard,
+                       row_number() OVER (ORDER BY t.shardminvalue::bigint) AS n
+                  FROM pg_catalog.pg_dist_shard AS t
+                  JOIN pg_catalog.pg_dist_shard AS e ON e.logicalrelid = $2 AND e.shardminvalue = t.shardminvalue
+                 WHERE t.logicalrelid = $1) AS s
+         CROSS JOIN pg_catalog.pg_namespace AS n
+         WHERE n.oid = (SELECT c.relnamespace FROM pg_catalog.pg_class AS c WHERE c.oid = $2)
+    $sql$ INTO v_branches USING p_table, v_event, v_parts[2], v_seq,
+                                replace(v_parts[3], format('pg_catalog.nextval(%L::pg_catalog.regclass)', v_seq),
+                                        format('history_track._citus_event_id(pg_catalog.nextval(%L::pg_catalog.regclass))', v_seq)),
+                                v_parts[4];
+    RETURN v_branches
+        || E'\n    ELSE\n        RAISE EXCEPTION ''history_track: % is not a shard of %'', TG_TABLE_NAME, '
+        || quote_literal(history_track._qualified(p_table))
+        || E'\n            USING ERRCODE = ''object_not_in_prerequisite_state'','
+        || E'\n                  HINT = '
+        || quote_literal(format('Its shards changed (a shard split): track the table again, SELECT track_table(%L), to have its '
+                                'triggers written again.', p_table::text))
+        || E';\n    END IF';
+END
+$$;
+-- from src/45_citus.sql
+CREATE OR REPLACE FUNCTION history_track._citus_transaction(OUT key text, OUT started timestamptz)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_id record;
+BEGIN
+    IF current_setting('citus.version', true) IS NULL OR NOT history_track._citus_installed() THEN
+        RETURN;
+    END IF;
+    EXECUTE 'SELECT t.initiator_node_identifier, t.transaction_number, t.transaction_stamp'
+            ' FROM pg_catalog.get_current_transaction_id() AS t'
+       INTO v_id;
+    IF v_id.transaction_number <> 0 THEN
+        key := format('citus/%s/%s/%s', v_id.initiator_node_identifier, v_id.transaction_number, v_id.transaction_stamp);
+        started := v_id.transaction_stamp;
+    END IF;
+END
+$$;
+-- from src/45_citus.sql
+CREATE OR REPLACE FUNCTION history_track._citus_set_context(p_context text) RETURNS void
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_mode text;
+BEGIN
+    IF current_setting('citus.version', true) IS NULL OR NOT history_track._citus_installed() THEN
+        RETURN;
+    END IF;
+    IF (history_track._citus_transaction()).key IS NULL THEN
+        EXECUTE 'SELECT pg_catalog.create_intermediate_result(''history_track_context'', ''SELECT WHERE false'')';
+    END IF;
+    v_mode := current_setting('citus.propagate_set_commands');
+    PERFORM set_config('citus.propagate_set_commands', 'local', true);
+    EXECUTE format('SET LOCAL history_track.context = %L', p_context);
+    PERFORM set_config('citus.propagate_set_commands', v_mode, true);
+END
+$$;
+-- from src/45_citus.sql
+CREATE OR REPLACE FUNCTION history_track._citus_events(p_table regclass, p_key text, p_context uuid) RETURNS text
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_citus  record := history_track._citus_table(p_table);
+    v_table  history_track.tracked_table;
+    v_keys   name[];
+    v_copy   text;
+    v_event  text;
+    v_type   text;
+BEGIN
+    IF v_citus.method IS DISTINCT FROM 'h' THEN
+        RETURN NULL;
+    END IF;
+    v_table := history_track._tracked(p_table);
+    v_event := history_track._qualified(v_table.event_table);
+    v_copy := format('pg_temp.%I', 'pgh_citus_events_' || v_table.table_id);
+    EXECUTE format('DROP TABLE IF EXISTS %s', v_copy);
+    EXECUTE format('CREATE TEMPORARY TABLE %s ON COMMIT DROP AS SELECT * FROM %s WITH NO DATA', v_copy, v_event);
+    IF p_key IS NOT NULL THEN
+        -- The distribution column's value, from the key as history_events()
+        -- and history_as_of() take it (_key_match_sql), cast to the column's
+        -- type in the event table (a trusted type, see _stored_type).
+        v_keys := history_track._key_columns(p_table);
+        SELECT format_type(a.atttypid, a.atttypmod) INTO v_type
+          FROM pg_attribute AS a WHERE a.attrelid = v_table.event_table AND a.attname = v_citus.dist_column;
+        EXECUTE format('INSERT INTO %s SELECT * FROM %s AS pgh_e WHERE pgh_e.%I = %s', v_copy, v_event, v_citus.dist_column,
+                       CASE WHEN cardinality(v_keys) = 1 THEN format('$1::%s', v_type)
+                            ELSE format('($1::pg_catalog.jsonb ->> %s)::%s',
+                                        array_position(v_keys, v_citus.dist_column) - 1, v_type) END)
+          USING p_key;
+    ELSIF p_context IS NOT NULL THEN
+        EXECUTE format('INSERT INTO %1$s SELECT * FROM %2$s AS pgh_e WHERE pgh_e.%3$I IN '
+                       '(SELECT pgh_c.%3$I FROM %2$s AS pgh_c WHERE pgh_c.pgh_context_id = $1)',
+                       v_copy, v_event, v_citus.dist_column)
+          USING p_context;
+    ELSE
+        EXECUTE format('INSERT INTO %s SELECT * FROM %s', v_copy, v_event);
+    END IF;
+    EXECUTE format('CREATE INDEX ON %s (pgh_obj_id, pgh_id)', v_copy);
+    EXECUTE format('ANALYZE %s', v_copy);
+    RETURN v_copy;
+END
+$$;
+-- from src/45_citus.sql
+CREATE OR REPLACE FUNCTION history_track._citus_guard_shards(p_dropped boolean) RETURNS void
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_found text;
+BEGIN
+    IF NOT history_track._citus_installed() OR current_setting('application_name') LIKE 'citus\_internal%' THEN
+        RETURN;
+    END IF;
+    IF p_dropped THEN
+        SELECT d.object_identity INTO v_found FROM pg_event_trigger_dropped_objects() AS d
+         WHERE d.object_type = 'trigger' AND d.original
+           AND d.object_identity ~ '^history_track_(insert|update|delete)_[0-9]+ on ';
+    ELSE
+        SELECT format('%s on %s', tg.tgname, tg.tgrelid::regclass) INTO v_found
+          FROM pg_trigger AS tg
+          JOIN pg_proc AS p ON p.oid = tg.tgfoid
+         WHERE p.pronamespace = 'history_track'::regnamespace AND p.proname ~ '^_t[0-9]+_'
+           AND tg.tgenabled <> 'O'
+           -- (a tracked table's own triggers: _assert_triggers() says it)
+           AND NOT EXISTS (SELECT FROM history_track.tracked_relation AS r WHERE r.relation = tg.tgrelid)
+         LIMIT 1;
+    END IF;
+    IF v_found IS NOT NULL THEN
+        RAISE EXCEPTION 'the history trigger % of a shard cannot be %', v_found, CASE WHEN p_dropped THEN 'dropped' ELSE 'disabled' END
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  DETAIL = 'Its table is tracked: every write on its shards must be recorded.',
+                  HINT = 'To stop recording, call untrack_table() on the coordinator.';
+    END IF;
+END
+$$;
 -- from src/50_api.sql
 CREATE OR REPLACE FUNCTION history_track._begin_change(p_table regclass, p_call text, p_lock boolean DEFAULT true) RETURNS void
 LANGUAGE plpgsql VOLATILE
@@ -1789,6 +2110,7 @@ BEGIN
                   HINT = format('Pass the table, e.g. %s(''orders'').', p_call);
     END IF;
     PERFORM history_track._assert_owner(p_table);
+    PERFORM history_track._citus_begin(p_table, p_call);   -- Citus (45_citus.sql): what it refuses, settings
     IF NOT p_lock THEN
         RETURN;
     END IF;
@@ -2218,6 +2540,7 @@ BEGIN
         END IF;
     END IF;
 
+    PERFORM history_track._citus_distribute_event_table(p_table, v_table.event_table);   -- Citus (45_citus.sql)
     PERFORM history_track._generate(p_table);
     PERFORM history_track._warn_subscribed(p_table);
     IF p_baseline THEN
@@ -2498,6 +2821,7 @@ DECLARE
     v_id       bigint;
     v_acting   bigint;
 BEGIN
+    PERFORM history_track._citus_refuse(tbl, 'record_history_event()');   -- Citus (45_citus.sql)
     IF tbl IS NULL OR key IS NULL THEN
         RAISE EXCEPTION 'tbl and key must not be NULL'
             USING ERRCODE = 'null_value_not_allowed',
@@ -2622,6 +2946,7 @@ LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
+    PERFORM history_track._citus_refuse(p_table, 'a baseline');   -- Citus (45_citus.sql)
     EXECUTE format('LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE', history_track._qualified(p_table));
     RETURN history_track._record_gone(p_table)
            + history_track._record_rows(p_table, 'BASELINE',
@@ -2647,6 +2972,8 @@ BEGIN
     IF NOT history_track._has_default_trackers(p_table) THEN
         RETURN 0::bigint;   -- nothing replays
     END IF;
+    -- Citus (45_citus.sql): its planner cannot run this comparison on a distributed table.
+    PERFORM history_track._citus_refuse(p_table, 'an ALTER TABLE that changes values without DML (or adds a column)');
     SELECT * INTO v_cols FROM history_track._recorded_lists(p_table, 'pgh_t');
     EXECUTE format(
         E'WITH pgh_r AS MATERIALIZED (%1$s)\n'
@@ -2682,13 +3009,14 @@ BEGIN
 END
 $$;
 -- from src/70_read.sql
-CREATE OR REPLACE FUNCTION history_track._replay_sql(p_table regclass, p_one_key boolean, p_output text DEFAULT 'table') RETURNS text
+CREATE OR REPLACE FUNCTION history_track._replay_sql(p_table regclass, p_one_key boolean, p_output text DEFAULT 'table',
+                                          p_source text DEFAULT NULL) RETURNS text
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     v_table history_track.tracked_table := history_track._tracked(p_table);
-    v_event text := history_track._qualified(v_table.event_table);
+    v_event text := COALESCE(p_source, history_track._qualified(v_table.event_table));
     v_cols  text;
 BEGIN
     IF p_output = 'table' THEN
@@ -2739,7 +3067,9 @@ $$;
 -- from src/70_read.sql
 CREATE OR REPLACE FUNCTION @extschema@.history_as_of(tbl anyelement, ts timestamptz, key text DEFAULT NULL)
 RETURNS SETOF anyelement
-LANGUAGE plpgsql STABLE
+
+
+LANGUAGE plpgsql VOLATILE
 
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -2766,7 +3096,8 @@ BEGIN
                   HINT = format('Add them with SELECT track_table(%L); history is complete from then on (baseline => true records the rows '
                                 'as they are).', v_rel::text);
     END IF;
-    RETURN QUERY EXECUTE history_track._replay_sql(v_rel, key IS NOT NULL)
+    -- Citus (45_citus.sql): a distributed table's events from one shard (key) or all.
+    RETURN QUERY EXECUTE history_track._replay_sql(v_rel, key IS NOT NULL, 'table', history_track._citus_events(v_rel, key, NULL))
         USING ts, history_track._state_labels(), key;
 END
 $$;
@@ -2870,7 +3201,8 @@ CREATE OR REPLACE FUNCTION @extschema@.history_events(
     data           jsonb,
     diff           jsonb
 )
-LANGUAGE plpgsql STABLE
+
+LANGUAGE plpgsql VOLATILE
 
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -2902,9 +3234,14 @@ BEGIN
            AND has_table_privilege(t.event_table, 'SELECT')
          ORDER BY t.event_table::text
     LOOP
-        v_event := history_track._qualified(v_table.event_table);
+        -- Citus (45_citus.sql): a distributed table's events of one shard (key), of a context's rows, or all.
+        v_event := COALESCE(history_track._citus_events(v_table.table_name, v_key, v_context),
+                            history_track._qualified(v_table.event_table));
         v_where := '{}';
-        IF v_context IS NOT NULL THEN
+        IF v_context IS NOT NULL AND history_track._citus_distributed(v_table.table_name) THEN
+            -- Citus (45_citus.sql): each node's events carry its own time; an index on the id finds them.
+            v_where := v_where || 'pgh_e.pgh_context_id = $2'::text;
+        ELSIF v_context IS NOT NULL THEN
             -- A context id carries its transaction's start time, which is
             -- every one of its events' pgh_created_at: the BRIN index finds them.
             v_where := v_where || ARRAY[
@@ -2947,7 +3284,8 @@ RETURNS TABLE (
     pgh_context    jsonb,
     data           jsonb
 )
-LANGUAGE sql STABLE
+
+LANGUAGE sql VOLATILE
 
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -2973,6 +3311,7 @@ DECLARE
     v_insert  name[];
     v_set     name[];
 BEGIN
+    PERFORM history_track._citus_refuse(p_table, 'a revert');   -- Citus (45_citus.sql)
     v_table := history_track._readable(p_table, 'a revert', current_user);
     IF NOT history_track._has_default_trackers(p_table) THEN
         RAISE EXCEPTION 'table % cannot be reverted: it does not have all three default trackers', p_table
@@ -3397,6 +3736,7 @@ BEGIN
     END IF;
     v_acting := history_track._enter();
     PERFORM history_track._sql_drop();
+    PERFORM history_track._citus_guard_shards(true);   -- Citus (45_citus.sql): the shards' triggers stay
     PERFORM history_track._leave(v_acting);
 END
 $$;
@@ -3612,6 +3952,7 @@ BEGIN
     -- Rows another transaction committed (one whose table was not handled)
     -- are stale: no other transaction's rows are visible until it commits.
     DELETE FROM history_track.rewritten AS w WHERE w.xid <> pg_current_xact_id();
+    PERFORM history_track._citus_guard_shards(false);   -- Citus (45_citus.sql): the shards' triggers stay
 END
 $$;
 -- from src/80_lifecycle.sql
@@ -4393,6 +4734,9 @@ REVOKE EXECUTE ON FUNCTION
     history_track._context(),
     history_track._context_id(),
     history_track._parse_context(text),
+    history_track._citus_begin(regclass, text),
+    history_track._citus_distribute_event_table(regclass, regclass),
+    history_track._citus_set_context(text),
     history_track._on_sql_drop(),
     history_track._on_ddl_start(),
     history_track._on_ddl_end(),
