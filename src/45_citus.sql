@@ -271,8 +271,12 @@ BEGIN
          CROSS JOIN pg_catalog.pg_namespace AS n
          WHERE n.oid = (SELECT c.relnamespace FROM pg_catalog.pg_class AS c WHERE c.oid = $2)
     $sql$ INTO v_branches USING p_table, v_event, v_parts[2], v_seq,
-                                replace(v_parts[3], format('pg_catalog.nextval(%L::pg_catalog.regclass)', v_seq),
-                                        format('history_track._citus_event_id(pg_catalog.nextval(%L::pg_catalog.regclass))', v_seq)),
+                                replace(replace(v_parts[3], format('pg_catalog.nextval(%L::pg_catalog.regclass)', v_seq),
+                                                format('history_track._citus_event_id(pg_catalog.nextval(%L::pg_catalog.regclass))',
+                                                       v_seq)),
+                                        format('history_track._statement_id(%L::pg_catalog.regclass)', v_seq),
+                                        format('history_track._citus_event_id(history_track._statement_id(%L::pg_catalog.regclass))',
+                                               v_seq)),
                                 v_parts[4];
     RETURN v_branches
         || E'\n    ELSE\n        RAISE EXCEPTION ''history_track: % is not a shard of %'', TG_TABLE_NAME, '

@@ -759,16 +759,22 @@ CREATE OR REPLACE FUNCTION history_track._context_id() RETURNS uuid
 LANGUAGE plpgsql STABLE
 AS $$
 DECLARE
-    -- Citus (45_citus.sql): in a distributed transaction, its cluster-wide id and start instead.
-    v_citus record := history_track._citus_transaction();
-    v_hash text := pg_catalog.md5(COALESCE(v_citus.key,
-                                  pg_catalog.pg_postmaster_start_time()::text OPERATOR(pg_catalog.||) '/'
-                                  OPERATOR(pg_catalog.||) pg_catalog.current_database()::text OPERATOR(pg_catalog.||) '/'
-                                  OPERATOR(pg_catalog.||) pg_catalog.pg_current_xact_id()::text));
-    v_ms   bigint := pg_catalog.floor(pg_catalog.date_part('epoch', COALESCE(v_citus.started, pg_catalog.now()))
-                                      OPERATOR(pg_catalog.*) 1000)::bigint;
+    v_key     text;
+    v_started timestamptz;
+    v_hash    text;
 BEGIN
-    RETURN (pg_catalog.lpad(pg_catalog.to_hex(v_ms), 12, '0') OPERATOR(pg_catalog.||) '7'
+    -- Citus (45_citus.sql): in a distributed transaction, its cluster-wide id and
+    -- start instead (asked only where Citus is loaded: a call costs every write).
+    IF pg_catalog.current_setting('citus.version', true) IS NOT NULL THEN
+        SELECT c.key, c.started INTO v_key, v_started FROM history_track._citus_transaction() AS c;
+    END IF;
+    v_hash := pg_catalog.md5(COALESCE(v_key,
+                             pg_catalog.pg_postmaster_start_time()::text OPERATOR(pg_catalog.||) '/'
+                             OPERATOR(pg_catalog.||) pg_catalog.current_database()::text OPERATOR(pg_catalog.||) '/'
+                             OPERATOR(pg_catalog.||) pg_catalog.pg_current_xact_id()::text));
+    RETURN (pg_catalog.lpad(pg_catalog.to_hex(pg_catalog.floor(pg_catalog.date_part('epoch', COALESCE(v_started, pg_catalog.now()))
+                                                               OPERATOR(pg_catalog.*) 1000)::bigint), 12, '0')
+            OPERATOR(pg_catalog.||) '7'
             OPERATOR(pg_catalog.||) pg_catalog.substr(v_hash, 1, 3)
             OPERATOR(pg_catalog.||) pg_catalog.substr('89ab', (pg_catalog.ascii(pg_catalog.substr(v_hash, 4, 1))
                                                                OPERATOR(pg_catalog.%) 4) OPERATOR(pg_catalog.+) 1, 1)
@@ -1966,8 +1972,12 @@ BEGIN
          CROSS JOIN pg_catalog.pg_namespace AS n
          WHERE n.oid = (SELECT c.relnamespace FROM pg_catalog.pg_class AS c WHERE c.oid = $2)
     $sql$ INTO v_branches USING p_table, v_event, v_parts[2], v_seq,
-                                replace(v_parts[3], format('pg_catalog.nextval(%L::pg_catalog.regclass)', v_seq),
-                                        format('history_track._citus_event_id(pg_catalog.nextval(%L::pg_catalog.regclass))', v_seq)),
+                                replace(replace(v_parts[3], format('pg_catalog.nextval(%L::pg_catalog.regclass)', v_seq),
+                                                format('history_track._citus_event_id(pg_catalog.nextval(%L::pg_catalog.regclass))',
+                                                       v_seq)),
+                                        format('history_track._statement_id(%L::pg_catalog.regclass)', v_seq),
+                                        format('history_track._citus_event_id(history_track._statement_id(%L::pg_catalog.regclass))',
+                                               v_seq)),
                                 v_parts[4];
     RETURN v_branches
         || E'\n    ELSE\n        RAISE EXCEPTION ''history_track: % is not a shard of %'', TG_TABLE_NAME, '
