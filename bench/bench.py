@@ -579,7 +579,9 @@ def compare(args: argparse.Namespace) -> int:
     lines: list[str] = []
     with TemporaryServer(
         pg_config=args.pg_config,
-        postgres_args="-h 127.0.0.1 -F -c logging_collector=off -c max_connections=50"
+        # No autovacuum: the benchmark vacuums between runs itself, so that no
+        # variant's run meets a vacuum another variant's writes triggered.
+        postgres_args="-h 127.0.0.1 -F -c logging_collector=off -c max_connections=50 -c autovacuum=off"
         " -c shared_buffers=512MB -c max_wal_size=4GB -c lc_messages=C",
     ) as server:
         with psycopg.connect(server.conninfo("postgres"), autocommit=True) as c:
