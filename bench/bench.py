@@ -564,6 +564,73 @@ def report_django(us: dict[str, list[float]], requests: int) -> list[str]:
     return out
 
 
+def report_targets(results: dict[str, Any]) -> list[str]:
+    """Issue 21's targets, each with the run's median of per-round ratios."""
+    tps: dict[str, list[float]] = results.get("single_row_tps", {})
+    times: dict[str, list[float]] = results.get("bulk_seconds", {})
+    checks: list[tuple[str, list[float], str, float]] = []  # what, per-round ratios, ">=" or "<=", bound
+    for op in ("insert", "update", "delete"):
+        for c, bound in ((1, 0.70), (4, 0.60)):
+            k = f"{op}|{c}|"
+            if k + "ours" in tps:
+                checks.append(
+                    (
+                        f"{op}, {c} client(s): ours / untracked",
+                        ratios(tps[k + "ours"], tps[k + "untracked"]),
+                        ">=",
+                        bound,
+                    )
+                )
+                checks.append(
+                    (f"{op}, {c} client(s): ours / pgh-row", ratios(tps[k + "ours"], tps[k + "pgh-row"]), ">=", 1.15)
+                )
+    for c in (1, 4):
+        k = f"context|{c}|"
+        if k + "ours, txn, context" in tps:
+            checks.append(
+                (
+                    f"update in a transaction, {c} client(s): with context / without",
+                    ratios(tps[k + "ours, txn, context"], tps[k + "ours, txn, no context"]),
+                    ">=",
+                    0.95,
+                )
+            )
+    for op in ("insert", "update", "delete"):
+        if f"{op}|ours" in times:
+            if op != "delete":
+                checks.append(
+                    (f"bulk {op}: ours / pgh-stmt", ratios(times[f"{op}|ours"], times[f"{op}|pgh-stmt"]), "<=", 0.9)
+                )
+            checks.append(
+                (f"bulk {op}: ours / stmt-floor", ratios(times[f"{op}|ours"], times[f"{op}|stmt-floor"]), "<=", 1.05)
+            )
+    if not checks:
+        return []
+    out = ["Against issue 21's targets (median of per-round ratios [min-max])"]
+    for what, rr, sense, bound in checks:
+        m = statistics.median(rr)
+        met = m >= bound if sense == ">=" else m <= bound
+        out.append(
+            f"  {what:<58}{m:>6.2f}x {spread(rr, '{:.2f}'):<12} target {sense} {bound:.2f}: "
+            f"{'met' if met else 'NOT met'}"
+        )
+    out.append("")
+    return out
+
+
+def report(results: dict[str, Any]) -> list[str]:
+    args = argparse.Namespace(**results["args"])
+    ops = args.ops.split(",")
+    lines = [results["head"]]
+    if "single_row_tps" in results:
+        lines += report_single_row(results["single_row_tps"], ops, [int(c) for c in args.clients.split(",")])
+    if "bulk_seconds" in results:
+        lines += report_bulk(results["bulk_seconds"], ops, args.rows)
+    if "django_us_per_request" in results:
+        lines += report_django(results["django_us_per_request"], args.requests)
+    return lines + report_targets(results)
+
+
 def compare(args: argparse.Namespace) -> int:
     sys.path.insert(0, str(BENCH / "django_project"))
     import django
@@ -623,8 +690,10 @@ def compare(args: argparse.Namespace) -> int:
         from django.db import connections
 
         connections.close_all()
+    print("\n".join(report_targets(results)), flush=True)
     if args.json:
-        Path(args.json).write_text(json.dumps({"version": version, "args": vars(args), **results}, indent=1))
+        saved = {"head": head, "version": version, "args": vars(args), **results}
+        Path(args.json).write_text(json.dumps(saved, indent=1))
     return 0
 
 
@@ -800,7 +869,11 @@ def main() -> int:
         help="what each event-table index costs the tracked bulk insert and update",
     )
     parser.add_argument("--lookups", type=int, default=200)
+    parser.add_argument("--report", metavar="PATH", help="print the report of a run saved with --json, and exit")
     args = parser.parse_args()
+    if args.report:
+        print("\n".join(report(json.loads(Path(args.report).read_text()))))
+        return 0
     if args.reading or args.index_costs:
         return alone(args)
     in_venv()

@@ -37,5 +37,9 @@ def test_every_section_runs_at_tiny_sizes(tmp_path, pytestconfig):
     samples = [*got["single_row_tps"].values(), *got["bulk_seconds"].values(), *got["django_us_per_request"].values()]
     assert all(len(s) == 1 and s[0] > 0 for s in samples), samples
     for line in ("ours / pgh-row:", "ours with context / ours without:", "Bulk, one statement of 2000 rows",
-                 "ours / pghistory:"):
+                 "ours / pghistory:", "Against issue 21's targets", "bulk update: ours / pgh-stmt"):
         assert line in done.stdout, done.stdout
+    # The saved run prints the same report again.
+    again = subprocess.run([sys.executable, str(ROOT / "bench" / "bench.py"), "--report", str(out)],
+                           capture_output=True, text=True, timeout=60, check=True)
+    assert again.stdout == done.stdout
