@@ -61,6 +61,7 @@ machine are noisy: compare ratios from one run, not absolute numbers across runs
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import math
@@ -320,11 +321,37 @@ class Bench:
         self.sql("VACUUM ANALYZE")
         self.sql("CHECKPOINT")
 
+    def server_cpu(self) -> float:
+        """CPU seconds the server's processes have used: the postmaster's own
+        and those of its children that exited (cutime, cstime), plus those of
+        the children alive. Read from /proc (Linux): on a shared machine, CPU
+        time moves much less than wall time when other work competes."""
+        tick = os.sysconf("SC_CLK_TCK")
+        pid = int((self.server.data_dir / "postmaster.pid").read_text().split()[0])
+
+        def times(stat: str, with_children: bool) -> int:
+            fields = stat[stat.rindex(")") + 2 :].split()  # after "pid (comm) "
+            own = int(fields[11]) + int(fields[12])  # utime, stime
+            return own + (int(fields[13]) + int(fields[14]) if with_children else 0)
+
+        total = times(Path(f"/proc/{pid}/stat").read_text(), True)
+        for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
+            with contextlib.suppress(FileNotFoundError):  # exited meanwhile: in the postmaster's cutime
+                total += times(Path(f"/proc/{child}/stat").read_text(), True)
+        return total / tick
+
+    def children(self) -> int:
+        pid = int((self.server.data_dir / "postmaster.pid").read_text().split()[0])
+        return len(Path(f"/proc/{pid}/task/{pid}/children").read_text().split())
+
     def count(self, table: str, where: str = "true") -> int:
         return int(self.sql(f"SELECT count(*) FROM {table} WHERE {where}")[0][0])
 
-    def pgbench(self, script: str, clients: int, seconds: int) -> tuple[float, int]:
-        """tps and transactions of a run of --seconds (or of --transactions per client)."""
+    def pgbench(self, script: str, clients: int, seconds: int) -> tuple[float, int, float]:
+        """tps, transactions and server CPU microseconds per transaction of a
+        run of --seconds (or of --transactions per client)."""
+        idle = self.children()
+        cpu = self.server_cpu()
         with tempfile.NamedTemporaryFile("w", suffix=".sql", delete=False) as f:
             f.write(script)
             path = f.name
@@ -353,13 +380,19 @@ class Bench:
                 xacts = int(line.split(":")[1].split("/")[0])
         if tps is None or xacts is None:
             raise RuntimeError(done.stdout)
-        return tps, xacts
+        for _ in range(100):  # until pgbench's backends have exited (and been reaped)
+            if self.children() <= idle:
+                break
+            time.sleep(0.02)
+        return tps, xacts, (self.server_cpu() - cpu) / xacts * 1e6
 
-    def single_row_run(self, variant: str, op: str, clients: int, seconds: int, setting: str | None) -> float:
+    def single_row_run(
+        self, variant: str, op: str, clients: int, seconds: int, setting: str | None
+    ) -> tuple[float, float]:
         v = VARIANTS[variant]
         if op in ("insert", "delete"):
             self.sql(f"ALTER SEQUENCE bench_key RESTART WITH {self.rows + 1 if op == 'insert' else 1}")
-        tps, xacts = self.pgbench(single_row_script(op, v.table, self.rows, setting), clients, seconds)
+        tps, xacts, cpu = self.pgbench(single_row_script(op, v.table, self.rows, setting), clients, seconds)
         # What the run did, checked: every statement wrote its row (and event).
         changed = {"insert": self.count(v.table, f"id > {self.rows}"), "delete": self.rows - self.count(v.table)}
         if op in changed and changed[op] != xacts:
@@ -377,7 +410,7 @@ class Bench:
         self.empty_events([*v.events, "pghistory_context"])
         self.sql(f"VACUUM ANALYZE {v.table}")
         self.sql("CHECKPOINT")
-        return tps
+        return tps, cpu
 
 
 def rotate(items: Sequence[str], r: int) -> list[str]:
@@ -387,27 +420,39 @@ def rotate(items: Sequence[str], r: int) -> list[str]:
 
 def single_row(
     b: Bench, rounds: int, seconds: int, ops: Sequence[str], clients: Sequence[int], variants: Sequence[str]
-) -> dict[str, Any]:
+) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
+    """tps and server CPU us per transaction, "op|clients|variant" -> one figure per round."""
     b.fill(sorted({*variants, *(v for v, _ in CONTEXT_CASES.values())}))
-    tps: dict[str, list[float]] = {}  # "op|clients|variant" -> one figure per round
+    tps: dict[str, list[float]] = {}
+    cpu: dict[str, list[float]] = {}
+
+    def record(key: str, figures: tuple[float, float]) -> None:
+        tps.setdefault(key, []).append(figures[0])
+        cpu.setdefault(key, []).append(figures[1])
+
     for r in range(rounds):
         if r == 0:
-            tps["select|1|plain statement"] = [b.pgbench(single_row_script("select", "", b.rows), 1, seconds)[0]]
+            t, _, c_us = b.pgbench(single_row_script("select", "", b.rows), 1, seconds)
+            record("select|1|plain statement", (t, c_us))
         for op in ops:
             for c in clients:
                 for v in rotate(variants, r):
-                    tps.setdefault(f"{op}|{c}|{v}", []).append(b.single_row_run(v, op, c, seconds, None))
+                    record(f"{op}|{c}|{v}", b.single_row_run(v, op, c, seconds, None))
         if "update" in ops:
             for c in clients:
                 for name in rotate(list(CONTEXT_CASES), r):
                     v, setting = CONTEXT_CASES[name]
-                    tps.setdefault(f"context|{c}|{name}", []).append(b.single_row_run(v, "update", c, seconds, setting))
+                    record(f"context|{c}|{name}", b.single_row_run(v, "update", c, seconds, setting))
         print(f"  single-row round {r + 1}/{rounds} done ({time.strftime('%H:%M:%S')})", file=sys.stderr)
-    return tps
+    return tps, cpu
 
 
-def bulk(b: Bench, rounds: int, ops: Sequence[str], variants: Sequence[str]) -> dict[str, list[float]]:
-    times: dict[str, list[float]] = {}  # "op|variant" -> seconds, one per round
+def bulk(
+    b: Bench, rounds: int, ops: Sequence[str], variants: Sequence[str]
+) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
+    """Wall and server CPU seconds, "op|variant" -> one figure per round."""
+    times: dict[str, list[float]] = {}
+    cpu: dict[str, list[float]] = {}
     all_events = [e for v in variants for e in VARIANTS[v].events]
     for r in range(rounds):
         b.sql(f"TRUNCATE {', '.join(VARIANTS[v].table for v in variants)}")
@@ -418,18 +463,20 @@ def bulk(b: Bench, rounds: int, ops: Sequence[str], variants: Sequence[str]) -> 
             b.sql("VACUUM ANALYZE")
             b.sql("CHECKPOINT")
             for v in rotate(variants, r):
+                cpu_before = b.server_cpu()
                 started = time.perf_counter()
                 b.sql(bulk_statement(v, op, b.rows))
                 elapsed = time.perf_counter() - started
                 if op in ops:
                     times.setdefault(f"{op}|{v}", []).append(elapsed)
+                    cpu.setdefault(f"{op}|{v}", []).append(b.server_cpu() - cpu_before)
         for v in variants:  # every tracked variant recorded every row
             for ev in VARIANTS[v].events:
                 got = b.count(ev)
                 if got != 3 * b.rows:
                     raise RuntimeError(f"bulk {v}: {got} events in {ev}, expected {3 * b.rows}")
         print(f"  bulk round {r + 1}/{rounds} done ({time.strftime('%H:%M:%S')})", file=sys.stderr)
-    return times
+    return times, cpu
 
 
 def django_e2e(b: Bench, rounds: int, requests: int) -> dict[str, list[float]]:
@@ -485,12 +532,23 @@ def ratios(a: Sequence[float], b: Sequence[float]) -> list[float]:
     return [x / y for x, y in zip(a, b)]
 
 
-def report_single_row(tps: dict[str, list[float]], ops: Sequence[str], clients: Sequence[int]) -> list[str]:
+def report_single_row(
+    tps: dict[str, list[float]], cpu: dict[str, list[float]], ops: Sequence[str], clients: Sequence[int]
+) -> list[str]:
+    """Per variant: tps, its ratio to untracked, 1/tps and its excess over
+    untracked in us, and the server's CPU per transaction and its excess."""
     out = []
     if "select|1|plain statement" in tps:
         t = statistics.median(tps["select|1|plain statement"])
-        out.append(f"a plain statement (SELECT 1), 1 client: {t:.0f} tps, {1e6 / t:.1f} us per statement\n")
-    head = f"{'':<24}{'tps':>8} {'[min-max]':<15}{'/untracked':>11} {'[min-max]':<13}{'us/stmt':>8}{'+us':>8}"
+        c_us = statistics.median(cpu["select|1|plain statement"])
+        out.append(
+            f"a plain statement (SELECT 1), 1 client: {t:.0f} tps, {1e6 / t:.1f} us per statement,"
+            f" {c_us:.1f} us of server CPU\n"
+        )
+    head = (
+        f"{'':<24}{'tps':>8} {'[min-max]':<15}{'/untracked':>11} {'[min-max]':<13}{'us/stmt':>8}{'+us':>8}"
+        f"{'cpu us':>8}{'+cpu':>7}"
+    )
     for op in [*ops, "context"] if "update" in ops else ops:
         for c in clients:
             keys = [k for k in tps if k.startswith(f"{op}|{c}|")]
@@ -505,18 +563,23 @@ def report_single_row(tps: dict[str, list[float]], ops: Sequence[str], clients: 
                     "delete": "DELETE of one key",
                 }[op]
             )
-            out.append(f"{title}, {c} client{'s' if c > 1 else ''} (tps; ratio to untracked; 1/tps)")
+            out.append(
+                f"{title}, {c} client{'s' if c > 1 else ''}"
+                " (tps; ratio to untracked; 1/tps; server CPU per transaction)"
+            )
             out.append(head)
             base_key = f"{op}|{c}|" + ("untracked, txn" if op == "context" else "untracked")
             base = tps[base_key]
+            base_cpu = statistics.median(cpu[base_key])
             for k in keys:
                 v = k.split("|", 2)[2]
                 t = statistics.median(tps[k])
                 rr = ratios(tps[k], base)
                 extra = 1e6 / t - 1e6 / statistics.median(base)
+                c_us = statistics.median(cpu[k])
                 out.append(
                     f"  {v:<22}{t:>8.0f} {spread(tps[k]):<15}{statistics.median(rr):>10.2f}x "
-                    f"{spread(rr, '{:.2f}'):<13}{1e6 / t:>8.1f}{extra:>+8.1f}"
+                    f"{spread(rr, '{:.2f}'):<13}{1e6 / t:>8.1f}{extra:>+8.1f}{c_us:>8.1f}{c_us - base_cpu:>+7.1f}"
                 )
             if op != "context" and f"{op}|{c}|ours" in tps and f"{op}|{c}|pgh-row" in tps:
                 rr = ratios(tps[f"{op}|{c}|ours"], tps[f"{op}|{c}|pgh-row"])
@@ -528,10 +591,15 @@ def report_single_row(tps: dict[str, list[float]], ops: Sequence[str], clients: 
     return out
 
 
-def report_bulk(times: dict[str, list[float]], ops: Sequence[str], rows: int) -> list[str]:
-    out = [f"Bulk, one statement of {rows} rows (ms; ratios within each round, medians [min-max])"]
+def report_bulk(times: dict[str, list[float]], cpu: dict[str, list[float]], ops: Sequence[str], rows: int) -> list[str]:
+    title = (
+        f"Bulk, one statement of {rows} rows (wall ms, ratios within each round, medians [min-max];"
+        " server CPU ms and ours/this by CPU)"
+    )
+    out = [title]
     out.append(
         f"{'':<13}{'ms':>7} {'[min-max]':<13}{'/untracked':>11}{'/stmt-floor':>12}{'ours/this':>10} {'[min-max]':<12}"
+        f"{'cpu ms':>7}{'ours/this':>10}"
     )
     for op in ops:
         out.append(op.upper())
@@ -541,9 +609,12 @@ def report_bulk(times: dict[str, list[float]], ops: Sequence[str], rows: int) ->
             to_u = statistics.median(ratios(t, times[f"{op}|untracked"])) if f"{op}|untracked" in times else math.nan
             to_f = statistics.median(ratios(t, times[f"{op}|stmt-floor"])) if f"{op}|stmt-floor" in times else math.nan
             ours = ratios(times[f"{op}|ours"], t) if f"{op}|ours" in times else [math.nan]
+            c = cpu[f"{op}|{v}"]
+            ours_cpu = ratios(cpu[f"{op}|ours"], c) if f"{op}|ours" in cpu and min(c) > 0 else [math.nan]
             out.append(
                 f"  {v:<11}{statistics.median(t) * 1000:>7.0f} {spread([x * 1000 for x in t]):<13}"
                 f"{to_u:>10.2f}x{to_f:>11.2f}x{statistics.median(ours):>9.2f}x {spread(ours, '{:.2f}'):<12}"
+                f"{statistics.median(c) * 1000:>7.0f}{statistics.median(ours_cpu):>9.2f}x"
             )
     out.append("")
     return out
@@ -611,7 +682,7 @@ def report_targets(results: dict[str, Any]) -> list[str]:
         m = statistics.median(rr)
         met = m >= bound if sense == ">=" else m <= bound
         out.append(
-            f"  {what:<58}{m:>6.2f}x {spread(rr, '{:.2f}'):<12} target {sense} {bound:.2f}: "
+            f"  {what:<62}{m:>6.2f}x {spread(rr, '{:.2f}'):<12} target {sense} {bound:.2f}: "
             f"{'met' if met else 'NOT met'}"
         )
     out.append("")
@@ -621,11 +692,13 @@ def report_targets(results: dict[str, Any]) -> list[str]:
 def report(results: dict[str, Any]) -> list[str]:
     args = argparse.Namespace(**results["args"])
     ops = args.ops.split(",")
-    lines = [results["head"]]
+    lines = [results.get("head", f"PostgreSQL {results.get('version')}\n")]
     if "single_row_tps" in results:
-        lines += report_single_row(results["single_row_tps"], ops, [int(c) for c in args.clients.split(",")])
+        lines += report_single_row(
+            results["single_row_tps"], results["single_row_cpu_us"], ops, [int(c) for c in args.clients.split(",")]
+        )
     if "bulk_seconds" in results:
-        lines += report_bulk(results["bulk_seconds"], ops, args.rows)
+        lines += report_bulk(results["bulk_seconds"], results["bulk_cpu_seconds"], ops, args.rows)
     if "django_us_per_request" in results:
         lines += report_django(results["django_us_per_request"], args.requests)
     return lines + report_targets(results)
@@ -670,15 +743,17 @@ def compare(args: argparse.Namespace) -> int:
             lines.append(head)
             print(head, flush=True)
             if "single_row" in which:
-                tps = single_row(b, args.rounds, args.seconds, ops, clients, SINGLE_ROW)
+                tps, cpu = single_row(b, args.rounds, args.seconds, ops, clients, SINGLE_ROW)
                 results["single_row_tps"] = tps
-                part = report_single_row(tps, ops, clients)
+                results["single_row_cpu_us"] = cpu
+                part = report_single_row(tps, cpu, ops, clients)
                 lines += part
                 print("\n".join(part), flush=True)
             if "bulk" in which:
-                times = bulk(b, args.rounds, ops, BULK)
+                times, cpu = bulk(b, args.rounds, ops, BULK)
                 results["bulk_seconds"] = times
-                part = report_bulk(times, ops, args.rows)
+                results["bulk_cpu_seconds"] = cpu
+                part = report_bulk(times, cpu, ops, args.rows)
                 lines += part
                 print("\n".join(part), flush=True)
             if "django" in which:

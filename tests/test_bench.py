@@ -32,10 +32,14 @@ def test_every_section_runs_at_tiny_sizes(tmp_path, pytestconfig):
         + [f"{op}|1|{v}" for op in ("insert", "update", "delete") for v in SINGLE_ROW]
         + [f"context|1|{v}" for v in CONTEXT]
     )
+    assert sorted(got["single_row_cpu_us"]) == sorted(got["single_row_tps"])
+    assert sorted(got["bulk_cpu_seconds"]) == sorted(got["bulk_seconds"])
     assert sorted(got["bulk_seconds"]) == sorted(f"{op}|{v}" for op in ("insert", "update", "delete") for v in BULK)
     assert sorted(got["django_us_per_request"]) == ["ours", "pghistory", "plain"]
     samples = [*got["single_row_tps"].values(), *got["bulk_seconds"].values(), *got["django_us_per_request"].values()]
     assert all(len(s) == 1 and s[0] > 0 for s in samples), samples
+    cpu = [*got["single_row_cpu_us"].values(), *got["bulk_cpu_seconds"].values()]
+    assert all(len(s) == 1 and s[0] >= 0 for s in cpu), cpu
     for line in ("ours / pgh-row:", "ours with context / ours without:", "Bulk, one statement of 2000 rows",
                  "ours / pghistory:", "Against issue 21's targets", "bulk update: ours / pgh-stmt"):
         assert line in done.stdout, done.stdout
