@@ -3,7 +3,7 @@
 that has Citus (``tools/citus.py`` builds one), with history_track available.
 
 Used by the Citus tests (tests/test_citus.py) and the Citus benchmark
-(bench/bench.py --citus)::
+(bench/citus.py)::
 
     with TemporaryCluster(pg_config, workers=2) as cluster:
         conn = psycopg.connect(cluster.coordinator.conninfo())
