@@ -29,8 +29,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "python"))
 os.environ.setdefault("HISTORY_TRACK_SOURCE", str(ROOT))
 
-from history_track.cluster import TemporaryCluster
-from history_track.server import TemporaryServer
+from history_track.cluster import TemporaryCluster  # noqa: E402
+from history_track.server import TemporaryServer  # noqa: E402
 
 SHAPE = "id int PRIMARY KEY, a int NOT NULL, b text, c numeric(12,2), d timestamptz"
 INSERT_SELECT = (
