@@ -611,6 +611,41 @@ def test_callable_values_are_read_when_each_statement_is_sent(db):
     assert [c["step"] for c in contexts(order)[1:]] == [1, 2]   # one statement each: the UPDATE
 
 
+def test_a_driver_that_is_not_installed_is_looked_for_once(db, monkeypatch):
+    """Without psycopg2, the wrapper's check for it must not search the import path
+    again for every statement (a failed import is not remembered: it cost each
+    statement in a context half a millisecond); writes still carry the context."""
+    import builtins
+
+    import importlib
+
+    from history_track.django import context
+    context_module = importlib.import_module("history_track.django.context")  # (the package's context is the class)
+    attempts = []
+    real_import = builtins.__import__
+
+    def without_psycopg2(name: str, *args: Any, **kwargs: Any) -> Any:
+        if name.startswith("psycopg2"):
+            attempts.append(name)
+            raise ImportError(f"No module named {name!r} (hidden by the test)")
+        return real_import(name, *args, **kwargs)
+
+    order = make_order()
+    context_module._psycopg2_cursor.cache_clear()
+    monkeypatch.setattr(builtins, "__import__", without_psycopg2)
+    try:
+        assert [context_module._is_psycopg2(object()) for _ in range(3)] == [False] * 3
+        with context(job="import"):
+            for status in ("a", "b"):
+                order.status = status
+                order.save()
+    finally:
+        monkeypatch.undo()
+        context_module._psycopg2_cursor.cache_clear()
+    assert attempts == ["psycopg2.extensions"]
+    assert [c["job"] for c in contexts(order)[1:]] == ["import"] * 2
+
+
 @pytest.mark.parametrize("atomic", [False, True], ids=["autocommit", "atomic"])
 def test_executemany_carries_the_context(db, atomic):
     """executemany cannot share a query string with the setting: it goes first."""

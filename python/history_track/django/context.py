@@ -91,6 +91,9 @@ def _head(text: str) -> str:
     """The first _HEAD characters of a statement without its comments (they
     nest in PostgreSQL) and without leading white space and semicolons: ''
     for a statement of nothing else."""
+    chunk = text[:_HEAD]
+    if "/*" not in chunk and "--" not in chunk:  # (most statements: no scan needed)
+        return chunk.lstrip(" \t\r\n;")
     out, i, depth, n = [], 0, 0, min(len(text), _HEAD)
     while i < n:
         if depth:
@@ -261,12 +264,22 @@ def _driver_cursor(cursor: Any) -> Any:
     return getattr(cursor, "cursor", cursor)  # Django's CursorWrapper holds the driver's cursor
 
 
-def _is_psycopg2(raw: Any) -> bool:
+@functools.cache
+def _psycopg2_cursor() -> type | None:
+    """psycopg2's cursor class, or None without psycopg2: looked up once (an
+    import that fails is not remembered by Python, and searching the path for it
+    again cost each statement half a millisecond)."""
     try:
         import psycopg2.extensions
     except ImportError:
-        return False
-    return isinstance(raw, psycopg2.extensions.cursor)
+        return None
+    cursor: type = psycopg2.extensions.cursor
+    return cursor
+
+
+def _is_psycopg2(raw: Any) -> bool:
+    cursor = _psycopg2_cursor()
+    return cursor is not None and isinstance(raw, cursor)
 
 
 def _one_string_carries_two(cursor: Any, many: bool, params: Any) -> bool:
