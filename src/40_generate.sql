@@ -128,7 +128,8 @@ $$;
 --
 -- Updates that change the primary key also store the old key
 -- (pgh_old_obj_id) and pgh_statement_id, a value drawn once per statement
--- from pgh_id's own sequence, so below every event the statement writes: it
+-- from pgh_id's own sequence, so below every event the statement writes (one
+-- row's: right after its event's, see below): it
 -- tells replay which key changes happened in the same statement (a swap of
 -- two keys is not a delete of either) and where a moved row's history
 -- continues under its old key. Both are NULL on every other event.
@@ -189,8 +190,11 @@ BEGIN
         -- (_changed_sql). A changed key is always a change: replay depends on it.
         v_changed := COALESCE(v_tracker.changed,
                               v_cols.names || ARRAY(SELECT k FROM unnest(v_key) AS k WHERE k <> ALL (v_cols.names)));
-        -- (A scalar subquery is drawn once per statement; for one row,
-        -- _statement_id() draws it for the row, only if its key changed.)
+        -- (A scalar subquery is drawn once per statement, below its events;
+        -- for one row, _statement_id() draws it for the row, only if its key
+        -- changed, right after the event's pgh_id: readers bound the old
+        -- key's events by it, and none can be written between the two, the
+        -- row being locked.)
         v_moved := format(
             E'CASE WHEN %1$s THEN %2$s END,\n'
             '           CASE WHEN %1$s THEN %3$s END',

@@ -248,6 +248,36 @@ def test_permissions(db):
     assert [e.label for e in events(order)] == ["insert", "paid", "update", "revert"]
 
 
+def test_a_row_the_admins_queryset_hides_has_no_history_or_revert_here(db, monkeypatch):
+    """An admin that restricts its rows (get_queryset) hides their history too:
+    a hidden row is not a deleted one, whose history the model's permissions show."""
+    from django.contrib import admin
+    from django.test import Client
+
+    from history_track.django import events
+    from shop.models import Order
+    order_admin = type(admin.site._registry[Order])
+    restricted = order_admin.get_queryset
+    monkeypatch.setattr(order_admin, "get_queryset",
+                        lambda self, request: restricted(self, request).exclude(note="secret"))
+    hidden, shown = make_order(note="secret"), make_order(note="open")
+    for order in (hidden, shown):
+        order.status = "paid"
+        order.save()
+    client = Client()
+    staff(client, "restricted", superuser=False, perms=("view_order", "change_order", "add_order"))
+    insert = events(hidden)[0]
+    assert client.get(f"/admin/shop/order/{hidden.pk}/events/").status_code == 404
+    assert client.get(f"/admin/shop/order/{hidden.pk}/events/{insert.id}/revert/").status_code == 404
+    assert client.post(f"/admin/shop/order/{hidden.pk}/events/{insert.id}/revert/").status_code == 404
+    hidden.refresh_from_db()
+    assert (hidden.status, [e.label for e in events(hidden)]) == ("paid", ["insert", "paid", "update"])
+    assert len(rows(client.get(f"/admin/shop/order/{shown.pk}/events/").content.decode())) == 3
+    # Events across models cannot apply the admin's restriction: the model is left out.
+    # (Order is the only model this user may view: nothing left to list.)
+    assert client.get(EVENTS).status_code == 403
+
+
 # -- revert ---------------------------------------------------------------------------------------
 
 def test_revert_confirms_then_reverts_with_the_requests_context(db):

@@ -348,6 +348,23 @@ def test_makemigrations_stays_clean_with_event_models(db):
 # -- Events: all models' events -------------------------------------------------------
 
 
+def test_events_combined_with_or_read_both_sides(db):
+    """An OR of two querysets has either side's events: the tables one side is
+    narrowed to do not bound the other's."""
+    from history_track.django.models import Events
+    from shop.models import Customer
+
+    Customer.objects.create(full_name="Ann")
+    make_order("5.00")
+    orders = Events.objects.filter(pgh_obj_model="shop.Order")
+    customers = Events.objects.filter(pgh_obj_model="shop.Customer")
+    assert (orders.count(), customers.count()) == (1, 1)
+    assert sorted(e.pgh_obj_model for e in orders | customers) == ["shop.Customer", "shop.Order"]
+    assert sorted(e.pgh_obj_model for e in customers | orders) == ["shop.Customer", "shop.Order"]
+    assert [e.pgh_obj_model for e in orders ^ customers.filter(pgh_label="nothing")] == ["shop.Order"]
+    assert (orders & customers).count() == 0
+
+
 def test_events_across_models_with_data_diff_and_context(db):
     from django.db import transaction
     from history_track.django import context

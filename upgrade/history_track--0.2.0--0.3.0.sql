@@ -1433,8 +1433,11 @@ BEGIN
         -- (_changed_sql). A changed key is always a change: replay depends on it.
         v_changed := COALESCE(v_tracker.changed,
                               v_cols.names || ARRAY(SELECT k FROM unnest(v_key) AS k WHERE k <> ALL (v_cols.names)));
-        -- (A scalar subquery is drawn once per statement; for one row,
-        -- _statement_id() draws it for the row, only if its key changed.)
+        -- (A scalar subquery is drawn once per statement, below its events;
+        -- for one row, _statement_id() draws it for the row, only if its key
+        -- changed, right after the event's pgh_id: readers bound the old
+        -- key's events by it, and none can be written between the two, the
+        -- row being locked.)
         v_moved := format(
             E'CASE WHEN %1$s THEN %2$s END,\n'
             '           CASE WHEN %1$s THEN %3$s END',

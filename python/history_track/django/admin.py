@@ -223,6 +223,10 @@ class HistoryAdminMixin(admin.ModelAdmin):
             key = self.opts.pk.to_python(unquote(object_id))
         except ValidationError:
             raise Http404(f"{self.opts.verbose_name} with primary key {object_id!r} does not exist") from None
+        # A row get_queryset() hides from this user is not a deleted one: its
+        # history (current values included) and its revert are not theirs.
+        if self.model._base_manager.filter(pk=key).exists():
+            raise Http404(f"{self.opts.verbose_name} with primary key {object_id!r} does not exist")
         return self.model(pk=key), False
 
     def history_may_revert(self, request: HttpRequest, obj: models.Model, exists: bool) -> bool:
@@ -601,7 +605,9 @@ class EventsAdmin(admin.ModelAdmin):
 
     Event models have no permissions of their own: a superuser sees every
     event; a staff user the events of the models whose admin (in this site)
-    they may view."""
+    they may view, unless that admin shows only some rows (it overrides
+    ``get_queryset``): those rows' events stay on each object's own history
+    page, which applies it."""
 
     list_display = ("time", "object_link", "label", "operation", "user_link", "changes", "context_link")
     list_display_links = None
@@ -628,7 +634,11 @@ class EventsAdmin(admin.ModelAdmin):
             cached = {
                 model._meta.label
                 for model, model_admin in self.admin_site._registry.items()
-                if model is not self.model and model_admin.has_view_or_change_permission(request)
+                if model is not self.model
+                and model_admin.has_view_or_change_permission(request)
+                # An admin that shows a user only some rows (its own get_queryset)
+                # cannot have that applied to events across models: left out.
+                and type(model_admin).get_queryset is admin.ModelAdmin.get_queryset
             }
             request._history_track_viewable = cached
         return cached

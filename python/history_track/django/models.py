@@ -463,6 +463,16 @@ class EventsQuerySet(models.QuerySet["Events"]):
         filtered: EventsQuerySet = self.filter(pgh_obj_model__in=labels)
         return filtered
 
+    def __or__(self, other: Any) -> EventsQuerySet:
+        # Either side's rows: each side's narrowing is no bound for the other's,
+        # so the result reads every table (its filters stay, as written).
+        combined: EventsQuerySet = super().__or__(other)
+        return combined._with_args(_Args())
+
+    def __xor__(self, other: Any) -> EventsQuerySet:
+        combined: EventsQuerySet = super().__xor__(other)
+        return combined._with_args(_Args())
+
     def _filter_or_exclude_inplace(self, negate: bool, args: Any, kwargs: dict[str, Any]) -> None:
         if not negate:
             self.query.history_track_args = self._pushed_down(self.query.history_track_args, kwargs)
