@@ -6,6 +6,7 @@ written operations read back, the trackers and events read from the server."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import subprocess
@@ -18,6 +19,7 @@ from typing import Any
 
 import psycopg
 import pytest
+from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 from psycopg.rows import dict_row
 
@@ -143,8 +145,18 @@ def operations_of(path: Path) -> list[tuple[str, list[Any], dict[str, Any]]]:
 
 
 @pytest.fixture
-def project(tmp_path: Path, history_track_dsn: str) -> Iterator[Project]:
-    yield Project(tmp_path / "site", history_track_dsn)
+def project(tmp_path: Path, history_track_server: Any) -> Iterator[Project]:
+    """A plain database, as a Django project starts with: the history_track app's
+    own migration creates the extension (in both of the suite's install modes)."""
+    name = f"declare_{next(_databases)}"
+    with psycopg.connect(history_track_server.conninfo("postgres"), autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    yield Project(tmp_path / "site", history_track_server.conninfo(name))
+    with psycopg.connect(history_track_server.conninfo("postgres"), autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+_databases = itertools.count(1)
 
 
 def trackers(dsn: str) -> list[tuple[str, str, list[str], str | None]]:
