@@ -124,6 +124,7 @@ DECLARE
 BEGIN
     SELECT * INTO v_table FROM history_track.tracked_table AS t WHERE t.table_name = p_table;
     IF NOT FOUND THEN
+        PERFORM history_track._citus_refuse_worker(p_table);   -- Citus (45_citus.sql): a call sent to a worker
         RAISE EXCEPTION 'table % has no history', p_table
             USING ERRCODE = 'object_not_in_prerequisite_state',
                   HINT = format('Track it first: SELECT track_table(%L).', p_table::text);

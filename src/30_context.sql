@@ -186,6 +186,19 @@ AS $$
         OR pg_catalog.current_setting('history_track.label', true) OPERATOR(pg_catalog.<>) ''
 $$;
 
+-- Label the default trackers' events of the rest of the transaction
+-- (history_track.label: 'revert' while revert_row() or revert_table() writes,
+-- '' afterwards), on every node of a Citus distributed transaction too.
+CREATE FUNCTION history_track._set_label(p_label text) RETURNS void
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM set_config('history_track.label', p_label, true);
+    PERFORM history_track._citus_set_local('label', p_label);   -- Citus (45_citus.sql)
+END
+$$;
+
 CREATE FUNCTION @extschema@.set_history_context(metadata jsonb) RETURNS uuid
 LANGUAGE plpgsql VOLATILE
 -- SECURITY DEFINER: to call the internal context functions, which only the
@@ -205,7 +218,7 @@ BEGIN
     v_merged := COALESCE((history_track._context()).context, '{}'::jsonb) || metadata;
     PERFORM history_track._assert_context_size(octet_length(v_merged::text));
     PERFORM set_config('history_track.context', v_merged::text, true);
-    PERFORM history_track._citus_set_context(v_merged::text);   -- Citus (45_citus.sql): to the other nodes too
+    PERFORM history_track._citus_set_local('context', v_merged::text);   -- Citus (45_citus.sql): to the other nodes too
     RETURN history_track._context_id();
 END
 $$;

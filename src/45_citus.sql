@@ -18,12 +18,12 @@
 --
 -- The hooks elsewhere (each a call into this file, marked "Citus"):
 --   _context_id() (30_context.sql)         the distributed transaction's id
---   set_history_context() (30_context.sql) the context reaches the workers
+--   set_history_context(), _set_label() (30_context.sql) the context and label reach the workers
 --   _begin_change() (50_api.sql)           the settings our DDL needs
 --   _track_finish() (50_api.sql)           the event table distributed
 --   _trigger_statements() (40_generate.sql) each statement written per shard
 --   history_events(), history_as_of() (70_read.sql) events read from the shards
---   _revert_sql() (75_revert.sql)          reverts refused
+--   _revert() (75_revert.sql)              a revert in steps Citus can plan
 --   _resync(), _record_baseline(), record_history_event() (60_manual.sql) refused
 --   _on_ddl_end(), _on_sql_drop() (80_lifecycle.sql) a shard's triggers stay
 
@@ -55,15 +55,16 @@ END
 $$;
 
 -- Refuse p_what on a hash-distributed table: what history_track does not do
--- on Citus (doc/scale-out.md) -- revert_row() and revert_table(), baselines
--- (track_table(..., baseline => true), and what ALTER TABLE records) and
+-- on Citus (doc/scale-out.md) -- baselines
+-- (track_table(..., baseline => true), and what an ALTER TABLE that changes
+-- values records: _resync()) and
 -- record_history_event() (their statements join the table with its replay,
 -- or read it, in ways Citus cannot plan),
 -- prune_history() (Citus cannot plan its DELETE; and each shard's
 -- append-only guard would not see the coordinator's permission) and
 -- start_hash_chain() (one chain per event table needs one order of all its
 -- events, which shards written in parallel do not have).
-CREATE FUNCTION history_track._citus_refuse(p_table regclass, p_what text) RETURNS void
+CREATE FUNCTION history_track._citus_refuse(p_table regclass, p_what text, p_hint text DEFAULT NULL) RETURNS void
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -73,7 +74,34 @@ BEGIN
             USING ERRCODE = 'feature_not_supported',
                   DETAIL = 'history_track records and reads the history of Citus distributed tables, but does not rewrite it or '
                            'their rows.',
-                  HINT = 'See doc/scale-out.md for what history_track supports on Citus.';
+                  HINT = COALESCE(p_hint || ' ', '') || 'See doc/scale-out.md for what history_track supports on Citus.';
+    END IF;
+END
+$$;
+
+-- On a Citus worker, a call about a table history_track's catalog does not
+-- know (from _tracked()): the catalog is the coordinator's. Citus sends a
+-- query that reads one shard to that shard's node whole, its function calls
+-- included, so SELECT revert_row('t', (SELECT ... FROM t_event WHERE id = 1))
+-- runs revert_row() on a worker.
+CREATE FUNCTION history_track._citus_refuse_worker(p_table regclass) RETURNS void
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_coordinator boolean;
+BEGIN
+    IF NOT history_track._citus_installed() THEN
+        RETURN;
+    END IF;
+    EXECUTE 'SELECT pg_catalog.citus_is_coordinator()' INTO v_coordinator;
+    IF NOT v_coordinator THEN
+        RAISE EXCEPTION 'history_track''s functions run on the Citus coordinator, and this node is a worker'
+            USING ERRCODE = 'feature_not_supported',
+                  DETAIL = format('The history of %s is described in the coordinator''s catalog. Citus sends a query that reads one '
+                                  'shard to that shard''s node, with the functions it calls.', p_table),
+                  HINT = 'Call the function on the coordinator, in a query that reads no distributed table: pass values, '
+                         'not subqueries.';
     END IF;
 END
 $$;
@@ -313,23 +341,28 @@ BEGIN
 END
 $$;
 
--- Make the context set on this node reach the others of the distributed
--- transaction (from set_history_context): Citus passes SET LOCAL on to the
--- nodes the transaction involves, now and later, when
--- citus.propagate_set_commands is 'local' (set for this one command only).
--- The transaction is first made a distributed one, so that its id (the
--- context id, _citus_transaction) exists from now on, before its first
+-- Make a setting of history_track's set on this node for the rest of the
+-- transaction (the context, from set_history_context; the label, from
+-- _set_label) reach the other nodes of the distributed transaction: Citus
+-- passes SET LOCAL on to the nodes the transaction involves, now and later,
+-- when citus.propagate_set_commands is 'local' (set for this one command
+-- only). The transaction is first made a distributed one, so that its id
+-- (the context id, _citus_transaction) exists from now on, before its first
 -- distributed statement: create_intermediate_result() of an empty query
 -- starts it and writes nothing that outlives the transaction.
--- The value is the caller's own context, as jsonb prints it, as a literal.
-CREATE FUNCTION history_track._citus_set_context(p_context text) RETURNS void
+-- p_setting is 'context' or 'label' (history_track.<p_setting>); the value is
+-- written as a literal. Any role may call this: it sets its own settings, as
+-- SET LOCAL would.
+CREATE FUNCTION history_track._citus_set_local(p_setting text, p_value text) RETURNS void
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     v_mode text;
 BEGIN
-    IF current_setting('citus.version', true) IS NULL OR NOT history_track._citus_installed() THEN
+    IF p_setting NOT IN ('context', 'label') THEN
+        RAISE EXCEPTION 'history_track has no setting %', p_setting USING ERRCODE = 'invalid_parameter_value';
+    ELSIF current_setting('citus.version', true) IS NULL OR NOT history_track._citus_installed() THEN
         RETURN;
     END IF;
     IF (history_track._citus_transaction()).key IS NULL THEN
@@ -337,8 +370,55 @@ BEGIN
     END IF;
     v_mode := current_setting('citus.propagate_set_commands');
     PERFORM set_config('citus.propagate_set_commands', 'local', true);
-    EXECUTE format('SET LOCAL history_track.context = %L', p_context);
+    EXECUTE format('SET LOCAL history_track.%I = %L', p_setting, p_value);
     PERFORM set_config('citus.propagate_set_commands', v_mode, true);
+END
+$$;
+
+-- A revert of a hash-distributed table (from _revert(); p_columns is
+-- _revert_columns()): Citus cannot plan the one statement _revert_sql()
+-- writes (data-modifying CTEs over a function's rows), so the rows to
+-- restore are copied into a temporary table first, and three statements it
+-- can plan follow: delete the rows the copy does not have, update those
+-- that differ, insert those missing. With p_one_key, only the row whose key
+-- is $2. Returns the number of rows written.
+CREATE FUNCTION history_track._citus_revert(p_table regclass, p_source text, p_one_key boolean, p_columns record,
+                                            p_ts timestamptz, p_key text, p_event bigint) RETURNS bigint
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_copy    text := format('pg_temp.%I', 'pgh_citus_revert_' || (history_track._tracked(p_table)).table_id);
+    v_table   text := history_track._only(p_table) || history_track._qualified(p_table);
+    v_mine    text := CASE WHEN p_one_key THEN history_track._revert_key_sql(p_table) || ' AND ' ELSE '' END;
+    v_count   bigint := 0;
+    v_written bigint;
+BEGIN
+    IF to_regclass(v_copy) IS NOT NULL THEN
+        EXECUTE format('DROP TABLE %s', v_copy);
+    END IF;
+    EXECUTE format('CREATE TEMPORARY TABLE %s (LIKE %s) ON COMMIT DROP', v_copy, history_track._qualified(p_table));
+    EXECUTE format('INSERT INTO %s %s', v_copy, p_source) USING p_ts, p_key, p_event;
+    EXECUTE format('DELETE FROM %s AS pgh_t WHERE %s(%s) NOT IN (SELECT %s FROM %s AS pgh_r)',
+                   v_table, v_mine, history_track._list('pgh_t.%I', p_columns.key), history_track._list('pgh_r.%I', p_columns.key),
+                   v_copy)
+      USING p_ts, p_key;
+    GET DIAGNOSTICS v_written = ROW_COUNT;
+    v_count := v_count + v_written;
+    IF p_columns.set IS NOT NULL THEN
+        EXECUTE history_track._revert_update_sql(p_table, v_copy, p_columns.key, p_columns.set);
+        GET DIAGNOSTICS v_written = ROW_COUNT;
+        v_count := v_count + v_written;
+    END IF;
+    EXECUTE format('INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE SELECT %s FROM %s AS pgh_r '
+                   'WHERE (%s) NOT IN (SELECT %s FROM %s AS pgh_t WHERE %strue)',
+                   history_track._qualified(p_table), history_track._list('%I', p_columns.insert),
+                   history_track._list('pgh_r.%I', p_columns.insert), v_copy,
+                   history_track._list('pgh_r.%I', p_columns.key), history_track._list('pgh_t.%I', p_columns.key), v_table, v_mine)
+      USING p_ts, p_key;
+    GET DIAGNOSTICS v_written = ROW_COUNT;
+    EXECUTE format('DROP TABLE %s', v_copy);
+    RETURN v_count + v_written;
 END
 $$;
 
@@ -372,7 +452,9 @@ BEGIN
     v_table := history_track._tracked(p_table);
     v_event := history_track._qualified(v_table.event_table);
     v_copy := format('pg_temp.%I', 'pgh_citus_events_' || v_table.table_id);
-    EXECUTE format('DROP TABLE IF EXISTS %s', v_copy);
+    IF to_regclass(v_copy) IS NOT NULL THEN
+        EXECUTE format('DROP TABLE %s', v_copy);
+    END IF;
     EXECUTE format('CREATE TEMPORARY TABLE %s ON COMMIT DROP AS SELECT * FROM %s WITH NO DATA', v_copy, v_event);
     IF p_key IS NOT NULL THEN
         -- The distribution column's value, from the key as history_events()

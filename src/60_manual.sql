@@ -321,7 +321,9 @@ BEGIN
         RETURN 0::bigint;   -- nothing replays
     END IF;
     -- Citus (45_citus.sql): its planner cannot run this comparison on a distributed table.
-    PERFORM history_track._citus_refuse(p_table, 'an ALTER TABLE that changes values without DML (or adds a column)');
+    PERFORM history_track._citus_refuse(p_table, 'an ALTER TABLE that changes values without DML',
+        'Add a column without a default, then set its default (ALTER COLUMN ... SET DEFAULT) and fill the rows with an UPDATE, '
+        'which is recorded.');
     SELECT * INTO v_cols FROM history_track._recorded_lists(p_table, 'pgh_t');
     EXECUTE format(
         E'WITH pgh_r AS MATERIALIZED (%1$s)\n'

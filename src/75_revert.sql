@@ -10,25 +10,19 @@
 -- clause, and history_track can be installed by a role that is not one
 -- (history-track install --no-extension).
 
--- The statements a revert runs, checked: p_table is tracked with the default
+-- What a revert writes, checked: p_table is tracked with the default
 -- trackers, and its event table holds every column a revert must write.
--- Returns one statement that deletes the rows (all, or the one with key $2)
--- the source does not have, updates those that differ and inserts those
--- missing, and returns how many rows it wrote. p_source is the SQL of the
--- rows to restore, shaped like p_table.
-CREATE FUNCTION history_track._revert_sql(p_table regclass, p_source text, p_one_key boolean)
-RETURNS text
+-- key: the key columns; set: the other columns an update writes (not an
+-- identity GENERATED ALWAYS); insert: every column an insert writes (not a
+-- generated one).
+CREATE FUNCTION history_track._revert_columns(p_table regclass, OUT key name[], OUT set name[], OUT insert name[])
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     v_table   history_track.tracked_table;
     v_missing text[];
-    v_key     name[] := history_track._key_columns(p_table);
-    v_insert  name[];
-    v_set     name[];
 BEGIN
-    PERFORM history_track._citus_refuse(p_table, 'a revert');   -- Citus (45_citus.sql)
     v_table := history_track._readable(p_table, 'a revert', current_user);
     IF NOT history_track._has_default_trackers(p_table) THEN
         RAISE EXCEPTION 'table % cannot be reverted: it does not have all three default trackers', p_table
@@ -52,15 +46,41 @@ BEGIN
                   HINT = 'Only a table whose event table mirrors every column can be reverted (it was tracked with columns or exclude); '
                          'restore those rows by hand from history_as_of().';
     END IF;
-
+    key := history_track._key_columns(p_table);
     SELECT pg_catalog.array_agg(a.attname ORDER BY a.attnum),
            pg_catalog.array_agg(a.attname ORDER BY a.attnum)
-               FILTER (WHERE a.attname <> ALL (v_key) AND a.attidentity <> 'a')
-      INTO v_insert, v_set
+               FILTER (WHERE a.attname <> ALL (key) AND a.attidentity <> 'a')
+      INTO insert, set
       FROM pg_catalog.pg_attribute AS a
      WHERE a.attrelid = p_table AND a.attnum > 0
        AND NOT a.attisdropped AND a.attgenerated = '';
+END
+$$;
 
+-- The condition a one-row revert puts on the table's rows (alias pgh_t): the
+-- row whose key is $2.
+CREATE FUNCTION history_track._revert_key_sql(p_table regclass) RETURNS text
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT history_track._key_match_sql(p_table, history_track._obj_id_sql(p_table, 'pgh_t'), '$2')
+$$;
+
+-- The statement a revert runs: it deletes the rows (all, or the one with key
+-- $2) the source does not have, updates those that differ and inserts those
+-- missing, and returns how many rows it wrote. p_source is the SQL of the
+-- rows to restore, shaped like p_table; p_columns, _revert_columns().
+-- (A Citus distributed table takes three statements: _citus_revert().)
+CREATE FUNCTION history_track._revert_sql(p_table regclass, p_source text, p_one_key boolean, p_columns record)
+RETURNS text
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_key    name[] := p_columns.key;
+    v_set    name[] := p_columns.set;
+    v_insert name[] := p_columns.insert;
+BEGIN
     -- One statement, reading the source once: the deletes, updates and
     -- inserts touch different keys (no ON CONFLICT, which a DEFERRABLE key
     -- could not serve).
@@ -74,23 +94,61 @@ BEGIN
         '       + (SELECT pg_catalog.count(*) FROM pgh_i)',
         history_track._qualified(p_table),
         p_source,
-        CASE WHEN p_one_key
-             THEN history_track._key_match_sql(p_table, history_track._obj_id_sql(p_table, 'pgh_t'), '$2') || ' AND '
-             ELSE '' END,
+        CASE WHEN p_one_key THEN history_track._revert_key_sql(p_table) || ' AND ' ELSE '' END,
         history_track._list('pgh_r.%I', v_key),
         history_track._list('pgh_t.%I', v_key),
         CASE WHEN v_set IS NULL THEN 'SELECT 1 WHERE false'
-             ELSE format(
-                 'UPDATE %s%s AS pgh_t SET (%s) = ROW(%s) FROM pgh_r WHERE (%s) = (%s) AND pg_catalog.record_image_ne(ROW(%s), ROW(%s)) '
-                 'RETURNING 1',
-                 history_track._only(p_table), history_track._qualified(p_table),
-                 history_track._list('%I', v_set), history_track._list('pgh_r.%I', v_set),
-                 history_track._list('pgh_r.%I', v_key), history_track._list('pgh_t.%I', v_key),
-                 history_track._list('pgh_t.%I', v_set), history_track._list('pgh_r.%I', v_set))
+             ELSE history_track._revert_update_sql(p_table, 'pgh_r', v_key, v_set) || ' RETURNING 1'
         END,
         history_track._list('%I', v_insert),
         history_track._list('pgh_r.%I', v_insert),
         history_track._only(p_table));
+END
+$$;
+
+-- The UPDATE of a revert: the rows of p_table whose values differ from those
+-- of the rows of p_source (a table or CTE name) with their key: p_key, the key
+-- columns, p_set, those to write.
+CREATE FUNCTION history_track._revert_update_sql(p_table regclass, p_source text, p_key name[], p_set name[]) RETURNS text
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT format(
+        'UPDATE %s%s AS pgh_t SET (%s) = ROW(%s) FROM %s AS pgh_r WHERE (%s) = (%s) '
+        'AND pg_catalog.record_image_ne(ROW(%s), ROW(%s))',
+        history_track._only(p_table), history_track._qualified(p_table),
+        history_track._list('%I', p_set), history_track._list('pgh_r.%I', p_set),
+        p_source,
+        history_track._list('pgh_r.%I', p_key), history_track._list('pgh_t.%I', p_key),
+        history_track._list('pgh_t.%I', p_set), history_track._list('pgh_r.%I', p_set))
+$$;
+
+-- Run a revert of p_table (of the row with key $2, or, locked against
+-- writes, of the whole table) to the rows of p_source (parameters: $1 the
+-- moment, $2 the key, $3 the event), labeled 'revert'; returns the number of
+-- rows written.
+CREATE FUNCTION history_track._revert(p_table regclass, p_source text, p_one_key boolean,
+                                      p_ts timestamptz, p_key text, p_event bigint) RETURNS bigint
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_label   text := pg_catalog.current_setting('history_track.label', true);
+    v_columns record := history_track._revert_columns(p_table);
+    v_count   bigint;
+BEGIN
+    IF NOT p_one_key THEN
+        -- No write may come between the replay and the writes that restore it.
+        EXECUTE pg_catalog.format('LOCK TABLE %s IN EXCLUSIVE MODE', p_table);
+    END IF;
+    PERFORM history_track._set_label('revert');   -- the writes below are a revert
+    IF history_track._citus_distributed(p_table) THEN
+        v_count := history_track._citus_revert(p_table, p_source, p_one_key, v_columns, p_ts, p_key, p_event);
+    ELSE
+        EXECUTE history_track._revert_sql(p_table, p_source, p_one_key, v_columns) INTO v_count USING p_ts, p_key, p_event;
+    END IF;
+    PERFORM history_track._set_label(COALESCE(v_label, ''));
+    RETURN v_count;
 END
 $$;
 
@@ -128,24 +186,14 @@ LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 SET constraint_exclusion = off    -- the table owner's CHECK code is not planned: see _untrusted_code()
 AS $$
-DECLARE
-    v_label text := pg_catalog.current_setting('history_track.label', true);
-    v_sql   text;
-    v_count bigint;
 BEGIN
     IF tbl IS NULL OR ts IS NULL THEN
         RAISE EXCEPTION 'tbl and ts must not be NULL'
             USING ERRCODE = 'null_value_not_allowed',
                   HINT = 'Pass the table and the moment to go back to: revert_table(''orders'', now() - interval ''1 hour'').';
     END IF;
-    v_sql := history_track._revert_sql(tbl,
-        pg_catalog.format('SELECT * FROM @extschema@.history_as_of(NULL::%s, $1)', tbl), false);
-    -- No write may come between the replay and the writes that restore it.
-    EXECUTE pg_catalog.format('LOCK TABLE %s IN EXCLUSIVE MODE', tbl);
-    PERFORM pg_catalog.set_config('history_track.label', 'revert', true);   -- the writes below are a revert
-    EXECUTE v_sql INTO v_count USING ts;
-    PERFORM pg_catalog.set_config('history_track.label', COALESCE(v_label, ''), true);
-    RETURN v_count;
+    RETURN history_track._revert(tbl, pg_catalog.format('SELECT * FROM @extschema@.history_as_of(NULL::%s, $1)', tbl), false,
+                                 ts, NULL, NULL);
 END
 $$;
 
@@ -157,22 +205,14 @@ LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 SET constraint_exclusion = off    -- the table owner's CHECK code is not planned: see _untrusted_code()
 AS $$
-DECLARE
-    v_label text := pg_catalog.current_setting('history_track.label', true);
-    v_sql   text;
-    v_count bigint;
 BEGIN
     IF tbl IS NULL OR key IS NULL OR ts IS NULL THEN
         RAISE EXCEPTION 'tbl, key and ts must not be NULL'
             USING ERRCODE = 'null_value_not_allowed',
                   HINT = 'Pass the table, the row''s key and the moment: revert_row(''orders'', ''42'', now() - interval ''1 hour'').';
     END IF;
-    v_sql := history_track._revert_sql(tbl,
-        pg_catalog.format('SELECT * FROM @extschema@.history_as_of(NULL::%s, $1, $2)', tbl), true);
-    PERFORM pg_catalog.set_config('history_track.label', 'revert', true);   -- the writes below are a revert
-    EXECUTE v_sql INTO v_count USING ts, key;
-    PERFORM pg_catalog.set_config('history_track.label', COALESCE(v_label, ''), true);
-    RETURN v_count;
+    RETURN history_track._revert(tbl, pg_catalog.format('SELECT * FROM @extschema@.history_as_of(NULL::%s, $1, $2)', tbl), true,
+                                 ts, key, NULL);
 END
 $$;
 
@@ -189,11 +229,8 @@ SET search_path = pg_catalog, pg_temp
 SET constraint_exclusion = off    -- the table owner's CHECK code is not planned: see _untrusted_code()
 AS $$
 DECLARE
-    v_label text := pg_catalog.current_setting('history_track.label', true);
     v_event record;
     v_key   text;
-    v_sql   text;
-    v_count bigint;
 BEGIN
     IF tbl IS NULL OR event IS NULL THEN
         RAISE EXCEPTION 'tbl and event must not be NULL'
@@ -207,11 +244,7 @@ BEGIN
             USING ERRCODE = 'no_data_found',
                   HINT = 'Pass the pgh_id of one of the table''s events: history_events(tbl, key => ...) lists a row''s.';
     END IF;
-    v_sql := history_track._revert_sql(tbl, v_event.row_sql, true);
-    PERFORM pg_catalog.set_config('history_track.label', 'revert', true);   -- the writes below are a revert
-    EXECUTE v_sql INTO v_count USING NULL::timestamptz, v_key, event;
-    PERFORM pg_catalog.set_config('history_track.label', COALESCE(v_label, ''), true);
-    RETURN v_count;
+    RETURN history_track._revert(tbl, v_event.row_sql, true, NULL, v_key, event);
 END
 $$;
 

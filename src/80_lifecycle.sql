@@ -670,8 +670,8 @@ $$;
 
 -- Bring p_table's event table, row type, catalog and triggers up to date with
 -- an ALTER TABLE, or refuse it: the columns now against tracked_column.
--- Returns whether a column was added or changed its type (so that values may
--- have changed without DML: see _resync()).
+-- Returns whether a column was added with a value or changed its type (so
+-- that values may have changed without DML: see _resync()).
 CREATE FUNCTION history_track._follow_table(p_table regclass) RETURNS boolean
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
@@ -706,6 +706,9 @@ BEGIN
             SELECT * INTO v_table FROM history_track.tracked_table AS t WHERE t.table_name = p_table;
         END IF;
         IF NOT v_old.attisdropped AND (v_old.now_typid, v_old.now_typmod) IS DISTINCT FROM (v_old.typid, v_old.typmod) THEN
+            -- Citus (45_citus.sql): a new type may change values without DML (see _resync()).
+            PERFORM history_track._citus_refuse(p_table, 'an ALTER TABLE that changes values without DML',
+                'Add a column of the new type, fill it with an UPDATE (which is recorded), then drop the old one.');
             v_changed := true;
             PERFORM history_track._follow_type(p_table, v_table, v_row, v_old.now_name, v_old.typid, v_old.typmod,
                                                v_old.now_typid, v_old.now_typmod);
@@ -717,9 +720,13 @@ BEGIN
     PERFORM history_track._row_type(p_table);
     SELECT * INTO v_table FROM history_track.tracked_table AS t WHERE t.table_name = p_table;
     PERFORM history_track._prepare_event_table(p_table, v_table.columns, v_table.exclude);
+    -- A new column changed the rows' values if it was added with a value
+    -- (atthasmissing: a default; one computed per row rewrites the table,
+    -- which _on_rewrite() notes). Added without, it is NULL in every row, as
+    -- the history replays a column its events do not have.
     v_changed := v_changed OR EXISTS (
         SELECT FROM pg_attribute AS a
-         WHERE a.attrelid = p_table AND a.attnum > 0 AND NOT a.attisdropped
+         WHERE a.attrelid = p_table AND a.attnum > 0 AND NOT a.attisdropped AND a.atthasmissing
            AND NOT EXISTS (SELECT FROM history_track.tracked_column AS c WHERE c.table_name = p_table AND c.attnum = a.attnum));
     PERFORM history_track._remember_columns(p_table);
     RETURN v_changed;

@@ -41,7 +41,6 @@ REVOKE EXECUTE ON FUNCTION
     history_track._parse_context(text),
     history_track._citus_begin(regclass, text),
     history_track._citus_distribute_event_table(regclass, regclass),
-    history_track._citus_set_context(text),
     history_track._on_sql_drop(),
     history_track._on_ddl_start(),
     history_track._on_ddl_end(),

@@ -347,6 +347,56 @@ def test_set_local_of_the_setting_reaches_the_workers_with_citus_set_propagation
     ]
 
 
+def test_the_context_reaches_the_workers_behind_a_transaction_pooler(coord, cluster):
+    """PgBouncer in transaction mode with one server connection to the
+    coordinator: three clients' transactions take turns on the same session.
+    Every event, on every worker, carries exactly its own transaction's
+    context (one id per transaction), and nothing of one transaction's
+    context reaches the next."""
+    import threading
+
+    from pooler import pgbouncer
+
+    distribute(coord, "pooled")
+    coord.execute("SELECT track_table('pooled')")
+    coord.execute("INSERT INTO pooled SELECT g, 'new', g FROM generate_series(1, 8) AS g")
+    errors: list[BaseException] = []
+    with pgbouncer(cluster.coordinator, cluster.database) as port:
+        barrier = threading.Barrier(3)
+
+        def work(name: str) -> None:
+            try:
+                with psycopg.connect(
+                    f"host=127.0.0.1 port={port} user=postgres dbname={cluster.database}", autocommit=True
+                ) as conn:
+                    barrier.wait()
+                    for i in range(5):
+                        with conn.transaction():
+                            if name != "none":
+                                conn.execute("SELECT set_history_context(%s)", [json.dumps({"user": name, "i": i})])
+                            conn.execute("UPDATE pooled SET status = %s", [f"{name}-{i}"])  # every shard
+            except BaseException as exc:  # reported by the main thread
+                errors.append(exc)
+
+        threads = [threading.Thread(target=work, args=(name,)) for name in ("ann", "bob", "none")]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert errors == []
+    got = rows(
+        coord,
+        "SELECT status, pgh_context, count(*), count(DISTINCT pgh_context_id) FROM pooled_event "
+        "WHERE pgh_operation = 'UPDATE' GROUP BY 1, 2 ORDER BY 1",
+    )
+    assert got == [
+        (f"{name}-{i}", None if name == "none" else {"user": name, "i": i}, 8, 0 if name == "none" else 1)
+        for name in ("ann", "bob", "none")
+        for i in range(5)
+    ]
+    assert rows(coord, "SELECT count(DISTINCT pgh_context_id) FROM pooled_event") == [(10,)]
+
+
 def test_reference_and_single_shard_tables_are_refused(coord):
     coord.execute("CREATE TABLE ref (id int PRIMARY KEY)")
     coord.execute("SELECT create_reference_table('ref')")
@@ -482,18 +532,136 @@ def test_what_is_not_supported_on_a_distributed_table_is_refused(coord):
     coord.execute("SELECT track_table('noway')")
     coord.execute("INSERT INTO noway VALUES (1, 'a', 1)")
     for call, what in [
-        ("SELECT revert_row('noway', '1', now())", "a revert"),
-        ("SELECT revert_table('noway', now())", "a revert"),
         ("SELECT prune_history('noway', now())", "prune_history()"),
         ("SELECT start_hash_chain('noway')", "start_hash_chain()"),
         ("SELECT track_table('noway', baseline => true)", "a baseline"),
         ("SELECT record_history_event('noway', '1', 'called')", "record_history_event()"),
-        ("ALTER TABLE noway ADD COLUMN note text", "an ALTER TABLE that changes values without DML (or adds a column)"),
+        ("ALTER TABLE noway ADD COLUMN note text DEFAULT 'x'", "an ALTER TABLE that changes values without DML"),
+        ("ALTER TABLE noway ALTER COLUMN amount TYPE float8", "an ALTER TABLE that changes values without DML"),
     ]:
         with pytest.raises(psycopg.errors.FeatureNotSupported) as refused:
             coord.execute(call)
         assert refused.value.diag.message_primary == f"{what} is not supported on distributed table public.noway"
     assert rows(coord, "SELECT count(*) FROM noway_event") == [(1,)]
+    assert rows(
+        coord,
+        "SELECT attname::text FROM pg_attribute WHERE attrelid = 'noway'::regclass AND attnum > 0 "
+        "AND NOT attisdropped ORDER BY attnum",
+    ) == [("id",), ("status",), ("amount",)]
+
+
+def test_a_call_citus_sends_to_a_worker_is_refused_with_a_hint(coord):
+    """Citus sends a query that reads one shard to its node whole, function
+    calls included; history_track's catalog is the coordinator's."""
+    distribute(coord, "sent")
+    coord.execute("SELECT track_table('sent')")
+    coord.execute("INSERT INTO sent VALUES (1, 'a', 1)")
+    with pytest.raises(psycopg.errors.FeatureNotSupported) as refused:
+        coord.execute("SELECT revert_row('sent', (SELECT max(pgh_id) FROM sent_event WHERE id = 1))")
+    assert refused.value.diag.message_primary == (
+        "history_track's functions run on the Citus coordinator, and this node is a worker"
+    )
+    assert refused.value.diag.message_hint == (
+        "Call the function on the coordinator, in a query that reads no distributed table: pass values, not subqueries."
+    )
+    (event,) = coord.execute("SELECT max(pgh_id) FROM sent_event WHERE id = 1").fetchone()
+    assert rows(coord, "SELECT revert_row('sent', %s)", [event]) == [(0,)]
+
+
+REVERTED = [
+    "INSERT INTO {t} SELECT g, 'new', g FROM generate_series(1, 8) AS g",
+    "UPDATE {t} SET status = 'paid' WHERE id IN (1, 2, 3)",
+    "DELETE FROM {t} WHERE id IN (4, 8)",
+    "INSERT INTO {t} VALUES (9, 'late', 9)",
+]
+
+
+def test_revert_row_and_revert_table_write_and_record_what_a_single_node_does(coord):
+    """Each revert on a distributed table and on a table of one node: the same
+    rows written, the same rows after, the same events (labeled revert, on the
+    shards' nodes, with the transaction's context)."""
+    distribute(coord, "rev_dist")
+    coord.execute("CREATE TABLE rev_single (id int PRIMARY KEY, status text, amount numeric)")
+    coord.execute("SELECT track_table('rev_dist'), track_table('rev_single')")
+    got = {}
+    for table in ("rev_dist", "rev_single"):
+        coord.execute(REVERTED[0].format(t=table))
+        (start,) = coord.execute("SELECT clock_timestamp()").fetchone()
+        for statement in REVERTED[1:]:
+            coord.execute(statement.format(t=table))
+        (middle,) = coord.execute("SELECT clock_timestamp()").fetchone()
+        coord.execute(f"UPDATE {table} SET amount = 0 WHERE id = 2")
+        written = []
+        # One row back to a moment: updated back, re-inserted, deleted.
+        written += [rows(coord, f"SELECT revert_row('{table}', 2, %s)", [middle])]
+        written += [rows(coord, f"SELECT revert_row('{table}', '4', %s)", [start])]
+        written += [rows(coord, f"SELECT revert_row('{table}', 9, %s)", [start])]
+        # One row to an event's state.
+        (event,) = coord.execute(
+            f"SELECT pgh_id FROM {table}_event WHERE id = 1 AND pgh_operation = 'INSERT'"
+        ).fetchone()
+        written += [rows(coord, f"SELECT revert_row('{table}', %s)", [event])]
+        # The whole table, with a context.
+        with coord.transaction():
+            coord.execute("""SELECT set_history_context('{"user": "ops"}')""")
+            written += [rows(coord, f"SELECT revert_table('{table}', %s)", [middle])]
+        written += [rows(coord, f"SELECT revert_table('{table}', %s)", [middle])]  # nothing left to write
+        got[table] = (
+            written,
+            rows(coord, f"SELECT * FROM {table} ORDER BY id"),
+            rows(
+                coord,
+                f"SELECT pgh_label, pgh_operation, pgh_obj_id, id, status, amount, pgh_context "
+                f"FROM {table}_event WHERE pgh_label = 'revert' ORDER BY pgh_obj_id, pgh_id",
+            ),
+            rows(coord, f"SELECT count(DISTINCT pgh_context_id) FROM {table}_event WHERE pgh_context IS NOT NULL"),
+        )
+    ops = {"user": "ops"}
+    assert got["rev_dist"] == got["rev_single"]
+    assert got["rev_dist"] == (
+        [[(1,)], [(1,)], [(1,)], [(1,)], [(3,)], [(0,)]],
+        [(1, "paid", 1), (2, "paid", 2), (3, "paid", 3), (5, "new", 5), (6, "new", 6), (7, "new", 7), (9, "late", 9)],
+        [
+            ("revert", "UPDATE", 1, 1, "new", 1, None),
+            ("revert", "UPDATE", 1, 1, "paid", 1, ops),
+            ("revert", "UPDATE", 2, 2, "paid", 2, None),
+            ("revert", "INSERT", 4, 4, "new", 4, None),
+            ("revert", "DELETE", 4, 4, "new", 4, ops),
+            ("revert", "DELETE", 9, 9, "late", 9, None),
+            ("revert", "INSERT", 9, 9, "late", 9, ops),
+        ],
+        [(1,)],
+    )
+    # The label does not outlive the revert, on any node.
+    coord.execute("UPDATE rev_dist SET amount = 1")
+    assert rows(coord, "SELECT DISTINCT pgh_label FROM rev_dist_event WHERE amount = 1 AND id <> 1") == [("update",)]
+
+
+def test_alter_table_add_column_without_a_value_is_followed_on_every_shard(coord, cluster):
+    """A column added without a default is NULL in every row, as the history
+    replays it: nothing to record, so it is followed on a distributed table."""
+    coord.execute("CREATE TABLE added (id int PRIMARY KEY, status text)")
+    coord.execute("SELECT create_distributed_table('added', 'id', shard_count => 4)")
+    coord.execute("SELECT track_table('added')")
+    coord.execute("INSERT INTO added VALUES (1, 'a'), (2, 'b')")
+    coord.execute("ALTER TABLE added ADD COLUMN note text")
+    coord.execute("ALTER TABLE added ALTER COLUMN note SET DEFAULT 'none'")
+    coord.execute("UPDATE added SET note = 'one' WHERE id = 1")
+    coord.execute("INSERT INTO added (id, status) VALUES (3, 'c')")
+    with psycopg.connect(cluster.workers[0].conninfo(), autocommit=True) as worker:
+        worker.execute("INSERT INTO added VALUES (4, 'w', 'four')")
+    assert rows(
+        coord, "SELECT pgh_operation, pgh_obj_id, status, note FROM added_event ORDER BY pgh_obj_id, pgh_id"
+    ) == [
+        ("INSERT", 1, "a", None),
+        ("UPDATE", 1, "a", "one"),
+        ("INSERT", 2, "b", None),
+        ("INSERT", 3, "c", "none"),
+        ("INSERT", 4, "w", "four"),
+    ]
+    assert rows(coord, "SELECT * FROM history_as_of(NULL::added, now()) ORDER BY id") == rows(
+        coord, "SELECT * FROM added ORDER BY id"
+    )
 
 
 def test_alter_table_drop_and_rename_column_are_followed_on_every_shard(coord, cluster):

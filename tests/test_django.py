@@ -1159,60 +1159,14 @@ def test_django_on_psycopg2(request):
 # -- behind a transaction pooler --------------------------------------------------------
 
 @pytest.fixture
-def pgbouncer(project, db, tmp_path_factory):
+def pgbouncer(project, db):
     """PgBouncer in transaction mode with ONE server connection, in front of the
     test's database: every client's transactions take turns on the same server
     session, so anything set for the session would reach the next client."""
-    import shutil
-    import socket
-    import time as _time
+    from pooler import pgbouncer as start_pgbouncer
 
-    binary = shutil.which("pgbouncer") or ("/usr/sbin/pgbouncer" if Path("/usr/sbin/pgbouncer").exists() else None)
-    if binary is None:
-        pytest.skip("pgbouncer is not installed (CI installs it: apt-get install pgbouncer)")
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    base = Path(project.base_dir) / f"pgbouncer_{port}"   # readable by the server's OS user
-    base.mkdir(mode=0o755)
-    (base / "userlist.txt").write_text('"postgres" ""\n')
-    (base / "pgbouncer.ini").write_text(f"""[databases]
-* = host=127.0.0.1 port={project.port}
-[pgbouncer]
-listen_addr = 127.0.0.1
-listen_port = {port}
-unix_socket_dir =
-auth_type = trust
-auth_file = {base}/userlist.txt
-pool_mode = transaction
-default_pool_size = 1
-max_client_conn = 50
-ignore_startup_parameters = extra_float_digits,options
-logfile = {base}/pgbouncer.log
-""")
-    for f in base.iterdir():
-        f.chmod(0o644)
-    if project.run_as is not None:   # its log goes there
-        import pwd
-        entry = pwd.getpwnam(project.run_as)
-        os.chown(base, entry.pw_uid, entry.pw_gid)
-    proc = subprocess.Popen(project.as_server_user([binary, str(base / "pgbouncer.ini")]),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    try:
-        for _ in range(100):
-            try:
-                psycopg.connect(f"host=127.0.0.1 port={port} user=postgres dbname={conninfo_to_dict(db)['dbname']}",
-                                connect_timeout=1).close()
-                break
-            except psycopg.OperationalError:
-                _time.sleep(0.05)
-        else:
-            proc.terminate()
-            raise RuntimeError(f"pgbouncer did not start: {proc.communicate(timeout=10)[1]}")
+    with start_pgbouncer(project, conninfo_to_dict(db)["dbname"]) as port:
         yield port
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 def test_behind_a_transaction_pooler(db, pgbouncer):

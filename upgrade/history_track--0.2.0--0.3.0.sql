@@ -248,6 +248,7 @@ DECLARE
 BEGIN
     SELECT * INTO v_table FROM history_track.tracked_table AS t WHERE t.table_name = p_table;
     IF NOT FOUND THEN
+        PERFORM history_track._citus_refuse_worker(p_table);   -- Citus (45_citus.sql): a call sent to a worker
         RAISE EXCEPTION 'table % has no history', p_table
             USING ERRCODE = 'object_not_in_prerequisite_state',
                   HINT = format('Track it first: SELECT track_table(%L).', p_table::text);
@@ -899,6 +900,16 @@ AS $$
         OR pg_catalog.current_setting('history_track.label', true) OPERATOR(pg_catalog.<>) ''
 $$;
 -- from src/30_context.sql
+CREATE OR REPLACE FUNCTION history_track._set_label(p_label text) RETURNS void
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM set_config('history_track.label', p_label, true);
+    PERFORM history_track._citus_set_local('label', p_label);   -- Citus (45_citus.sql)
+END
+$$;
+-- from src/30_context.sql
 CREATE OR REPLACE FUNCTION @extschema@.set_history_context(metadata jsonb) RETURNS uuid
 LANGUAGE plpgsql VOLATILE
 
@@ -918,7 +929,7 @@ BEGIN
     v_merged := COALESCE((history_track._context()).context, '{}'::jsonb) || metadata;
     PERFORM history_track._assert_context_size(octet_length(v_merged::text));
     PERFORM set_config('history_track.context', v_merged::text, true);
-    PERFORM history_track._citus_set_context(v_merged::text);   -- Citus (45_citus.sql): to the other nodes too
+    PERFORM history_track._citus_set_local('context', v_merged::text);   -- Citus (45_citus.sql): to the other nodes too
     RETURN history_track._context_id();
 END
 $$;
@@ -1818,7 +1829,7 @@ BEGIN
 END
 $$;
 -- from src/45_citus.sql
-CREATE OR REPLACE FUNCTION history_track._citus_refuse(p_table regclass, p_what text) RETURNS void
+CREATE OR REPLACE FUNCTION history_track._citus_refuse(p_table regclass, p_what text, p_hint text DEFAULT NULL) RETURNS void
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -1828,7 +1839,29 @@ BEGIN
             USING ERRCODE = 'feature_not_supported',
                   DETAIL = 'history_track records and reads the history of Citus distributed tables, but does not rewrite it or '
                            'their rows.',
-                  HINT = 'See doc/scale-out.md for what history_track supports on Citus.';
+                  HINT = COALESCE(p_hint || ' ', '') || 'See doc/scale-out.md for what history_track supports on Citus.';
+    END IF;
+END
+$$;
+-- from src/45_citus.sql
+CREATE OR REPLACE FUNCTION history_track._citus_refuse_worker(p_table regclass) RETURNS void
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_coordinator boolean;
+BEGIN
+    IF NOT history_track._citus_installed() THEN
+        RETURN;
+    END IF;
+    EXECUTE 'SELECT pg_catalog.citus_is_coordinator()' INTO v_coordinator;
+    IF NOT v_coordinator THEN
+        RAISE EXCEPTION 'history_track''s functions run on the Citus coordinator, and this node is a worker'
+            USING ERRCODE = 'feature_not_supported',
+                  DETAIL = format('The history of %s is described in the coordinator''s catalog. Citus sends a query that reads one '
+                                  'shard to that shard''s node, with the functions it calls.', p_table),
+                  HINT = 'Call the function on the coordinator, in a query that reads no distributed table: pass values, '
+                         'not subqueries.';
     END IF;
 END
 $$;
@@ -2013,14 +2046,16 @@ BEGIN
 END
 $$;
 -- from src/45_citus.sql
-CREATE OR REPLACE FUNCTION history_track._citus_set_context(p_context text) RETURNS void
+CREATE OR REPLACE FUNCTION history_track._citus_set_local(p_setting text, p_value text) RETURNS void
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     v_mode text;
 BEGIN
-    IF current_setting('citus.version', true) IS NULL OR NOT history_track._citus_installed() THEN
+    IF p_setting NOT IN ('context', 'label') THEN
+        RAISE EXCEPTION 'history_track has no setting %', p_setting USING ERRCODE = 'invalid_parameter_value';
+    ELSIF current_setting('citus.version', true) IS NULL OR NOT history_track._citus_installed() THEN
         RETURN;
     END IF;
     IF (history_track._citus_transaction()).key IS NULL THEN
@@ -2028,8 +2063,48 @@ BEGIN
     END IF;
     v_mode := current_setting('citus.propagate_set_commands');
     PERFORM set_config('citus.propagate_set_commands', 'local', true);
-    EXECUTE format('SET LOCAL history_track.context = %L', p_context);
+    EXECUTE format('SET LOCAL history_track.%I = %L', p_setting, p_value);
     PERFORM set_config('citus.propagate_set_commands', v_mode, true);
+END
+$$;
+-- from src/45_citus.sql
+CREATE OR REPLACE FUNCTION history_track._citus_revert(p_table regclass, p_source text, p_one_key boolean, p_columns record,
+                                            p_ts timestamptz, p_key text, p_event bigint) RETURNS bigint
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_copy    text := format('pg_temp.%I', 'pgh_citus_revert_' || (history_track._tracked(p_table)).table_id);
+    v_table   text := history_track._only(p_table) || history_track._qualified(p_table);
+    v_mine    text := CASE WHEN p_one_key THEN history_track._revert_key_sql(p_table) || ' AND ' ELSE '' END;
+    v_count   bigint := 0;
+    v_written bigint;
+BEGIN
+    IF to_regclass(v_copy) IS NOT NULL THEN
+        EXECUTE format('DROP TABLE %s', v_copy);
+    END IF;
+    EXECUTE format('CREATE TEMPORARY TABLE %s (LIKE %s) ON COMMIT DROP', v_copy, history_track._qualified(p_table));
+    EXECUTE format('INSERT INTO %s %s', v_copy, p_source) USING p_ts, p_key, p_event;
+    EXECUTE format('DELETE FROM %s AS pgh_t WHERE %s(%s) NOT IN (SELECT %s FROM %s AS pgh_r)',
+                   v_table, v_mine, history_track._list('pgh_t.%I', p_columns.key), history_track._list('pgh_r.%I', p_columns.key),
+                   v_copy)
+      USING p_ts, p_key;
+    GET DIAGNOSTICS v_written = ROW_COUNT;
+    v_count := v_count + v_written;
+    IF p_columns.set IS NOT NULL THEN
+        EXECUTE history_track._revert_update_sql(p_table, v_copy, p_columns.key, p_columns.set);
+        GET DIAGNOSTICS v_written = ROW_COUNT;
+        v_count := v_count + v_written;
+    END IF;
+    EXECUTE format('INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE SELECT %s FROM %s AS pgh_r '
+                   'WHERE (%s) NOT IN (SELECT %s FROM %s AS pgh_t WHERE %strue)',
+                   history_track._qualified(p_table), history_track._list('%I', p_columns.insert),
+                   history_track._list('pgh_r.%I', p_columns.insert), v_copy,
+                   history_track._list('pgh_r.%I', p_columns.key), history_track._list('pgh_t.%I', p_columns.key), v_table, v_mine)
+      USING p_ts, p_key;
+    GET DIAGNOSTICS v_written = ROW_COUNT;
+    EXECUTE format('DROP TABLE %s', v_copy);
+    RETURN v_count + v_written;
 END
 $$;
 -- from src/45_citus.sql
@@ -2051,7 +2126,9 @@ BEGIN
     v_table := history_track._tracked(p_table);
     v_event := history_track._qualified(v_table.event_table);
     v_copy := format('pg_temp.%I', 'pgh_citus_events_' || v_table.table_id);
-    EXECUTE format('DROP TABLE IF EXISTS %s', v_copy);
+    IF to_regclass(v_copy) IS NOT NULL THEN
+        EXECUTE format('DROP TABLE %s', v_copy);
+    END IF;
     EXECUTE format('CREATE TEMPORARY TABLE %s ON COMMIT DROP AS SELECT * FROM %s WITH NO DATA', v_copy, v_event);
     IF p_key IS NOT NULL THEN
         -- The distribution column's value, from the key as history_events()
@@ -2986,7 +3063,9 @@ BEGIN
         RETURN 0::bigint;   -- nothing replays
     END IF;
     -- Citus (45_citus.sql): its planner cannot run this comparison on a distributed table.
-    PERFORM history_track._citus_refuse(p_table, 'an ALTER TABLE that changes values without DML (or adds a column)');
+    PERFORM history_track._citus_refuse(p_table, 'an ALTER TABLE that changes values without DML',
+        'Add a column without a default, then set its default (ALTER COLUMN ... SET DEFAULT) and fill the rows with an UPDATE, '
+        'which is recorded.');
     SELECT * INTO v_cols FROM history_track._recorded_lists(p_table, 'pgh_t');
     EXECUTE format(
         E'WITH pgh_r AS MATERIALIZED (%1$s)\n'
@@ -3312,19 +3391,14 @@ $$;
 COMMENT ON FUNCTION @extschema@.history_context_events(uuid) IS
     'Every event of one context, across the event tables the caller may read';
 -- from src/75_revert.sql
-CREATE OR REPLACE FUNCTION history_track._revert_sql(p_table regclass, p_source text, p_one_key boolean)
-RETURNS text
+CREATE OR REPLACE FUNCTION history_track._revert_columns(p_table regclass, OUT key name[], OUT set name[], OUT insert name[])
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     v_table   history_track.tracked_table;
     v_missing text[];
-    v_key     name[] := history_track._key_columns(p_table);
-    v_insert  name[];
-    v_set     name[];
 BEGIN
-    PERFORM history_track._citus_refuse(p_table, 'a revert');   -- Citus (45_citus.sql)
     v_table := history_track._readable(p_table, 'a revert', current_user);
     IF NOT history_track._has_default_trackers(p_table) THEN
         RAISE EXCEPTION 'table % cannot be reverted: it does not have all three default trackers', p_table
@@ -3348,15 +3422,34 @@ BEGIN
                   HINT = 'Only a table whose event table mirrors every column can be reverted (it was tracked with columns or exclude); '
                          'restore those rows by hand from history_as_of().';
     END IF;
-
+    key := history_track._key_columns(p_table);
     SELECT pg_catalog.array_agg(a.attname ORDER BY a.attnum),
            pg_catalog.array_agg(a.attname ORDER BY a.attnum)
-               FILTER (WHERE a.attname <> ALL (v_key) AND a.attidentity <> 'a')
-      INTO v_insert, v_set
+               FILTER (WHERE a.attname <> ALL (key) AND a.attidentity <> 'a')
+      INTO insert, set
       FROM pg_catalog.pg_attribute AS a
      WHERE a.attrelid = p_table AND a.attnum > 0
        AND NOT a.attisdropped AND a.attgenerated = '';
-
+END
+$$;
+-- from src/75_revert.sql
+CREATE OR REPLACE FUNCTION history_track._revert_key_sql(p_table regclass) RETURNS text
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT history_track._key_match_sql(p_table, history_track._obj_id_sql(p_table, 'pgh_t'), '$2')
+$$;
+-- from src/75_revert.sql
+CREATE OR REPLACE FUNCTION history_track._revert_sql(p_table regclass, p_source text, p_one_key boolean, p_columns record)
+RETURNS text
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_key    name[] := p_columns.key;
+    v_set    name[] := p_columns.set;
+    v_insert name[] := p_columns.insert;
+BEGIN
     -- One statement, reading the source once: the deletes, updates and
     -- inserts touch different keys (no ON CONFLICT, which a DEFERRABLE key
     -- could not serve).
@@ -3370,23 +3463,54 @@ BEGIN
         '       + (SELECT pg_catalog.count(*) FROM pgh_i)',
         history_track._qualified(p_table),
         p_source,
-        CASE WHEN p_one_key
-             THEN history_track._key_match_sql(p_table, history_track._obj_id_sql(p_table, 'pgh_t'), '$2') || ' AND '
-             ELSE '' END,
+        CASE WHEN p_one_key THEN history_track._revert_key_sql(p_table) || ' AND ' ELSE '' END,
         history_track._list('pgh_r.%I', v_key),
         history_track._list('pgh_t.%I', v_key),
         CASE WHEN v_set IS NULL THEN 'SELECT 1 WHERE false'
-             ELSE format(
-                 'UPDATE %s%s AS pgh_t SET (%s) = ROW(%s) FROM pgh_r WHERE (%s) = (%s) AND pg_catalog.record_image_ne(ROW(%s), ROW(%s)) '
-                 'RETURNING 1',
-                 history_track._only(p_table), history_track._qualified(p_table),
-                 history_track._list('%I', v_set), history_track._list('pgh_r.%I', v_set),
-                 history_track._list('pgh_r.%I', v_key), history_track._list('pgh_t.%I', v_key),
-                 history_track._list('pgh_t.%I', v_set), history_track._list('pgh_r.%I', v_set))
+             ELSE history_track._revert_update_sql(p_table, 'pgh_r', v_key, v_set) || ' RETURNING 1'
         END,
         history_track._list('%I', v_insert),
         history_track._list('pgh_r.%I', v_insert),
         history_track._only(p_table));
+END
+$$;
+-- from src/75_revert.sql
+CREATE OR REPLACE FUNCTION history_track._revert_update_sql(p_table regclass, p_source text, p_key name[], p_set name[]) RETURNS text
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT format(
+        'UPDATE %s%s AS pgh_t SET (%s) = ROW(%s) FROM %s AS pgh_r WHERE (%s) = (%s) '
+        'AND pg_catalog.record_image_ne(ROW(%s), ROW(%s))',
+        history_track._only(p_table), history_track._qualified(p_table),
+        history_track._list('%I', p_set), history_track._list('pgh_r.%I', p_set),
+        p_source,
+        history_track._list('pgh_r.%I', p_key), history_track._list('pgh_t.%I', p_key),
+        history_track._list('pgh_t.%I', p_set), history_track._list('pgh_r.%I', p_set))
+$$;
+-- from src/75_revert.sql
+CREATE OR REPLACE FUNCTION history_track._revert(p_table regclass, p_source text, p_one_key boolean,
+                                      p_ts timestamptz, p_key text, p_event bigint) RETURNS bigint
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_label   text := pg_catalog.current_setting('history_track.label', true);
+    v_columns record := history_track._revert_columns(p_table);
+    v_count   bigint;
+BEGIN
+    IF NOT p_one_key THEN
+        -- No write may come between the replay and the writes that restore it.
+        EXECUTE pg_catalog.format('LOCK TABLE %s IN EXCLUSIVE MODE', p_table);
+    END IF;
+    PERFORM history_track._set_label('revert');   -- the writes below are a revert
+    IF history_track._citus_distributed(p_table) THEN
+        v_count := history_track._citus_revert(p_table, p_source, p_one_key, v_columns, p_ts, p_key, p_event);
+    ELSE
+        EXECUTE history_track._revert_sql(p_table, p_source, p_one_key, v_columns) INTO v_count USING p_ts, p_key, p_event;
+    END IF;
+    PERFORM history_track._set_label(COALESCE(v_label, ''));
+    RETURN v_count;
 END
 $$;
 -- from src/75_revert.sql
@@ -3422,24 +3546,14 @@ LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 SET constraint_exclusion = off
 AS $$
-DECLARE
-    v_label text := pg_catalog.current_setting('history_track.label', true);
-    v_sql   text;
-    v_count bigint;
 BEGIN
     IF tbl IS NULL OR ts IS NULL THEN
         RAISE EXCEPTION 'tbl and ts must not be NULL'
             USING ERRCODE = 'null_value_not_allowed',
                   HINT = 'Pass the table and the moment to go back to: revert_table(''orders'', now() - interval ''1 hour'').';
     END IF;
-    v_sql := history_track._revert_sql(tbl,
-        pg_catalog.format('SELECT * FROM @extschema@.history_as_of(NULL::%s, $1)', tbl), false);
-    -- No write may come between the replay and the writes that restore it.
-    EXECUTE pg_catalog.format('LOCK TABLE %s IN EXCLUSIVE MODE', tbl);
-    PERFORM pg_catalog.set_config('history_track.label', 'revert', true);   -- the writes below are a revert
-    EXECUTE v_sql INTO v_count USING ts;
-    PERFORM pg_catalog.set_config('history_track.label', COALESCE(v_label, ''), true);
-    RETURN v_count;
+    RETURN history_track._revert(tbl, pg_catalog.format('SELECT * FROM @extschema@.history_as_of(NULL::%s, $1)', tbl), false,
+                                 ts, NULL, NULL);
 END
 $$;
 -- from src/75_revert.sql
@@ -3451,22 +3565,14 @@ LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 SET constraint_exclusion = off
 AS $$
-DECLARE
-    v_label text := pg_catalog.current_setting('history_track.label', true);
-    v_sql   text;
-    v_count bigint;
 BEGIN
     IF tbl IS NULL OR key IS NULL OR ts IS NULL THEN
         RAISE EXCEPTION 'tbl, key and ts must not be NULL'
             USING ERRCODE = 'null_value_not_allowed',
                   HINT = 'Pass the table, the row''s key and the moment: revert_row(''orders'', ''42'', now() - interval ''1 hour'').';
     END IF;
-    v_sql := history_track._revert_sql(tbl,
-        pg_catalog.format('SELECT * FROM @extschema@.history_as_of(NULL::%s, $1, $2)', tbl), true);
-    PERFORM pg_catalog.set_config('history_track.label', 'revert', true);   -- the writes below are a revert
-    EXECUTE v_sql INTO v_count USING ts, key;
-    PERFORM pg_catalog.set_config('history_track.label', COALESCE(v_label, ''), true);
-    RETURN v_count;
+    RETURN history_track._revert(tbl, pg_catalog.format('SELECT * FROM @extschema@.history_as_of(NULL::%s, $1, $2)', tbl), true,
+                                 ts, key, NULL);
 END
 $$;
 -- from src/75_revert.sql
@@ -3483,11 +3589,8 @@ SET search_path = pg_catalog, pg_temp
 SET constraint_exclusion = off
 AS $$
 DECLARE
-    v_label text := pg_catalog.current_setting('history_track.label', true);
     v_event record;
     v_key   text;
-    v_sql   text;
-    v_count bigint;
 BEGIN
     IF tbl IS NULL OR event IS NULL THEN
         RAISE EXCEPTION 'tbl and event must not be NULL'
@@ -3501,11 +3604,7 @@ BEGIN
             USING ERRCODE = 'no_data_found',
                   HINT = 'Pass the pgh_id of one of the table''s events: history_events(tbl, key => ...) lists a row''s.';
     END IF;
-    v_sql := history_track._revert_sql(tbl, v_event.row_sql, true);
-    PERFORM pg_catalog.set_config('history_track.label', 'revert', true);   -- the writes below are a revert
-    EXECUTE v_sql INTO v_count USING NULL::timestamptz, v_key, event;
-    PERFORM pg_catalog.set_config('history_track.label', COALESCE(v_label, ''), true);
-    RETURN v_count;
+    RETURN history_track._revert(tbl, v_event.row_sql, true, NULL, v_key, event);
 END
 $$;
 -- from src/75_revert.sql
@@ -4136,6 +4235,9 @@ BEGIN
             SELECT * INTO v_table FROM history_track.tracked_table AS t WHERE t.table_name = p_table;
         END IF;
         IF NOT v_old.attisdropped AND (v_old.now_typid, v_old.now_typmod) IS DISTINCT FROM (v_old.typid, v_old.typmod) THEN
+            -- Citus (45_citus.sql): a new type may change values without DML (see _resync()).
+            PERFORM history_track._citus_refuse(p_table, 'an ALTER TABLE that changes values without DML',
+                'Add a column of the new type, fill it with an UPDATE (which is recorded), then drop the old one.');
             v_changed := true;
             PERFORM history_track._follow_type(p_table, v_table, v_row, v_old.now_name, v_old.typid, v_old.typmod,
                                                v_old.now_typid, v_old.now_typmod);
@@ -4147,9 +4249,13 @@ BEGIN
     PERFORM history_track._row_type(p_table);
     SELECT * INTO v_table FROM history_track.tracked_table AS t WHERE t.table_name = p_table;
     PERFORM history_track._prepare_event_table(p_table, v_table.columns, v_table.exclude);
+    -- A new column changed the rows' values if it was added with a value
+    -- (atthasmissing: a default; one computed per row rewrites the table,
+    -- which _on_rewrite() notes). Added without, it is NULL in every row, as
+    -- the history replays a column its events do not have.
     v_changed := v_changed OR EXISTS (
         SELECT FROM pg_attribute AS a
-         WHERE a.attrelid = p_table AND a.attnum > 0 AND NOT a.attisdropped
+         WHERE a.attrelid = p_table AND a.attnum > 0 AND NOT a.attisdropped AND a.atthasmissing
            AND NOT EXISTS (SELECT FROM history_track.tracked_column AS c WHERE c.table_name = p_table AND c.attnum = a.attnum));
     PERFORM history_track._remember_columns(p_table);
     RETURN v_changed;
@@ -4749,7 +4855,6 @@ REVOKE EXECUTE ON FUNCTION
     history_track._parse_context(text),
     history_track._citus_begin(regclass, text),
     history_track._citus_distribute_event_table(regclass, regclass),
-    history_track._citus_set_context(text),
     history_track._on_sql_drop(),
     history_track._on_ddl_start(),
     history_track._on_ddl_end(),
