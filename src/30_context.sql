@@ -7,42 +7,73 @@
 -- Its id is derived from the transaction, never from a setting, so it is the
 -- same for every event of one transaction and cannot be forged.
 
--- The id of the current transaction's context, laid out as a UUIDv7: the
--- first 48 bits are the transaction's start time (now(), in milliseconds, the
--- same clock as pgh_created_at), the rest an md5 of the server's start time,
--- the database and the top-level transaction id. So every event of one
--- transaction shares it, no two transactions do, no setting can choose it,
--- ids sort by time, and history_context_events() finds a context's events
--- through the time index on pgh_created_at instead of an index of its own.
+-- A UUIDv7 of a moment (to the millisecond) and the bits of two numbers: 12
+-- of p_a, 62 of p_b. (Inlined: each parameter is used once.)
+CREATE FUNCTION history_track._uuid7(p_time timestamptz, p_a bigint, p_b bigint) RETURNS uuid
+LANGUAGE sql STABLE    -- as date_part() of a timestamptz: else not inlined
+AS $$
+    SELECT pg_catalog.encode(
+               pg_catalog.int8send(
+                   (pg_catalog.floor(pg_catalog.date_part('epoch', p_time) OPERATOR(pg_catalog.*) 1000)::pg_catalog.int8
+                    OPERATOR(pg_catalog.<<) 16)
+                   OPERATOR(pg_catalog.|) 28672                                    -- version 7
+                   OPERATOR(pg_catalog.|) (p_a OPERATOR(pg_catalog.&) 4095))
+               OPERATOR(pg_catalog.||)
+               pg_catalog.int8send((p_b OPERATOR(pg_catalog.&) 4611686018427387903)
+                                   OPERATOR(pg_catalog.|) '-9223372036854775808'::pg_catalog.int8),   -- variant 10
+               'hex')::pg_catalog.uuid
+$$;
+
+-- Citus (45_citus.sql): the context id of the current distributed
+-- transaction, for _context_id() (defined here, before the SQL function that
+-- calls it): a UUIDv7 of its start and two hashes of its key
+-- (_citus_transaction()), the same on every node; NULL outside one.
+CREATE FUNCTION history_track._citus_context_id() RETURNS uuid
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_id record := history_track._citus_transaction();
+BEGIN
+    IF v_id.key IS NULL THEN
+        RETURN NULL;
+    END IF;
+    RETURN history_track._uuid7(v_id.started, hashtextextended(v_id.key, 0), hashtextextended(v_id.key, 1));
+END
+$$;
+
+-- The id of the current transaction's context, a UUIDv7: its first 48 bits
+-- are the transaction's start time (now(), in milliseconds, the same clock as
+-- pgh_created_at), the other 74 two 64-bit hashes of the top-level
+-- transaction id, seeded with the database and the server's start time. So
+-- every event of one transaction shares it, no two transactions do (a
+-- transaction id is never reused by one server; a standby promoted in its
+-- place has another start time), no setting can choose it, ids sort by time,
+-- and history_context_events() finds a context's events through the time
+-- index on pgh_created_at instead of an index of its own.
+-- One SQL expression, so that PostgreSQL inlines it into _context() (which
+-- runs once per written statement): as a PL/pgSQL function of an md5 of text,
+-- reading the context cost a single-row update's trigger 137k instructions
+-- instead of 113k (callgrind, doc/performance.md).
+-- Citus (45_citus.sql): in a distributed transaction, derived from its
+-- cluster-wide id instead (asked only where Citus is loaded).
 -- (_context_id, _context, _parse_context and _context_is_set run once per
 -- written statement, so they carry no SET clause of their own: only the
 -- extension's owner (and the role the triggers run as) may call them, always
 -- from functions that pin search_path, and every name in them is qualified.)
 CREATE FUNCTION history_track._context_id() RETURNS uuid
-LANGUAGE plpgsql STABLE
+LANGUAGE sql VOLATILE    -- as pg_current_xact_id(), which assigns the transaction an id: else not inlined
 AS $$
-DECLARE
-    v_key     text;
-    v_started timestamptz;
-    v_hash    text;
-BEGIN
-    -- Citus (45_citus.sql): in a distributed transaction, its cluster-wide id and
-    -- start instead (asked only where Citus is loaded: a call costs every write).
-    IF pg_catalog.current_setting('citus.version', true) IS NOT NULL THEN
-        SELECT c.key, c.started INTO v_key, v_started FROM history_track._citus_transaction() AS c;
-    END IF;
-    v_hash := pg_catalog.md5(COALESCE(v_key,
-                             pg_catalog.pg_postmaster_start_time()::text OPERATOR(pg_catalog.||) '/'
-                             OPERATOR(pg_catalog.||) pg_catalog.current_database()::text OPERATOR(pg_catalog.||) '/'
-                             OPERATOR(pg_catalog.||) pg_catalog.pg_current_xact_id()::text));
-    RETURN (pg_catalog.lpad(pg_catalog.to_hex(pg_catalog.floor(pg_catalog.date_part('epoch', COALESCE(v_started, pg_catalog.now()))
-                                                               OPERATOR(pg_catalog.*) 1000)::bigint), 12, '0')
-            OPERATOR(pg_catalog.||) '7'
-            OPERATOR(pg_catalog.||) pg_catalog.substr(v_hash, 1, 3)
-            OPERATOR(pg_catalog.||) pg_catalog.substr('89ab', (pg_catalog.ascii(pg_catalog.substr(v_hash, 4, 1))
-                                                               OPERATOR(pg_catalog.%) 4) OPERATOR(pg_catalog.+) 1, 1)
-            OPERATOR(pg_catalog.||) pg_catalog.substr(v_hash, 5, 15))::uuid;
-END
+    SELECT COALESCE(
+        CASE WHEN pg_catalog.current_setting('citus.version', true) IS NOT NULL THEN history_track._citus_context_id() END,
+        history_track._uuid7(
+            pg_catalog.now(),
+            pg_catalog.hashtextextended(pg_catalog.pg_current_xact_id()::pg_catalog.text,
+                pg_catalog.hashnameextended(pg_catalog.current_database(),
+                    pg_catalog.hashfloat8extended(pg_catalog.date_part('epoch', pg_catalog.pg_postmaster_start_time()), 0))),
+            pg_catalog.hashtextextended(pg_catalog.pg_current_xact_id()::pg_catalog.text,
+                pg_catalog.hashnameextended(pg_catalog.current_database(),
+                    pg_catalog.hashfloat8extended(pg_catalog.date_part('epoch', pg_catalog.pg_postmaster_start_time()), 1)))))
 $$;
 
 -- When a context began: the transaction start time its id carries, to the millisecond.
@@ -54,22 +85,33 @@ AS $$
            OPERATOR(pg_catalog./) 1000)
 $$;
 
+-- (Returns jsonb, to be one branch of _parse_context's CASE: it never returns.)
+CREATE FUNCTION history_track._invalid_context(p_text text) RETURNS jsonb
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    RAISE EXCEPTION 'history_track.context is not valid JSON'
+        USING ERRCODE = 'invalid_text_representation',
+              DETAIL = format('The setting holds %L.', left(p_text, 200)),
+              HINT = 'Set it to a JSON object, e.g. SELECT set_config(''history_track.context'', ''{"user": "alice"}'', true), or use '
+                     'set_history_context().';
+END
+$$;
+
 -- The context as JSON: the text of history_track.context parsed, or a clear
--- error naming the setting. On PostgreSQL 16+ without a subtransaction
--- (pg_input_is_valid); before, by catching the cast's error. (A DO block
--- creates the version's body; both bodies behave the same.)
+-- error naming the setting. On PostgreSQL 16+ one SQL expression, which
+-- PostgreSQL inlines into _context() (pg_input_is_valid: no subtransaction,
+-- no call); before, by catching the cast's error. (A DO block creates the
+-- version's body; both bodies behave the same.)
 DO $context$
 BEGIN
     IF pg_catalog.current_setting('server_version_num')::integer >= 160000 THEN
         CREATE FUNCTION history_track._parse_context(p_text text) RETURNS jsonb
-        LANGUAGE plpgsql STABLE STRICT
+        LANGUAGE sql STABLE
         AS $body$
-        BEGIN
-            IF NOT pg_catalog.pg_input_is_valid(p_text, 'jsonb') THEN
-                PERFORM history_track._invalid_context(p_text);
-            END IF;
-            RETURN p_text::pg_catalog.jsonb;
-        END
+            SELECT CASE WHEN pg_catalog.pg_input_is_valid(p_text, 'jsonb') THEN p_text::pg_catalog.jsonb
+                        ELSE history_track._invalid_context(p_text) END
         $body$;
     ELSE
         CREATE FUNCTION history_track._parse_context(p_text text) RETURNS jsonb
@@ -85,19 +127,6 @@ BEGIN
     END IF;
 END
 $context$;
-
-CREATE FUNCTION history_track._invalid_context(p_text text) RETURNS void
-LANGUAGE plpgsql STABLE
-SET search_path = pg_catalog, pg_temp
-AS $$
-BEGIN
-    RAISE EXCEPTION 'history_track.context is not valid JSON'
-        USING ERRCODE = 'invalid_text_representation',
-              DETAIL = format('The setting holds %L.', left(p_text, 200)),
-              HINT = 'Set it to a JSON object, e.g. SELECT set_config(''history_track.context'', ''{"user": "alice"}'', true), or use '
-                     'set_history_context().';
-END
-$$;
 
 -- The largest context an event carries, in bytes of JSON text: what a
 -- superuser set in history_track.config, or 64 kB.

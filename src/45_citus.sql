@@ -17,7 +17,7 @@
 -- with %I / %L.
 --
 -- The hooks elsewhere (each a call into this file, marked "Citus"):
---   _context_id() (30_context.sql)         the distributed transaction's id
+--   _citus_context_id() (30_context.sql)   the distributed transaction's id, for _context_id()
 --   set_history_context(), _set_label() (30_context.sql) the context and label reach the workers
 --   _begin_change() (50_api.sql)           the settings our DDL needs
 --   _track_finish() (50_api.sql)           the event table distributed

@@ -38,6 +38,8 @@ REVOKE EXECUTE ON FUNCTION
     history_track._log_removal(regclass, regclass, timestamptz, bigint, text),
     history_track._context(),
     history_track._context_id(),
+    history_track._uuid7(timestamptz, bigint, bigint),
+    history_track._citus_context_id(),
     history_track._parse_context(text),
     history_track._citus_begin(regclass, text),
     history_track._citus_distribute_event_table(regclass, regclass),

@@ -211,6 +211,25 @@ def test_context_ids_carry_their_transactions_time_and_find_late_writes(notes):
     assert abs((started[0] - started[1]).total_seconds()) < 0.002
 
 
+def test_a_context_id_is_one_per_transaction_whatever_the_session_changes(notes):
+    """The id is derived from the transaction (its id, start, the database and
+    the server's start), nothing the session sets: a time zone changed in the
+    middle does not change it; the next transaction gets another."""
+    with notes.transaction():
+        (first,) = notes.execute("""SELECT set_history_context('{"user": "tz"}')""").fetchone()
+        notes.execute("INSERT INTO notes VALUES (1, 'a')")
+        notes.execute("SET LOCAL TimeZone = 'Pacific/Kiritimati'")
+        notes.execute("SET LOCAL DateStyle = 'German'")
+        notes.execute("INSERT INTO notes VALUES (2, 'b')")
+        (again,) = notes.execute("SELECT history_track._context_id()").fetchone()
+    with notes.transaction():
+        notes.execute("""SELECT set_history_context('{"user": "tz"}')""")
+        notes.execute("INSERT INTO notes VALUES (3, 'c')")
+    got = rows(notes, "SELECT id, pgh_context_id FROM notes_event ORDER BY id")
+    assert again == first and got[0] == (1, first) and got[1] == (2, first)
+    assert got[2][1] != first and got[2][1].version == 7 and got[2][1].variant == uuid.RFC_4122
+
+
 def test_context_lookup_uses_the_time_index(notes):
     notes.execute("INSERT INTO notes SELECT g, 'bulk' FROM generate_series(100, 60099) g")
     notes.execute("ANALYZE notes_event")

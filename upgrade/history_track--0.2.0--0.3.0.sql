@@ -756,31 +756,48 @@ AS $$
      LIMIT 1
 $$;
 -- from src/30_context.sql
-CREATE OR REPLACE FUNCTION history_track._context_id() RETURNS uuid
+CREATE OR REPLACE FUNCTION history_track._uuid7(p_time timestamptz, p_a bigint, p_b bigint) RETURNS uuid
+LANGUAGE sql STABLE
+AS $$
+    SELECT pg_catalog.encode(
+               pg_catalog.int8send(
+                   (pg_catalog.floor(pg_catalog.date_part('epoch', p_time) OPERATOR(pg_catalog.*) 1000)::pg_catalog.int8
+                    OPERATOR(pg_catalog.<<) 16)
+                   OPERATOR(pg_catalog.|) 28672                                    -- version 7
+                   OPERATOR(pg_catalog.|) (p_a OPERATOR(pg_catalog.&) 4095))
+               OPERATOR(pg_catalog.||)
+               pg_catalog.int8send((p_b OPERATOR(pg_catalog.&) 4611686018427387903)
+                                   OPERATOR(pg_catalog.|) '-9223372036854775808'::pg_catalog.int8),   -- variant 10
+               'hex')::pg_catalog.uuid
+$$;
+-- from src/30_context.sql
+CREATE OR REPLACE FUNCTION history_track._citus_context_id() RETURNS uuid
 LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    v_key     text;
-    v_started timestamptz;
-    v_hash    text;
+    v_id record := history_track._citus_transaction();
 BEGIN
-    -- Citus (45_citus.sql): in a distributed transaction, its cluster-wide id and
-    -- start instead (asked only where Citus is loaded: a call costs every write).
-    IF pg_catalog.current_setting('citus.version', true) IS NOT NULL THEN
-        SELECT c.key, c.started INTO v_key, v_started FROM history_track._citus_transaction() AS c;
+    IF v_id.key IS NULL THEN
+        RETURN NULL;
     END IF;
-    v_hash := pg_catalog.md5(COALESCE(v_key,
-                             pg_catalog.pg_postmaster_start_time()::text OPERATOR(pg_catalog.||) '/'
-                             OPERATOR(pg_catalog.||) pg_catalog.current_database()::text OPERATOR(pg_catalog.||) '/'
-                             OPERATOR(pg_catalog.||) pg_catalog.pg_current_xact_id()::text));
-    RETURN (pg_catalog.lpad(pg_catalog.to_hex(pg_catalog.floor(pg_catalog.date_part('epoch', COALESCE(v_started, pg_catalog.now()))
-                                                               OPERATOR(pg_catalog.*) 1000)::bigint), 12, '0')
-            OPERATOR(pg_catalog.||) '7'
-            OPERATOR(pg_catalog.||) pg_catalog.substr(v_hash, 1, 3)
-            OPERATOR(pg_catalog.||) pg_catalog.substr('89ab', (pg_catalog.ascii(pg_catalog.substr(v_hash, 4, 1))
-                                                               OPERATOR(pg_catalog.%) 4) OPERATOR(pg_catalog.+) 1, 1)
-            OPERATOR(pg_catalog.||) pg_catalog.substr(v_hash, 5, 15))::uuid;
+    RETURN history_track._uuid7(v_id.started, hashtextextended(v_id.key, 0), hashtextextended(v_id.key, 1));
 END
+$$;
+-- from src/30_context.sql
+CREATE OR REPLACE FUNCTION history_track._context_id() RETURNS uuid
+LANGUAGE sql VOLATILE
+AS $$
+    SELECT COALESCE(
+        CASE WHEN pg_catalog.current_setting('citus.version', true) IS NOT NULL THEN history_track._citus_context_id() END,
+        history_track._uuid7(
+            pg_catalog.now(),
+            pg_catalog.hashtextextended(pg_catalog.pg_current_xact_id()::pg_catalog.text,
+                pg_catalog.hashnameextended(pg_catalog.current_database(),
+                    pg_catalog.hashfloat8extended(pg_catalog.date_part('epoch', pg_catalog.pg_postmaster_start_time()), 0))),
+            pg_catalog.hashtextextended(pg_catalog.pg_current_xact_id()::pg_catalog.text,
+                pg_catalog.hashnameextended(pg_catalog.current_database(),
+                    pg_catalog.hashfloat8extended(pg_catalog.date_part('epoch', pg_catalog.pg_postmaster_start_time()), 1)))))
 $$;
 -- from src/30_context.sql
 CREATE OR REPLACE FUNCTION history_track._context_time(p_context_id uuid) RETURNS timestamptz
@@ -791,18 +808,27 @@ AS $$
            OPERATOR(pg_catalog./) 1000)
 $$;
 -- from src/30_context.sql
+CREATE OR REPLACE FUNCTION history_track._invalid_context(p_text text) RETURNS jsonb
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    RAISE EXCEPTION 'history_track.context is not valid JSON'
+        USING ERRCODE = 'invalid_text_representation',
+              DETAIL = format('The setting holds %L.', left(p_text, 200)),
+              HINT = 'Set it to a JSON object, e.g. SELECT set_config(''history_track.context'', ''{"user": "alice"}'', true), or use '
+                     'set_history_context().';
+END
+$$;
+-- from src/30_context.sql
 DO $context$
 BEGIN
     IF pg_catalog.current_setting('server_version_num')::integer >= 160000 THEN
         CREATE FUNCTION history_track._parse_context(p_text text) RETURNS jsonb
-        LANGUAGE plpgsql STABLE STRICT
+        LANGUAGE sql STABLE
         AS $body$
-        BEGIN
-            IF NOT pg_catalog.pg_input_is_valid(p_text, 'jsonb') THEN
-                PERFORM history_track._invalid_context(p_text);
-            END IF;
-            RETURN p_text::pg_catalog.jsonb;
-        END
+            SELECT CASE WHEN pg_catalog.pg_input_is_valid(p_text, 'jsonb') THEN p_text::pg_catalog.jsonb
+                        ELSE history_track._invalid_context(p_text) END
         $body$;
     ELSE
         CREATE FUNCTION history_track._parse_context(p_text text) RETURNS jsonb
@@ -818,19 +844,6 @@ BEGIN
     END IF;
 END
 $context$;
--- from src/30_context.sql
-CREATE OR REPLACE FUNCTION history_track._invalid_context(p_text text) RETURNS void
-LANGUAGE plpgsql STABLE
-SET search_path = pg_catalog, pg_temp
-AS $$
-BEGIN
-    RAISE EXCEPTION 'history_track.context is not valid JSON'
-        USING ERRCODE = 'invalid_text_representation',
-              DETAIL = format('The setting holds %L.', left(p_text, 200)),
-              HINT = 'Set it to a JSON object, e.g. SELECT set_config(''history_track.context'', ''{"user": "alice"}'', true), or use '
-                     'set_history_context().';
-END
-$$;
 -- from src/30_context.sql
 CREATE OR REPLACE FUNCTION history_track._max_context_bytes() RETURNS integer
 LANGUAGE sql STABLE
@@ -4852,6 +4865,8 @@ REVOKE EXECUTE ON FUNCTION
     history_track._log_removal(regclass, regclass, timestamptz, bigint, text),
     history_track._context(),
     history_track._context_id(),
+    history_track._uuid7(timestamptz, bigint, bigint),
+    history_track._citus_context_id(),
     history_track._parse_context(text),
     history_track._citus_begin(regclass, text),
     history_track._citus_distribute_event_table(regclass, regclass),
