@@ -375,14 +375,15 @@ BEGIN
 END
 $$;
 
--- A revert of a hash-distributed table (from _revert(); p_columns is
--- _revert_columns()): Citus cannot plan the one statement _revert_sql()
+-- A revert of a hash-distributed table (from _revert(); p_keys, p_set,
+-- p_insert: _revert_columns()): Citus cannot plan the one statement _revert_sql()
 -- writes (data-modifying CTEs over a function's rows), so the rows to
 -- restore are copied into a temporary table first, and three statements it
 -- can plan follow: delete the rows the copy does not have, update those
 -- that differ, insert those missing. With p_one_key, only the row whose key
 -- is $2. Returns the number of rows written.
-CREATE FUNCTION history_track._citus_revert(p_table regclass, p_source text, p_one_key boolean, p_columns record,
+CREATE FUNCTION history_track._citus_revert(p_table regclass, p_source text, p_one_key boolean,
+                                            p_keys name[], p_set name[], p_insert name[],
                                             p_ts timestamptz, p_key text, p_event bigint) RETURNS bigint
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
@@ -391,7 +392,7 @@ DECLARE
     v_copy    text := format('pg_temp.%I', 'pgh_citus_revert_' || (history_track._tracked(p_table)).table_id);
     v_table   text := history_track._only(p_table) || history_track._qualified(p_table);
     v_mine    text := CASE WHEN p_one_key THEN history_track._revert_key_sql(p_table) || ' AND ' ELSE '' END;
-    v_count   bigint := 0;
+    v_count   bigint := 0::bigint;
     v_written bigint;
 BEGIN
     IF to_regclass(v_copy) IS NOT NULL THEN
@@ -400,21 +401,21 @@ BEGIN
     EXECUTE format('CREATE TEMPORARY TABLE %s (LIKE %s) ON COMMIT DROP', v_copy, history_track._qualified(p_table));
     EXECUTE format('INSERT INTO %s %s', v_copy, p_source) USING p_ts, p_key, p_event;
     EXECUTE format('DELETE FROM %s AS pgh_t WHERE %s(%s) NOT IN (SELECT %s FROM %s AS pgh_r)',
-                   v_table, v_mine, history_track._list('pgh_t.%I', p_columns.key), history_track._list('pgh_r.%I', p_columns.key),
+                   v_table, v_mine, history_track._list('pgh_t.%I', p_keys), history_track._list('pgh_r.%I', p_keys),
                    v_copy)
       USING p_ts, p_key;
     GET DIAGNOSTICS v_written = ROW_COUNT;
     v_count := v_count + v_written;
-    IF p_columns.set IS NOT NULL THEN
-        EXECUTE history_track._revert_update_sql(p_table, v_copy, p_columns.key, p_columns.set);
+    IF p_set IS NOT NULL THEN
+        EXECUTE history_track._revert_update_sql(p_table, v_copy, p_keys, p_set);
         GET DIAGNOSTICS v_written = ROW_COUNT;
         v_count := v_count + v_written;
     END IF;
     EXECUTE format('INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE SELECT %s FROM %s AS pgh_r '
                    'WHERE (%s) NOT IN (SELECT %s FROM %s AS pgh_t WHERE %strue)',
-                   history_track._qualified(p_table), history_track._list('%I', p_columns.insert),
-                   history_track._list('pgh_r.%I', p_columns.insert), v_copy,
-                   history_track._list('pgh_r.%I', p_columns.key), history_track._list('pgh_t.%I', p_columns.key), v_table, v_mine)
+                   history_track._qualified(p_table), history_track._list('%I', p_insert),
+                   history_track._list('pgh_r.%I', p_insert), v_copy,
+                   history_track._list('pgh_r.%I', p_keys), history_track._list('pgh_t.%I', p_keys), v_table, v_mine)
       USING p_ts, p_key;
     GET DIAGNOSTICS v_written = ROW_COUNT;
     EXECUTE format('DROP TABLE %s', v_copy);

@@ -69,17 +69,14 @@ $$;
 -- The statement a revert runs: it deletes the rows (all, or the one with key
 -- $2) the source does not have, updates those that differ and inserts those
 -- missing, and returns how many rows it wrote. p_source is the SQL of the
--- rows to restore, shaped like p_table; p_columns, _revert_columns().
+-- rows to restore, shaped like p_table; p_keys, p_set, p_insert: _revert_columns().
 -- (A Citus distributed table takes three statements: _citus_revert().)
-CREATE FUNCTION history_track._revert_sql(p_table regclass, p_source text, p_one_key boolean, p_columns record)
+CREATE FUNCTION history_track._revert_sql(p_table regclass, p_source text, p_one_key boolean,
+                                          p_keys name[], p_set name[], p_insert name[])
 RETURNS text
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
-DECLARE
-    v_key    name[] := p_columns.key;
-    v_set    name[] := p_columns.set;
-    v_insert name[] := p_columns.insert;
 BEGIN
     -- One statement, reading the source once: the deletes, updates and
     -- inserts touch different keys (no ON CONFLICT, which a DEFERRABLE key
@@ -95,13 +92,13 @@ BEGIN
         history_track._qualified(p_table),
         p_source,
         CASE WHEN p_one_key THEN history_track._revert_key_sql(p_table) || ' AND ' ELSE '' END,
-        history_track._list('pgh_r.%I', v_key),
-        history_track._list('pgh_t.%I', v_key),
-        CASE WHEN v_set IS NULL THEN 'SELECT 1 WHERE false'
-             ELSE history_track._revert_update_sql(p_table, 'pgh_r', v_key, v_set) || ' RETURNING 1'
+        history_track._list('pgh_r.%I', p_keys),
+        history_track._list('pgh_t.%I', p_keys),
+        CASE WHEN p_set IS NULL THEN 'SELECT 1 WHERE false'
+             ELSE history_track._revert_update_sql(p_table, 'pgh_r', p_keys, p_set) || ' RETURNING 1'
         END,
-        history_track._list('%I', v_insert),
-        history_track._list('pgh_r.%I', v_insert),
+        history_track._list('%I', p_insert),
+        history_track._list('pgh_r.%I', p_insert),
         history_track._only(p_table));
 END
 $$;
@@ -143,9 +140,11 @@ BEGIN
     END IF;
     PERFORM history_track._set_label('revert');   -- the writes below are a revert
     IF history_track._citus_distributed(p_table) THEN
-        v_count := history_track._citus_revert(p_table, p_source, p_one_key, v_columns, p_ts, p_key, p_event);
+        v_count := history_track._citus_revert(p_table, p_source, p_one_key, v_columns.key, v_columns.set, v_columns.insert,
+                                               p_ts, p_key, p_event);
     ELSE
-        EXECUTE history_track._revert_sql(p_table, p_source, p_one_key, v_columns) INTO v_count USING p_ts, p_key, p_event;
+        EXECUTE history_track._revert_sql(p_table, p_source, p_one_key, v_columns.key, v_columns.set, v_columns.insert)
+           INTO v_count USING p_ts, p_key, p_event;
     END IF;
     PERFORM history_track._set_label(COALESCE(v_label, ''));
     RETURN v_count;

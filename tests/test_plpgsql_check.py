@@ -32,7 +32,14 @@ EXPLAINED = {
     ("history_track._create_triggers(regclass[],name,text,text)", "security", "text type variable is not sanitized"):
         "CREATE TRIGGER of %I/_qualified() names, one of four operation keywords and _trigger_function()'s name",
     ("revert_row(regclass,bigint)", "security", "text type variable is not sanitized"):
-        "runs the SQL _event_row_sql()/_revert_sql() built from the catalog; the key and event id are parameters",
+        "runs the SQL _event_row_sql() built from the catalog; the event id is a parameter",
+    ("history_track._revert(regclass,text,boolean,timestamp with time zone,text,bigint)", "security",
+     "text type variable is not sanitized"):
+        "runs the SQL _revert_sql() builds from the catalog, of the source its callers build with %s of a regclass; "
+        "the moment, key and event id are parameters",
+    ("history_track._citus_revert(regclass,text,boolean,name[],name[],name[],timestamp with time zone,text,bigint)",
+     "security", "text type variable is not sanitized"):
+        "the same revert in three statements of %I names from the catalog, on a temporary table named by %I",
     # ... and does not see the writes it makes, so it calls these read-only:
     ("history_track._record_manual(regclass,text,jsonb,anyelement,oid,tid)", "performance", "routine is marked as VOLATILE, should be STABLE"):
         "inserts the manual event through EXECUTE",
@@ -49,6 +56,9 @@ EXPLAINED = {
         "creates the condition function through EXECUTE",
     ("history_track._parse_condition(regclass,text,regtype,text)", "performance", "routine is marked as VOLATILE, should be STABLE"):
         "creates the caller's temporary function through EXECUTE",
+    ("history_track._citus_revert(regclass,text,boolean,name[],name[],name[],timestamp with time zone,text,bigint)",
+     "performance", "routine is marked as VOLATILE, should be STABLE"):
+        "writes the distributed table through EXECUTE",
     ("history_track._citus_events(regclass,text,uuid)", "performance", "routine is marked as VOLATILE, should be STABLE"):
         "copies a distributed table's events into a temporary table through EXECUTE",
     ("history_as_of(anyelement,timestamp with time zone,text)", "security", "text type variable is not sanitized"):
@@ -72,8 +82,9 @@ CITUS_ONLY = {
         ("history_track._citus_transaction()", "function pg_catalog.get_current_transaction_id() does not exist"),
         ("history_track._citus_distribute_event_table(regclass,regclass)",
          "function pg_catalog.create_distributed_table(regclass, text, colocate_with => text) does not exist"),
-        ("history_track._citus_set_context(text)",
+        ("history_track._citus_set_local(text,text)",
          "function pg_catalog.create_intermediate_result(unknown, unknown) does not exist"),
+        ("history_track._citus_refuse_worker(regclass)", "function pg_catalog.citus_is_coordinator() does not exist"),
     ]
 }
 

@@ -2081,7 +2081,8 @@ BEGIN
 END
 $$;
 -- from src/45_citus.sql
-CREATE OR REPLACE FUNCTION history_track._citus_revert(p_table regclass, p_source text, p_one_key boolean, p_columns record,
+CREATE OR REPLACE FUNCTION history_track._citus_revert(p_table regclass, p_source text, p_one_key boolean,
+                                            p_keys name[], p_set name[], p_insert name[],
                                             p_ts timestamptz, p_key text, p_event bigint) RETURNS bigint
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
@@ -2090,7 +2091,7 @@ DECLARE
     v_copy    text := format('pg_temp.%I', 'pgh_citus_revert_' || (history_track._tracked(p_table)).table_id);
     v_table   text := history_track._only(p_table) || history_track._qualified(p_table);
     v_mine    text := CASE WHEN p_one_key THEN history_track._revert_key_sql(p_table) || ' AND ' ELSE '' END;
-    v_count   bigint := 0;
+    v_count   bigint := 0::bigint;
     v_written bigint;
 BEGIN
     IF to_regclass(v_copy) IS NOT NULL THEN
@@ -2099,21 +2100,21 @@ BEGIN
     EXECUTE format('CREATE TEMPORARY TABLE %s (LIKE %s) ON COMMIT DROP', v_copy, history_track._qualified(p_table));
     EXECUTE format('INSERT INTO %s %s', v_copy, p_source) USING p_ts, p_key, p_event;
     EXECUTE format('DELETE FROM %s AS pgh_t WHERE %s(%s) NOT IN (SELECT %s FROM %s AS pgh_r)',
-                   v_table, v_mine, history_track._list('pgh_t.%I', p_columns.key), history_track._list('pgh_r.%I', p_columns.key),
+                   v_table, v_mine, history_track._list('pgh_t.%I', p_keys), history_track._list('pgh_r.%I', p_keys),
                    v_copy)
       USING p_ts, p_key;
     GET DIAGNOSTICS v_written = ROW_COUNT;
     v_count := v_count + v_written;
-    IF p_columns.set IS NOT NULL THEN
-        EXECUTE history_track._revert_update_sql(p_table, v_copy, p_columns.key, p_columns.set);
+    IF p_set IS NOT NULL THEN
+        EXECUTE history_track._revert_update_sql(p_table, v_copy, p_keys, p_set);
         GET DIAGNOSTICS v_written = ROW_COUNT;
         v_count := v_count + v_written;
     END IF;
     EXECUTE format('INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE SELECT %s FROM %s AS pgh_r '
                    'WHERE (%s) NOT IN (SELECT %s FROM %s AS pgh_t WHERE %strue)',
-                   history_track._qualified(p_table), history_track._list('%I', p_columns.insert),
-                   history_track._list('pgh_r.%I', p_columns.insert), v_copy,
-                   history_track._list('pgh_r.%I', p_columns.key), history_track._list('pgh_t.%I', p_columns.key), v_table, v_mine)
+                   history_track._qualified(p_table), history_track._list('%I', p_insert),
+                   history_track._list('pgh_r.%I', p_insert), v_copy,
+                   history_track._list('pgh_r.%I', p_keys), history_track._list('pgh_t.%I', p_keys), v_table, v_mine)
       USING p_ts, p_key;
     GET DIAGNOSTICS v_written = ROW_COUNT;
     EXECUTE format('DROP TABLE %s', v_copy);
@@ -3453,15 +3454,12 @@ AS $$
     SELECT history_track._key_match_sql(p_table, history_track._obj_id_sql(p_table, 'pgh_t'), '$2')
 $$;
 -- from src/75_revert.sql
-CREATE OR REPLACE FUNCTION history_track._revert_sql(p_table regclass, p_source text, p_one_key boolean, p_columns record)
+CREATE OR REPLACE FUNCTION history_track._revert_sql(p_table regclass, p_source text, p_one_key boolean,
+                                          p_keys name[], p_set name[], p_insert name[])
 RETURNS text
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
-DECLARE
-    v_key    name[] := p_columns.key;
-    v_set    name[] := p_columns.set;
-    v_insert name[] := p_columns.insert;
 BEGIN
     -- One statement, reading the source once: the deletes, updates and
     -- inserts touch different keys (no ON CONFLICT, which a DEFERRABLE key
@@ -3477,13 +3475,13 @@ BEGIN
         history_track._qualified(p_table),
         p_source,
         CASE WHEN p_one_key THEN history_track._revert_key_sql(p_table) || ' AND ' ELSE '' END,
-        history_track._list('pgh_r.%I', v_key),
-        history_track._list('pgh_t.%I', v_key),
-        CASE WHEN v_set IS NULL THEN 'SELECT 1 WHERE false'
-             ELSE history_track._revert_update_sql(p_table, 'pgh_r', v_key, v_set) || ' RETURNING 1'
+        history_track._list('pgh_r.%I', p_keys),
+        history_track._list('pgh_t.%I', p_keys),
+        CASE WHEN p_set IS NULL THEN 'SELECT 1 WHERE false'
+             ELSE history_track._revert_update_sql(p_table, 'pgh_r', p_keys, p_set) || ' RETURNING 1'
         END,
-        history_track._list('%I', v_insert),
-        history_track._list('pgh_r.%I', v_insert),
+        history_track._list('%I', p_insert),
+        history_track._list('pgh_r.%I', p_insert),
         history_track._only(p_table));
 END
 $$;
@@ -3518,9 +3516,11 @@ BEGIN
     END IF;
     PERFORM history_track._set_label('revert');   -- the writes below are a revert
     IF history_track._citus_distributed(p_table) THEN
-        v_count := history_track._citus_revert(p_table, p_source, p_one_key, v_columns, p_ts, p_key, p_event);
+        v_count := history_track._citus_revert(p_table, p_source, p_one_key, v_columns.key, v_columns.set, v_columns.insert,
+                                               p_ts, p_key, p_event);
     ELSE
-        EXECUTE history_track._revert_sql(p_table, p_source, p_one_key, v_columns) INTO v_count USING p_ts, p_key, p_event;
+        EXECUTE history_track._revert_sql(p_table, p_source, p_one_key, v_columns.key, v_columns.set, v_columns.insert)
+           INTO v_count USING p_ts, p_key, p_event;
     END IF;
     PERFORM history_track._set_label(COALESCE(v_label, ''));
     RETURN v_count;
