@@ -104,9 +104,9 @@ END
 $$;
 
 -- The UPDATE of a revert: the rows of p_table whose values differ from those
--- of the rows of p_source (a table or CTE name) with their key: p_key, the key
--- columns, p_set, those to write.
-CREATE FUNCTION history_track._revert_update_sql(p_table regclass, p_source text, p_key name[], p_set name[]) RETURNS text
+-- of the rows of p_source (a table or CTE name) with their key: p_keys, the
+-- key columns, p_set, those to write.
+CREATE FUNCTION history_track._revert_update_sql(p_table regclass, p_source text, p_keys name[], p_set name[]) RETURNS text
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -116,7 +116,7 @@ AS $$
         history_track._only(p_table), history_track._qualified(p_table),
         history_track._list('%I', p_set), history_track._list('pgh_r.%I', p_set),
         p_source,
-        history_track._list('pgh_r.%I', p_key), history_track._list('pgh_t.%I', p_key),
+        history_track._list('pgh_r.%I', p_keys), history_track._list('pgh_t.%I', p_keys),
         history_track._list('pgh_t.%I', p_set), history_track._list('pgh_r.%I', p_set))
 $$;
 

@@ -56,11 +56,8 @@ EXPLAINED = {
         "creates the condition function through EXECUTE",
     ("history_track._parse_condition(regclass,text,regtype,text)", "performance", "routine is marked as VOLATILE, should be STABLE"):
         "creates the caller's temporary function through EXECUTE",
-    ("history_track._citus_revert(regclass,text,boolean,name[],name[],name[],timestamp with time zone,text,bigint)",
-     "performance", "routine is marked as VOLATILE, should be STABLE"):
-        "writes the distributed table through EXECUTE",
-    ("history_track._citus_events(regclass,text,uuid)", "performance", "routine is marked as VOLATILE, should be STABLE"):
-        "copies a distributed table's events into a temporary table through EXECUTE",
+    ("history_track._citus_temp_table(text)", "performance", "routine is marked as VOLATILE, should be STABLE"):
+        "drops the transaction's earlier copy through EXECUTE",
     ("history_as_of(anyelement,timestamp with time zone,text)", "security", "text type variable is not sanitized"):
         "_replay_sql() of the catalog reads _citus_events()' temporary table, named by %I of the table id; the key is a parameter",
     # RETURN QUERY EXECUTE fills the OUT columns, which plpgsql_check does not follow.

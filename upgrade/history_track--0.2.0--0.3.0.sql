@@ -2081,6 +2081,20 @@ BEGIN
 END
 $$;
 -- from src/45_citus.sql
+CREATE OR REPLACE FUNCTION history_track._citus_temp_table(p_name text) RETURNS text
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_copy text := format('pg_temp.%I', p_name);
+BEGIN
+    IF to_regclass(v_copy) IS NOT NULL THEN
+        EXECUTE format('DROP TABLE %s', v_copy);
+    END IF;
+    RETURN v_copy;
+END
+$$;
+-- from src/45_citus.sql
 CREATE OR REPLACE FUNCTION history_track._citus_revert(p_table regclass, p_source text, p_one_key boolean,
                                             p_keys name[], p_set name[], p_insert name[],
                                             p_ts timestamptz, p_key text, p_event bigint) RETURNS bigint
@@ -2088,17 +2102,15 @@ LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    v_copy    text := format('pg_temp.%I', 'pgh_citus_revert_' || (history_track._tracked(p_table)).table_id);
+    v_copy    text := history_track._citus_temp_table('pgh_citus_revert_' || (history_track._tracked(p_table)).table_id);
     v_table   text := history_track._only(p_table) || history_track._qualified(p_table);
     v_mine    text := CASE WHEN p_one_key THEN history_track._revert_key_sql(p_table) || ' AND ' ELSE '' END;
     v_count   bigint := 0::bigint;
     v_written bigint;
 BEGIN
-    IF to_regclass(v_copy) IS NOT NULL THEN
-        EXECUTE format('DROP TABLE %s', v_copy);
-    END IF;
-    EXECUTE format('CREATE TEMPORARY TABLE %s (LIKE %s) ON COMMIT DROP', v_copy, history_track._qualified(p_table));
-    EXECUTE format('INSERT INTO %s %s', v_copy, p_source) USING p_ts, p_key, p_event;
+    -- Shaped by the source, not by the table: a generated column, which a
+    -- revert does not write, may be NULL there (revert_row(tbl, event)).
+    EXECUTE format('CREATE TEMPORARY TABLE %s ON COMMIT DROP AS %s', v_copy, p_source) USING p_ts, p_key, p_event;
     EXECUTE format('DELETE FROM %s AS pgh_t WHERE %s(%s) NOT IN (SELECT %s FROM %s AS pgh_r)',
                    v_table, v_mine, history_track._list('pgh_t.%I', p_keys), history_track._list('pgh_r.%I', p_keys),
                    v_copy)
@@ -2139,10 +2151,7 @@ BEGIN
     END IF;
     v_table := history_track._tracked(p_table);
     v_event := history_track._qualified(v_table.event_table);
-    v_copy := format('pg_temp.%I', 'pgh_citus_events_' || v_table.table_id);
-    IF to_regclass(v_copy) IS NOT NULL THEN
-        EXECUTE format('DROP TABLE %s', v_copy);
-    END IF;
+    v_copy := history_track._citus_temp_table('pgh_citus_events_' || v_table.table_id);
     EXECUTE format('CREATE TEMPORARY TABLE %s ON COMMIT DROP AS SELECT * FROM %s WITH NO DATA', v_copy, v_event);
     IF p_key IS NOT NULL THEN
         -- The distribution column's value, from the key as history_events()
@@ -3486,7 +3495,7 @@ BEGIN
 END
 $$;
 -- from src/75_revert.sql
-CREATE OR REPLACE FUNCTION history_track._revert_update_sql(p_table regclass, p_source text, p_key name[], p_set name[]) RETURNS text
+CREATE OR REPLACE FUNCTION history_track._revert_update_sql(p_table regclass, p_source text, p_keys name[], p_set name[]) RETURNS text
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -3496,7 +3505,7 @@ AS $$
         history_track._only(p_table), history_track._qualified(p_table),
         history_track._list('%I', p_set), history_track._list('pgh_r.%I', p_set),
         p_source,
-        history_track._list('pgh_r.%I', p_key), history_track._list('pgh_t.%I', p_key),
+        history_track._list('pgh_r.%I', p_keys), history_track._list('pgh_t.%I', p_keys),
         history_track._list('pgh_t.%I', p_set), history_track._list('pgh_r.%I', p_set))
 $$;
 -- from src/75_revert.sql
