@@ -51,14 +51,16 @@ $$;
 -- place has another start time), no setting can choose it, ids sort by time,
 -- and history_context_events() finds a context's events through the time
 -- index on pgh_created_at instead of an index of its own.
--- One SQL expression, so that PostgreSQL inlines it into _context() (which
--- runs once per written statement): as a PL/pgSQL function of an md5 of text,
+-- One SQL expression, so that PostgreSQL inlines it into the generated
+-- triggers (which read it once per written statement): as a PL/pgSQL
+-- function of an md5 of text,
 -- reading the context cost a single-row update's trigger 137k instructions
 -- instead of 113k (callgrind, doc/performance.md).
 -- Citus (45_citus.sql): in a distributed transaction, derived from its
 -- cluster-wide id instead (asked only where Citus is loaded).
--- (_context_id, _context, _parse_context and _context_is_set run once per
--- written statement, so they carry no SET clause of their own: only the
+-- (_context_id, _context_json, _context_label, _parse_context and
+-- _context_is_set run once per written statement, so they carry no SET
+-- clause of their own (a SQL function that has one is not inlined): only the
 -- extension's owner (and the role the triggers run as) may call them, always
 -- from functions that pin search_path, and every name in them is qualified.)
 CREATE FUNCTION history_track._context_id() RETURNS uuid
@@ -101,7 +103,7 @@ $$;
 
 -- The context as JSON: the text of history_track.context parsed, or a clear
 -- error naming the setting. On PostgreSQL 16+ one SQL expression, which
--- PostgreSQL inlines into _context() (pg_input_is_valid: no subtransaction,
+-- PostgreSQL inlines into _context_json() (pg_input_is_valid: no subtransaction,
 -- no call); before, by catching the cast's error. (A DO block creates the
 -- version's body; both bodies behave the same.)
 DO $context$
@@ -162,52 +164,100 @@ BEGIN
 END
 $$;
 
--- The current context, or NULLs when none is set: what the generated triggers
--- read, once per statement. A setting that is not a JSON object, or larger
--- than the limit, is refused: the write that would have carried it fails
--- with a clear error instead of being recorded without it.
--- label: the default trackers' label for this statement, NULL for their own
--- ('insert', 'update', 'delete'); revert_row() and revert_table() run with
+-- The context's checks, in one place: the text of history_track.context as
+-- a JSON object, NULL when empty, or a clear error. A setting that is not a
+-- JSON object, or larger than the limit, is refused: the write that would
+-- have carried it fails instead of being recorded without it.
+CREATE FUNCTION history_track._context_checked(p_text text) RETURNS jsonb
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_context jsonb;
+BEGIN
+    IF p_text IS NULL OR p_text = '' THEN
+        RETURN NULL;
+    END IF;
+    IF octet_length(p_text) > 1024 THEN    -- (a call costs a writer more than the test)
+        PERFORM history_track._assert_context_size(octet_length(p_text));
+    END IF;
+    v_context := history_track._parse_context(p_text);
+    IF jsonb_typeof(v_context) <> 'object' THEN
+        RAISE EXCEPTION 'history_track.context must be a JSON object, not %', jsonb_typeof(v_context)
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = format('The setting holds %L.', left(p_text, 200)),
+                  HINT = 'Set it to a JSON object, e.g. {"user": "alice"}, or use set_history_context().';
+    END IF;
+    RETURN v_context;
+END
+$$;
+
+-- The current context as JSON (NULL when none is set), checked
+-- (_context_checked). What the generated triggers read, once per statement:
+-- one SQL expression, which PostgreSQL inlines, so that the usual context
+-- (up to 1 kB, starting with "{", as set_history_context() and the Python
+-- and Django wrappers write it) only needs parsing: valid JSON text that
+-- starts with "{" is an object, and below 1 kB no limit applies. Anything
+-- else takes the full checks. (Three inlined expressions instead of a
+-- PL/pgSQL function returning a record: 32k instructions less for a
+-- single-row update with a context, doc/performance.md.)
+CREATE FUNCTION history_track._context_json() RETURNS jsonb
+LANGUAGE sql STABLE
+AS $$
+    SELECT CASE WHEN pg_catalog.octet_length(pg_catalog.current_setting('history_track.context', true))
+                         OPERATOR(pg_catalog.<=) 1024
+                     AND pg_catalog.current_setting('history_track.context', true) OPERATOR(pg_catalog.~~) '{%'
+                THEN history_track._parse_context(pg_catalog.current_setting('history_track.context', true))
+                ELSE history_track._context_checked(pg_catalog.current_setting('history_track.context', true)) END
+$$;
+
+-- (Returns text, to be one branch of _context_label's CASE: it never returns.)
+CREATE FUNCTION history_track._invalid_label(p_label text) RETURNS text
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    RAISE EXCEPTION 'history_track.label must be empty or ''revert'', not %', quote_literal(p_label)
+        USING ERRCODE = 'invalid_parameter_value',
+              DETAIL = 'Events of the default trackers are labeled insert, update and delete, or revert while revert_row() or '
+                       'revert_table() runs.',
+              HINT = 'RESET history_track.label; record your own labels with track_table(..., label => ...) or record_history_event().';
+END
+$$;
+
+-- The default trackers' label for this statement, NULL for their own
+-- ('insert', 'update', 'delete'): revert_row() and revert_table() run with
 -- history_track.label = 'revert', so their writes are labeled as a revert.
 -- No other value is accepted: a setting cannot pass writes off as anything
--- but what they are.
+-- but what they are. (Inlined, as _context_json().)
+CREATE FUNCTION history_track._context_label() RETURNS text
+LANGUAGE sql STABLE
+AS $$
+    SELECT CASE WHEN pg_catalog.current_setting('history_track.label', true) OPERATOR(pg_catalog.=) 'revert' THEN 'revert'
+                WHEN pg_catalog.current_setting('history_track.label', true) OPERATOR(pg_catalog.<>) ''
+                THEN history_track._invalid_label(pg_catalog.current_setting('history_track.label', true)) END
+$$;
+
+-- The current context, its id and the label, or NULLs when none is set: the
+-- three above in one call, for the manual events and set_history_context().
+-- (The generated triggers evaluate the three as expressions of their own.)
 CREATE FUNCTION history_track._context(OUT context_id uuid, OUT context jsonb, OUT label text)
 LANGUAGE plpgsql STABLE
 AS $$
-DECLARE
-    v_text text := pg_catalog.current_setting('history_track.context', true);
 BEGIN
-    label := NULLIF(pg_catalog.current_setting('history_track.label', true), '');
-    IF label OPERATOR(pg_catalog.<>) 'revert' THEN
-        RAISE EXCEPTION 'history_track.label must be empty or ''revert'', not %', pg_catalog.quote_literal(label)
-            USING ERRCODE = 'invalid_parameter_value',
-                  DETAIL = 'Events of the default trackers are labeled insert, update and delete, or revert while revert_row() or '
-                           'revert_table() runs.',
-                  HINT = 'RESET history_track.label; record your own labels with track_table(..., label => ...) or record_history_event().';
+    label := history_track._context_label();
+    context := history_track._context_json();
+    IF context IS NOT NULL THEN
+        context_id := history_track._context_id();
     END IF;
-    IF v_text IS NULL OR v_text OPERATOR(pg_catalog.=) '' THEN
-        RETURN;
-    END IF;
-    IF pg_catalog.octet_length(v_text) OPERATOR(pg_catalog.>) 1024 THEN    -- (a call costs a writer more than the test)
-        PERFORM history_track._assert_context_size(pg_catalog.octet_length(v_text));
-    END IF;
-    context := history_track._parse_context(v_text);
-    IF pg_catalog.jsonb_typeof(context) OPERATOR(pg_catalog.<>) 'object' THEN
-        RAISE EXCEPTION 'history_track.context must be a JSON object, not %', pg_catalog.jsonb_typeof(context)
-            USING ERRCODE = 'invalid_parameter_value',
-                  DETAIL = pg_catalog.format('The setting holds %L.', pg_catalog.left(v_text, 200)),
-                  HINT = 'Set it to a JSON object, e.g. {"user": "alice"}, or use set_history_context().';
-    END IF;
-    context_id := history_track._context_id();
 END
 $$;
 
 -- Whether a context or a label is set at all: what the generated triggers ask
--- before calling _context(). A one-expression SQL function, so PostgreSQL
--- inlines it and PL/pgSQL evaluates it without running a query: a statement
--- written without context pays 0.4 microseconds here instead of the 2.7 of
--- calling _context() (measured in a PL/pgSQL loop; about 1% of a single-row
--- update).
+-- before reading it. A one-expression SQL function, so PostgreSQL inlines it
+-- and PL/pgSQL evaluates it without running a query: a statement written
+-- without context pays 0.4 microseconds here instead of the 2.7 of reading
+-- it (measured in a PL/pgSQL loop; about 1% of a single-row update).
 CREATE FUNCTION history_track._context_is_set() RETURNS boolean
 LANGUAGE sql STABLE
 AS $$

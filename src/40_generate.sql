@@ -482,7 +482,6 @@ BEGIN
         || E'    pgh_ctx_id    uuid;\n'
         || E'    pgh_ctx       jsonb;\n'
         || E'    pgh_ctx_label text;\n'
-        || E'    pgh_ctx_row   record;\n'
         || CASE WHEN p_operation = 'update' THEN E'    pgh_settings  text[];\n' ELSE '' END
         || E'BEGIN\n'
         || CASE p_operation
@@ -513,14 +512,14 @@ BEGIN
                    || E'    END IF;\n'
                ELSE '' END
            ELSE '' END
-        -- The context, once per statement; the full read only when one is set,
-        -- as an expression (PL/pgSQL keeps its state for the transaction: a
-        -- query would start an executor every time).
+        -- The context (30_context.sql), once per statement; read only when
+        -- one is set, as three expressions PostgreSQL inlines (a query would
+        -- start an executor every time; a PL/pgSQL function returning a
+        -- record cost a third more).
         || E'    IF history_track._context_is_set() THEN\n'
-        || E'        pgh_fn.pgh_ctx_row := history_track._context();\n'
-        || E'        pgh_fn.pgh_ctx_id := pgh_fn.pgh_ctx_row.context_id;\n'
-        || E'        pgh_fn.pgh_ctx := pgh_fn.pgh_ctx_row.context;\n'
-        || E'        pgh_fn.pgh_ctx_label := pgh_fn.pgh_ctx_row.label;\n'
+        || E'        pgh_fn.pgh_ctx_label := history_track._context_label();\n'
+        || E'        pgh_fn.pgh_ctx := history_track._context_json();\n'
+        || E'        pgh_fn.pgh_ctx_id := CASE WHEN pgh_fn.pgh_ctx IS NOT NULL THEN history_track._context_id() END;\n'
         || E'    END IF;\n'
         || p_body || E'    RETURN NULL;\nEND\n');
 END

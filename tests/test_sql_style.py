@@ -16,7 +16,8 @@ from conftest import GENERATED, ROOT
 # extension's owner may run them, always from a pinned function.
 UNPINNED = {
     "_state_labels", "_operations", "_pgh_columns",                               # 20_util: inlined lists
-    "_context_id", "_uuid7", "_context_time", "_parse_context", "_context", "_context_is_set",  # 30_context
+    "_context_id", "_uuid7", "_context_time", "_parse_context", "_context", "_context_json", "_context_label",
+    "_context_is_set",  # 30_context
     "_citus_event_id",                                                               # 45_citus: once per event
     "_stable_output_settings",                                                       # 40_generate: inlined
     "_diff",                                                                         # 70_read: inlined

@@ -875,34 +875,70 @@ BEGIN
 END
 $$;
 -- from src/30_context.sql
+CREATE OR REPLACE FUNCTION history_track._context_checked(p_text text) RETURNS jsonb
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_context jsonb;
+BEGIN
+    IF p_text IS NULL OR p_text = '' THEN
+        RETURN NULL;
+    END IF;
+    IF octet_length(p_text) > 1024 THEN    -- (a call costs a writer more than the test)
+        PERFORM history_track._assert_context_size(octet_length(p_text));
+    END IF;
+    v_context := history_track._parse_context(p_text);
+    IF jsonb_typeof(v_context) <> 'object' THEN
+        RAISE EXCEPTION 'history_track.context must be a JSON object, not %', jsonb_typeof(v_context)
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = format('The setting holds %L.', left(p_text, 200)),
+                  HINT = 'Set it to a JSON object, e.g. {"user": "alice"}, or use set_history_context().';
+    END IF;
+    RETURN v_context;
+END
+$$;
+-- from src/30_context.sql
+CREATE OR REPLACE FUNCTION history_track._context_json() RETURNS jsonb
+LANGUAGE sql STABLE
+AS $$
+    SELECT CASE WHEN pg_catalog.octet_length(pg_catalog.current_setting('history_track.context', true))
+                         OPERATOR(pg_catalog.<=) 1024
+                     AND pg_catalog.current_setting('history_track.context', true) OPERATOR(pg_catalog.~~) '{%'
+                THEN history_track._parse_context(pg_catalog.current_setting('history_track.context', true))
+                ELSE history_track._context_checked(pg_catalog.current_setting('history_track.context', true)) END
+$$;
+-- from src/30_context.sql
+CREATE OR REPLACE FUNCTION history_track._invalid_label(p_label text) RETURNS text
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    RAISE EXCEPTION 'history_track.label must be empty or ''revert'', not %', quote_literal(p_label)
+        USING ERRCODE = 'invalid_parameter_value',
+              DETAIL = 'Events of the default trackers are labeled insert, update and delete, or revert while revert_row() or '
+                       'revert_table() runs.',
+              HINT = 'RESET history_track.label; record your own labels with track_table(..., label => ...) or record_history_event().';
+END
+$$;
+-- from src/30_context.sql
+CREATE OR REPLACE FUNCTION history_track._context_label() RETURNS text
+LANGUAGE sql STABLE
+AS $$
+    SELECT CASE WHEN pg_catalog.current_setting('history_track.label', true) OPERATOR(pg_catalog.=) 'revert' THEN 'revert'
+                WHEN pg_catalog.current_setting('history_track.label', true) OPERATOR(pg_catalog.<>) ''
+                THEN history_track._invalid_label(pg_catalog.current_setting('history_track.label', true)) END
+$$;
+-- from src/30_context.sql
 CREATE OR REPLACE FUNCTION history_track._context(OUT context_id uuid, OUT context jsonb, OUT label text)
 LANGUAGE plpgsql STABLE
 AS $$
-DECLARE
-    v_text text := pg_catalog.current_setting('history_track.context', true);
 BEGIN
-    label := NULLIF(pg_catalog.current_setting('history_track.label', true), '');
-    IF label OPERATOR(pg_catalog.<>) 'revert' THEN
-        RAISE EXCEPTION 'history_track.label must be empty or ''revert'', not %', pg_catalog.quote_literal(label)
-            USING ERRCODE = 'invalid_parameter_value',
-                  DETAIL = 'Events of the default trackers are labeled insert, update and delete, or revert while revert_row() or '
-                           'revert_table() runs.',
-                  HINT = 'RESET history_track.label; record your own labels with track_table(..., label => ...) or record_history_event().';
+    label := history_track._context_label();
+    context := history_track._context_json();
+    IF context IS NOT NULL THEN
+        context_id := history_track._context_id();
     END IF;
-    IF v_text IS NULL OR v_text OPERATOR(pg_catalog.=) '' THEN
-        RETURN;
-    END IF;
-    IF pg_catalog.octet_length(v_text) OPERATOR(pg_catalog.>) 1024 THEN    -- (a call costs a writer more than the test)
-        PERFORM history_track._assert_context_size(pg_catalog.octet_length(v_text));
-    END IF;
-    context := history_track._parse_context(v_text);
-    IF pg_catalog.jsonb_typeof(context) OPERATOR(pg_catalog.<>) 'object' THEN
-        RAISE EXCEPTION 'history_track.context must be a JSON object, not %', pg_catalog.jsonb_typeof(context)
-            USING ERRCODE = 'invalid_parameter_value',
-                  DETAIL = pg_catalog.format('The setting holds %L.', pg_catalog.left(v_text, 200)),
-                  HINT = 'Set it to a JSON object, e.g. {"user": "alice"}, or use set_history_context().';
-    END IF;
-    context_id := history_track._context_id();
 END
 $$;
 -- from src/30_context.sql
@@ -1712,7 +1748,6 @@ BEGIN
         || E'    pgh_ctx_id    uuid;\n'
         || E'    pgh_ctx       jsonb;\n'
         || E'    pgh_ctx_label text;\n'
-        || E'    pgh_ctx_row   record;\n'
         || CASE WHEN p_operation = 'update' THEN E'    pgh_settings  text[];\n' ELSE '' END
         || E'BEGIN\n'
         || CASE p_operation
@@ -1743,14 +1778,14 @@ BEGIN
                    || E'    END IF;\n'
                ELSE '' END
            ELSE '' END
-        -- The context, once per statement; the full read only when one is set,
-        -- as an expression (PL/pgSQL keeps its state for the transaction: a
-        -- query would start an executor every time).
+        -- The context (30_context.sql), once per statement; read only when
+        -- one is set, as three expressions PostgreSQL inlines (a query would
+        -- start an executor every time; a PL/pgSQL function returning a
+        -- record cost a third more).
         || E'    IF history_track._context_is_set() THEN\n'
-        || E'        pgh_fn.pgh_ctx_row := history_track._context();\n'
-        || E'        pgh_fn.pgh_ctx_id := pgh_fn.pgh_ctx_row.context_id;\n'
-        || E'        pgh_fn.pgh_ctx := pgh_fn.pgh_ctx_row.context;\n'
-        || E'        pgh_fn.pgh_ctx_label := pgh_fn.pgh_ctx_row.label;\n'
+        || E'        pgh_fn.pgh_ctx_label := history_track._context_label();\n'
+        || E'        pgh_fn.pgh_ctx := history_track._context_json();\n'
+        || E'        pgh_fn.pgh_ctx_id := CASE WHEN pgh_fn.pgh_ctx IS NOT NULL THEN history_track._context_id() END;\n'
         || E'    END IF;\n'
         || p_body || E'    RETURN NULL;\nEND\n');
 END
@@ -4873,6 +4908,9 @@ REVOKE EXECUTE ON FUNCTION
     history_track._protect_event_table(regclass),
     history_track._log_removal(regclass, regclass, timestamptz, bigint, text),
     history_track._context(),
+    history_track._context_checked(text),
+    history_track._context_json(),
+    history_track._context_label(),
     history_track._context_id(),
     history_track._uuid7(timestamptz, bigint, bigint),
     history_track._citus_context_id(),
