@@ -914,7 +914,7 @@ LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    RAISE EXCEPTION 'history_track.label must be empty or ''revert'', not %', quote_literal(p_label)
+    RAISE EXCEPTION 'history_track.label must be empty or ''revert'', not %', format('%L', p_label)
         USING ERRCODE = 'invalid_parameter_value',
               DETAIL = 'Events of the default trackers are labeled insert, update and delete, or revert while revert_row() or '
                        'revert_table() runs.',
