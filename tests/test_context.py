@@ -238,3 +238,46 @@ def test_context_lookup_uses_the_time_index(notes):
          WHERE e.pgh_created_at >= now() - interval '1 ms' AND e.pgh_created_at < now() + interval '2 ms'
            AND e.pgh_context_id = gen_random_uuid()"""))
     assert "notes_event_pgh_created_at_idx" in plan, plan
+
+
+@pytest.mark.parametrize(
+    ("setting", "recorded", "error"),
+    [
+        # The usual context, a JSON object of up to 1 kB, is only parsed ...
+        ('{"user": "alice"}', {"user": "alice"}, None),
+        ('{"user": "alice"}\n ', {"user": "alice"}, None),
+        ("{}", {}, None),
+        ('{"user": ', None, ("22P02", "history_track.context is not valid JSON")),
+        ('{"a": 1} {"b": 2}', None, ("22P02", "history_track.context is not valid JSON")),
+        # ... anything else takes the full checks, with the same outcome.
+        (' \t{"user": "alice"}', {"user": "alice"}, None),
+        ('{"blob": "' + "x" * 2000 + '"}', {"blob": "x" * 2000}, None),
+        ('[{"user": "alice"}]', None, ("22023", "history_track.context must be a JSON object, not array")),
+        ("user=alice", None, ("22P02", "history_track.context is not valid JSON")),
+        ('"x' + "y" * 2000 + '"', None, ("22023", "history_track.context must be a JSON object, not string")),
+        ("", None, None),
+    ],
+)
+def test_every_shape_of_the_setting_is_recorded_or_refused_as_the_checks_say(notes, setting, recorded, error):
+    """The triggers parse the usual context without the full checks
+    (_context_json): valid JSON that starts with "{" is an object, and up to
+    1 kB no limit applies. Every other setting goes through _context_checked;
+    both give the same events and the same errors, for INSERT, UPDATE and
+    DELETE alike, and the same as set_history_context() reads."""
+    for statement in ["INSERT INTO notes VALUES (1, 'a')", "UPDATE notes SET body = 'b'", "DELETE FROM notes"]:
+        if error is None:
+            with notes.transaction():
+                notes.execute("SELECT set_config('history_track.context', %s, true)", [setting])
+                notes.execute(statement)
+                (read,) = notes.execute("SELECT (history_track._context()).context").fetchone()
+            assert read == recorded
+        else:
+            with pytest.raises(psycopg.Error) as info:
+                with notes.transaction():
+                    notes.execute("SELECT set_config('history_track.context', %s, true)", [setting])
+                    notes.execute(statement)
+            assert (info.value.sqlstate, info.value.diag.message_primary) == error
+            notes.execute(statement)    # recorded without a context instead, to go on
+    got = rows(notes, "SELECT pgh_operation, pgh_context, pgh_context_id IS NOT NULL FROM notes_event ORDER BY pgh_id")
+    kept = recorded if error is None else None
+    assert got == [(op, kept, kept is not None) for op in ("INSERT", "UPDATE", "DELETE")]
