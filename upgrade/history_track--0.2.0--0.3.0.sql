@@ -1781,7 +1781,7 @@ BEGIN
         -- The context (30_context.sql), once per statement; read only when
         -- one is set, as three expressions PostgreSQL inlines (a query would
         -- start an executor every time; a PL/pgSQL function returning a
-        -- record cost a third more).
+        -- record cost 18k instructions more).
         || E'    IF history_track._context_is_set() THEN\n'
         || E'        pgh_fn.pgh_ctx_label := history_track._context_label();\n'
         || E'        pgh_fn.pgh_ctx := history_track._context_json();\n'
