@@ -346,7 +346,9 @@ DECLARE
 BEGIN
     SELECT t.typtype, t.typowner, t.typbasetype, t.typrelid, t.typelem, t.typsubscript
       INTO v_type FROM pg_type AS t WHERE t.oid = p_type;
-    IF NOT FOUND OR NOT history_track._superuser_owned('pg_type', p_type, v_type.typowner) THEN
+    IF NOT FOUND OR NOT history_track._superuser_owned('pg_type', p_type, v_type.typowner)
+       -- (history_track's own row types: only its generated functions use them)
+       OR (SELECT t.typnamespace FROM pg_type AS t WHERE t.oid = p_type) = 'history_track'::regnamespace THEN
         RETURN false;
     END IF;
     CASE v_type.typtype
@@ -699,8 +701,21 @@ CREATE FUNCTION history_track._untrusted_code(p_table regclass) RETURNS text
 LANGUAGE sql STABLE STRICT
 SET search_path = pg_catalog, pg_temp
 AS $$
-    WITH rels AS (
-        SELECT r.rel FROM unnest(history_track._relations(p_table)) AS r(rel)
+    WITH RECURSIVE tree(rel) AS (
+        SELECT p_table::oid
+        UNION
+        SELECT i.inhrelid FROM pg_inherits AS i JOIN tree ON i.inhparent = tree.rel
+    ), rels AS (
+        -- Every relation history_track may read: the whole tree, partitions
+        -- being detached included (not in _relations()), and any relation
+        -- that still has one of the table's history triggers (a partition
+        -- leaving, whose rows _record_partition_moves() reads).
+        SELECT tree.rel FROM tree
+        UNION
+        SELECT tg.tgrelid FROM pg_trigger AS tg
+          JOIN history_track.tracked_table AS t ON t.table_name = p_table
+         WHERE tg.tgfoid IN (SELECT to_regprocedure(history_track._trigger_function(t.table_id, o) || '()')
+                               FROM unnest('{insert,update,delete,truncate}'::text[]) AS o)
     ), holders AS (
         SELECT 'pg_class'::regclass AS classid, i.indexrelid AS objid, format('index %s', i.indexrelid::regclass) AS what
           FROM pg_index AS i JOIN rels ON i.indrelid = rels.rel

@@ -591,8 +591,17 @@ BEGIN
         EXECUTE format('DROP FUNCTION IF EXISTS %s()', v_function);
     END LOOP;
     IF p_row_type THEN
-        -- The condition functions depend on the row type: they go with it.
-        EXECUTE format('DROP TYPE IF EXISTS %s CASCADE', history_track._generated_name(p_table_id, 'row'));
+        -- The condition functions (they take the row type), then the type,
+        -- each by name: never CASCADE, which would drop, with the extension
+        -- owner's privileges, whatever else anyone made depend on them.
+        FOR v_function IN
+            SELECT p.oid::regprocedure::text FROM pg_proc AS p
+             WHERE p.pronamespace = 'history_track'::regnamespace
+               AND p.proname ~ ('^_t' || p_table_id || '_c[0-9]+$')
+        LOOP
+            EXECUTE format('DROP FUNCTION %s', v_function);
+        END LOOP;
+        EXECUTE format('DROP TYPE IF EXISTS %s', history_track._generated_name(p_table_id, 'row'));
     END IF;
 END
 $$;

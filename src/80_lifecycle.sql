@@ -413,7 +413,12 @@ AS $$
                     WHEN c.classid = 'pg_statistic_ext'::regclass
                     THEN (SELECT x.stxrelid FROM pg_statistic_ext AS x WHERE x.oid = c.objid)
                     ELSE COALESCE((SELECT i.indrelid FROM pg_index AS i WHERE i.indexrelid = c.objid), c.objid) END AS rel,
-               c.classid = 'pg_class'::regclass AND c.command_tag = 'ALTER TABLE' AS altered
+               -- (ALTER of the table itself, whatever the command's tag:
+               -- PostgreSQL renames a table's columns by ALTER VIEW, ALTER
+               -- MATERIALIZED VIEW, ALTER FOREIGN TABLE and ALTER TYPE too,
+               -- and renames the table by ALTER INDEX)
+               c.classid = 'pg_class'::regclass AND c.command_tag LIKE 'ALTER %'
+                   AND NOT EXISTS (SELECT FROM pg_index AS i WHERE i.indexrelid = c.objid) AS altered
           FROM pg_event_trigger_ddl_commands() AS c
          WHERE c.classid IN ('pg_class'::regclass, 'pg_trigger'::regclass, 'pg_statistic_ext'::regclass)
         UNION ALL
@@ -445,6 +450,47 @@ AS $$
      GROUP BY k.tbl
 $$;
 
+-- ALTER SCHEMA ... RENAME (from _on_ddl_end()). The generated functions name
+-- the event tables, their sequences, tracked tables and types by schema and
+-- name, as SQL must: after a rename, the old name could be taken by another
+-- schema whose owner makes a look-alike event table (with triggers of its
+-- own, run by the history triggers as the extension's owner). So every
+-- tracked table's functions are generated again, with the new names, before
+-- the command ends. The extension's own schemas are not renamed: its
+-- functions call each other by their schema's name.
+CREATE FUNCTION history_track._follow_schema_renames() RETURNS void
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_table regclass;
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_event_trigger_ddl_commands() AS c
+                    WHERE c.classid = 'pg_namespace'::regclass AND c.command_tag = 'ALTER SCHEMA') THEN
+        RETURN;
+    END IF;
+    -- (Renamed: the name it was installed under no longer names a schema;
+    -- ALTER SCHEMA ... OWNER TO keeps it. The schema history_track cannot
+    -- be renamed either: this function would not be found.)
+    IF to_regnamespace('@extschema@') IS NULL THEN
+        RAISE EXCEPTION 'cannot rename schema %: history_track is installed in it', quote_ident((parse_ident('@extschema@'))[1])
+            USING ERRCODE = 'feature_not_supported',
+                  DETAIL = 'history_track''s functions name their schema; renamed, another schema could take its name and stand in '
+                           'for them.',
+                  HINT = 'Keep the schema''s name; to move history_track, reinstall it (its event tables stay).';
+    END IF;
+    FOR v_table IN
+        SELECT t.table_name FROM history_track.tracked_table AS t
+         WHERE EXISTS (SELECT FROM history_track.tracker AS k WHERE k.table_name = t.table_name)
+         ORDER BY t.table_id
+    LOOP
+        IF history_track._is_recording(v_table) THEN
+            PERFORM history_track._generate(v_table);
+        END IF;
+    END LOOP;
+END
+$$;
+
 CREATE FUNCTION history_track._on_ddl_end() RETURNS event_trigger
 LANGUAGE plpgsql
 -- SECURITY DEFINER: the event tables, the catalog and the generated functions
@@ -462,6 +508,7 @@ BEGIN
     IF to_regclass('history_track.tracked_table') IS NULL THEN
         RETURN;
     END IF;
+    PERFORM history_track._follow_schema_renames();
     FOR v_table IN SELECT * FROM history_track._touched_tables() ORDER BY 1 LOOP
         IF (SELECT c.relispartition FROM pg_class AS c WHERE c.oid = v_table.table_name) THEN
             RAISE EXCEPTION 'tracked table % cannot become a partition', v_table.table_name
@@ -885,7 +932,8 @@ CREATE EVENT TRIGGER history_track_ddl_start ON ddl_command_start
     EXECUTE FUNCTION history_track._on_ddl_start();
 CREATE EVENT TRIGGER history_track_ddl_end ON ddl_command_end
     WHEN TAG IN ('ALTER TABLE', 'CREATE TABLE', 'ALTER TRIGGER', 'CREATE INDEX', 'ALTER INDEX',
-                 'CREATE STATISTICS', 'ALTER TYPE')
+                 'CREATE STATISTICS', 'ALTER TYPE', 'ALTER VIEW', 'ALTER MATERIALIZED VIEW',
+                 'ALTER FOREIGN TABLE', 'ALTER SCHEMA')
     EXECUTE FUNCTION history_track._on_ddl_end();
 CREATE EVENT TRIGGER history_track_rewrite ON table_rewrite
     EXECUTE FUNCTION history_track._on_rewrite();

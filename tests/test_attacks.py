@@ -668,6 +668,13 @@ def test_the_extension_cannot_be_dropped_with_its_schema(conn, roles):
                      f"SELECT 1; DROP SCHEMA {schema} CASCADE",
                      f"DO $$ BEGIN EXECUTE 'DROP SCHEMA {schema} CASCADE'; END $$"]:
             refused(mallory, stmt, "2BP01")
+        # Nor rename it, to drop it under another name, or to let another
+        # schema take its name and stand in for history_track's functions.
+        database = rows(conn, "SELECT current_database()")[0][0]
+        conn.execute(sql.SQL("GRANT CREATE ON DATABASE {} TO htx_mallory").format(sql.Identifier(database)))
+        error = refused(mallory, f"ALTER SCHEMA {schema} RENAME TO {schema}_old", "0A000")
+        assert error.diag.message_primary == f"cannot rename schema {schema}: history_track is installed in it"
+        conn.execute(sql.SQL("REVOKE CREATE ON DATABASE {} FROM htx_mallory").format(sql.Identifier(database)))
         conn.execute("CREATE SCHEMA other AUTHORIZATION htx_mallory; CREATE TABLE other.x ()")
         mallory.execute("DROP SCHEMA other CASCADE")     # another schema: dropped
         mallory.execute("INSERT INTO m.t VALUES (1)")
@@ -988,3 +995,136 @@ def test_check_history_reports_dropped_indexes_and_interrupted_detaches(conn, ro
         " ALTER TABLE m.dd DETACH PARTITION m.dd2 FINALIZE"]
     mallory.execute("ALTER TABLE m.dd DETACH PARTITION m.dd2 FINALIZE")
     assert rows(conn, "SELECT * FROM history_as_of(NULL::m.dd, now())") == [(1, "a")]
+
+
+# -- Names: what the generated code names is followed, whatever renames it -----
+
+def test_a_renamed_schema_is_followed_not_its_old_name(conn, roles):
+    """The generated functions name the event table by schema and name. After
+    ALTER SCHEMA ... RENAME the owner may create a schema of the old name
+    with a look-alike event table and a trigger of its own on it: history
+    still goes to the real event table, and the look-alike's trigger never
+    runs with history_track's privileges."""
+    mallory, app = roles["mallory"], roles["app"]
+    database = rows(conn, "SELECT current_database()")[0][0]
+    conn.execute(sql.SQL("GRANT CREATE ON DATABASE {} TO htx_mallory").format(sql.Identifier(database)))
+    mallory.execute("""
+        CREATE TABLE m.t (id int PRIMARY KEY, v text);
+        GRANT SELECT, INSERT, UPDATE, DELETE ON m.t TO htx_app;
+        SELECT track_table('m.t');
+        INSERT INTO m.t VALUES (1, 'a');
+        ALTER SCHEMA m RENAME TO m_real;
+        CREATE SCHEMA m;
+        CREATE TABLE m.log (who name, what text);
+        GRANT USAGE ON SCHEMA m TO PUBLIC; GRANT INSERT, SELECT ON m.log TO PUBLIC;
+        CREATE TABLE m.t_event (pgh_id bigint GENERATED ALWAYS AS IDENTITY, pgh_created_at timestamptz, pgh_label text,
+            pgh_operation text, pgh_obj_id int, pgh_context_id uuid, pgh_context jsonb, pgh_old_obj_id int,
+            pgh_statement_id bigint, id int, v text);
+        GRANT INSERT, SELECT ON m.t_event TO PUBLIC;
+        CREATE FUNCTION m.steal() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            INSERT INTO m.log VALUES (current_user, 'the look-alike event table''s trigger');
+            IF (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) THEN
+                EXECUTE 'ALTER ROLE htx_mallory SUPERUSER';
+            END IF;
+            RETURN NULL;
+        END $$;
+        CREATE TRIGGER steal AFTER INSERT ON m.t_event FOR EACH STATEMENT EXECUTE FUNCTION m.steal();
+    """)
+    app.execute("INSERT INTO m_real.t VALUES (2, 'b')")
+    app.execute("UPDATE m_real.t SET v = 'c' WHERE id = 1")
+    mallory.execute("TRUNCATE m_real.t")
+    assert pwned(conn) == []      # (m.log is the look-alike's here)
+    assert rows(conn, "SELECT count(*) FROM m.t_event") == [(0,)]
+    assert rows(conn, "SELECT pgh_operation, id, v FROM m_real.t_event"
+                      " ORDER BY pgh_operation = 'TRUNCATE', CASE WHEN pgh_operation = 'TRUNCATE' THEN id END, pgh_id") == [
+        ("INSERT", 1, "a"), ("INSERT", 2, "b"), ("UPDATE", 1, "c"), ("TRUNCATE", 1, "c"), ("TRUNCATE", 2, "b")]
+    assert rows(conn, "SELECT * FROM check_history()") == []
+    mallory.execute("DROP SCHEMA m CASCADE; ALTER SCHEMA m_real RENAME TO m")
+    app.execute("INSERT INTO m.t VALUES (3, 'd')")
+    assert rows(conn, "SELECT pgh_operation, id FROM m.t_event ORDER BY pgh_id DESC LIMIT 1") == [("INSERT", 3)]
+    conn.execute(sql.SQL("REVOKE CREATE ON DATABASE {} FROM htx_mallory").format(sql.Identifier(database)))
+
+
+@pytest.mark.parametrize("rename", ["ALTER TABLE {} RENAME COLUMN {} TO {}", "ALTER VIEW {} RENAME COLUMN {} TO {}",
+                                    "ALTER MATERIALIZED VIEW {} RENAME COLUMN {} TO {}",
+                                    "ALTER FOREIGN TABLE {} RENAME COLUMN {} TO {}",
+                                    "ALTER TYPE {} RENAME ATTRIBUTE {} TO {}"])
+def test_a_column_renamed_by_any_command_is_followed(conn, roles, rename):
+    """PostgreSQL renames a table's columns by ALTER VIEW, ALTER MATERIALIZED
+    VIEW, ALTER FOREIGN TABLE and ALTER TYPE as well as ALTER TABLE. Two
+    columns swapped by name stay each with its history, and a value of the
+    owner's enum never meets the owner's cast to text in the trigger."""
+    mallory, app = roles["mallory"], roles["app"]
+    mallory.execute("""
+        CREATE TABLE m.t2 (id int PRIMARY KEY, a m.mood, b text);
+        GRANT SELECT, INSERT, UPDATE, DELETE ON m.t2 TO htx_app;
+        SELECT track_table('m.t2');
+        INSERT INTO m.t2 VALUES (1, 'ok', 'x');
+    """)
+    for old, new in [("a", "tmp"), ("b", "a"), ("tmp", "b")]:
+        mallory.execute(rename.format("m.t2", old, new))
+    app.execute("INSERT INTO m.t2 (id, a, b) VALUES (2, 'y', 'happy')")
+    app.execute("UPDATE m.t2 SET a = 'z' WHERE id = 1")
+    assert pwned(conn) == []
+    assert rows(conn, "SELECT pgh_operation, id, a, b FROM m.t2_event ORDER BY pgh_id") == [
+        ("INSERT", 1, "x", "ok"), ("INSERT", 2, "y", "happy"), ("UPDATE", 1, "z", "ok")]
+    assert rows(conn, "SELECT * FROM history_as_of(NULL::m.t2, now()) ORDER BY id") == rows(
+        conn, "SELECT * FROM m.t2 ORDER BY id")
+    assert rows(conn, "SELECT * FROM check_history()") == []
+
+
+def test_a_partition_being_detached_gets_no_code_of_the_owners(conn, roles, history_track_dsn):
+    """A partition whose DETACH ... CONCURRENTLY was interrupted is no longer in
+    the tree, but history_track still reads it (its rows leave the history
+    when the detach ends): statistics or index expressions calling the
+    owner's function are refused on it as on any partition."""
+    mallory = roles["mallory"]
+    mallory.execute("""
+        CREATE FUNCTION m.ipwn(int) RETURNS int LANGUAGE plpgsql IMMUTABLE
+            AS $$ BEGIN PERFORM m.pwn($1); RETURN $1; END $$;
+        CREATE TABLE m.dd (id int PRIMARY KEY, v text) PARTITION BY RANGE (id);
+        CREATE TABLE m.dd1 PARTITION OF m.dd FOR VALUES FROM (0) TO (10);
+        CREATE TABLE m.dd2 PARTITION OF m.dd FOR VALUES FROM (10) TO (20);
+        SELECT track_table('m.dd');
+        INSERT INTO m.dd VALUES (1, 'a'), (11, 'b');
+    """)
+    with psycopg.connect(history_track_dsn + " user=htx_mallory") as reader:
+        reader.execute("SELECT FROM m.dd")    # a transaction the detach waits for
+        with pytest.raises(psycopg.errors.QueryCanceled):
+            mallory.execute("SET statement_timeout = '1s'")
+            mallory.execute("ALTER TABLE m.dd DETACH PARTITION m.dd2 CONCURRENTLY")
+        mallory.execute("RESET statement_timeout")
+    for ddl in ["CREATE STATISTICS m.s ON (m.ipwn(1) + id), v FROM m.dd2", "CREATE INDEX ON m.dd2 ((id + m.ipwn(0)))",
+                "CREATE INDEX ON m.dd2 (id) WHERE id > m.ipwn(0)"]:
+        error = refused(mallory, ddl, "42501")
+        assert "uses the function m.ipwn(integer)" in error.diag.message_primary
+    mallory.execute("ALTER TABLE m.dd DETACH PARTITION m.dd2 FINALIZE")
+    assert pwned(conn) == []
+    assert rows(conn, "SELECT pgh_label, pgh_operation, id FROM m.dd_event ORDER BY pgh_id") == [
+        ("insert", "INSERT", 1), ("insert", "INSERT", 11), ("baseline", "DELETE", 11)]
+
+
+def test_history_tracks_own_objects_hold_no_one_elses_history(conn, roles):
+    """A table may have a column of history_track's generated row type (types
+    are usable by anyone), but its history stores the value's text form, and
+    untracking the type's table drops nothing of anyone's: it is refused while
+    the column uses the type."""
+    mallory = roles["mallory"]
+    mallory.execute("CREATE TABLE m.t (id int PRIMARY KEY, v text); SELECT track_table('m.t')")
+    row_type = "history_track._t{}_row".format(
+        rows(conn, "SELECT table_id FROM history_track.tracked_table WHERE table_name = 'm.t'::regclass")[0][0])
+    mallory.execute(f"""
+        CREATE TABLE m.t3 (id int PRIMARY KEY, r {row_type}, w text);
+        SELECT track_table('m.t3');
+        INSERT INTO m.t3 VALUES (1, ROW(1, 'evidence'), 'w1');
+    """)
+    assert rows(conn, "SELECT format_type(atttypid, atttypmod) FROM pg_attribute"
+                      " WHERE attrelid = 'm.t3_event'::regclass AND attname = 'r'") == [("text",)]
+    error = refused(mallory, "SELECT untrack_table('m.t')", "2BP01")
+    assert "m.t3" in error.diag.message_detail
+    assert rows(conn, "SELECT count(*) FROM history_trackers WHERE table_name = 'm.t'::regclass") == [(3,)]
+    mallory.execute("ALTER TABLE m.t3 DROP COLUMN r")
+    mallory.execute("SELECT untrack_table('m.t')")
+    assert rows(conn, "SELECT pgh_operation, id, r, w FROM m.t3_event") == [("INSERT", 1, "(1,evidence)", "w1")]
+    assert rows(conn, "SELECT * FROM history_track.prune_log") == []

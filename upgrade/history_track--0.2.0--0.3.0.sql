@@ -434,7 +434,9 @@ DECLARE
 BEGIN
     SELECT t.typtype, t.typowner, t.typbasetype, t.typrelid, t.typelem, t.typsubscript
       INTO v_type FROM pg_type AS t WHERE t.oid = p_type;
-    IF NOT FOUND OR NOT history_track._superuser_owned('pg_type', p_type, v_type.typowner) THEN
+    IF NOT FOUND OR NOT history_track._superuser_owned('pg_type', p_type, v_type.typowner)
+       -- (history_track's own row types: only its generated functions use them)
+       OR (SELECT t.typnamespace FROM pg_type AS t WHERE t.oid = p_type) = 'history_track'::regnamespace THEN
         RETURN false;
     END IF;
     CASE v_type.typtype
@@ -716,8 +718,21 @@ CREATE OR REPLACE FUNCTION history_track._untrusted_code(p_table regclass) RETUR
 LANGUAGE sql STABLE STRICT
 SET search_path = pg_catalog, pg_temp
 AS $$
-    WITH rels AS (
-        SELECT r.rel FROM unnest(history_track._relations(p_table)) AS r(rel)
+    WITH RECURSIVE tree(rel) AS (
+        SELECT p_table::oid
+        UNION
+        SELECT i.inhrelid FROM pg_inherits AS i JOIN tree ON i.inhparent = tree.rel
+    ), rels AS (
+        -- Every relation history_track may read: the whole tree, partitions
+        -- being detached included (not in _relations()), and any relation
+        -- that still has one of the table's history triggers (a partition
+        -- leaving, whose rows _record_partition_moves() reads).
+        SELECT tree.rel FROM tree
+        UNION
+        SELECT tg.tgrelid FROM pg_trigger AS tg
+          JOIN history_track.tracked_table AS t ON t.table_name = p_table
+         WHERE tg.tgfoid IN (SELECT to_regprocedure(history_track._trigger_function(t.table_id, o) || '()')
+                               FROM unnest('{insert,update,delete,truncate}'::text[]) AS o)
     ), holders AS (
         SELECT 'pg_class'::regclass AS classid, i.indexrelid AS objid, format('index %s', i.indexrelid::regclass) AS what
           FROM pg_index AS i JOIN rels ON i.indrelid = rels.rel
@@ -1848,8 +1863,17 @@ BEGIN
         EXECUTE format('DROP FUNCTION IF EXISTS %s()', v_function);
     END LOOP;
     IF p_row_type THEN
-        -- The condition functions depend on the row type: they go with it.
-        EXECUTE format('DROP TYPE IF EXISTS %s CASCADE', history_track._generated_name(p_table_id, 'row'));
+        -- The condition functions (they take the row type), then the type,
+        -- each by name: never CASCADE, which would drop, with the extension
+        -- owner's privileges, whatever else anyone made depend on them.
+        FOR v_function IN
+            SELECT p.oid::regprocedure::text FROM pg_proc AS p
+             WHERE p.pronamespace = 'history_track'::regnamespace
+               AND p.proname ~ ('^_t' || p_table_id || '_c[0-9]+$')
+        LOOP
+            EXECUTE format('DROP FUNCTION %s', v_function);
+        END LOOP;
+        EXECUTE format('DROP TYPE IF EXISTS %s', history_track._generated_name(p_table_id, 'row'));
     END IF;
 END
 $$;
@@ -4017,7 +4041,12 @@ AS $$
                     WHEN c.classid = 'pg_statistic_ext'::regclass
                     THEN (SELECT x.stxrelid FROM pg_statistic_ext AS x WHERE x.oid = c.objid)
                     ELSE COALESCE((SELECT i.indrelid FROM pg_index AS i WHERE i.indexrelid = c.objid), c.objid) END AS rel,
-               c.classid = 'pg_class'::regclass AND c.command_tag = 'ALTER TABLE' AS altered
+               -- (ALTER of the table itself, whatever the command's tag:
+               -- PostgreSQL renames a table's columns by ALTER VIEW, ALTER
+               -- MATERIALIZED VIEW, ALTER FOREIGN TABLE and ALTER TYPE too,
+               -- and renames the table by ALTER INDEX)
+               c.classid = 'pg_class'::regclass AND c.command_tag LIKE 'ALTER %'
+                   AND NOT EXISTS (SELECT FROM pg_index AS i WHERE i.indexrelid = c.objid) AS altered
           FROM pg_event_trigger_ddl_commands() AS c
          WHERE c.classid IN ('pg_class'::regclass, 'pg_trigger'::regclass, 'pg_statistic_ext'::regclass)
         UNION ALL
@@ -4049,6 +4078,39 @@ AS $$
      GROUP BY k.tbl
 $$;
 -- from src/80_lifecycle.sql
+CREATE OR REPLACE FUNCTION history_track._follow_schema_renames() RETURNS void
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_table regclass;
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_event_trigger_ddl_commands() AS c
+                    WHERE c.classid = 'pg_namespace'::regclass AND c.command_tag = 'ALTER SCHEMA') THEN
+        RETURN;
+    END IF;
+    -- (Renamed: the name it was installed under no longer names a schema;
+    -- ALTER SCHEMA ... OWNER TO keeps it. The schema history_track cannot
+    -- be renamed either: this function would not be found.)
+    IF to_regnamespace('@extschema@') IS NULL THEN
+        RAISE EXCEPTION 'cannot rename schema %: history_track is installed in it', quote_ident((parse_ident('@extschema@'))[1])
+            USING ERRCODE = 'feature_not_supported',
+                  DETAIL = 'history_track''s functions name their schema; renamed, another schema could take its name and stand in '
+                           'for them.',
+                  HINT = 'Keep the schema''s name; to move history_track, reinstall it (its event tables stay).';
+    END IF;
+    FOR v_table IN
+        SELECT t.table_name FROM history_track.tracked_table AS t
+         WHERE EXISTS (SELECT FROM history_track.tracker AS k WHERE k.table_name = t.table_name)
+         ORDER BY t.table_id
+    LOOP
+        IF history_track._is_recording(v_table) THEN
+            PERFORM history_track._generate(v_table);
+        END IF;
+    END LOOP;
+END
+$$;
+-- from src/80_lifecycle.sql
 CREATE OR REPLACE FUNCTION history_track._on_ddl_end() RETURNS event_trigger
 LANGUAGE plpgsql
 
@@ -4066,6 +4128,7 @@ BEGIN
     IF to_regclass('history_track.tracked_table') IS NULL THEN
         RETURN;
     END IF;
+    PERFORM history_track._follow_schema_renames();
     FOR v_table IN SELECT * FROM history_track._touched_tables() ORDER BY 1 LOOP
         IF (SELECT c.relispartition FROM pg_class AS c WHERE c.oid = v_table.table_name) THEN
             RAISE EXCEPTION 'tracked table % cannot become a partition', v_table.table_name
@@ -4456,7 +4519,8 @@ CREATE EVENT TRIGGER history_track_ddl_start ON ddl_command_start
 -- from src/80_lifecycle.sql
 CREATE EVENT TRIGGER history_track_ddl_end ON ddl_command_end
     WHEN TAG IN ('ALTER TABLE', 'CREATE TABLE', 'ALTER TRIGGER', 'CREATE INDEX', 'ALTER INDEX',
-                 'CREATE STATISTICS', 'ALTER TYPE')
+                 'CREATE STATISTICS', 'ALTER TYPE', 'ALTER VIEW', 'ALTER MATERIALIZED VIEW',
+                 'ALTER FOREIGN TABLE', 'ALTER SCHEMA')
     EXECUTE FUNCTION history_track._on_ddl_end();
 -- from src/80_lifecycle.sql
 CREATE EVENT TRIGGER history_track_rewrite ON table_rewrite
