@@ -753,3 +753,37 @@ AS $$
      ORDER BY 1
      LIMIT 1
 $$;
+
+-- Refuse to read p_table with history_track's privileges if the table owner's
+-- code would run while PostgreSQL plans the read (_untrusted_code). Called
+-- at the read itself (TRUNCATE's trigger, baselines, partitions leaving)
+-- as well as when DDL adds such code: a command not followed (REINDEX of an
+-- index left behind by a refused CREATE INDEX CONCURRENTLY) must not open a
+-- way around the check. Under a snapshot older than the statement the
+-- catalog read here could miss what the planner sees: READ COMMITTED only.
+CREATE FUNCTION history_track._assert_trusted_code(p_table regclass) RETURNS void
+LANGUAGE plpgsql STABLE STRICT
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_code text;
+BEGIN
+    IF current_setting('transaction_isolation') <> 'read committed' THEN
+        RAISE EXCEPTION 'history_track reads tracked table % only in READ COMMITTED transactions', p_table
+            USING ERRCODE = 'invalid_transaction_state',
+                  DETAIL = 'It checks the table''s catalog first, which a snapshot taken earlier in the transaction may show as it '
+                           'was.',
+                  HINT = 'Run this in a READ COMMITTED transaction.';
+    END IF;
+    v_code := history_track._untrusted_code(p_table);
+    IF v_code IS NOT NULL THEN
+        RAISE EXCEPTION 'tracked table % cannot have code a non-superuser owns in what PostgreSQL plans with: its '
+                        '%', p_table, v_code
+            USING ERRCODE = 'insufficient_privilege',
+                  DETAIL = 'PostgreSQL runs such code whenever it plans a query on the table, and history_track reads the table with '
+                           'its own privileges.',
+                  HINT = 'Use only PostgreSQL''s own functions and types in the table''s index, statistics and partition key '
+                         'expressions, or have a superuser own the function (ALTER FUNCTION ... OWNER TO ...).';
+    END IF;
+END
+$$;

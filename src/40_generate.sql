@@ -501,6 +501,10 @@ BEGIN
                || E' earlier in the transaction does not all see.'',\n'
                || E'                  HINT = ''TRUNCATE in a READ COMMITTED transaction, or DELETE.'';\n'
                || E'    END IF;\n'
+               -- (It reads the table as the extension's owner: checked as it
+               -- is read, see _assert_trusted_code.)
+               || format(E'    PERFORM history_track._assert_trusted_code(pg_catalog.to_regclass(%L));\n',
+                         history_track._qualified(p_table))
            WHEN 'update' THEN
                CASE WHEN p_partitioned THEN
                    -- A row an UPDATE moves to another partition is inserted

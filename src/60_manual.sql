@@ -105,6 +105,7 @@ BEGIN
                   HINT = 'Call record_history_event().';
     END IF;
 
+    PERFORM history_track._assert_trusted_code(p_table);    -- it reads the table
     SELECT * INTO v_cols FROM history_track._recorded_lists(p_table, 'pgh_t');
     -- (Every column of the table, in its order, is compared with the caller's row.)
 
@@ -231,6 +232,7 @@ DECLARE
     v_cols  record;
     v_count bigint;
 BEGIN
+    PERFORM history_track._assert_trusted_code(p_table);
     SELECT * INTO v_cols FROM history_track._recorded_lists(p_table, 'pgh_t');
     EXECUTE format(
         E'INSERT INTO %s (pgh_created_at, pgh_label, pgh_operation, pgh_obj_id, pgh_context_id, pgh_context%s)\n'

@@ -107,7 +107,12 @@ BEGIN
 END
 $$;
 
-CREATE FUNCTION @extschema@.history_as_of(tbl anyelement, ts timestamptz, key text DEFAULT NULL)
+-- (history_as_of's body, in history_track's schema, where no one but a
+-- superuser creates functions: revert_table() and revert_row() call it by
+-- this name. history_as_of() is polymorphic, so a function of the same name
+-- that a role able to create in the extension's schema defines for one
+-- table's row type would be the better match, and run as whoever reverts.)
+CREATE FUNCTION history_track._history_as_of(tbl anyelement, ts timestamptz, key text)
 RETURNS SETOF anyelement
 -- VOLATILE: on Citus, the events are first copied from the shards into a
 -- temporary table (_citus_events()), which the replay must then see.
@@ -142,6 +147,14 @@ BEGIN
     RETURN QUERY EXECUTE history_track._replay_sql(v_rel, key IS NOT NULL, 'table', history_track._citus_events(v_rel, key, NULL))
         USING ts, history_track._state_labels(), key;
 END
+$$;
+
+CREATE FUNCTION @extschema@.history_as_of(tbl anyelement, ts timestamptz, key text DEFAULT NULL)
+RETURNS SETOF anyelement
+LANGUAGE sql VOLATILE    -- see _history_as_of
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT * FROM history_track._history_as_of(tbl, ts, key)
 $$;
 
 COMMENT ON FUNCTION @extschema@.history_as_of(anyelement, timestamptz, text) IS
@@ -356,7 +369,10 @@ SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT e.table_name, t.event_table, e.pgh_id, e.pgh_created_at, e.pgh_label, e.pgh_operation,
            e.pgh_obj_id, e.pgh_context, e.data
-      FROM @extschema@.history_events(context_id => history_context_events.context_id) AS e
+      -- (every argument with its type: an exact match, which no function
+      -- another role defines in the extension's schema can be a better one for)
+      FROM @extschema@.history_events(NULL::pg_catalog.regclass, NULL::pg_catalog.text, history_context_events.context_id,
+                                      NULL::pg_catalog.timestamptz, NULL::pg_catalog.timestamptz, NULL::pg_catalog.int4) AS e
       JOIN history_track.tracked_table AS t ON t.table_name = e.table_name
      ORDER BY t.event_table::text, e.pgh_id
 $$;

@@ -191,7 +191,7 @@ BEGIN
             USING ERRCODE = 'null_value_not_allowed',
                   HINT = 'Pass the table and the moment to go back to: revert_table(''orders'', now() - interval ''1 hour'').';
     END IF;
-    RETURN history_track._revert(tbl, pg_catalog.format('SELECT * FROM @extschema@.history_as_of(NULL::%s, $1)', tbl), false,
+    RETURN history_track._revert(tbl, pg_catalog.format('SELECT * FROM history_track._history_as_of(NULL::%s, $1, NULL)', tbl), false,
                                  ts, NULL, NULL);
 END
 $$;
@@ -210,7 +210,7 @@ BEGIN
             USING ERRCODE = 'null_value_not_allowed',
                   HINT = 'Pass the table, the row''s key and the moment: revert_row(''orders'', ''42'', now() - interval ''1 hour'').';
     END IF;
-    RETURN history_track._revert(tbl, pg_catalog.format('SELECT * FROM @extschema@.history_as_of(NULL::%s, $1, $2)', tbl), true,
+    RETURN history_track._revert(tbl, pg_catalog.format('SELECT * FROM history_track._history_as_of(NULL::%s, $1, $2)', tbl), true,
                                  ts, key, NULL);
 END
 $$;

@@ -93,9 +93,30 @@ AS $$
 DECLARE
     v_caller    name := history_track._caller();
     v_superuser boolean := history_track._is_superuser((SELECT r.oid FROM pg_roles AS r WHERE r.rolname = v_caller));
+    v_pending   text;
 BEGIN
     PERFORM history_track._drop_event_tables(v_caller, v_superuser);
     PERFORM history_track._refuse_dropping_history(v_superuser);
+    -- A partition whose DETACH ... CONCURRENTLY was interrupted is outside its
+    -- tree (_relations) but still recorded by its history triggers until the
+    -- detach ends and records its rows leaving: only history_track (as it
+    -- follows the detach) or a superuser drops them.
+    IF NOT v_superuser THEN
+        SELECT d.object_identity INTO v_pending
+          FROM pg_event_trigger_dropped_objects() AS d
+          JOIN pg_inherits AS i ON i.inhrelid = to_regclass(format('%I.%I', d.address_names[1], d.address_names[2]))
+         WHERE d.object_type = 'trigger' AND d.object_identity ~ '^history_track_(insert|update|delete|truncate) on '
+           AND i.inhdetachpending
+           AND EXISTS (SELECT FROM history_track.tracker AS k WHERE k.table_name = pg_partition_root(i.inhparent))
+         LIMIT 1;
+        IF v_pending IS NOT NULL THEN
+            RAISE EXCEPTION 'the history trigger % cannot be dropped', v_pending
+                USING ERRCODE = 'object_not_in_prerequisite_state',
+                      DETAIL = 'Its partition is being detached from a tracked table: its rows leave the history when the detach '
+                               'ends.',
+                      HINT = 'Finish the detach: ALTER TABLE ... DETACH PARTITION ... FINALIZE.';
+        END IF;
+    END IF;
     PERFORM history_track._follow_drops();
 END
 $$;
@@ -267,6 +288,58 @@ $$;
 -- SECURITY INVOKER: the role whose command dropped the objects is who drops
 -- them (see _caller()): a DROP in another role's SECURITY DEFINER function is
 -- that role's.
+-- The event triggers decide what history_track must follow or refuse from
+-- its own catalog (tracked_table, tracker, tracked_column, event_table),
+-- read with the transaction's snapshot; the DDL itself acts on the current
+-- catalog. Under REPEATABLE READ or SERIALIZABLE that snapshot may predate a
+-- table's tracking (a command on it would go unfollowed and unchecked: its
+-- history triggers dropped, its columns swapped under them). So there, DDL
+-- that could concern a tracked table is refused: what the event triggers
+-- report, but temporary objects and a new table without a parent (with its
+-- own indexes and sequences), for ddl_command_end (p_dropped false); for
+-- sql_drop, dropping a history trigger, an event table's guard or anything
+-- of history_track's.
+CREATE FUNCTION history_track._assert_fresh_catalog(p_dropped boolean) RETURNS void
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_what text;
+BEGIN
+    IF current_setting('transaction_isolation') = 'read committed' THEN
+        RETURN;
+    END IF;
+    IF p_dropped THEN
+        SELECT d.object_identity INTO v_what FROM pg_event_trigger_dropped_objects() AS d
+         WHERE NOT d.is_temporary
+           AND (d.object_type = 'trigger' AND d.object_identity ~ '^history_track_'
+                OR d.schema_name = 'history_track' OR d.object_type = 'extension')
+         LIMIT 1;
+    ELSE
+        WITH cmd AS (
+            SELECT c.objid, c.schema_name, c.object_identity, c.command_tag,
+                   COALESCE((SELECT i.indrelid FROM pg_index AS i WHERE i.indexrelid = c.objid), c.objid) AS rel
+              FROM pg_event_trigger_ddl_commands() AS c
+        ), made AS (
+            SELECT c.objid FROM cmd AS c
+             WHERE c.command_tag IN ('CREATE TABLE', 'CREATE SEQUENCE')
+               AND NOT EXISTS (SELECT FROM pg_inherits AS i WHERE i.inhrelid = c.objid)
+        )
+        SELECT c.object_identity INTO v_what FROM cmd AS c
+         WHERE COALESCE(c.schema_name, '') <> 'pg_temp'
+           AND c.rel NOT IN (SELECT m.objid FROM made AS m)
+         LIMIT 1;
+    END IF;
+    IF v_what IS NOT NULL THEN
+        RAISE EXCEPTION 'history_track follows DDL only in READ COMMITTED transactions, not this one on %', v_what
+            USING ERRCODE = 'invalid_transaction_state',
+                  DETAIL = format('Under %s, history_track would see its catalog as of this transaction''s snapshot, which may '
+                                  'predate a table''s tracking.', upper(current_setting('transaction_isolation'))),
+                  HINT = 'Run the DDL in a READ COMMITTED transaction.';
+    END IF;
+END
+$$;
+
 CREATE FUNCTION history_track._on_sql_drop() RETURNS event_trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -278,6 +351,7 @@ BEGIN
     IF to_regclass('history_track.tracked_table') IS NULL OR to_regclass('history_track.acting') IS NULL THEN
         RETURN;
     END IF;
+    PERFORM history_track._assert_fresh_catalog(true);
     v_acting := history_track._enter();
     PERFORM history_track._sql_drop();
     PERFORM history_track._citus_guard_shards(true);   -- Citus (45_citus.sql): the shards' triggers stay
@@ -343,7 +417,12 @@ BEGIN
     END IF;
     SELECT string_agg(DISTINCT k.table_name::text, ', ') INTO v_tables FROM history_track.tracker AS k;
     IF v_tables IS NULL THEN
-        RETURN;
+        IF current_setting('transaction_isolation') = 'read committed' THEN
+            RETURN;
+        END IF;
+        -- (see _assert_fresh_catalog: tables tracked since the snapshot are not seen)
+        v_tables := format('perhaps (under %s this transaction''s snapshot may predate them)',
+                           upper(current_setting('transaction_isolation')));
     END IF;
     SELECT n.nspname, pg_get_userbyid(n.nspowner) INTO v_schema, v_owner
       FROM pg_namespace AS n WHERE n.oid = '@extschema@'::regnamespace;
@@ -502,12 +581,12 @@ AS $$
 DECLARE
     v_table       record;
     v_inheritance text;
-    v_code        text;
     v_resync      boolean;
 BEGIN
     IF to_regclass('history_track.tracked_table') IS NULL THEN
         RETURN;
     END IF;
+    PERFORM history_track._assert_fresh_catalog(false);
     PERFORM history_track._follow_schema_renames();
     FOR v_table IN SELECT * FROM history_track._touched_tables() ORDER BY 1 LOOP
         IF (SELECT c.relispartition FROM pg_class AS c WHERE c.oid = v_table.table_name) THEN
@@ -527,16 +606,7 @@ BEGIN
                       HINT = format('Stop tracking it first (SELECT untrack_table(%L)), or use declarative '
                                     'partitioning.', v_table.table_name::text);
         END IF;
-        v_code := history_track._untrusted_code(v_table.table_name);
-        IF v_code IS NOT NULL THEN
-            RAISE EXCEPTION 'tracked table % cannot have code a non-superuser owns in what PostgreSQL plans with: its '
-                            '%', v_table.table_name, v_code
-                USING ERRCODE = 'insufficient_privilege',
-                      DETAIL = 'PostgreSQL runs such code whenever it plans a query on the table, and history_track reads the table with '
-                               'its own privileges.',
-                      HINT = 'Use only PostgreSQL''s own functions and types in the table''s index, statistics and partition key '
-                             'expressions, or have a superuser own the function (ALTER FUNCTION ... OWNER TO ...).';
-        END IF;
+        PERFORM history_track._assert_trusted_code(v_table.table_name);
         IF NOT history_track._is_recording(v_table.table_name) THEN
             CONTINUE;   -- pg_restore rebuilding it: its triggers are not back yet
         END IF;

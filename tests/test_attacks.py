@@ -1099,10 +1099,16 @@ def test_a_partition_being_detached_gets_no_code_of_the_owners(conn, roles, hist
                 "CREATE INDEX ON m.dd2 (id) WHERE id > m.ipwn(0)"]:
         error = refused(mallory, ddl, "42501")
         assert "uses the function m.ipwn(integer)" in error.diag.message_primary
+    # Nor are its history triggers dropped, to change its rows unrecorded before the detach ends.
+    for op in ("insert", "update", "delete", "truncate"):
+        refused(mallory, f"DROP TRIGGER history_track_{op} ON m.dd2", "55000")
+    mallory.execute("UPDATE m.dd2 SET v = 'c'")
     mallory.execute("ALTER TABLE m.dd DETACH PARTITION m.dd2 FINALIZE")
     assert pwned(conn) == []
-    assert rows(conn, "SELECT pgh_label, pgh_operation, id FROM m.dd_event ORDER BY pgh_id") == [
-        ("insert", "INSERT", 1), ("insert", "INSERT", 11), ("baseline", "DELETE", 11)]
+    assert rows(conn, "SELECT pgh_label, pgh_operation, id, v FROM m.dd_event ORDER BY pgh_id") == [
+        ("insert", "INSERT", 1, "a"), ("insert", "INSERT", 11, "b"), ("update", "UPDATE", 11, "c"),
+        ("baseline", "DELETE", 11, "c")]
+    assert rows(conn, "SELECT * FROM history_as_of(NULL::m.dd, now())") == [(1, "a")]
 
 
 def test_history_tracks_own_objects_hold_no_one_elses_history(conn, roles):
@@ -1128,3 +1134,94 @@ def test_history_tracks_own_objects_hold_no_one_elses_history(conn, roles):
     mallory.execute("SELECT untrack_table('m.t')")
     assert rows(conn, "SELECT pgh_operation, id, r, w FROM m.t3_event") == [("INSERT", 1, "(1,evidence)", "w1")]
     assert rows(conn, "SELECT * FROM history_track.prune_log") == []
+
+
+def test_ddl_under_a_snapshot_older_than_the_tracking_is_refused(conn, roles, history_track_dsn):
+    """history_track decides what to follow from its own catalog, read with the
+    transaction's snapshot. Under REPEATABLE READ a snapshot taken before
+    track_table would show the table untracked while the DDL acts on it: the
+    DDL is refused (25000), except temporary objects and new tables."""
+    mallory, app = roles["mallory"], roles["app"]
+    mallory.execute("""
+        CREATE TABLE m.t2 (id int PRIMARY KEY, a m.mood, b text);
+        GRANT SELECT, INSERT, UPDATE, DELETE ON m.t2 TO htx_app;
+        CREATE FUNCTION m.ipwn(int) RETURNS int LANGUAGE plpgsql IMMUTABLE
+            AS $$ BEGIN PERFORM m.pwn($1); RETURN $1; END $$;
+    """)
+    with psycopg.connect(history_track_dsn + " user=htx_mallory") as old:
+        old.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+        old.execute("SELECT count(*) FROM history_track.tracked_table")     # the snapshot
+        mallory.execute("SELECT track_table('m.t2'); INSERT INTO m.t2 VALUES (1, 'ok', 'x')")
+        for stmt in ["ALTER TABLE m.t2 RENAME COLUMN a TO tmp", "CREATE STATISTICS m.s ON (m.ipwn(1) + id), b FROM m.t2",
+                     "CREATE INDEX ON m.t2 ((id + m.ipwn(0)))", "DROP TRIGGER history_track_insert ON m.t2",
+                     "ALTER TABLE m.t2 DISABLE TRIGGER history_track_update", "DROP TABLE m.t2"]:
+            old.execute("SAVEPOINT s")
+            error = refused(old, stmt, "25000")
+            assert error.diag.message_primary.startswith("history_track follows DDL only in READ COMMITTED transactions")
+            old.execute("ROLLBACK TO SAVEPOINT s")
+        old.execute("CREATE TEMPORARY TABLE scratch (id int PRIMARY KEY); CREATE TABLE m.fresh (id serial PRIMARY KEY, v text)")
+        old.commit()
+    app.execute("INSERT INTO m.t2 (id, a, b) VALUES (2, 'happy', 'y')")
+    assert pwned(conn) == []
+    assert rows(conn, "SELECT pgh_operation, id, a, b FROM m.t2_event ORDER BY pgh_id") == [
+        ("INSERT", 1, "ok", "x"), ("INSERT", 2, "happy", "y")]
+
+
+def test_an_index_made_valid_behind_the_check_is_caught_when_the_table_is_read(conn, roles, history_track_dsn):
+    """CREATE INDEX CONCURRENTLY commits the index before the event trigger
+    refuses it; REINDEX, which no event trigger follows, makes it valid. The
+    check runs again where history_track reads the table with its own
+    privileges (TRUNCATE's trigger), so the owner's function is not planned."""
+    mallory = roles["mallory"]
+    mallory.execute("""
+        CREATE FUNCTION m.ipwn(int) RETURNS int LANGUAGE plpgsql IMMUTABLE
+            AS $$ BEGIN PERFORM m.pwn($1); RETURN $1; END $$;
+        CREATE TABLE m.t (id int PRIMARY KEY, v text);
+        GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE ON m.t TO htx_app;
+        SELECT track_table('m.t');
+        INSERT INTO m.t VALUES (1, 'a');
+    """)
+    refused(mallory, "CREATE INDEX CONCURRENTLY t_f ON m.t ((id + m.ipwn(0)))", "42501")
+    mallory.execute("REINDEX INDEX m.t_f")
+    with psycopg.connect(history_track_dsn + " user=htx_app", autocommit=True) as app:   # a backend that plans afresh
+        error = refused(app, "TRUNCATE m.t", "42501")
+        assert "index m.t_f uses the function m.ipwn(integer)" in error.diag.message_primary
+    assert pwned(conn) == []
+    mallory.execute("DROP INDEX m.t_f")
+    with psycopg.connect(history_track_dsn + " user=htx_app", autocommit=True) as app:
+        app.execute("TRUNCATE m.t")
+    assert rows(conn, "SELECT pgh_operation, id FROM m.t_event ORDER BY pgh_id") == [("INSERT", 1), ("TRUNCATE", 1)]
+
+
+def test_reverts_call_no_function_another_role_defines_in_the_extensions_schema(conn, roles):
+    """revert_table and revert_row replay with history_as_of, which is
+    polymorphic: a role that may create in the extension's schema (public,
+    on PostgreSQL 14 everyone) could define one for a table's row type, a
+    better match, run by whoever reverts. They call history_track's own."""
+    mallory, auditor = roles["mallory"], roles["auditor"]
+    schema = rows(conn, "SELECT n.nspname FROM pg_proc AS p JOIN pg_namespace AS n ON n.oid = p.pronamespace"
+                        " WHERE p.oid = 'check_history'::regproc")[0][0]
+    conn.execute(sql.SQL("GRANT CREATE ON SCHEMA {} TO htx_auditor").format(sql.Identifier(schema)))
+    try:
+        mallory.execute("""
+            CREATE TABLE m.acct (id int PRIMARY KEY, bal int);
+            SELECT track_table('m.acct');
+            INSERT INTO m.acct VALUES (1, 10);
+        """)
+        ts = rows(conn, "SELECT pgh_created_at FROM m.acct_event")[0][0]
+        mallory.execute("UPDATE m.acct SET bal = 20")
+        for name in ("history_as_of", "history_events"):
+            auditor.execute(sql.SQL(
+                "CREATE FUNCTION {}.{}(tbl m.acct, ts timestamptz, key text DEFAULT NULL) RETURNS SETOF m.acct"
+                " LANGUAGE plpgsql AS $$ BEGIN PERFORM m.pwn(1); RETURN QUERY SELECT 1, 1000000; END $$"
+            ).format(sql.Identifier(schema), sql.Identifier(name)))
+        assert rows(conn, "SELECT revert_row('m.acct', '1', %s)", [ts]) == [(1,)]
+        mallory.execute("UPDATE m.acct SET bal = 30")
+        assert rows(conn, "SELECT revert_table('m.acct', %s)", [ts]) == [(1,)]
+        assert rows(conn, "SELECT count(*) FROM history_context_events(gen_random_uuid())") == [(0,)]
+        assert pwned(conn) == []
+        assert rows(conn, "SELECT * FROM m.acct") == [(1, 10)]
+    finally:
+        conn.execute(sql.SQL("DROP FUNCTION IF EXISTS {0}.history_as_of(m.acct, timestamptz, text),"
+                             " {0}.history_events(m.acct, timestamptz, text);"
+                             " REVOKE CREATE ON SCHEMA {0} FROM htx_auditor").format(sql.Identifier(schema)))

@@ -58,7 +58,7 @@ EXPLAINED = {
         "creates the caller's temporary function through EXECUTE",
     ("history_track._citus_temp_table(text)", "performance", "routine is marked as VOLATILE, should be STABLE"):
         "drops the transaction's earlier copy through EXECUTE",
-    ("history_as_of(anyelement,timestamp with time zone,text)", "security", "text type variable is not sanitized"):
+    ("history_track._history_as_of(anyelement,timestamp with time zone,text)", "security", "text type variable is not sanitized"):
         "_replay_sql() of the catalog reads _citus_events()' temporary table, named by %I of the table id; the key is a parameter",
     # RETURN QUERY EXECUTE fills the OUT columns, which plpgsql_check does not follow.
     **{(HISTORY_EVENTS, "warning extra", f'OUT variable "{col}" is maybe unmodified'): "RETURN QUERY EXECUTE"

@@ -770,6 +770,33 @@ AS $$
      ORDER BY 1
      LIMIT 1
 $$;
+-- from src/20_util.sql
+CREATE OR REPLACE FUNCTION history_track._assert_trusted_code(p_table regclass) RETURNS void
+LANGUAGE plpgsql STABLE STRICT
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_code text;
+BEGIN
+    IF current_setting('transaction_isolation') <> 'read committed' THEN
+        RAISE EXCEPTION 'history_track reads tracked table % only in READ COMMITTED transactions', p_table
+            USING ERRCODE = 'invalid_transaction_state',
+                  DETAIL = 'It checks the table''s catalog first, which a snapshot taken earlier in the transaction may show as it '
+                           'was.',
+                  HINT = 'Run this in a READ COMMITTED transaction.';
+    END IF;
+    v_code := history_track._untrusted_code(p_table);
+    IF v_code IS NOT NULL THEN
+        RAISE EXCEPTION 'tracked table % cannot have code a non-superuser owns in what PostgreSQL plans with: its '
+                        '%', p_table, v_code
+            USING ERRCODE = 'insufficient_privilege',
+                  DETAIL = 'PostgreSQL runs such code whenever it plans a query on the table, and history_track reads the table with '
+                           'its own privileges.',
+                  HINT = 'Use only PostgreSQL''s own functions and types in the table''s index, statistics and partition key '
+                         'expressions, or have a superuser own the function (ALTER FUNCTION ... OWNER TO ...).';
+    END IF;
+END
+$$;
 -- from src/30_context.sql
 CREATE OR REPLACE FUNCTION history_track._uuid7(p_time timestamptz, p_a bigint, p_b bigint) RETURNS uuid
 LANGUAGE sql STABLE
@@ -1778,6 +1805,10 @@ BEGIN
                || E' earlier in the transaction does not all see.'',\n'
                || E'                  HINT = ''TRUNCATE in a READ COMMITTED transaction, or DELETE.'';\n'
                || E'    END IF;\n'
+               -- (It reads the table as the extension's owner: checked as it
+               -- is read, see _assert_trusted_code.)
+               || format(E'    PERFORM history_track._assert_trusted_code(pg_catalog.to_regclass(%L));\n',
+                         history_track._qualified(p_table))
            WHEN 'update' THEN
                CASE WHEN p_partitioned THEN
                    -- A row an UPDATE moves to another partition is inserted
@@ -2943,6 +2974,7 @@ BEGIN
                   HINT = 'Call record_history_event().';
     END IF;
 
+    PERFORM history_track._assert_trusted_code(p_table);    -- it reads the table
     SELECT * INTO v_cols FROM history_track._recorded_lists(p_table, 'pgh_t');
     -- (Every column of the table, in its order, is compared with the caller's row.)
 
@@ -3068,6 +3100,7 @@ DECLARE
     v_cols  record;
     v_count bigint;
 BEGIN
+    PERFORM history_track._assert_trusted_code(p_table);
     SELECT * INTO v_cols FROM history_track._recorded_lists(p_table, 'pgh_t');
     EXECUTE format(
         E'INSERT INTO %s (pgh_created_at, pgh_label, pgh_operation, pgh_obj_id, pgh_context_id, pgh_context%s)\n'
@@ -3239,7 +3272,7 @@ BEGIN
 END
 $$;
 -- from src/70_read.sql
-CREATE OR REPLACE FUNCTION @extschema@.history_as_of(tbl anyelement, ts timestamptz, key text DEFAULT NULL)
+CREATE OR REPLACE FUNCTION history_track._history_as_of(tbl anyelement, ts timestamptz, key text)
 RETURNS SETOF anyelement
 
 
@@ -3274,6 +3307,14 @@ BEGIN
     RETURN QUERY EXECUTE history_track._replay_sql(v_rel, key IS NOT NULL, 'table', history_track._citus_events(v_rel, key, NULL))
         USING ts, history_track._state_labels(), key;
 END
+$$;
+-- from src/70_read.sql
+CREATE OR REPLACE FUNCTION @extschema@.history_as_of(tbl anyelement, ts timestamptz, key text DEFAULT NULL)
+RETURNS SETOF anyelement
+LANGUAGE sql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT * FROM history_track._history_as_of(tbl, ts, key)
 $$;
 -- from src/70_read.sql
 COMMENT ON FUNCTION @extschema@.history_as_of(anyelement, timestamptz, text) IS
@@ -3465,7 +3506,10 @@ SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT e.table_name, t.event_table, e.pgh_id, e.pgh_created_at, e.pgh_label, e.pgh_operation,
            e.pgh_obj_id, e.pgh_context, e.data
-      FROM @extschema@.history_events(context_id => history_context_events.context_id) AS e
+      -- (every argument with its type: an exact match, which no function
+      -- another role defines in the extension's schema can be a better one for)
+      FROM @extschema@.history_events(NULL::pg_catalog.regclass, NULL::pg_catalog.text, history_context_events.context_id,
+                                      NULL::pg_catalog.timestamptz, NULL::pg_catalog.timestamptz, NULL::pg_catalog.int4) AS e
       JOIN history_track.tracked_table AS t ON t.table_name = e.table_name
      ORDER BY t.event_table::text, e.pgh_id
 $$;
@@ -3633,7 +3677,7 @@ BEGIN
             USING ERRCODE = 'null_value_not_allowed',
                   HINT = 'Pass the table and the moment to go back to: revert_table(''orders'', now() - interval ''1 hour'').';
     END IF;
-    RETURN history_track._revert(tbl, pg_catalog.format('SELECT * FROM @extschema@.history_as_of(NULL::%s, $1)', tbl), false,
+    RETURN history_track._revert(tbl, pg_catalog.format('SELECT * FROM history_track._history_as_of(NULL::%s, $1, NULL)', tbl), false,
                                  ts, NULL, NULL);
 END
 $$;
@@ -3652,7 +3696,7 @@ BEGIN
             USING ERRCODE = 'null_value_not_allowed',
                   HINT = 'Pass the table, the row''s key and the moment: revert_row(''orders'', ''42'', now() - interval ''1 hour'').';
     END IF;
-    RETURN history_track._revert(tbl, pg_catalog.format('SELECT * FROM @extschema@.history_as_of(NULL::%s, $1, $2)', tbl), true,
+    RETURN history_track._revert(tbl, pg_catalog.format('SELECT * FROM history_track._history_as_of(NULL::%s, $1, $2)', tbl), true,
                                  ts, key, NULL);
 END
 $$;
@@ -3752,9 +3796,30 @@ AS $$
 DECLARE
     v_caller    name := history_track._caller();
     v_superuser boolean := history_track._is_superuser((SELECT r.oid FROM pg_roles AS r WHERE r.rolname = v_caller));
+    v_pending   text;
 BEGIN
     PERFORM history_track._drop_event_tables(v_caller, v_superuser);
     PERFORM history_track._refuse_dropping_history(v_superuser);
+    -- A partition whose DETACH ... CONCURRENTLY was interrupted is outside its
+    -- tree (_relations) but still recorded by its history triggers until the
+    -- detach ends and records its rows leaving: only history_track (as it
+    -- follows the detach) or a superuser drops them.
+    IF NOT v_superuser THEN
+        SELECT d.object_identity INTO v_pending
+          FROM pg_event_trigger_dropped_objects() AS d
+          JOIN pg_inherits AS i ON i.inhrelid = to_regclass(format('%I.%I', d.address_names[1], d.address_names[2]))
+         WHERE d.object_type = 'trigger' AND d.object_identity ~ '^history_track_(insert|update|delete|truncate) on '
+           AND i.inhdetachpending
+           AND EXISTS (SELECT FROM history_track.tracker AS k WHERE k.table_name = pg_partition_root(i.inhparent))
+         LIMIT 1;
+        IF v_pending IS NOT NULL THEN
+            RAISE EXCEPTION 'the history trigger % cannot be dropped', v_pending
+                USING ERRCODE = 'object_not_in_prerequisite_state',
+                      DETAIL = 'Its partition is being detached from a tracked table: its rows leave the history when the detach '
+                               'ends.',
+                      HINT = 'Finish the detach: ALTER TABLE ... DETACH PARTITION ... FINALIZE.';
+        END IF;
+    END IF;
     PERFORM history_track._follow_drops();
 END
 $$;
@@ -3916,6 +3981,47 @@ BEGIN
 END
 $$;
 -- from src/80_lifecycle.sql
+CREATE OR REPLACE FUNCTION history_track._assert_fresh_catalog(p_dropped boolean) RETURNS void
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_what text;
+BEGIN
+    IF current_setting('transaction_isolation') = 'read committed' THEN
+        RETURN;
+    END IF;
+    IF p_dropped THEN
+        SELECT d.object_identity INTO v_what FROM pg_event_trigger_dropped_objects() AS d
+         WHERE NOT d.is_temporary
+           AND (d.object_type = 'trigger' AND d.object_identity ~ '^history_track_'
+                OR d.schema_name = 'history_track' OR d.object_type = 'extension')
+         LIMIT 1;
+    ELSE
+        WITH cmd AS (
+            SELECT c.objid, c.schema_name, c.object_identity, c.command_tag,
+                   COALESCE((SELECT i.indrelid FROM pg_index AS i WHERE i.indexrelid = c.objid), c.objid) AS rel
+              FROM pg_event_trigger_ddl_commands() AS c
+        ), made AS (
+            SELECT c.objid FROM cmd AS c
+             WHERE c.command_tag IN ('CREATE TABLE', 'CREATE SEQUENCE')
+               AND NOT EXISTS (SELECT FROM pg_inherits AS i WHERE i.inhrelid = c.objid)
+        )
+        SELECT c.object_identity INTO v_what FROM cmd AS c
+         WHERE COALESCE(c.schema_name, '') <> 'pg_temp'
+           AND c.rel NOT IN (SELECT m.objid FROM made AS m)
+         LIMIT 1;
+    END IF;
+    IF v_what IS NOT NULL THEN
+        RAISE EXCEPTION 'history_track follows DDL only in READ COMMITTED transactions, not this one on %', v_what
+            USING ERRCODE = 'invalid_transaction_state',
+                  DETAIL = format('Under %s, history_track would see its catalog as of this transaction''s snapshot, which may '
+                                  'predate a table''s tracking.', upper(current_setting('transaction_isolation'))),
+                  HINT = 'Run the DDL in a READ COMMITTED transaction.';
+    END IF;
+END
+$$;
+-- from src/80_lifecycle.sql
 CREATE OR REPLACE FUNCTION history_track._on_sql_drop() RETURNS event_trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -3927,6 +4033,7 @@ BEGIN
     IF to_regclass('history_track.tracked_table') IS NULL OR to_regclass('history_track.acting') IS NULL THEN
         RETURN;
     END IF;
+    PERFORM history_track._assert_fresh_catalog(true);
     v_acting := history_track._enter();
     PERFORM history_track._sql_drop();
     PERFORM history_track._citus_guard_shards(true);   -- Citus (45_citus.sql): the shards' triggers stay
@@ -3976,7 +4083,12 @@ BEGIN
     END IF;
     SELECT string_agg(DISTINCT k.table_name::text, ', ') INTO v_tables FROM history_track.tracker AS k;
     IF v_tables IS NULL THEN
-        RETURN;
+        IF current_setting('transaction_isolation') = 'read committed' THEN
+            RETURN;
+        END IF;
+        -- (see _assert_fresh_catalog: tables tracked since the snapshot are not seen)
+        v_tables := format('perhaps (under %s this transaction''s snapshot may predate them)',
+                           upper(current_setting('transaction_isolation')));
     END IF;
     SELECT n.nspname, pg_get_userbyid(n.nspowner) INTO v_schema, v_owner
       FROM pg_namespace AS n WHERE n.oid = '@extschema@'::regnamespace;
@@ -4122,12 +4234,12 @@ AS $$
 DECLARE
     v_table       record;
     v_inheritance text;
-    v_code        text;
     v_resync      boolean;
 BEGIN
     IF to_regclass('history_track.tracked_table') IS NULL THEN
         RETURN;
     END IF;
+    PERFORM history_track._assert_fresh_catalog(false);
     PERFORM history_track._follow_schema_renames();
     FOR v_table IN SELECT * FROM history_track._touched_tables() ORDER BY 1 LOOP
         IF (SELECT c.relispartition FROM pg_class AS c WHERE c.oid = v_table.table_name) THEN
@@ -4147,16 +4259,7 @@ BEGIN
                       HINT = format('Stop tracking it first (SELECT untrack_table(%L)), or use declarative '
                                     'partitioning.', v_table.table_name::text);
         END IF;
-        v_code := history_track._untrusted_code(v_table.table_name);
-        IF v_code IS NOT NULL THEN
-            RAISE EXCEPTION 'tracked table % cannot have code a non-superuser owns in what PostgreSQL plans with: its '
-                            '%', v_table.table_name, v_code
-                USING ERRCODE = 'insufficient_privilege',
-                      DETAIL = 'PostgreSQL runs such code whenever it plans a query on the table, and history_track reads the table with '
-                               'its own privileges.',
-                      HINT = 'Use only PostgreSQL''s own functions and types in the table''s index, statistics and partition key '
-                             'expressions, or have a superuser own the function (ALTER FUNCTION ... OWNER TO ...).';
-        END IF;
+        PERFORM history_track._assert_trusted_code(v_table.table_name);
         IF NOT history_track._is_recording(v_table.table_name) THEN
             CONTINUE;   -- pg_restore rebuilding it: its triggers are not back yet
         END IF;
@@ -4984,6 +5087,7 @@ REVOKE EXECUTE ON FUNCTION
     history_track._on_sql_drop(),
     history_track._on_ddl_start(),
     history_track._on_ddl_end(),
+    history_track._follow_schema_renames(),
     history_track._on_rewrite(),
     history_track._resync(regclass),
     history_track._refuse_rewrite(),
