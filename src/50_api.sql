@@ -24,6 +24,14 @@ BEGIN
     IF NOT p_lock THEN
         RETURN;
     END IF;
+    -- (Its DDL, too, is followed in READ COMMITTED only: _assert_fresh_catalog.)
+    IF current_setting('transaction_isolation') <> 'read committed' THEN
+        RAISE EXCEPTION '% needs a READ COMMITTED transaction', p_call
+            USING ERRCODE = 'invalid_transaction_state',
+                  DETAIL = format('It reads history_track''s catalog and the table''s triggers as they are now; under %s it would '
+                                  'read them as of this transaction''s snapshot.', upper(current_setting('transaction_isolation'))),
+                  HINT = format('Call %s in a READ COMMITTED transaction.', p_call);
+    END IF;
     IF (SELECT c.relkind IN ('r', 'p') FROM pg_class AS c WHERE c.oid = p_table) THEN
         EXECUTE format('LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE', history_track._qualified(p_table));
     END IF;

@@ -295,10 +295,9 @@ $$;
 -- table's tracking (a command on it would go unfollowed and unchecked: its
 -- history triggers dropped, its columns swapped under them). So there, DDL
 -- that could concern a tracked table is refused: what the event triggers
--- report, but temporary objects and a new table without a parent (with its
--- own indexes and sequences), for ddl_command_end (p_dropped false); for
--- sql_drop, dropping a history trigger, an event table's guard or anything
--- of history_track's.
+-- report, but temporary objects and new tables (with their own indexes and
+-- sequences) that have no parent, for ddl_command_end (p_dropped false); for
+-- sql_drop, dropping anything but temporary objects.
 CREATE FUNCTION history_track._assert_fresh_catalog(p_dropped boolean) RETURNS void
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
@@ -312,8 +311,6 @@ BEGIN
     IF p_dropped THEN
         SELECT d.object_identity INTO v_what FROM pg_event_trigger_dropped_objects() AS d
          WHERE NOT d.is_temporary
-           AND (d.object_type = 'trigger' AND d.object_identity ~ '^history_track_'
-                OR d.schema_name = 'history_track' OR d.object_type = 'extension')
          LIMIT 1;
     ELSE
         WITH cmd AS (
@@ -322,11 +319,12 @@ BEGIN
               FROM pg_event_trigger_ddl_commands() AS c
         ), made AS (
             SELECT c.objid FROM cmd AS c
-             WHERE c.command_tag IN ('CREATE TABLE', 'CREATE SEQUENCE')
+             WHERE c.command_tag IN ('CREATE TABLE', 'CREATE TABLE AS', 'CREATE FOREIGN TABLE', 'CREATE SEQUENCE')
                AND NOT EXISTS (SELECT FROM pg_inherits AS i WHERE i.inhrelid = c.objid)
         )
         SELECT c.object_identity INTO v_what FROM cmd AS c
-         WHERE COALESCE(c.schema_name, '') <> 'pg_temp'
+         WHERE NOT (COALESCE(c.schema_name, '') = 'pg_temp'
+                    AND NOT EXISTS (SELECT FROM pg_inherits AS i WHERE i.inhrelid = c.rel))
            AND c.rel NOT IN (SELECT m.objid FROM made AS m)
          LIMIT 1;
     END IF;
@@ -1003,7 +1001,7 @@ CREATE EVENT TRIGGER history_track_ddl_start ON ddl_command_start
 CREATE EVENT TRIGGER history_track_ddl_end ON ddl_command_end
     WHEN TAG IN ('ALTER TABLE', 'CREATE TABLE', 'ALTER TRIGGER', 'CREATE INDEX', 'ALTER INDEX',
                  'CREATE STATISTICS', 'ALTER TYPE', 'ALTER VIEW', 'ALTER MATERIALIZED VIEW',
-                 'ALTER FOREIGN TABLE', 'ALTER SCHEMA')
+                 'ALTER FOREIGN TABLE', 'ALTER SCHEMA', 'CREATE FOREIGN TABLE', 'CREATE TABLE AS')
     EXECUTE FUNCTION history_track._on_ddl_end();
 CREATE EVENT TRIGGER history_track_rewrite ON table_rewrite
     EXECUTE FUNCTION history_track._on_rewrite();

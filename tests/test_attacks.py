@@ -1154,10 +1154,16 @@ def test_ddl_under_a_snapshot_older_than_the_tracking_is_refused(conn, roles, hi
         mallory.execute("SELECT track_table('m.t2'); INSERT INTO m.t2 VALUES (1, 'ok', 'x')")
         for stmt in ["ALTER TABLE m.t2 RENAME COLUMN a TO tmp", "CREATE STATISTICS m.s ON (m.ipwn(1) + id), b FROM m.t2",
                      "CREATE INDEX ON m.t2 ((id + m.ipwn(0)))", "DROP TRIGGER history_track_insert ON m.t2",
-                     "ALTER TABLE m.t2 DISABLE TRIGGER history_track_update", "DROP TABLE m.t2"]:
+                     "ALTER TABLE m.t2 DISABLE TRIGGER history_track_update", "DROP TABLE m.t2",
+                     "DROP INDEX m.t2_event_pgh_obj_id_pgh_id_idx", "CREATE TEMPORARY TABLE c () INHERITS (m.t2)"]:
             old.execute("SAVEPOINT s")
             error = refused(old, stmt, "25000")
             assert error.diag.message_primary.startswith("history_track follows DDL only in READ COMMITTED transactions")
+            old.execute("ROLLBACK TO SAVEPOINT s")
+        for stmt in ["SELECT untrack_table('m.t2')", "SELECT track_table('m.t2', label => 'x', operations => '{insert}')"]:
+            old.execute("SAVEPOINT s")
+            error = refused(old, stmt, "25000")
+            assert error.diag.message_primary.endswith("needs a READ COMMITTED transaction")
             old.execute("ROLLBACK TO SAVEPOINT s")
         old.execute("CREATE TEMPORARY TABLE scratch (id int PRIMARY KEY); CREATE TABLE m.fresh (id serial PRIMARY KEY, v text)")
         old.commit()
@@ -1225,3 +1231,65 @@ def test_reverts_call_no_function_another_role_defines_in_the_extensions_schema(
         conn.execute(sql.SQL("DROP FUNCTION IF EXISTS {0}.history_as_of(m.acct, timestamptz, text),"
                              " {0}.history_events(m.acct, timestamptz, text);"
                              " REVOKE CREATE ON SCHEMA {0} FROM htx_auditor").format(sql.Identifier(schema)))
+
+
+def test_a_foreign_table_cannot_inherit_from_a_tracked_table(conn, roles):
+    """CREATE FOREIGN TABLE ... INHERITS would make a tracked table an
+    inheritance parent (writes through it reach the child without its
+    statement triggers): refused like CREATE TABLE ... INHERITS."""
+    mallory = roles["mallory"]
+    conn.execute("CREATE FOREIGN DATA WRAPPER htx_fdw; CREATE SERVER htx_server FOREIGN DATA WRAPPER htx_fdw;"
+                 " GRANT USAGE ON FOREIGN SERVER htx_server TO htx_mallory")
+    try:
+        mallory.execute("CREATE TABLE m.t (id int PRIMARY KEY, v text); SELECT track_table('m.t')")
+        error = refused(mallory, "CREATE FOREIGN TABLE m.ft () INHERITS (m.t) SERVER htx_server", "0A000")
+        assert "inheritance" in error.diag.message_primary
+        mallory.execute("CREATE FOREIGN TABLE m.ft (id int NOT NULL, v text) SERVER htx_server")
+        refused(mallory, "ALTER FOREIGN TABLE m.ft INHERIT m.t", "0A000")
+        assert rows(conn, "SELECT * FROM check_history()") == []
+    finally:
+        conn.execute("DROP SERVER htx_server CASCADE; DROP FOREIGN DATA WRAPPER htx_fdw")
+
+
+def test_the_python_client_calls_no_function_another_role_defines(conn, roles):
+    """The Python client (and the CLI and Django helpers built on it) passes
+    parameters that psycopg sends untyped; a function of the same name taking
+    text, defined in the extension's schema by a role that may create there,
+    would be preferred, and run as whoever reads. Every call is typed, and
+    history_as_of goes through history_track's own function."""
+    from history_track import api
+
+    mallory = roles["mallory"]
+    schema = rows(conn, "SELECT n.nspname FROM pg_proc AS p JOIN pg_namespace AS n ON n.oid = p.pronamespace"
+                        " WHERE p.oid = 'check_history'::regproc")[0][0]
+    conn.execute(sql.SQL("GRANT CREATE ON SCHEMA {} TO htx_mallory").format(sql.Identifier(schema)))
+    try:
+        mallory.execute("CREATE TABLE m.t (id int PRIMARY KEY, v text); SELECT track_table('m.t');"
+                        " INSERT INTO m.t VALUES (1, 'a')")
+        ts = rows(conn, "SELECT now()")[0][0]
+        overloads = {
+            "history_events(tbl regclass, key text, context_id uuid, since text, until text, last int)":
+                "RETURNS TABLE (table_name regclass, pgh_id bigint, pgh_created_at timestamptz, pgh_label text,"
+                " pgh_operation text, pgh_obj_id jsonb, pgh_context_id uuid, pgh_context jsonb, data jsonb, diff jsonb)"
+                " LANGUAGE plpgsql AS $$ BEGIN PERFORM m.pwn(1); END $$",
+            "history_context_events(context_id text)":
+                "RETURNS TABLE (table_name regclass, event_table regclass, pgh_id bigint, pgh_created_at timestamptz,"
+                " pgh_label text, pgh_operation text, pgh_obj_id jsonb, pgh_context jsonb, data jsonb)"
+                " LANGUAGE plpgsql AS $$ BEGIN PERFORM m.pwn(1); END $$",
+            "history_as_of(tbl m.t, ts timestamptz, key text)":
+                "RETURNS SETOF m.t LANGUAGE plpgsql AS $$ BEGIN PERFORM m.pwn(1); END $$",
+            "revert_table(tbl regclass, ts text)": "RETURNS bigint LANGUAGE plpgsql AS $$ BEGIN PERFORM m.pwn(1); RETURN 0; END $$",
+        }
+        for signature, body in overloads.items():
+            mallory.execute(f"CREATE FUNCTION {sql.Identifier(schema).as_string(mallory)}.{signature} {body}")
+        assert [e.operation for e in api.history(conn, "m.t")] == ["INSERT"]
+        assert api.as_of(conn, "m.t", ts) == [{"id": 1, "v": "a"}]
+        assert api.context_events(conn, "00000000-0000-0000-0000-000000000000") == []
+        assert api.revert_table(conn, "m.t", ts) == 0
+        assert pwned(conn) == []
+    finally:
+        for signature in overloads:
+            conn.execute(f"DROP FUNCTION IF EXISTS {sql.Identifier(schema).as_string(conn)}."
+                         + signature.split("(")[0] + "(" + ", ".join(
+                             a.split()[-1] for a in signature[signature.index("(") + 1:-1].split(", ")) + ")")
+        conn.execute(sql.SQL("REVOKE CREATE ON SCHEMA {} FROM htx_mallory").format(sql.Identifier(schema)))

@@ -2317,6 +2317,14 @@ BEGIN
     IF NOT p_lock THEN
         RETURN;
     END IF;
+    -- (Its DDL, too, is followed in READ COMMITTED only: _assert_fresh_catalog.)
+    IF current_setting('transaction_isolation') <> 'read committed' THEN
+        RAISE EXCEPTION '% needs a READ COMMITTED transaction', p_call
+            USING ERRCODE = 'invalid_transaction_state',
+                  DETAIL = format('It reads history_track''s catalog and the table''s triggers as they are now; under %s it would '
+                                  'read them as of this transaction''s snapshot.', upper(current_setting('transaction_isolation'))),
+                  HINT = format('Call %s in a READ COMMITTED transaction.', p_call);
+    END IF;
     IF (SELECT c.relkind IN ('r', 'p') FROM pg_class AS c WHERE c.oid = p_table) THEN
         EXECUTE format('LOCK TABLE %s IN SHARE ROW EXCLUSIVE MODE', history_track._qualified(p_table));
     END IF;
@@ -3994,8 +4002,6 @@ BEGIN
     IF p_dropped THEN
         SELECT d.object_identity INTO v_what FROM pg_event_trigger_dropped_objects() AS d
          WHERE NOT d.is_temporary
-           AND (d.object_type = 'trigger' AND d.object_identity ~ '^history_track_'
-                OR d.schema_name = 'history_track' OR d.object_type = 'extension')
          LIMIT 1;
     ELSE
         WITH cmd AS (
@@ -4004,11 +4010,12 @@ BEGIN
               FROM pg_event_trigger_ddl_commands() AS c
         ), made AS (
             SELECT c.objid FROM cmd AS c
-             WHERE c.command_tag IN ('CREATE TABLE', 'CREATE SEQUENCE')
+             WHERE c.command_tag IN ('CREATE TABLE', 'CREATE TABLE AS', 'CREATE FOREIGN TABLE', 'CREATE SEQUENCE')
                AND NOT EXISTS (SELECT FROM pg_inherits AS i WHERE i.inhrelid = c.objid)
         )
         SELECT c.object_identity INTO v_what FROM cmd AS c
-         WHERE COALESCE(c.schema_name, '') <> 'pg_temp'
+         WHERE NOT (COALESCE(c.schema_name, '') = 'pg_temp'
+                    AND NOT EXISTS (SELECT FROM pg_inherits AS i WHERE i.inhrelid = c.rel))
            AND c.rel NOT IN (SELECT m.objid FROM made AS m)
          LIMIT 1;
     END IF;
@@ -4623,7 +4630,7 @@ CREATE EVENT TRIGGER history_track_ddl_start ON ddl_command_start
 CREATE EVENT TRIGGER history_track_ddl_end ON ddl_command_end
     WHEN TAG IN ('ALTER TABLE', 'CREATE TABLE', 'ALTER TRIGGER', 'CREATE INDEX', 'ALTER INDEX',
                  'CREATE STATISTICS', 'ALTER TYPE', 'ALTER VIEW', 'ALTER MATERIALIZED VIEW',
-                 'ALTER FOREIGN TABLE', 'ALTER SCHEMA')
+                 'ALTER FOREIGN TABLE', 'ALTER SCHEMA', 'CREATE FOREIGN TABLE', 'CREATE TABLE AS')
     EXECUTE FUNCTION history_track._on_ddl_end();
 -- from src/80_lifecycle.sql
 CREATE EVENT TRIGGER history_track_rewrite ON table_rewrite

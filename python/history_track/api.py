@@ -115,9 +115,9 @@ def track_table_query(
     history_track.django.operations.TrackModel)."""
     return (
         (
-            "SELECT track_table(%s::regclass, label => %s, operations => %s::text[], condition => %s,"
-            " changed => %s::text[], snapshot => %s, columns => %s::text[], exclude => %s::text[],"
-            " baseline => %s)::text"
+            "SELECT track_table(%s::regclass, label => %s::text, operations => %s::text[], condition => %s::text,"
+            " changed => %s::text[], snapshot => %s::text, columns => %s::text[], exclude => %s::text[],"
+            " baseline => %s::boolean)::text"
         ),
         [
             table,
@@ -136,7 +136,11 @@ def track_table_query(
 def untrack_table_query(table: str, *, label: str | None = None, drop_events: bool = False) -> tuple[str, list[Any]]:
     """The untrack_table() call and its parameters (shared by untrack_table()
     and history_track.django.operations)."""
-    return "SELECT untrack_table(%s::regclass, label => %s, drop_events => %s)", [table, label, drop_events]
+    return "SELECT untrack_table(%s::regclass, label => %s::text, drop_events => %s::boolean)", [
+        table,
+        label,
+        drop_events,
+    ]
 
 
 def track_table(
@@ -218,7 +222,7 @@ def history_query(
             "SELECT table_name::text AS table_name, pgh_id AS id, pgh_created_at AS created_at, pgh_label AS label,"
             " pgh_operation AS operation, pgh_obj_id AS obj_id, pgh_context_id AS context_id,"
             " pgh_context AS context, data, diff"
-            " FROM history_events(%s::regclass, %s, %s::uuid, %s, %s, %s)"
+            " FROM history_events(%s::regclass, %s::text, %s::uuid, %s::timestamptz, %s::timestamptz, %s::int4)"
         ),
         [
             table,
@@ -264,7 +268,9 @@ def as_of(conn: psycopg.Connection[Any], table: str, ts: datetime, *, key: Any =
     rel = sql.SQL(_value(conn, "SELECT %s::regclass::text", [table]))
     with _cursor(conn, dict_row) as cur:
         return cur.execute(
-            sql.SQL("SELECT * FROM history_as_of(NULL::{}, %s, %s) ORDER BY 1").format(rel),
+            sql.SQL(
+                "SELECT * FROM history_track._history_as_of(NULL::{}, %s::timestamptz, %s::text) ORDER BY 1"
+            ).format(rel),
             [ts, None if key is None else key_text(key)],
         ).fetchall()
 
@@ -281,7 +287,7 @@ def revert_row_query(
     revert_row() and history_track.django.revert())."""
     if event is not None:
         return "SELECT revert_row(%s::regclass, %s::bigint)", [table, event]
-    return "SELECT revert_row(%s::regclass, %s::text, %s)", [table, key_text(key, encoder), ts]
+    return "SELECT revert_row(%s::regclass, %s::text, %s::timestamptz)", [table, key_text(key, encoder), ts]
 
 
 def revert_row(
@@ -294,7 +300,7 @@ def revert_row(
 
 def revert_table(conn: psycopg.Connection[Any], table: str, ts: datetime) -> int:
     """Restore a whole table to its state at ``ts``; returns the number of rows written."""
-    return int(_value(conn, "SELECT revert_table(%s::regclass, %s)", [table, ts]))
+    return int(_value(conn, "SELECT revert_table(%s::regclass, %s::timestamptz)", [table, ts]))
 
 
 @dataclass(frozen=True)
@@ -318,7 +324,7 @@ def context_events(conn: psycopg.Connection[Any], context_id: UUID | str) -> lis
         return cur.execute(
             "SELECT table_name::text AS table_name, event_table::text AS event_table, pgh_id AS id,"
             " pgh_created_at AS created_at, pgh_label AS label, pgh_operation AS operation, pgh_obj_id AS obj_id,"
-            " pgh_context AS context, data FROM history_context_events(%s)",
+            " pgh_context AS context, data FROM history_context_events(%s::uuid)",
             [str(context_id)],
         ).fetchall()
 
@@ -330,7 +336,7 @@ def record_event_query(
     driver's jsonb parameter (or None), as the caller adapts it (shared by
     record_event() and history_track.django.record())."""
     return (
-        "SELECT record_history_event(%s::regclass, %s::text, %s, %s::jsonb)",
+        "SELECT record_history_event(%s::regclass, %s::text, %s::text, %s::jsonb)",
         [table, key_text(key, encoder), label, context],
     )
 
