@@ -41,6 +41,14 @@
 
 \echo Use "CREATE EXTENSION history_track" to load this file. \quit
 
+-- The script itself runs with search_path pinned: CREATE EXTENSION would run
+-- it with the extension's schema first, where its owner (public: the database
+-- owner's, on PostgreSQL 14 everyone's) may have defined an operator that
+-- matches one of the catalog's constraints better than PostgreSQL's own
+-- polymorphic one, to run as whoever writes the catalog. (Restored when the
+-- script ends; every object of the script names its schema.)
+SET LOCAL search_path = pg_catalog, pg_temp;
+
 CREATE SCHEMA history_track;
 COMMENT ON SCHEMA history_track IS
     'history_track internals: catalog, generated trigger functions and helpers; not a public API';

@@ -110,7 +110,8 @@ CREATE TABLE history_track.tracker (
                REFERENCES history_track.tracked_table (table_name) ON DELETE CASCADE ON UPDATE CASCADE,
     label      text     NOT NULL CHECK (label <> ''),
     operations text[]   NOT NULL
-               CHECK (operations <@ '{insert,update,delete}' AND pg_catalog.cardinality(operations) > 0),
+               CHECK (operations OPERATOR(pg_catalog.<@) '{insert,update,delete}'::text[]
+                      AND pg_catalog.cardinality(operations) > 0),
     -- The compiled condition (see 35_condition.sql): a SQL function over the
     -- rows OLD and NEW whose body is PostgreSQL's own parse tree of what the
     -- user wrote, checked against an allowlist; NULL: no condition.

@@ -623,6 +623,16 @@ COMMENT ON FUNCTION @extschema@.untrack_table(regclass, text, boolean) IS
     'Stop recording a table''s history (or, with label, remove one tracker); drop_events => true also drops its event table (logged in '
     'history_track.prune_log)';
 
+-- The schema of the API, as an SQL identifier: what the Python client, the
+-- CLI and the Django integration name every call with (a same-named function
+-- in a schema earlier on someone's search_path must not stand in for ours).
+CREATE FUNCTION history_track._api_schema() RETURNS text
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT pg_catalog.quote_ident((pg_catalog.parse_ident('@extschema@'))[1])
+$$;
+
 CREATE VIEW @extschema@.history_trackers AS
 SELECT t.table_name,
        tt.event_table,

@@ -285,9 +285,6 @@ BEGIN
 END
 $$;
 
--- SECURITY INVOKER: the role whose command dropped the objects is who drops
--- them (see _caller()): a DROP in another role's SECURITY DEFINER function is
--- that role's.
 -- The event triggers decide what history_track must follow or refuse from
 -- its own catalog (tracked_table, tracker, tracked_column, event_table),
 -- read with the transaction's snapshot; the DDL itself acts on the current
@@ -338,6 +335,9 @@ BEGIN
 END
 $$;
 
+-- SECURITY INVOKER: the role whose command dropped the objects is who drops
+-- them (see _caller()): a DROP in another role's SECURITY DEFINER function is
+-- that role's.
 CREATE FUNCTION history_track._on_sql_drop() RETURNS event_trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp

@@ -1293,3 +1293,36 @@ def test_the_python_client_calls_no_function_another_role_defines(conn, roles):
                          + signature.split("(")[0] + "(" + ", ".join(
                              a.split()[-1] for a in signature[signature.index("(") + 1:-1].split(", ")) + ")")
         conn.execute(sql.SQL("REVOKE CREATE ON SCHEMA {} FROM htx_mallory").format(sql.Identifier(schema)))
+
+
+def test_the_python_client_names_the_schema_it_calls(conn, roles):
+    """Typed calls are exact matches, but an exact copy in a schema earlier on
+    the reader's search path (a schema named after the superuser's role, which
+    "$user" puts first, made by a role that may create schemas) would still be
+    chosen: the client names the schema history_track is installed in."""
+    from history_track import api
+
+    mallory = roles["mallory"]
+    me, database = rows(conn, "SELECT current_user, current_database()")[0]
+    conn.execute(sql.SQL("GRANT CREATE ON DATABASE {} TO htx_mallory").format(sql.Identifier(database)))
+    conn.execute('SET search_path = "$user", public')
+    try:
+        mallory.execute(sql.SQL("CREATE SCHEMA {me}; GRANT USAGE ON SCHEMA {me} TO PUBLIC").format(me=sql.Identifier(me)))
+        mallory.execute("CREATE TABLE m.t (id int PRIMARY KEY, v text); SELECT track_table('m.t');"
+                        " INSERT INTO m.t VALUES (1, 'a')")
+        mallory.execute(sql.SQL(
+            "CREATE FUNCTION {me}.history_events(tbl regclass, key text, context_id uuid, since timestamptz,"
+            " until timestamptz, last integer) RETURNS TABLE (table_name regclass, pgh_id bigint,"
+            " pgh_created_at timestamptz, pgh_label text, pgh_operation text, pgh_obj_id jsonb, pgh_context_id uuid,"
+            " pgh_context jsonb, data jsonb, diff jsonb) LANGUAGE plpgsql AS $$ BEGIN PERFORM m.pwn(1); END $$;"
+            " CREATE FUNCTION {me}.untrack_table(tbl regclass, label text, drop_events boolean) RETURNS void"
+            " LANGUAGE plpgsql AS $$ BEGIN PERFORM m.pwn(2); END $$"
+        ).format(me=sql.Identifier(me)))
+        assert [e.operation for e in api.history(conn, "m.t")] == ["INSERT"]
+        api.untrack_table(conn, "m.t")
+        assert api.trackers(conn, "m.t") == []
+        assert pwned(conn) == []
+    finally:
+        conn.execute("RESET search_path")
+        conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE; REVOKE CREATE ON DATABASE {} FROM htx_mallory").format(
+            sql.Identifier(me), sql.Identifier(database)))

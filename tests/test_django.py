@@ -339,7 +339,7 @@ def test_makemigrations_sees_no_change_and_sqlmigrate_shows_the_call(db):
     assert "No changes detected" in out.getvalue()
     out = io.StringIO()
     call_command("sqlmigrate", "shop", "0002", stdout=out)
-    assert "SELECT track_table('\"shop\".\"Orders\"'::regclass, label => NULL" in out.getvalue()
+    assert "SELECT public.track_table('\"shop\".\"Orders\"'::regclass, label => NULL" in out.getvalue()
     assert "condition => 'OLD.status IS DISTINCT FROM ''paid'' AND NEW.status = ''paid'''" in out.getvalue()
 
 

@@ -124,3 +124,31 @@ def test_cli_no_extension_needs_a_database():
     assert proc.returncode == 1
     assert proc.stderr.splitlines() == ["history-track: error: --no-extension installs into a database: give --dsn",
                                         "hint: history-track install --no-extension --dsn 'host=... dbname=...'"]
+
+
+@pytest.mark.parametrize("how", ["extension", "plain"])
+def test_installing_uses_no_operator_the_schemas_owner_defined(empty_db, how):
+    """CREATE EXTENSION runs the script with the extension's schema first on the
+    search path (and install --no-extension with the session's): an operator
+    its owner defined there that matches better than PostgreSQL's polymorphic
+    one must not end up in the catalog's constraints, to run as whoever writes
+    the catalog. The script pins search_path and qualifies its operators."""
+    with psycopg.connect(empty_db, autocommit=True) as conn:
+        conn.execute("""
+            CREATE TABLE public.trap_log (who name);
+            CREATE FUNCTION public.trap(text[], text[]) RETURNS boolean LANGUAGE plpgsql
+                AS $$ BEGIN INSERT INTO public.trap_log VALUES (current_user); RETURN true; END $$;
+            CREATE OPERATOR public.<@ (LEFTARG = text[], RIGHTARG = text[], FUNCTION = public.trap);
+            CREATE OPERATOR public.@> (LEFTARG = text[], RIGHTARG = text[], FUNCTION = public.trap);
+        """)
+        if how == "extension":
+            conn.execute("CREATE EXTENSION history_track")
+        else:
+            install_without_extension(conn)
+        conn.execute("CREATE TABLE t (id int PRIMARY KEY); SELECT track_table('t');"
+                     " SELECT track_table('t', label => 'x', operations => '{insert}')")
+        assert conn.execute("SELECT count(*) FROM public.trap_log").fetchone() == (0,)
+        assert conn.execute("SELECT pg_describe_object(classid, objid, objsubid) FROM pg_depend"
+                            " WHERE refobjid = 'public.trap(text[], text[])'::regprocedure"
+                            " OR refobjid IN (SELECT oid FROM pg_operator WHERE oprcode = 'public.trap'::regproc)"
+                            " ORDER BY 1").fetchall() == [("operator <@(text[],text[])",), ("operator @>(text[],text[])",)]

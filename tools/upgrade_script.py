@@ -58,6 +58,9 @@ $upgrade$;
 
 """,
     ("0.2.0", "0.3.0"): """\
+-- Pinned, as the install script: the extension's schema's owner could have
+-- defined operators that match better than PostgreSQL's own.
+SET LOCAL search_path = pg_catalog, pg_temp;
 -- The catalog (see src/10_catalog.sql). Columns keep their places: a tracker
 -- condition becomes its compiled function (NULL until part 3 compiles the
 -- text kept aside here); removals of history are logged with their action.
@@ -67,6 +70,12 @@ CREATE TEMPORARY TABLE history_track_conditions AS
 SELECT k.table_name, k.label, k.condition FROM history_track.tracker AS k WHERE k.condition IS NOT NULL;
 ALTER TABLE history_track.tracker ALTER COLUMN condition TYPE regprocedure USING NULL;
 ALTER TABLE history_track.tracker ADD UNIQUE (condition);
+-- (Its operations' CHECK used an unqualified <@, resolved in the schema the
+-- extension was installed in.)
+ALTER TABLE history_track.tracker
+    DROP CONSTRAINT tracker_operations_check,
+    ADD CONSTRAINT tracker_operations_check CHECK (operations OPERATOR(pg_catalog.<@) '{insert,update,delete}'::text[]
+                                                  AND pg_catalog.cardinality(operations) > 0);
 ALTER TABLE history_track.prune_log
     ALTER COLUMN before DROP NOT NULL,
     ADD COLUMN action text NOT NULL DEFAULT 'prune' CHECK (action IN ('prune', 'drop_events', 'drop_table')),

@@ -2,6 +2,9 @@
 \echo Use "ALTER EXTENSION history_track UPDATE" to load this file. \quit
 
 -- 1. This release's changes to the data: its own, then the catalog tables it adds.
+-- Pinned, as the install script: the extension's schema's owner could have
+-- defined operators that match better than PostgreSQL's own.
+SET LOCAL search_path = pg_catalog, pg_temp;
 -- The catalog (see src/10_catalog.sql). Columns keep their places: a tracker
 -- condition becomes its compiled function (NULL until part 3 compiles the
 -- text kept aside here); removals of history are logged with their action.
@@ -11,6 +14,12 @@ CREATE TEMPORARY TABLE history_track_conditions AS
 SELECT k.table_name, k.label, k.condition FROM history_track.tracker AS k WHERE k.condition IS NOT NULL;
 ALTER TABLE history_track.tracker ALTER COLUMN condition TYPE regprocedure USING NULL;
 ALTER TABLE history_track.tracker ADD UNIQUE (condition);
+-- (Its operations' CHECK used an unqualified <@, resolved in the schema the
+-- extension was installed in.)
+ALTER TABLE history_track.tracker
+    DROP CONSTRAINT tracker_operations_check,
+    ADD CONSTRAINT tracker_operations_check CHECK (operations OPERATOR(pg_catalog.<@) '{insert,update,delete}'::text[]
+                                                  AND pg_catalog.cardinality(operations) > 0);
 ALTER TABLE history_track.prune_log
     ALTER COLUMN before DROP NOT NULL,
     ADD COLUMN action text NOT NULL DEFAULT 'prune' CHECK (action IN ('prune', 'drop_events', 'drop_table')),
@@ -149,6 +158,8 @@ BEGIN
 END
 $upgrade$;
 
+-- from src/00_schema.sql
+SET LOCAL search_path = pg_catalog, pg_temp;
 -- from src/10_catalog.sql
 CREATE INDEX ON history_track.acting (pid, xid);
 -- from src/10_catalog.sql
@@ -2887,6 +2898,13 @@ $$;
 COMMENT ON FUNCTION @extschema@.untrack_table(regclass, text, boolean) IS
     'Stop recording a table''s history (or, with label, remove one tracker); drop_events => true also drops its event table (logged in '
     'history_track.prune_log)';
+-- from src/50_api.sql
+CREATE OR REPLACE FUNCTION history_track._api_schema() RETURNS text
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT pg_catalog.quote_ident((pg_catalog.parse_ident('@extschema@'))[1])
+$$;
 -- from src/50_api.sql
 CREATE OR REPLACE VIEW @extschema@.history_trackers AS
 SELECT t.table_name,

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import decimal
 import json
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -47,6 +48,42 @@ def _value(conn: psycopg.Connection[Any], query: str, params: Sequence[Any]) -> 
         row = cur.execute(query, params).fetchone()
     assert row is not None
     return row[0]
+
+
+_API_SCHEMAS: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
+API_SCHEMA_QUERY = "SELECT history_track._api_schema()"
+
+
+def api_schema(conn: Any) -> str:
+    """The schema history_track's API is installed in, as an SQL identifier
+    (asked once per connection). Every call names it: a function of the same
+    name and arguments in a schema earlier on the search path (a ``"$user"``
+    schema another role created) must not stand in for history_track's, run
+    by whoever reads history (doc/security.md, "Anyone"). ``conn``: a psycopg
+    connection, or a Django connection (anything whose cursor() is a context
+    manager)."""
+    schema = _API_SCHEMAS.get(conn)
+    if schema is None:
+        # (a psycopg connection's own row factory may not make tuples)
+        with conn.cursor(row_factory=tuple_row) if isinstance(conn, psycopg.Connection) else conn.cursor() as cur:
+            cur.execute(API_SCHEMA_QUERY)
+            row = cur.fetchone()
+        assert row is not None
+        schema = str(row[0])
+        _API_SCHEMAS[conn] = schema
+    return schema
+
+
+async def api_schema_async(conn: psycopg.AsyncConnection[Any]) -> str:
+    """:func:`api_schema` for an async connection."""
+    schema = _API_SCHEMAS.get(conn)
+    if schema is None:
+        async with conn.cursor(row_factory=tuple_row) as cur:
+            row = await (await cur.execute(API_SCHEMA_QUERY)).fetchone()
+        assert row is not None
+        schema = str(row[0])
+        _API_SCHEMAS[conn] = schema
+    return schema
 
 
 @dataclass(frozen=True)
@@ -99,6 +136,7 @@ def _text_array(values: Sequence[str] | None) -> list[str] | None:
 
 
 def track_table_query(
+    api: str,
     table: str,
     *,
     label: str | None = None,
@@ -115,9 +153,9 @@ def track_table_query(
     history_track.django.operations.TrackModel)."""
     return (
         (
-            "SELECT track_table(%s::regclass, label => %s::text, operations => %s::text[], condition => %s::text,"
-            " changed => %s::text[], snapshot => %s::text, columns => %s::text[], exclude => %s::text[],"
-            " baseline => %s::boolean)::text"
+            f"SELECT {api}.track_table(%s::regclass, label => %s::text, operations => %s::text[],"
+            " condition => %s::text, changed => %s::text[], snapshot => %s::text, columns => %s::text[],"
+            " exclude => %s::text[], baseline => %s::boolean)::text"
         ),
         [
             table,
@@ -133,10 +171,12 @@ def track_table_query(
     )
 
 
-def untrack_table_query(table: str, *, label: str | None = None, drop_events: bool = False) -> tuple[str, list[Any]]:
+def untrack_table_query(
+    api: str, table: str, *, label: str | None = None, drop_events: bool = False
+) -> tuple[str, list[Any]]:
     """The untrack_table() call and its parameters (shared by untrack_table()
     and history_track.django.operations)."""
-    return "SELECT untrack_table(%s::regclass, label => %s::text, drop_events => %s::boolean)", [
+    return f"SELECT {api}.untrack_table(%s::regclass, label => %s::text, drop_events => %s::boolean)", [
         table,
         label,
         drop_events,
@@ -165,6 +205,7 @@ def track_table(
         _value(
             conn,
             *track_table_query(
+                api_schema(conn),
                 table,
                 label=label,
                 operations=operations,
@@ -183,14 +224,14 @@ def untrack_table(
     conn: psycopg.Connection[Any], table: str, *, label: str | None = None, drop_events: bool = False
 ) -> None:
     """SELECT untrack_table(...)."""
-    _value(conn, *untrack_table_query(table, label=label, drop_events=drop_events))
+    _value(conn, *untrack_table_query(api_schema(conn), table, label=label, drop_events=drop_events))
 
 
 def trackers(conn: psycopg.Connection[Any], table: str | None = None) -> list[Tracker]:
     """The rows of history_trackers, for one table or all."""
     query = (
         "SELECT table_name::text AS table_name, event_table::text AS event_table, label, operations, condition,"
-        " snapshot, changed::text[] AS changed FROM history_trackers"
+        " snapshot, changed::text[] AS changed FROM " + api_schema(conn) + ".history_trackers"
     )
     params: list[Any] = []
     if table is not None:
@@ -207,6 +248,7 @@ def key_text(key: Any, encoder: type[json.JSONEncoder] | None = None) -> str:
 
 
 def history_query(
+    api: str,
     table: str | None,
     key: Any,
     context_id: UUID | str | None,
@@ -222,7 +264,7 @@ def history_query(
             "SELECT table_name::text AS table_name, pgh_id AS id, pgh_created_at AS created_at, pgh_label AS label,"
             " pgh_operation AS operation, pgh_obj_id AS obj_id, pgh_context_id AS context_id,"
             " pgh_context AS context, data, diff"
-            " FROM history_events(%s::regclass, %s::text, %s::uuid, %s::timestamptz, %s::timestamptz, %s::int4)"
+            f" FROM {api}.history_events(%s::regclass, %s::text, %s::uuid, %s::timestamptz, %s::timestamptz, %s::int4)"
         ),
         [
             table,
@@ -254,7 +296,7 @@ def history(
     table, then ``pgh_id``; ``last`` keeps the latest N of them all (the SQL
     function returns the last N of each table, merged here)."""
     with _cursor(conn, class_row(Event)) as cur:
-        events = cur.execute(*history_query(table, key, context_id, since, until, last)).fetchall()
+        events = cur.execute(*history_query(api_schema(conn), table, key, context_id, since, until, last)).fetchall()
     if table is None:
         events.sort(key=lambda e: (e.created_at, e.table_name, e.id))
         if last is not None:
@@ -276,6 +318,7 @@ def as_of(conn: psycopg.Connection[Any], table: str, ts: datetime, *, key: Any =
 
 
 def revert_row_query(
+    api: str,
     table: str,
     key: Any = None,
     ts: datetime | None = None,
@@ -286,8 +329,8 @@ def revert_row_query(
     recorded, or else to the row ``key``'s state at ``ts`` (shared by
     revert_row() and history_track.django.revert())."""
     if event is not None:
-        return "SELECT revert_row(%s::regclass, %s::bigint)", [table, event]
-    return "SELECT revert_row(%s::regclass, %s::text, %s::timestamptz)", [table, key_text(key, encoder), ts]
+        return f"SELECT {api}.revert_row(%s::regclass, %s::bigint)", [table, event]
+    return f"SELECT {api}.revert_row(%s::regclass, %s::text, %s::timestamptz)", [table, key_text(key, encoder), ts]
 
 
 def revert_row(
@@ -295,12 +338,12 @@ def revert_row(
 ) -> int:
     """Restore one row to its state at ``ts`` (by ``key``), or to the state
     event ``event`` recorded; returns the number of rows written."""
-    return int(_value(conn, *revert_row_query(table, key, ts, event)))
+    return int(_value(conn, *revert_row_query(api_schema(conn), table, key, ts, event)))
 
 
 def revert_table(conn: psycopg.Connection[Any], table: str, ts: datetime) -> int:
     """Restore a whole table to its state at ``ts``; returns the number of rows written."""
-    return int(_value(conn, "SELECT revert_table(%s::regclass, %s::timestamptz)", [table, ts]))
+    return int(_value(conn, f"SELECT {api_schema(conn)}.revert_table(%s::regclass, %s::timestamptz)", [table, ts]))
 
 
 @dataclass(frozen=True)
@@ -324,28 +367,28 @@ def context_events(conn: psycopg.Connection[Any], context_id: UUID | str) -> lis
         return cur.execute(
             "SELECT table_name::text AS table_name, event_table::text AS event_table, pgh_id AS id,"
             " pgh_created_at AS created_at, pgh_label AS label, pgh_operation AS operation, pgh_obj_id AS obj_id,"
-            " pgh_context AS context, data FROM history_context_events(%s::uuid)",
+            " pgh_context AS context, data FROM " + api_schema(conn) + ".history_context_events(%s::uuid)",
             [str(context_id)],
         ).fetchall()
 
 
 def record_event_query(
-    table: str, key: Any, label: str, context: Any, encoder: type[json.JSONEncoder] | None = None
+    api: str, table: str, key: Any, label: str, context: Any, encoder: type[json.JSONEncoder] | None = None
 ) -> tuple[str, list[Any]]:
     """The record_history_event() call and its parameters; ``context`` is the
     driver's jsonb parameter (or None), as the caller adapts it (shared by
     record_event() and history_track.django.record())."""
     return (
-        "SELECT record_history_event(%s::regclass, %s::text, %s::text, %s::jsonb)",
+        f"SELECT {api}.record_history_event(%s::regclass, %s::text, %s::text, %s::jsonb)",
         [table, key_text(key, encoder), label, context],
     )
 
 
-def set_context_query(payload: str) -> tuple[str, list[Any]]:
+def set_context_query(api: str, payload: str) -> tuple[str, list[Any]]:
     """The set_history_context() call for a JSON object's text: merges it into
     the transaction's context and returns the context id (shared by
     history_track.context() and the CLI's demo)."""
-    return "SELECT set_history_context(%s::jsonb)", [payload]
+    return f"SELECT {api}.set_history_context(%s::jsonb)", [payload]
 
 
 def record_event(
@@ -353,4 +396,9 @@ def record_event(
 ) -> int:
     """SELECT record_history_event(...): a manual event for one row; returns its pgh_id.
     ``key`` is the primary key's value, or a list for a composite key."""
-    return int(_value(conn, *record_event_query(table, key, label, Jsonb(context) if context is not None else None)))
+    return int(
+        _value(
+            conn,
+            *record_event_query(api_schema(conn), table, key, label, Jsonb(context) if context is not None else None),
+        )
+    )

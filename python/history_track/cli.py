@@ -88,7 +88,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             before = None
             for context, statements in story:
                 with conn.transaction():
-                    conn.execute(*api.set_context_query(json.dumps(context)))
+                    conn.execute(*api.set_context_query(api.api_schema(conn), json.dumps(context)))
                     for stmt in statements:
                         conn.execute(stmt)
                         print(f"  [{context['user']:>5}] {stmt}", file=out)

@@ -45,7 +45,7 @@ from typing import Any, Callable, TypeVar
 from psycopg import AsyncConnection, AsyncTransaction, Connection, Transaction
 from psycopg.pq import TransactionStatus
 
-from .api import set_context_query
+from .api import api_schema, api_schema_async, set_context_query
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -98,7 +98,7 @@ class context:  # noqa: N801 - used like a function: history_track.context(conn,
             tx = conn.transaction()
             tx.__enter__()
         previous = conn.execute(_GET).fetchone()[0]  # type: ignore[index]
-        self.context_id = conn.execute(*set_context_query(self.payload)).fetchone()[0]  # type: ignore[index]
+        self.context_id = conn.execute(*set_context_query(api_schema(conn), self.payload)).fetchone()[0]  # type: ignore[index]
         self._stack.append((tx, previous))
         return self
 
@@ -123,7 +123,9 @@ class context:  # noqa: N801 - used like a function: history_track.context(conn,
             tx = conn.transaction()
             await tx.__aenter__()
         previous = (await (await conn.execute(_GET)).fetchone())[0]  # type: ignore[index]
-        self.context_id = (await (await conn.execute(*set_context_query(self.payload))).fetchone())[0]  # type: ignore[index]
+        self.context_id = (
+            await (await conn.execute(*set_context_query(await api_schema_async(conn), self.payload))).fetchone()
+        )[0]  # type: ignore[index]
         self._stack.append((tx, previous))
         return self
 

@@ -46,7 +46,7 @@ from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, URLPattern, path, reverse
 from django.utils.text import capfirst
 
-from ..api import Event, event_from_row, history_query
+from ..api import Event, api_schema, event_from_row, history_query
 from .api import _alias, _json, _saved_key, _table, revert
 
 # Operations whose event holds a row to go back to (a DELETE event holds the
@@ -77,11 +77,11 @@ class EventRow:
     revert_url: str | None
 
 
-def _page_query(table: str, key: Any, event_id: int | None, limit: int, offset: int) -> tuple[str, list[Any]]:
+def _page_query(api: str, table: str, key: Any, event_id: int | None, limit: int, offset: int) -> tuple[str, list[Any]]:
     """One page of a row's events, newest first, with the total: history_events
     (which follows the row across key changes) with a LIMIT. With
     ``event_id``, that event only (if it is one of the row's)."""
-    sql, params = history_query(table, key, None, None, None, None)
+    sql, params = history_query(api, table, key, None, None, None, None)
     where = "WHERE pgh_h.id = %s" if event_id is not None else ""
     query = f"SELECT pgh_h.*, count(*) OVER () AS pgh_total FROM ({sql}) AS pgh_h {where}"
     return (
@@ -97,7 +97,9 @@ def object_events(
     alias = _alias(obj, using)
     key = _saved_key(obj)
     with connections[alias].cursor() as cur:
-        cur.execute(*_page_query(_table(type(obj), alias), key, event_id, limit, offset))
+        cur.execute(
+            *_page_query(api_schema(connections[alias]), _table(type(obj), alias), key, event_id, limit, offset)
+        )
         names = [column[0] for column in cur.description]
         rows = [dict(zip(names, row)) for row in cur.fetchall()]
     total = int(rows[0].pop("pgh_total")) if rows else 0
@@ -478,9 +480,11 @@ def _catalog(request: HttpRequest, using: str) -> list[tuple[str, str]]:
         installed = [m for m in apps.get_models() if not m._meta.proxy]
         with connection.cursor() as cur:
             cur.execute(
-                "SELECT pgh_m.label AS model, pgh_t.label AS label FROM history_trackers AS pgh_t"
+                "SELECT pgh_m.label AS model, pgh_t.label AS label FROM "
+                + api_schema(connection)
+                + ".history_trackers AS pgh_t"
                 " JOIN unnest(%s::text[], %s::text[]) AS pgh_m(tbl, label)"
-                " ON pg_catalog.to_regclass(pgh_m.tbl) = pgh_t.table_name ORDER BY 1, 2",
+                " ON pg_catalog.to_regclass(pgh_m.tbl) OPERATOR(pg_catalog.=) pgh_t.table_name ORDER BY 1, 2",
                 [[connection.ops.quote_name(m._meta.db_table) for m in installed], [m._meta.label for m in installed]],
             )
             cached = [(str(model), str(label)) for model, label in cur.fetchall()]

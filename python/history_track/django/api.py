@@ -19,7 +19,16 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connections, models, router
 from django.db.models.query import RawQuerySet
 
-from ..api import Event, event_from_row, history_query, key_text, loads, record_event_query, revert_row_query
+from ..api import (
+    Event,
+    api_schema,
+    event_from_row,
+    history_query,
+    key_text,
+    loads,
+    record_event_query,
+    revert_row_query,
+)
 
 
 def _model(obj: models.Model | type[models.Model]) -> type[models.Model]:
@@ -72,7 +81,18 @@ def events(
     model = _model(obj)
     key = None if isinstance(obj, type) else _saved_key(obj)
     with connections[alias].cursor() as cur:
-        cur.execute(*history_query(_table(model, alias), key, context_id, since, until, last, DjangoJSONEncoder))
+        cur.execute(
+            *history_query(
+                api_schema(connections[alias]),
+                _table(model, alias),
+                key,
+                context_id,
+                since,
+                until,
+                last,
+                DjangoJSONEncoder,
+            )
+        )
         names = [column[0] for column in cur.description]  # (DB-API: a column's name comes first)
         rows = cur.fetchall()
     return [event_from_row(dict(zip(names, row)), _json) for row in rows]
@@ -103,7 +123,7 @@ def revert(obj: models.Model, ts: datetime | None = None, *, event: int | None =
     if event is None and ts is None:
         raise TypeError("revert() needs ts or event")
     with connections[alias].cursor() as cur:
-        cur.execute(*revert_row_query(table, obj.pk, ts, event, DjangoJSONEncoder))
+        cur.execute(*revert_row_query(api_schema(connections[alias]), table, obj.pk, ts, event, DjangoJSONEncoder))
         row = cur.fetchone()
     return int(row[0])
 
@@ -117,6 +137,7 @@ def record(obj: models.Model, label: str, *, using: str | None = None, **context
     with connections[alias].cursor() as cur:
         cur.execute(
             *record_event_query(
+                api_schema(connections[alias]),
                 _table(type(obj), alias),
                 key,
                 label,

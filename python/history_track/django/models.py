@@ -36,7 +36,7 @@ from django.db import models
 from django.db.models.sql import Query
 from django.db.models.sql.datastructures import BaseTable
 
-from ..api import key_text
+from ..api import api_schema, key_text
 
 __all__ = ["BaseEvent", "Events", "declare_event_model", "event_model", "event_model_of", "event_table_name"]
 
@@ -372,7 +372,10 @@ class _EventsTable(BaseTable):
         args: _Args = getattr(compiler.query, "history_track_args", None) or _Args()
         params: list[Any]
         if args.objects is None:
-            source = "history_events(NULL, NULL, %s::uuid, %s, %s) AS pgh_h"
+            source = (
+                api_schema(connection) + ".history_events(NULL::pg_catalog.regclass, NULL::pg_catalog.text, %s::uuid,"
+                " %s::timestamptz, %s::timestamptz) AS pgh_h"
+            )
             params = [args.context_id, args.since, args.until]
         else:
             # The tables the role may read the history of (as history_events()
@@ -381,9 +384,13 @@ class _EventsTable(BaseTable):
             source = (
                 "(SELECT pgh_e.* FROM (SELECT pgh_t.table_name, pgh_o.key"
                 " FROM unnest(%s::text[], %s::text[]) AS pgh_o(tbl, key)"
-                " JOIN history_track.tracked_table AS pgh_t ON pgh_t.table_name = pg_catalog.to_regclass(pgh_o.tbl)"
+                " JOIN history_track.tracked_table AS pgh_t"
+                " ON pgh_t.table_name OPERATOR(pg_catalog.=) pg_catalog.to_regclass(pgh_o.tbl)"
                 " WHERE pg_catalog.has_table_privilege(pgh_t.event_table, 'SELECT') OFFSET 0) AS pgh_s"
-                " CROSS JOIN LATERAL history_events(pgh_s.table_name, pgh_s.key, %s::uuid, %s, %s) AS pgh_e) AS pgh_h"
+                " CROSS JOIN LATERAL "
+                + api_schema(connection)
+                + ".history_events(pgh_s.table_name, pgh_s.key, %s::uuid,"
+                " %s::timestamptz, %s::timestamptz) AS pgh_e) AS pgh_h"
             )
             params = [[p[0] for p in pairs], [p[1] for p in pairs], args.context_id, args.since, args.until]
         tables, labels, events = _tables(connection)

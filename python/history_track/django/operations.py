@@ -31,7 +31,7 @@ from django.core.exceptions import FieldDoesNotExist
 from django.db import models
 from django.db.migrations.operations.base import Operation
 
-from ..api import track_table_query, untrack_table_query
+from ..api import api_schema, track_table_query, untrack_table_query
 from . import _state
 
 _DEFAULT_LABELS = ("insert", "update", "delete")
@@ -155,6 +155,7 @@ class TrackModel(Operation):
         model, table = resolved
         schema_editor.execute(
             *track_table_query(
+                api_schema(schema_editor.connection),
                 table,
                 label=self.label,
                 operations=self.operations,
@@ -181,7 +182,7 @@ class TrackModel(Operation):
             else [op for op in _DEFAULT_LABELS if self.operations is None or op in {o.lower() for o in self.operations}]
         )
         for label in labels:
-            schema_editor.execute(*untrack_table_query(table, label=label))
+            schema_editor.execute(*untrack_table_query(api_schema(schema_editor.connection), table, label=label))
 
     def database_forwards(self, app_label: str, schema_editor: Any, from_state: Any, to_state: Any) -> None:
         self._track(schema_editor, to_state)
