@@ -56,6 +56,8 @@ CREATE OPERATOR m.==== (LEFTARG = int, RIGHTARG = int, FUNCTION = int4eq, NEGATO
 CREATE FUNCTION m.int_ne(int, int) RETURNS boolean LANGUAGE sql AS $$ SELECT m.pwn($1) $$;
 CREATE OPERATOR m.!== (LEFTARG = int, RIGHTARG = int, FUNCTION = m.int_ne);
 CREATE TABLE m.secret_of_mallory (x int);
+-- (for expressions PostgreSQL evaluates while it plans: index, statistics)
+CREATE FUNCTION m.ipwn(int) RETURNS int LANGUAGE plpgsql IMMUTABLE AS $$ BEGIN PERFORM m.pwn($1); RETURN $1; END $$;
 """
 
 
@@ -758,8 +760,6 @@ def test_code_postgresql_runs_while_planning_is_refused(conn, roles, ddl):
     privileges, so such a table is not tracked, and such an object not added."""
     mallory = roles["mallory"]
     mallory.execute("""
-        CREATE FUNCTION m.ipwn(int) RETURNS int LANGUAGE plpgsql IMMUTABLE
-            AS $$ BEGIN PERFORM m.pwn($1); RETURN $1; END $$;
         CREATE TABLE m.t (id int PRIMARY KEY, v text);
     """)
     mallory.execute(ddl)
@@ -781,8 +781,6 @@ def test_code_postgresql_runs_while_planning_is_refused(conn, roles, ddl):
 def test_a_partition_with_the_owners_code_is_not_attached(conn, roles):
     mallory = roles["mallory"]
     mallory.execute("""
-        CREATE FUNCTION m.ipwn(int) RETURNS int LANGUAGE plpgsql IMMUTABLE
-            AS $$ BEGIN PERFORM m.pwn($1); RETURN $1; END $$;
         CREATE TABLE m.pa (id int PRIMARY KEY, v text) PARTITION BY RANGE (id);
         CREATE TABLE m.pa1 PARTITION OF m.pa FOR VALUES FROM (0) TO (10);
         SELECT track_table('m.pa');
@@ -1081,8 +1079,6 @@ def test_a_partition_being_detached_gets_no_code_of_the_owners(conn, roles, hist
     owner's function are refused on it as on any partition."""
     mallory = roles["mallory"]
     mallory.execute("""
-        CREATE FUNCTION m.ipwn(int) RETURNS int LANGUAGE plpgsql IMMUTABLE
-            AS $$ BEGIN PERFORM m.pwn($1); RETURN $1; END $$;
         CREATE TABLE m.dd (id int PRIMARY KEY, v text) PARTITION BY RANGE (id);
         CREATE TABLE m.dd1 PARTITION OF m.dd FOR VALUES FROM (0) TO (10);
         CREATE TABLE m.dd2 PARTITION OF m.dd FOR VALUES FROM (10) TO (20);
@@ -1145,8 +1141,6 @@ def test_ddl_under_a_snapshot_older_than_the_tracking_is_refused(conn, roles, hi
     mallory.execute("""
         CREATE TABLE m.t2 (id int PRIMARY KEY, a m.mood, b text);
         GRANT SELECT, INSERT, UPDATE, DELETE ON m.t2 TO htx_app;
-        CREATE FUNCTION m.ipwn(int) RETURNS int LANGUAGE plpgsql IMMUTABLE
-            AS $$ BEGIN PERFORM m.pwn($1); RETURN $1; END $$;
     """)
     with psycopg.connect(history_track_dsn + " user=htx_mallory") as old:
         old.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
@@ -1180,8 +1174,6 @@ def test_an_index_made_valid_behind_the_check_is_caught_when_the_table_is_read(c
     privileges (TRUNCATE's trigger), so the owner's function is not planned."""
     mallory = roles["mallory"]
     mallory.execute("""
-        CREATE FUNCTION m.ipwn(int) RETURNS int LANGUAGE plpgsql IMMUTABLE
-            AS $$ BEGIN PERFORM m.pwn($1); RETURN $1; END $$;
         CREATE TABLE m.t (id int PRIMARY KEY, v text);
         GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE ON m.t TO htx_app;
         SELECT track_table('m.t');
