@@ -309,6 +309,42 @@ def test_an_update_is_a_change_when_the_binary_image_changes(conn, rows_per_stat
         ("1.00", "-0", '{"a": 1.00}', "A", "y", False, "00000000-0000-0000-0000-000000000002")]
 
 
+@pytest.mark.parametrize("rows_per_statement", [1, 2])
+def test_an_update_of_every_watched_column_is_told_by_the_rows_images(conn, rows_per_statement):
+    """A tracker watching every column of the table tells a single-row update's
+    change by the two rows' images (one comparison, a dropped column's null on
+    both sides); one watching some tells it by those columns. Both see exactly
+    the changes of the per-column test above, a large TOASTed value included."""
+    conn.execute("CREATE TABLE t (id int PRIMARY KEY, gone int, a int, n numeric, doc text)")
+    conn.execute("ALTER TABLE t DROP COLUMN gone")
+    conn.execute("SELECT track_table('t')")
+    conn.execute("SELECT track_table('t', label => 'a_changed', operations => '{update}', changed => '{a}')")
+    source = rows(conn, "SELECT prosrc FROM pg_proc WHERE oid = (SELECT tgfoid FROM pg_trigger"
+                        " WHERE tgrelid = 't'::regclass AND tgname = 'history_track_update')")[0][0]
+    assert source.count("record_image_ne(pgh_old, pgh_new)") == 1  # the default tracker's one-row statement
+    conn.execute("""INSERT INTO t SELECT g, 1, 1.0, (SELECT string_agg(md5(g || '.' || i), '') FROM generate_series(1, 500) i) || 'a'
+                      FROM generate_series(1, %s) g""", [rows_per_statement])
+    toast = rows(conn, "SELECT reltoastrelid::regclass::text FROM pg_class WHERE oid = 't'::regclass")[0][0]
+    assert rows(conn, f"SELECT count(DISTINCT chunk_id) FROM {toast}") == [(rows_per_statement,)]  # stored out of line
+    for change in ["a = a", "n = n", "doc = doc", "doc = doc || ''",     # the same values: no event
+                   "n = 1.00", "doc = doc || 'x'", "a = a + 1", "id = id + 10"]:
+        conn.execute(f"UPDATE t SET {change}")
+    expected = [
+        (label, a, n, last, row if moved else None)
+        for labels, a, n, last, moved in [
+            (["update"], 1, "1.00", "a", False),              # n = 1.00
+            (["update"], 1, "1.00", "x", False),              # doc = doc || 'x'
+            (["a_changed", "update"], 2, "1.00", "x", False),  # a = a + 1
+            (["update"], 2, "1.00", "x", True)]               # id = id + 10
+        for label in labels
+        for row in range(1, rows_per_statement + 1)]
+    recorded = rows(conn, """SELECT pgh_label, a, n::text, right(doc, 1), pgh_old_obj_id FROM t_event
+                              WHERE pgh_operation = 'UPDATE' ORDER BY pgh_id""")
+    assert sorted(recorded, key=repr) == sorted(expected, key=repr)
+    if rows_per_statement == 1:
+        assert recorded == expected
+
+
 def test_single_row_updates_are_not_jit_compiled(conn):
     """The update trigger forbids nested loops (see above); the penalty cost that
     leaves on the plan must not make every single-row update pay a JIT compile."""
