@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -11,6 +12,7 @@ import tempfile
 import time
 
 import pytest
+from psycopg import sql
 
 
 @pytest.fixture
@@ -133,6 +135,57 @@ def test_track_log_untrack_against_a_database(history_track_conn, history_track_
     proc = _cli("untrack", "orders", "--drop-events", dsn=history_track_dsn)
     assert proc.stdout.strip() == "untracked orders and dropped its history"
     assert conn.execute("SELECT to_regclass('orders_event')").fetchone() == (None,)
+
+
+# What a terminal acts on rather than shows: ESC (cursor moves, erasing, SGR 8
+# "conceal", OSC 52 clipboard writes), CR, BEL, backspace, DEL, the 8-bit CSI,
+# bidirectional override and isolate, zero-width joiner, line separator.
+HOSTILE = "\x1b\r\x07\x08\x7f\x9b\u202e\u2066\u200d\u2028"
+
+
+def test_what_the_database_holds_reaches_the_terminal_escaped(history_track_conn, history_track_dsn):
+    """The table's owner names its columns and trackers, a writer chooses values and
+    manual labels: log, log --json, track and error messages show every character a
+    terminal would act on as an escape (ESC as \\u001b), so nobody who wrote to the
+    database can erase, conceal, reorder or forge what the reader of its history
+    sees; --json still reads as the same strings."""
+    conn = history_track_conn
+    column, label, manual, note = (f"{w}{HOSTILE}" for w in ("col", "lab", "man", "val"))
+    conn.execute(sql.SQL("CREATE TABLE acct (id int PRIMARY KEY, {} text, note text)").format(sql.Identifier(column)))
+    conn.execute("SELECT track_table('acct')")
+    proc = _cli("track", "acct", "--label", label, "--operations", "update", dsn=history_track_dsn)
+    assert proc.returncode == 0, proc.stderr
+    conn.execute("INSERT INTO acct VALUES (1, 'x', %s)", [note])
+    conn.execute("UPDATE acct SET note = 'y' WHERE id = 1")
+    with conn.transaction():
+        conn.execute("SELECT 1 FROM acct WHERE id = 1 FOR UPDATE")
+        conn.execute("SELECT record_history_event('acct', 1, %s)", [manual])
+    runs = {
+        "track": proc,
+        "log": _cli("log", "acct", "1", dsn=history_track_dsn),
+        "log --color": _cli("log", "acct", "1", "--color", "always", dsn=history_track_dsn),
+        "log --json": _cli("log", "acct", "1", "--json", dsn=history_track_dsn),
+        "error": _cli("track", "acct", "--label", label, "--condition", f"NEW.nope{HOSTILE} = 1", dsn=history_track_dsn),
+    }
+    escaped = "".join(f"\\u{ord(ch):04x}" for ch in HOSTILE)
+    for name, run in runs.items():
+        shown = run.stdout + run.stderr
+        if name == "log --color":  # our own colours, and nothing else
+            shown = re.sub("\x1b\\[(0|1|2|31|32|33|36)m", "", shown)
+        assert not set(HOSTILE) & set(shown), (name, shown)
+        assert escaped in shown or name == "log --json", (name, shown)
+    log = runs["log"].stdout
+    assert f'    col{escaped}: "x"' in log and '    note: "val\\u001b\\r\\u0007\\b\\u007f\\u009b\\u202e\\u2066\\u200d\\u2028" -> "y"' in log
+    assert f"lab{escaped}" in log and f"man{escaped}" in log
+    assert runs["error"].returncode == 1 and runs["error"].stderr.startswith("history-track: error: ")
+    assert f'tracker "lab{escaped}"' in runs["error"].stderr and f'"col{escaped}"' in runs["error"].stderr
+    events = json.loads(runs["log --json"].stdout)
+    assert [(e["pgh_label"], e["diff"]) for e in events] == [
+        ("insert", {"id": [None, 1], column: [None, "x"], "note": [None, note]}),
+        (label, {"note": [note, "y"]}),
+        ("update", {"note": [note, "y"]}),
+        (manual, {}),
+    ]
 
 
 def test_log_of_every_table_is_one_timeline_of_the_latest_events(history_track_conn, history_track_dsn):

@@ -40,7 +40,7 @@ def _print_rows(rows: list[dict[str, Any]], out: Any) -> None:
         print("(no rows)", file=out)
         return
     headers = list(rows[0])
-    cells = [[str(r[h]) for h in headers] for r in rows]
+    cells = [[render.printable(str(r[h])) for h in headers] for r in rows]
     widths = [max(len(h), *(len(c[i]) for c in cells)) for i, h in enumerate(headers)]
     print("  ".join(h.ljust(w) for h, w in zip(headers, widths)).rstrip(), file=out)
     print("  ".join("-" * w for w in widths), file=out)
@@ -179,7 +179,7 @@ def cmd_track(args: argparse.Namespace) -> int:
                 baseline=args.baseline,
             )
         trackers = api.trackers(conn, args.table)
-    print(f"history of {args.table} goes to {event_table}; its trackers:")
+    print(render.printable(f"history of {args.table} goes to {event_table}; its trackers:"))
     rows = [
         {
             "label": t.label,
@@ -521,22 +521,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     try:
         return int(args.func(args))
+    # (Messages name tables, columns and values from the database: printable.)
     except (CommandError, InstallError) as exc:
-        print(f"history-track: error: {exc}", file=sys.stderr)
+        print(render.printable(f"history-track: error: {exc}", keep="\n"), file=sys.stderr)
         if exc.hint:
-            print(f"hint: {exc.hint}", file=sys.stderr)
+            print(render.printable(f"hint: {exc.hint}", keep="\n"), file=sys.stderr)
         return 1
     except ServerError as exc:
-        print(f"history-track: error: {exc}", file=sys.stderr)
+        print(render.printable(f"history-track: error: {exc}", keep="\n"), file=sys.stderr)
         return 1
     except psycopg.Error as exc:
         diag = exc.diag
         message = diag.message_primary or str(exc).strip().splitlines()[0]
         print(
-            f"history-track: error: {message}{f' (SQLSTATE {exc.sqlstate})' if exc.sqlstate else ''}", file=sys.stderr
+            render.printable(f"history-track: error: {message}{f' (SQLSTATE {exc.sqlstate})' if exc.sqlstate else ''}"),
+            file=sys.stderr,
         )
         if diag.message_detail:
-            print(f"detail: {diag.message_detail}", file=sys.stderr)
+            print(render.printable(f"detail: {diag.message_detail}", keep="\n"), file=sys.stderr)
         if diag.message_hint:
-            print(f"hint: {diag.message_hint}", file=sys.stderr)
+            print(render.printable(f"hint: {diag.message_hint}", keep="\n"), file=sys.stderr)
         return 1

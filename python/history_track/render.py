@@ -16,6 +16,7 @@ import subprocess
 import sys
 import threading
 import time
+import unicodedata
 from collections.abc import Sequence
 from datetime import datetime
 from typing import IO, Any
@@ -49,11 +50,32 @@ def use_colour(choice: str, stream: IO[str]) -> bool:
     return stream.isatty()
 
 
+# What a terminal acts on instead of showing, or shows other than it is:
+# control characters (C0, DEL and C1: escape sequences, carriage return, bell),
+# format characters (bidirectional overrides and isolates, zero-width ones),
+# line and paragraph separators. Every text from the database (a value, a
+# column, table or schema name, a label, a context, an error message) passes
+# printable() before it is shown: whoever wrote it (a table's owner, a writer)
+# cannot move the cursor, erase or conceal lines, forge an event, reorder what
+# a line shows or write the reader's clipboard.
+_UNSAFE_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs"})
+
+
+def printable(text: str, keep: str = "") -> str:
+    """text with every character a terminal would not show as itself written as
+    a JSON-style escape (ESC as \\u001b), except those in ``keep``."""
+    if text.isprintable():  # the usual case: nothing to look at character by character
+        return text
+    return "".join(
+        f"\\u{ord(ch):04x}" if ch not in keep and unicodedata.category(ch) in _UNSAFE_CATEGORIES else ch for ch in text
+    )
+
+
 def value(v: Any) -> str:
     """A value as JSON for the terminal; numbers read as Decimal print as stored (25.00)."""
     if isinstance(v, decimal.Decimal):
         return str(v)
-    return json.dumps(v, sort_keys=True, default=str, ensure_ascii=False)
+    return printable(json.dumps(v, sort_keys=True, default=str, ensure_ascii=False))
 
 
 def timeline(events: Sequence[Event], colour: bool, show_table: bool = False) -> list[str]:
@@ -65,27 +87,32 @@ def timeline(events: Sequence[Event], colour: bool, show_table: bool = False) ->
     def c(code: str, text: str) -> str:
         return f"{code}{text}{RESET}" if colour else text
 
-    width = max((len(e.table_name) for e in events), default=0)
+    width = max((len(printable(e.table_name)) for e in events), default=0)
     id_width = max((len(str(e.id)) for e in events), default=0) + 1
     lines: list[str] = []
     for e in events:
-        op = c(OPERATION_COLOURS.get(e.operation, ""), f"{e.operation:<8}")
-        label = "" if e.label.lower() == e.operation.lower() else f" {c(BOLD, e.label)}"
-        where = f"{c(BOLD, e.table_name.ljust(width))} " if show_table else ""
+        op = c(OPERATION_COLOURS.get(e.operation, ""), f"{printable(e.operation):<8}")
+        label = "" if e.label.lower() == e.operation.lower() else f" {c(BOLD, printable(e.label))}"
+        where = f"{c(BOLD, printable(e.table_name).ljust(width))} " if show_table else ""
         who = f"  {c(DIM, value(e.context))}" if e.context else ""
-        when = e.created_at.strftime("%Y-%m-%d %H:%M:%S") if isinstance(e.created_at, datetime) else str(e.created_at)
+        when = (
+            e.created_at.strftime("%Y-%m-%d %H:%M:%S")
+            if isinstance(e.created_at, datetime)
+            else printable(str(e.created_at))
+        )
         lines.append(f"{where}{c(DIM, f'#{e.id}'.ljust(id_width))} {when} {op}{label} {value(e.obj_id)}{who}")
         if e.diff is None:
             lines.append(f"    {c(DIM, '(stores the row before the change)')}")
             continue
         for column in sorted(e.diff):
             old, new = e.diff[column]
+            name = printable(column)
             if e.operation in ("INSERT", "BASELINE") or (old is None and new is not None and e.operation != "UPDATE"):
-                lines.append(f"    {column}: {c(GREEN, value(new))}")
+                lines.append(f"    {name}: {c(GREEN, value(new))}")
             elif e.operation in ("DELETE", "TRUNCATE"):
-                lines.append(f"    {column}: {c(RED, value(old))}")
+                lines.append(f"    {name}: {c(RED, value(old))}")
             else:
-                lines.append(f"    {column}: {c(RED, value(old))} -> {c(GREEN, value(new))}")
+                lines.append(f"    {name}: {c(RED, value(old))} -> {c(GREEN, value(new))}")
     return lines
 
 
@@ -123,7 +150,9 @@ def as_json(events: Sequence[Event]) -> str:
         indent=2,
         ensure_ascii=False,
     )
-    return _NUMBER.sub(r"\1", text)
+    # (json.dumps escapes C0 characters in strings, not DEL, C1 or format
+    # characters; escaped by printable(), the JSON still reads as the same strings.)
+    return printable(_NUMBER.sub(r"\1", text), keep="\n")
 
 
 def page(lines: list[str], stream: IO[str] = sys.stdout) -> None:
