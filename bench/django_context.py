@@ -45,7 +45,7 @@ def child(db: dict[str, Any], saves: int, latency: float) -> dict[str, Any]:
     from project_settings import settings_for
 
     proxy = CountingProxy(db["host"], int(db["port"]), latency=latency)
-    config = settings_for("127.0.0.1", proxy.port, db["user"], db["name"])
+    config = settings_for(proxy.host, proxy.port, db["user"], db["name"])
     config["DATABASES"]["default"]["OPTIONS"] = {"sslmode": "disable", "gssencmode": "disable"}
     settings.configure(**config)
     django.setup()

@@ -1,4 +1,4 @@
-"""A TCP proxy in front of PostgreSQL that counts round trips.
+"""A proxy in front of PostgreSQL that counts round trips.
 
 Every exchange that makes a client wait for the server ends with the server's
 ReadyForQuery message ('Z'): one per simple Query, one per extended-protocol
@@ -9,12 +9,20 @@ message by --latency seconds, to show what the round trips cost on a network.
 Connect with sslmode=disable and gssencmode=disable: the proxy reads the
 server's messages, which an encrypted stream would hide.
 
+It listens on a Unix socket in a directory of its own (mode 0700): the servers it
+stands in front of trust whoever connects, so only this OS user may (connect with
+``host=proxy.host port=proxy.port``). It reaches the server at ``host``: a Unix
+socket directory, or a TCP host.
+
 Used by bench/django_context.py and tests/test_django.py.
 """
 
 from __future__ import annotations
 
+import os
+import shutil
 import socket
+import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -27,8 +35,11 @@ class CountingProxy:
         self.latency = latency
         self.round_trips = 0
         self._lock = threading.Lock()
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        self.port: int = self._listener.getsockname()[1]
+        self.host = tempfile.mkdtemp(prefix="pgproxy_")
+        self.port = 5432
+        self._listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self._listener.bind(os.path.join(self.host, f".s.PGSQL.{self.port}"))
+        self._listener.listen()
         self._closed = False
         threading.Thread(target=self._accept, daemon=True).start()
 
@@ -47,6 +58,7 @@ class CountingProxy:
     def close(self) -> None:
         self._closed = True
         self._listener.close()
+        shutil.rmtree(self.host, ignore_errors=True)
 
     def _accept(self) -> None:
         while not self._closed:
@@ -54,9 +66,13 @@ class CountingProxy:
                 client, _ = self._listener.accept()
             except OSError:
                 return
-            server = socket.create_connection(self.target)
-            for s in (client, server):
-                s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            host, port = self.target
+            if host.startswith("/"):
+                server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                server.connect(os.path.join(host, f".s.PGSQL.{port}"))
+            else:
+                server = socket.create_connection(self.target)
+                server.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             threading.Thread(target=self._client_to_server, args=(client, server), daemon=True).start()
             threading.Thread(target=self._server_to_client, args=(server, client), daemon=True).start()
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -35,22 +34,22 @@ def binary() -> str:
 def pgbouncer(server: Any, dbname: str, pool_size: int = 1) -> Iterator[int]:
     """PgBouncer in transaction mode with ``pool_size`` server connections to
     ``server`` (a TemporaryServer), run as the server's OS user; yields its
-    port. With one server connection every client's transactions take turns
+    port. Like the server, it trusts whoever connects, so it listens only on a
+    Unix socket in the server's socket directory (mode 0700): connect with the
+    server's host and this port. With one server connection every client's transactions take turns
     on the same server session, so anything set for the session would reach
     the next client."""
     executable = binary()
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = server.port + 1 if server.port < 65535 else server.port - 1  # a socket of its own in that directory
     base = Path(server.base_dir) / f"pgbouncer_{port}"  # readable by the server's OS user
     base.mkdir(mode=0o755)
     (base / "userlist.txt").write_text('"postgres" ""\n')
     (base / "pgbouncer.ini").write_text(f"""[databases]
-* = host=127.0.0.1 port={server.port}
+* = host={server.socket_dir} port={server.port}
 [pgbouncer]
-listen_addr = 127.0.0.1
+listen_addr =
 listen_port = {port}
-unix_socket_dir =
+unix_socket_dir = {server.socket_dir}
 auth_type = trust
 auth_file = {base}/userlist.txt
 pool_mode = transaction
@@ -75,7 +74,9 @@ logfile = {base}/pgbouncer.log
     try:
         for _ in range(100):
             try:
-                psycopg.connect(f"host=127.0.0.1 port={port} user=postgres dbname={dbname}", connect_timeout=1).close()
+                psycopg.connect(
+                    f"host={server.socket_dir} port={port} user=postgres dbname={dbname}", connect_timeout=1
+                ).close()
                 break
             except psycopg.OperationalError:
                 time.sleep(0.05)

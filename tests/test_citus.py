@@ -367,7 +367,8 @@ def test_the_context_reaches_the_workers_behind_a_transaction_pooler(coord, clus
         def work(name: str) -> None:
             try:
                 with psycopg.connect(
-                    f"host=127.0.0.1 port={port} user=postgres dbname={cluster.database}", autocommit=True
+                    f"host={cluster.coordinator.socket_dir} port={port} user=postgres dbname={cluster.database}",
+                    autocommit=True,
                 ) as conn:
                     barrier.wait()
                     for i in range(5):
@@ -719,8 +720,8 @@ def test_a_shard_move_keeps_the_history_colocated_and_in_order(coord, cluster):
         (cluster.workers[1], cluster.workers[0]) if group == 2 else (cluster.workers[0], cluster.workers[1])
     )
     coord.execute(
-        "SELECT citus_move_shard_placement(%s, '127.0.0.1', %s, '127.0.0.1', %s, shard_transfer_mode => 'block_writes')",
-        [shard, source.port, target.port],
+        "SELECT citus_move_shard_placement(%s, %s, %s, %s, %s, shard_transfer_mode => 'block_writes')",
+        [shard, str(source.socket_dir), source.port, str(target.socket_dir), target.port],
     )
     # The event shard moved with it (colocated), every event kept.
     assert placements(coord, "moved") == placements(coord, "moved_event")
@@ -898,7 +899,7 @@ def test_rebalancing_onto_a_new_node_keeps_every_event_colocated(coord, cluster)
     coord.execute("SELECT track_table('spread')")
     coord.execute("INSERT INTO spread SELECT g, 'new', g FROM generate_series(1, 30) AS g")
     new = cluster.add_worker()
-    (group,) = coord.execute("SELECT groupid FROM pg_dist_node WHERE nodeport = %s", [new.port]).fetchone()
+    (group,) = coord.execute("SELECT groupid FROM pg_dist_node WHERE nodename = %s AND nodeport = %s", [str(new.socket_dir), new.port]).fetchone()
     coord.execute("SELECT citus_rebalance_start(shard_transfer_mode => 'block_writes')")
     with coord.transaction():
         coord.execute("SET LOCAL statement_timeout = '180s'")  # a failing move is retried for ever

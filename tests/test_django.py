@@ -946,7 +946,7 @@ def proxy(db):
     default.close()
     saved = dict(default.settings_dict)
     with CountingProxy(params["host"], int(params["port"])) as counting:
-        default.settings_dict.update(HOST="127.0.0.1", PORT=counting.port,
+        default.settings_dict.update(HOST=counting.host, PORT=counting.port,
                                      OPTIONS={**saved["OPTIONS"], "sslmode": "disable", "gssencmode": "disable"})
         try:
             yield counting
@@ -1094,10 +1094,15 @@ def celery_worker(db):
     redis = shutil.which("redis-server") or ("/usr/bin/redis-server" if Path("/usr/bin/redis-server").exists() else None)
     if redis is None:
         pytest.skip("redis-server is not installed (CI installs it: apt-get install redis-server)")
+    import secrets
+    import tempfile
     port = _free_port()
-    broker = f"redis://127.0.0.1:{port}/0"
-    server = subprocess.Popen([redis, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    # A password: anyone on the machine could otherwise queue tasks for the worker.
+    password = secrets.token_hex(16)
+    broker = f"redis://:{password}@127.0.0.1:{port}/0"
+    config = Path(tempfile.mkdtemp()) / "redis.conf"   # (not in argv, which ps shows everyone)
+    config.write_text(f'port {port}\nbind 127.0.0.1\nsave ""\nappendonly no\nrequirepass {password}\n')
+    server = subprocess.Popen([redis, str(config)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     worker = None
     try:
         from shop.celery_app import app
@@ -1116,6 +1121,7 @@ def celery_worker(db):
             worker.communicate(timeout=60)
         server.terminate()
         server.communicate(timeout=30)
+        shutil.rmtree(config.parent)
 
 
 def test_celery_tasks_run_in_the_context_that_enqueued_them(db, celery_worker):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
 
 import psycopg
 import pytest
@@ -24,7 +25,7 @@ def test_start_restart_stop_leaves_nothing(pytestconfig):
     srv = TemporaryServer(pg_config=pytestconfig.getoption("--history-track-pg-config"), database="shop")
     try:
         pid = srv.child_process.pid
-        assert srv.conninfo() == f"host=127.0.0.1 port={srv.port} user=postgres dbname=shop"
+        assert srv.conninfo() == f"host={srv.socket_dir} port={srv.port} user=postgres dbname=shop"
         with psycopg.connect(srv.url(), autocommit=True) as conn:
             conn.execute("CREATE TABLE kept (id int)")
         # In its own session: a terminal's Ctrl-C (sent to the foreground
@@ -42,9 +43,40 @@ def test_start_restart_stop_leaves_nothing(pytestconfig):
     assert not srv.base_dir.exists()
 
 
+def test_only_its_own_os_user_can_connect(pytestconfig):
+    """The temporary servers (the tests', the demo's, the sandbox's, a Citus
+    cluster's) trust whoever connects, so only the OS user running them may:
+    they listen on no TCP address, only on a Unix socket in a directory of mode
+    0700, and reject TCP connections should a caller make them listen. (On
+    127.0.0.1, any local user was their superuser: COPY ... FROM PROGRAM ran
+    commands as the server's OS user.)"""
+    pg_config = pytestconfig.getoption("--history-track-pg-config")
+    with TemporaryServer(pg_config=pg_config) as srv:
+        assert srv.conninfo().startswith(f"host={srv.socket_dir} ")
+        assert os.stat(srv.socket_dir).st_mode & 0o777 == 0o700
+        for family, address in ((socket.AF_INET, "127.0.0.1"), (socket.AF_INET6, "::1")):
+            with socket.socket(family) as sock, pytest.raises(OSError):
+                sock.connect((address, srv.port))
+        with psycopg.connect(srv.conninfo(), autocommit=True) as conn:
+            assert conn.execute("SHOW listen_addresses").fetchone() == ("",)
+        if os.geteuid() == 0:  # another OS user (the server runs as postgres, the tests as root)
+            proc = subprocess.run(
+                ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", "--",
+                 str(srv.installation.bindir / "psql"), "-X", "-h", str(srv.socket_dir), "-p", str(srv.port),
+                 "-U", "postgres", "-d", "postgres", "-c", "SELECT 1"],
+                capture_output=True, text=True, timeout=60, check=False)
+            assert proc.returncode == 2 and "Permission denied" in proc.stderr, proc.stderr
+    with TemporaryServer(pg_config=pg_config,
+                         postgres_args=TemporaryServer.POSTGRES_ARGS + " -c listen_addresses=127.0.0.1") as srv:
+        with pytest.raises(psycopg.OperationalError, match="pg_hba.conf rejects connection"):
+            psycopg.connect(f"host=127.0.0.1 port={srv.port} user=postgres dbname=postgres sslmode=disable")
+
+
 def test_a_port_taken_meanwhile_is_replaced(pytestconfig, monkeypatch):
     """Between choosing a free port and the server binding it, someone else
-    may take it (parallel test runs): the server starts on another."""
+    may take it (parallel test runs): the server starts on another. (Only a
+    server asked to listen on TCP binds one.)"""
+    tcp = TemporaryServer.POSTGRES_ARGS + " -c listen_addresses=127.0.0.1"
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
@@ -52,12 +84,12 @@ def test_a_port_taken_meanwhile_is_replaced(pytestconfig, monkeypatch):
         ports = iter([busy])
         real = server_module._free_port
         monkeypatch.setattr(server_module, "_free_port", lambda: next(ports, None) or real())
-        with TemporaryServer(pg_config=pytestconfig.getoption("--history-track-pg-config")) as srv:
+        with TemporaryServer(pg_config=pytestconfig.getoption("--history-track-pg-config"), postgres_args=tcp) as srv:
             assert srv.port != busy
             psycopg.connect(srv.conninfo()).close()
         # A port the caller asked for is not silently replaced.
         with pytest.raises(ServerError, match="could not bind|could not create"):
-            TemporaryServer(pg_config=pytestconfig.getoption("--history-track-pg-config"), port=busy)
+            TemporaryServer(pg_config=pytestconfig.getoption("--history-track-pg-config"), port=busy, postgres_args=tcp)
 
 
 def test_a_failed_start_says_why_and_cleans_up(pytestconfig, monkeypatch):

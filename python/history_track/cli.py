@@ -64,7 +64,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(f"history_track {version()}: starting a temporary PostgreSQL server ...", file=out)
     with TemporaryServer(pg_config=args.pg_config) as server:
         print(
-            f"  PostgreSQL {server.installation.version} on port {server.port}"
+            f"  PostgreSQL {server.installation.version} on its Unix socket in {server.socket_dir}"
             f"{' (running as OS user ' + server.run_as + ')' if server.run_as else ''}",
             file=out,
         )
@@ -293,8 +293,8 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
             if psql is not None:
                 print(
                     f"{where}. Everything is removed when you leave psql (\\q).\n"
-                    f'The tour: README.md, "Five minutes with it" (doc/tour.sql); to connect from '
-                    f'elsewhere: psql "{dsn}"',
+                    f'The tour: README.md, "Five minutes with it" (doc/tour.sql); to connect from another '
+                    f'terminal (as this OS user: it listens on its Unix socket only): psql "{dsn}"',
                     file=err,
                     flush=True,
                 )
@@ -309,7 +309,12 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
                         "psql was not found (Debian: apt-get install postgresql-client); connect with any client to:",
                         file=err,
                     )
-                print(f"{where}; removed when this command ends (Ctrl-C). Its connection string:", file=err, flush=True)
+                print(
+                    f"{where}; removed when this command ends (Ctrl-C). Its connection string (for this OS user: "
+                    "it listens on its Unix socket only):",
+                    file=err,
+                    flush=True,
+                )
                 print(dsn, flush=True)
                 code = 0
                 try:

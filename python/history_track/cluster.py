@@ -20,6 +20,7 @@ from __future__ import annotations
 import os
 
 import psycopg
+from psycopg import sql
 
 from .server import TemporaryServer
 
@@ -28,9 +29,10 @@ class TemporaryCluster:
     """A coordinator and ``workers`` workers, started and joined; :meth:`stop`
     (or leaving the ``with`` block) stops them all and removes their files."""
 
-    # Citus connects to the nodes itself: no TLS between them here (the
-    # servers run as the postgres OS user, who cannot read root's
-    # ~/.postgresql), logical decoding for shard moves.
+    # Citus connects to the nodes itself, through their Unix sockets (a node's
+    # name is its socket directory: the servers listen on no TCP address): no
+    # TLS between them (the servers run as the postgres OS user, who cannot
+    # read root's ~/.postgresql), logical decoding for shard moves.
     POSTGRES_ARGS = (
         TemporaryServer.POSTGRES_ARGS
         + " -c shared_preload_libraries=citus -c citus.node_conninfo=sslmode=disable"
@@ -54,9 +56,12 @@ class TemporaryCluster:
             for _ in range(workers + 1):
                 self._start_node()
             with psycopg.connect(self.coordinator.conninfo(), autocommit=True) as conn:
-                conn.execute("SELECT citus_set_coordinator_host('127.0.0.1', %s)", [self.coordinator.port])
+                conn.execute(
+                    "SELECT citus_set_coordinator_host(%s, %s)",
+                    [str(self.coordinator.socket_dir), self.coordinator.port],
+                )
                 for worker in self.workers:
-                    conn.execute("SELECT citus_add_node('127.0.0.1', %s)", [worker.port])
+                    conn.execute("SELECT citus_add_node(%s, %s)", [str(worker.socket_dir), worker.port])
         except BaseException:
             self.stop()
             raise
@@ -65,6 +70,9 @@ class TemporaryCluster:
         server = TemporaryServer(self.pg_config, database=self.database, postgres_args=self.postgres_args)
         self.nodes.append(server)
         with psycopg.connect(server.conninfo(), autocommit=True) as conn:
+            # How the node reaches itself (citus.local_hostname, 'localhost' by default: TCP).
+            conn.execute(sql.SQL("ALTER SYSTEM SET citus.local_hostname = {}").format(str(server.socket_dir)))
+            conn.execute("SELECT pg_reload_conf()")
             conn.execute("CREATE EXTENSION citus")
         return server
 
@@ -74,7 +82,7 @@ class TemporaryCluster:
         rebalance moves some."""
         server = self._start_node()
         with psycopg.connect(self.coordinator.conninfo(), autocommit=True) as conn:
-            conn.execute("SELECT citus_add_node('127.0.0.1', %s)", [server.port])
+            conn.execute("SELECT citus_add_node(%s, %s)", [str(server.socket_dir), server.port])
         return server
 
     @property

@@ -30,11 +30,13 @@ import socket
 import subprocess
 import tempfile
 import time
+import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
 from psycopg import sql
+from psycopg.conninfo import make_conninfo
 
 from ._resources import extension_files
 
@@ -147,7 +149,8 @@ def build_overlay(inst: Installation, root: Path, with_extension: bool = True) -
 
 
 def _free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    """A port number no TCP listener on 127.0.0.1 has right now (the server's
+    socket is named by it; with ``listen_addresses`` set, it listens there)."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
@@ -169,10 +172,16 @@ class TemporaryServer:
 
     ``port`` is chosen free unless given; ``postgres_args`` and
     ``initdb_args`` replace the defaults below.
+
+    Only the OS user it runs as can connect: it trusts whoever does, so it
+    listens on no TCP address, only on a Unix socket in a directory of mode
+    0700 (:meth:`conninfo` names it), and rejects TCP connections if
+    ``postgres_args`` sets ``listen_addresses``. (On 127.0.0.1 with ``trust``,
+    any local user was its superuser, and ran programs as its OS user.)
     """
 
-    INITDB_ARGS = "-U postgres -A trust --no-sync --encoding=UTF8 --locale=C"
-    POSTGRES_ARGS = "-h 127.0.0.1 -F -c logging_collector=off -c max_connections=50 -c lc_messages=C"
+    INITDB_ARGS = "-U postgres -A trust --auth-host=reject --no-sync --encoding=UTF8 --locale=C"
+    POSTGRES_ARGS = "-c listen_addresses= -F -c logging_collector=off -c max_connections=50 -c lc_messages=C"
     BOOT_TIMEOUT = 60.0  # seconds until the server must accept connections
     STOP_TIMEOUT = 30.0  # seconds a fast shutdown may take before the server is killed
 
@@ -311,7 +320,7 @@ class TemporaryServer:
         deadline = time.monotonic() + self.BOOT_TIMEOUT
         # Through its Unix socket, in its own directory: whatever else listens
         # on the TCP port (another server that took it first), this is ours.
-        own = f"host={self.socket_dir} port={self._port} user=postgres dbname=postgres"
+        own = make_conninfo(host=str(self.socket_dir), port=self._port, user="postgres", dbname="postgres")
         while self.child_process.poll() is None:
             try:
                 psycopg.connect(own, connect_timeout=5).close()
@@ -370,13 +379,15 @@ class TemporaryServer:
         return self._port
 
     def conninfo(self, dbname: str | None = None, user: str = "postgres") -> str:
-        """A libpq connection string for one of the server's databases (default: ``database``)."""
-        return f"host=127.0.0.1 port={self.port} user={user} dbname={dbname or self.database}"
+        """A libpq connection string for one of the server's databases (default:
+        ``database``), through its Unix socket."""
+        return make_conninfo(host=str(self.socket_dir), port=self.port, user=user, dbname=dbname or self.database)
 
     def url(self, dbname: str | None = None, user: str = "postgres") -> str:
-        """The same as a URL: postgresql://user@127.0.0.1:port/dbname."""
-        return f"postgresql://{user}@127.0.0.1:{self.port}/{dbname or self.database}"
+        """The same as a URL: postgresql://user@/dbname?host=<socket directory>&port=<port>."""
+        query = urllib.parse.urlencode({"host": str(self.socket_dir), "port": self.port})
+        return f"postgresql://{urllib.parse.quote(user)}@/{urllib.parse.quote(dbname or self.database)}?{query}"
 
     def environ(self) -> dict[str, str]:
         """Environment variables that point libpq clients (psql, pg_regress) here."""
-        return {"PGHOST": "127.0.0.1", "PGPORT": str(self.port), "PGUSER": "postgres"}
+        return {"PGHOST": str(self.socket_dir), "PGPORT": str(self.port), "PGUSER": "postgres"}
