@@ -663,7 +663,9 @@ def test_in_a_browser_log_in_see_the_history_revert_and_see_the_revert(db, live_
 
     import history_track.django as history
     from history_track.django import events
-    admin_user = User.objects.create_superuser("admin", password="a-long-password")
+    import secrets
+    password = secrets.token_urlsafe(16)   # (runserver listens on 127.0.0.1: no password another local user could type)
+    admin_user = User.objects.create_superuser("admin", password=password)
     order = customer_order()
     with history.context(user=admin_user.pk):
         order.status, order.total = "paid", Decimal("12.50")
@@ -676,7 +678,7 @@ def test_in_a_browser_log_in_see_the_history_revert_and_see_the_revert(db, live_
     # Log in through the login form, on the way to the order's change page.
     browser.get(f"{live_server}/admin/login/?next=/admin/shop/order/{order.pk}/change/")
     browser.find_element(By.NAME, "username").send_keys("admin")
-    browser.find_element(By.NAME, "password").send_keys("a-long-password")
+    browser.find_element(By.NAME, "password").send_keys(password)
     browser.find_element(By.CSS_SELECTOR, "input[type=submit]").click()
     wait.until(ready.presence_of_element_located((By.CSS_SELECTOR, "a.history-track-events"))).click()
 
