@@ -47,6 +47,7 @@ from django.urls import NoReverseMatch, URLPattern, path, reverse
 from django.utils.text import capfirst
 
 from ..api import Event, api_schema, event_from_row, history_query
+from ..render import printable
 from .api import _alias, _json, _saved_key, _table, revert
 
 # Operations whose event holds a row to go back to (a DELETE event holds the
@@ -75,6 +76,16 @@ class EventRow:
     user_url: str | None
     changes: list[Change]
     revert_url: str | None
+
+    # (What the database holds is shown through printable(): no control or
+    # format character of a writer's reorders, hides or fakes what is shown.)
+    @property
+    def label(self) -> str:
+        return printable(self.event.label)
+
+    @property
+    def user_shown(self) -> str | None:
+        return None if self.user_id is None else printable(str(self.user_id))
 
 
 def _page_query(api: str, table: str, key: Any, event_id: int | None, limit: int, offset: int) -> tuple[str, list[Any]]:
@@ -119,8 +130,8 @@ def _text(field: models.Field[Any, Any] | None, value: Any) -> str:
     if value == "":
         return '""'  # the empty string, told apart from no value (∅)
     if isinstance(value, (dict, list)):
-        return json.dumps(value, ensure_ascii=False, default=str)
-    return str(value)
+        return printable(json.dumps(value, ensure_ascii=False, default=str))
+    return printable(str(value))
 
 
 def changes_of(
@@ -145,7 +156,7 @@ def changes_of(
         if operation == "INSERT" and old is None and new is None:
             continue  # a column that started NULL: nothing to say
         field = by_column.get(column)
-        name = capfirst(str(field.verbose_name)) if field is not None else column
+        name = capfirst(str(field.verbose_name)) if field is not None else printable(column)
         objects = related.get(column, {})  # a foreign key's column: its values are scalars
         old_text = None if old is None else str(objects[old]) if objects and old in objects else _text(field, old)
         new_text = None if new is None else str(objects[new]) if objects and new in objects else _text(field, new)
@@ -497,7 +508,7 @@ class _EventsFilter(admin.SimpleListFilter):
         choices = self.choices_for(request, model_admin)
         value = self.value()
         if value is not None and value not in dict(choices):
-            choices.append((value, value))  # chosen by its URL: shown, so it can be cleared
+            choices.append((value, printable(value)))  # chosen by its URL: shown, so it can be cleared
         return choices
 
     def choices_for(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
@@ -529,7 +540,7 @@ class LabelFilter(_EventsFilter):
 
     def choices_for(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
         labels = {label for _, label in _catalog(request, model_admin.using(request))} | {"revert", "baseline"}
-        return [(label, label) for label in sorted(labels)]
+        return [(label, printable(label)) for label in sorted(labels)]
 
     def queryset(self, request: HttpRequest, queryset: Any) -> Any:
         return queryset.filter(pgh_label=self.value()) if self.value() else queryset
@@ -687,11 +698,11 @@ class EventsAdmin(admin.ModelAdmin):
 
     @admin.display(description="label", ordering="pgh_label")  # type: ignore[untyped-decorator]
     def label(self, event: Any) -> str:
-        return str(event.pgh_label)
+        return printable(str(event.pgh_label))
 
     @admin.display(description="operation", ordering="pgh_operation")  # type: ignore[untyped-decorator]
     def operation(self, event: Any) -> str:
-        return str(event.pgh_operation)
+        return printable(str(event.pgh_operation))
 
     @admin.display(description="object")  # type: ignore[untyped-decorator]
     def object_link(self, event: Any) -> str:
@@ -699,10 +710,10 @@ class EventsAdmin(admin.ModelAdmin):
         from django.utils.html import format_html
 
         if event.pgh_obj_model is None:
-            return f"{event.pgh_table} {event.pgh_obj_id}"
+            return printable(f"{event.pgh_table} {event.pgh_obj_id}")
         model = apps.get_model(event.pgh_obj_model)
         key = tuple(event.pgh_obj_id) if isinstance(event.pgh_obj_id, list) else event.pgh_obj_id
-        label = f"{capfirst(str(model._meta.verbose_name))} {key}"
+        label = f"{capfirst(str(model._meta.verbose_name))} {printable(str(key))}"
         model_admin = self.admin_site._registry.get(model)
         if model_admin is None:
             return label
@@ -724,7 +735,7 @@ class EventsAdmin(admin.ModelAdmin):
         value = (event.pgh_context or {}).get("user")
         user, url = getattr(event, "history_track_user", (None, None))
         if user is None:
-            return "—" if value is None else f"#{value}"
+            return "—" if value is None else printable(f"#{value}")
         return str(format_html('<a href="{}">{}</a>', url, user.get_username()) if url else user.get_username())
 
     @admin.display(description="changes")  # type: ignore[untyped-decorator]
