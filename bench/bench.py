@@ -327,7 +327,7 @@ class Bench:
         the children alive. Read from /proc (Linux): on a shared machine, CPU
         time moves much less than wall time when other work competes."""
         tick = os.sysconf("SC_CLK_TCK")
-        pid = int((self.server.data_dir / "postmaster.pid").read_text().split()[0])
+        pid = self.postmaster()
 
         def times(stat: str, with_children: bool) -> int:
             fields = stat[stat.rindex(")") + 2 :].split()  # after "pid (comm) "
@@ -340,8 +340,14 @@ class Bench:
                 total += times(Path(f"/proc/{child}/stat").read_text(), True)
         return total / tick
 
+    def postmaster(self) -> int:
+        """The postmaster's pid: the server's process (setpriv runs it in its
+        own place), not read from the data directory, which is its OS user's."""
+        assert self.server.child_process is not None
+        return self.server.child_process.pid
+
     def children(self) -> int:
-        pid = int((self.server.data_dir / "postmaster.pid").read_text().split()[0])
+        pid = self.postmaster()
         return len(Path(f"/proc/{pid}/task/{pid}/children").read_text().split())
 
     def count(self, table: str, where: str = "true") -> int:

@@ -6,6 +6,7 @@ import json
 import os
 import re
 import shutil
+import struct
 import subprocess
 import sys
 import tempfile
@@ -140,7 +141,7 @@ def test_track_log_untrack_against_a_database(history_track_conn, history_track_
 # What a terminal acts on rather than shows: ESC (cursor moves, erasing, SGR 8
 # "conceal", OSC 52 clipboard writes), CR, BEL, backspace, DEL, the 8-bit CSI,
 # bidirectional override and isolate, zero-width joiner, line separator.
-HOSTILE = "\x1b\r\x07\x08\x7f\x9b\u202e\u2066\u200d\u2028"
+HOSTILE = "\x1b\r\x07\x08\x7f\x9b\u202e\u2066\u200d\u2028\U000e0030"  # ... and a tag character, beyond U+FFFF
 
 
 def test_what_the_database_holds_reaches_the_terminal_escaped(history_track_conn, history_track_dsn):
@@ -167,7 +168,8 @@ def test_what_the_database_holds_reaches_the_terminal_escaped(history_track_conn
         "log --json": _cli("log", "acct", "1", "--json", dsn=history_track_dsn),
         "error": _cli("track", "acct", "--label", label, "--condition", f"NEW.nope{HOSTILE} = 1", dsn=history_track_dsn),
     }
-    escaped = "".join(f"\\u{ord(ch):04x}" for ch in HOSTILE)
+    # (As JSON writes them: a character beyond U+FFFF as its UTF-16 surrogate pair.)
+    escaped = "".join(f"\\u{unit:04x}" for unit in struct.unpack(f"<{len(HOSTILE.encode('utf-16-le')) // 2}H", HOSTILE.encode("utf-16-le")))
     for name, run in runs.items():
         shown = run.stdout + run.stderr
         if name == "log --color":  # our own colours, and nothing else
@@ -175,7 +177,7 @@ def test_what_the_database_holds_reaches_the_terminal_escaped(history_track_conn
         assert not set(HOSTILE) & set(shown), (name, shown)
         assert escaped in shown or name == "log --json", (name, shown)
     log = runs["log"].stdout
-    assert f'    col{escaped}: "x"' in log and '    note: "val\\u001b\\r\\u0007\\b\\u007f\\u009b\\u202e\\u2066\\u200d\\u2028" -> "y"' in log
+    assert f'    col{escaped}: "x"' in log and '    note: "val\\u001b\\r\\u0007\\b\\u007f\\u009b\\u202e\\u2066\\u200d\\u2028\\udb40\\udc30" -> "y"' in log
     assert f"lab{escaped}" in log and f"man{escaped}" in log
     assert runs["error"].returncode == 1 and runs["error"].stderr.startswith("history-track: error: ")
     assert f'tracker "lab{escaped}"' in runs["error"].stderr and f'"col{escaped}"' in runs["error"].stderr

@@ -538,7 +538,8 @@ def test_what_the_database_holds_is_shown_escaped(db):
     from django.test import Client
 
     import history_track.django as history
-    from shop.models import Order
+    from history_track.django import events
+    from shop.models import Customer, Order
     client = Client()
     staff(client)
     hostile = "\x1b\x07\x08\x7f\x9b\u202e\u2066\u200d\u2028"
@@ -553,10 +554,21 @@ def test_what_the_database_holds_is_shown_escaped(db):
     with transaction.atomic(), connection.cursor() as cur:
         cur.execute(f"SELECT 1 FROM {table} WHERE id = %s FOR UPDATE", [order.pk])
         cur.execute(f"SELECT record_history_event('{table}', %s, %s)", [order.pk, f"man{hostile}"])
+    # A foreign key now names an object whose text is a writer's ...
+    order.customer = Customer.objects.create(full_name=f"Bob {hostile}")
+    order.save()
+    # ... and a revert fails on a constraint the table's owner named.
+    first = events(order)[0]
+    with connection.cursor() as cur:
+        cur.execute(f"ALTER TABLE {table} ADD CONSTRAINT {connection.ops.quote_name(f'no{hostile}')}"
+                    " CHECK (note <> 'first') NOT VALID")
+    revert_url = f"/admin/shop/order/{order.pk}/events/{first.id}/revert/"
     pages = {
         "history": client.get(f"/admin/shop/order/{order.pk}/events/"),
         "list": client.get(EVENTS),
         "filtered": client.get(f"{EVENTS}?pgh_label={quote(f'lab{hostile}')}"),
+        "revert": client.get(revert_url),
+        "refused": client.post(revert_url, follow=True),
     }
     for name, page in pages.items():
         assert page.status_code == 200, name
@@ -564,10 +576,14 @@ def test_what_the_database_holds_is_shown_escaped(db):
         shown = re.sub(r'<input type="hidden"[^>]*>', "", html)  # (a filter's value, kept as it is: not shown)
         raw = [m.start() for m in re.finditer("[" + hostile + "]", shown)]
         assert not raw, (name, [shown[max(0, i - 150):i + 20] for i in raw[:3]])
-        assert f"lab{escaped}" in html, name
-        if name != "filtered":
+        if name in ("history", "list", "filtered"):
+            assert f"lab{escaped}" in html, name
+        if name in ("history", "list"):
             assert f"refund {escaped}" in html and f"man{escaped}" in html, name
     assert f"#7{escaped}" in text(pages["history"].content.decode())
+    assert f"Bob {escaped}" in text(pages["history"].content.decode())
+    refused = pages["refused"].content.decode()
+    assert f'violates check constraint "no{escaped}"' in unescape(refused), re.findall(r'<li class="[^"]*">.*?</li>', refused)
 
 
 def test_events_list_is_read_only_and_shows_only_what_the_user_may_view(db):

@@ -66,6 +66,13 @@ def test_only_its_own_os_user_can_connect(pytestconfig):
                  "-U", "postgres", "-d", "postgres", "-c", "SELECT 1"],
                 capture_output=True, text=True, timeout=60, check=False)
             assert proc.returncode == 2 and "Permission denied" in proc.stderr, proc.stderr
+        if srv.run_as is not None:  # root runs it as another OS user: who gets only its data and socket
+            # directories, not the one where root opens the log by name (a link there would have root
+            # write wherever it points)
+            assert (srv.base_dir.stat().st_uid, srv.log_file.stat().st_uid) == (0, 0)
+            plant = subprocess.run(srv.as_server_user(["ln", "-s", "/etc/planted", str(srv.base_dir / "planted")]),
+                                   capture_output=True, text=True, check=False)
+            assert plant.returncode != 0 and "Permission denied" in plant.stderr, plant.stderr
     with TemporaryServer(pg_config=pg_config,
                          postgres_args=TemporaryServer.POSTGRES_ARGS + " -c listen_addresses=127.0.0.1") as srv:
         with pytest.raises(psycopg.OperationalError, match="pg_hba.conf rejects connection"):

@@ -61,13 +61,23 @@ def use_colour(choice: str, stream: IO[str]) -> bool:
 _UNSAFE_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs"})
 
 
+def _escape(ch: str) -> str:
+    """ch as JSON escapes it: \\u and four hex digits; a character beyond U+FFFF
+    as its UTF-16 surrogate pair, which JSON reads back as that character."""
+    code = ord(ch)
+    if code <= 0xFFFF:
+        return f"\\u{code:04x}"
+    code -= 0x10000
+    return f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}"
+
+
 def printable(text: str, keep: str = "") -> str:
     """text with every character a terminal would not show as itself written as
-    a JSON-style escape (ESC as \\u001b), except those in ``keep``."""
+    a JSON escape (ESC as \\u001b), except those in ``keep``."""
     if text.isprintable():  # the usual case: nothing to look at character by character
         return text
     return "".join(
-        f"\\u{ord(ch):04x}" if ch not in keep and unicodedata.category(ch) in _UNSAFE_CATEGORIES else ch for ch in text
+        _escape(ch) if ch not in keep and unicodedata.category(ch) in _UNSAFE_CATEGORIES else ch for ch in text
     )
 
 

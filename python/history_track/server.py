@@ -252,8 +252,11 @@ class TemporaryServer:
         for path in (self.data_dir, self.socket_dir):
             path.mkdir(mode=0o700)
         if self.run_as is not None:
+            # The server's OS user gets its data and socket directories, not
+            # base_dir: root opens the log there by name (a link the server's
+            # user put in its place would have root write wherever it points).
             entry = pwd.getpwnam(self.run_as)
-            for path in (self.base_dir, self.data_dir, self.socket_dir):
+            for path in (self.data_dir, self.socket_dir):
                 os.chown(path, entry.pw_uid, entry.pw_gid)
             os.chmod(self.base_dir, 0o755)
         argv = self.as_server_user(

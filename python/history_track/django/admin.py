@@ -158,8 +158,12 @@ def changes_of(
         field = by_column.get(column)
         name = capfirst(str(field.verbose_name)) if field is not None else printable(column)
         objects = related.get(column, {})  # a foreign key's column: its values are scalars
-        old_text = None if old is None else str(objects[old]) if objects and old in objects else _text(field, old)
-        new_text = None if new is None else str(objects[new]) if objects and new in objects else _text(field, new)
+        old_text = (
+            None if old is None else printable(str(objects[old])) if objects and old in objects else _text(field, old)
+        )
+        new_text = (
+            None if new is None else printable(str(objects[new])) if objects and new in objects else _text(field, new)
+        )
         longest = max(len(old_text or ""), len(new_text or ""))
         changes.append(Change(name, column, old_text, new_text, longest > fold_at))
     return changes
@@ -333,13 +337,14 @@ class HistoryAdminMixin(admin.ModelAdmin):
             raise Http404("no such page" if exists else f"{self.opts.verbose_name} {object_id} has no history")
         paginator = Paginator(range(total), per_page)
         page = paginator.get_page(number)
-        gone = f"{self.opts.verbose_name} {obj.pk}, which no longer exists"
+        gone = f"{self.opts.verbose_name} {printable(str(obj.pk))}, which no longer exists"
         context = {
             **self.admin_site.each_context(request),
-            "title": f"History of {obj}" if exists else f"History of {gone}",
+            "title": f"History of {printable(str(obj))}" if exists else f"History of {gone}",
             "subtitle": None,
             "opts": self.opts,
             "object": obj,
+            "object_shown": printable(str(obj)),
             "object_exists": exists,
             "module_name": capfirst(str(self.opts.verbose_name_plural)),
             "rows": self.history_rows(request, obj, events, exists),
@@ -410,11 +415,11 @@ class HistoryAdminMixin(admin.ModelAdmin):
                     self.log_change(request, obj, f"{'Reverted' if exists else 'Restored'} to event {event.id}.")
             except DatabaseError as error:
                 cause = error.__cause__ or error
-                messages.error(request, f"{obj} could not be reverted: {str(cause).splitlines()[0]}")
+                messages.error(request, printable(f"{obj} could not be reverted: {str(cause).split(chr(10))[0]}"))
                 return HttpResponseRedirect(events_url)
             messages.success(
                 request,
-                f"{capfirst(str(self.opts.verbose_name))} “{obj}” was reverted to event {event.id}"
+                f"{capfirst(str(self.opts.verbose_name))} “{printable(str(obj))}” was reverted to event {event.id}"
                 f" ({written} row{'s' if written != 1 else ''} written).",
             )
             return HttpResponseRedirect(events_url)
@@ -424,6 +429,7 @@ class HistoryAdminMixin(admin.ModelAdmin):
             "subtitle": None,
             "opts": self.opts,
             "object": obj,
+            "object_shown": printable(str(obj)),
             "object_exists": exists,
             "module_name": capfirst(str(self.opts.verbose_name_plural)),
             "event": event,
