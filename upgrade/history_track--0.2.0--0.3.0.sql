@@ -1472,16 +1472,11 @@ AS $$
     SELECT nextval(p_sequence)
 $$;
 -- from src/40_generate.sql
-CREATE OR REPLACE FUNCTION history_track._changed_sql(p_table regclass, p_columns name[], p_whole boolean DEFAULT false)
-RETURNS text
+CREATE OR REPLACE FUNCTION history_track._changed_sql(p_table regclass, p_columns name[]) RETURNS text
 LANGUAGE sql STABLE STRICT
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT CASE WHEN p_whole AND NOT EXISTS (SELECT FROM pg_attribute AS a
-                                              WHERE a.attrelid = p_table AND a.attnum > 0 AND NOT a.attisdropped
-                                                AND a.attname <> ALL (p_columns))
-                THEN 'pg_catalog.record_image_ne(pgh_old, pgh_new)'
-                ELSE array_to_string(
+    SELECT array_to_string(
                array_agg(format('pgh_old.%1$I IS DISTINCT FROM pgh_new.%1$I', c.name) ORDER BY c.ord)
                    FILTER (WHERE c.by_equality)
                || CASE WHEN bool_and(c.by_equality) THEN '{}'::text[]
@@ -1490,7 +1485,7 @@ AS $$
                                              FILTER (WHERE NOT c.by_equality),
                                          string_agg(format('pgh_new.%I', c.name), ', ' ORDER BY c.ord)
                                              FILTER (WHERE NOT c.by_equality))] END,
-               ' OR ') END
+               ' OR ')
       FROM (SELECT u.name, u.ord,
                    a.atttypid = ANY ('{bool,"char",int2,int4,int8,oid,text,varchar,bytea,uuid,date,time,timestamp,timestamptz}'
                                      ::regtype[]::oid[])
@@ -1564,7 +1559,7 @@ BEGIN
             format(CASE WHEN p_single THEN 'history_track._statement_id(%L::pg_catalog.regclass)'
                         ELSE '(SELECT pg_catalog.nextval(%L::pg_catalog.regclass))' END,
                    pg_get_serial_sequence(history_track._qualified(v_table.event_table), 'pgh_id')));
-        v_where := v_where || format('(%s)', history_track._changed_sql(p_table, v_changed, p_single));
+        v_where := v_where || format('(%s)', history_track._changed_sql(p_table, v_changed));
     END IF;
 
     IF v_tracker.condition IS NOT NULL THEN
