@@ -741,8 +741,7 @@ def compare(args: argparse.Namespace) -> int:
         pg_config=args.pg_config,
         # No autovacuum: the benchmark vacuums between runs itself, so that no
         # variant's run meets a vacuum another variant's writes triggered.
-        postgres_args="-h 127.0.0.1 -F -c logging_collector=off -c max_connections=50 -c autovacuum=off"
-        " -c shared_buffers=512MB -c max_wal_size=4GB -c lc_messages=C",
+        postgres_args=TemporaryServer.POSTGRES_ARGS + " -c autovacuum=off -c shared_buffers=512MB -c max_wal_size=4GB",
     ) as server:
         with psycopg.connect(server.conninfo("postgres"), autocommit=True) as c:
             c.execute("CREATE DATABASE bench")
@@ -900,8 +899,7 @@ def alone(args: argparse.Namespace) -> int:
     """--reading and --index-costs: history_track alone, no peer."""
     with TemporaryServer(
         pg_config=args.pg_config,
-        postgres_args="-h 127.0.0.1 -F -c logging_collector=off -c max_connections=50"
-        " -c shared_buffers=512MB -c max_wal_size=4GB -c lc_messages=C",
+        postgres_args=TemporaryServer.POSTGRES_ARGS + " -c shared_buffers=512MB -c max_wal_size=4GB",
     ) as server:
         with psycopg.connect(server.conninfo("postgres"), autocommit=True) as c:
             c.execute("CREATE DATABASE bench")

@@ -4,7 +4,7 @@
     python3 bench/django_context.py [--saves 2000] [--rounds 5] [--latency 0,0.0005]
                                     [--before REV] [--pg-config PATH]
 
-Starts one temporary PostgreSQL server (TCP on 127.0.0.1), migrates the test
+Starts one temporary PostgreSQL server (on its Unix socket), migrates the test
 project (tests/django_project: Order is tracked with a default and a
 conditional tracker) and measures --saves autocommit ``order.save()`` calls
 (one UPDATE each), without a context and inside ``history_track.django.context``,
@@ -107,9 +107,7 @@ def main() -> int:
         )
         versions = {args.before: scratch / "python", **versions}
     try:
-        with TemporaryServer(
-            pg_config=args.pg_config, postgres_args="-h 127.0.0.1 -F -c logging_collector=off -c lc_messages=C"
-        ) as server:
+        with TemporaryServer(pg_config=args.pg_config, postgres_args=TemporaryServer.POSTGRES_ARGS) as server:
             with psycopg.connect(server.conninfo("postgres"), autocommit=True) as conn:
                 conn.execute("CREATE DATABASE bench_django")
                 version = conn.execute("SHOW server_version").fetchone()[0]  # type: ignore[index]
@@ -141,7 +139,7 @@ def main() -> int:
                         results.setdefault((name, latency), []).append(json.loads(done.stdout))
             print(
                 f"PostgreSQL {version}; {args.saves} autocommit save()s per variant and round, "
-                f"{args.rounds} rounds (medians); TCP on 127.0.0.1 through a counting proxy\n"
+                f"{args.rounds} rounds (medians); through a counting proxy, on Unix sockets\n"
             )
             print(f"{'package':>10} {'latency':>8} {'':>8}{'round trips':>13}{'us/save':>10}{'context':>10}")
             for (name, latency), rounds in results.items():

@@ -126,7 +126,7 @@ def main() -> int:
     from history_track.install import create_extension
     from history_track.server import TemporaryServer
 
-    with TemporaryServer(pg_config=args.pg_config, postgres_args="-F -c lc_messages=C") as server:
+    with TemporaryServer(pg_config=args.pg_config, postgres_args=TemporaryServer.POSTGRES_ARGS) as server:
         with psycopg.connect(server.conninfo("postgres"), autocommit=True) as conn:
             conn.execute("CREATE DATABASE bench_events")
             version = conn.execute("SHOW server_version").fetchone()[0]  # type: ignore[index]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -42,7 +43,7 @@ def pgbouncer(server: Any, dbname: str, pool_size: int = 1) -> Iterator[int]:
     executable = binary()
     port = server.port + 1 if server.port < 65535 else server.port - 1  # a socket of its own in that directory
     base = Path(server.base_dir) / f"pgbouncer_{port}"  # readable by the server's OS user
-    base.mkdir(mode=0o755)
+    base.mkdir(mode=0o755, exist_ok=True)
     (base / "userlist.txt").write_text('"postgres" ""\n')
     (base / "pgbouncer.ini").write_text(f"""[databases]
 * = host={server.socket_dir} port={server.port}
@@ -83,6 +84,9 @@ logfile = {base}/pgbouncer.log
         else:
             proc.terminate()
             raise RuntimeError(f"pgbouncer did not start: {proc.communicate(timeout=10)[1]}")
+        # Like the server, it trusts whoever connects: nothing of it listens on TCP.
+        with socket.socket() as probe:
+            assert probe.connect_ex(("127.0.0.1", port)) != 0, "pgbouncer listens on TCP"
         yield port
     finally:
         proc.terminate()

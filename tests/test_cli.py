@@ -190,6 +190,14 @@ def test_what_the_database_holds_reaches_the_terminal_escaped(history_track_conn
     ]
 
 
+def test_an_error_message_from_the_database_cannot_start_a_line_of_its_own():
+    """A DETAIL or HINT names what the table's owner named, line feeds included:
+    the lines after the first are indented, so none reads as the CLI's own."""
+    from history_track.cli import _message
+    assert _message("detail: column a\nhistory-track: error: forged\x1b[2K").splitlines() == [
+        "detail: column a", "  history-track: error: forged\\u001b[2K"]
+
+
 def test_log_of_every_table_is_one_timeline_of_the_latest_events(history_track_conn, history_track_dsn):
     """log -n N without a table: the latest N events of all tables together, in
     time order (then table, then id), each with its table in a column of its own."""

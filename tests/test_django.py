@@ -946,6 +946,7 @@ def proxy(db):
     default.close()
     saved = dict(default.settings_dict)
     with CountingProxy(params["host"], int(params["port"])) as counting:
+        assert os.stat(counting.host).st_mode & 0o777 == 0o700   # its socket: this OS user's only
         default.settings_dict.update(HOST=counting.host, PORT=counting.port,
                                      OPTIONS={**saved["OPTIONS"], "sslmode": "disable", "gssencmode": "disable"})
         try:

@@ -547,6 +547,8 @@ def test_what_the_database_holds_is_shown_escaped(db):
     table = connection.ops.quote_name(Order._meta.db_table)
     with connection.cursor() as cur:
         cur.execute(f"SELECT track_table('{table}', label => %s, operations => '{{update}}')", [f"lab{hostile}"])
+        # A column the model does not have, named by the table's owner: shown by its name.
+        cur.execute(f"ALTER TABLE {table} ADD COLUMN {connection.ops.quote_name(f'col{hostile}')} text DEFAULT 'c'")
     order = customer_order()
     with history.context(user=f"7{hostile}"):
         order.note = f"refund {hostile}"
@@ -563,7 +565,11 @@ def test_what_the_database_holds_is_shown_escaped(db):
         cur.execute(f"ALTER TABLE {table} ADD CONSTRAINT {connection.ops.quote_name(f'no{hostile}')}"
                     " CHECK (note <> 'first') NOT VALID")
     revert_url = f"/admin/shop/order/{order.pk}/events/{first.id}/revert/"
+    bob = order.customer   # an object whose own text is a writer's (Customer's __str__ is its name)
+    bob_events = events(bob)
     pages = {
+        "bob": client.get(f"/admin/shop/customer/{bob.pk}/events/"),
+        "bob revert": client.get(f"/admin/shop/customer/{bob.pk}/events/{bob_events[0].id}/revert/"),
         "history": client.get(f"/admin/shop/order/{order.pk}/events/"),
         "list": client.get(EVENTS),
         "filtered": client.get(f"{EVENTS}?pgh_label={quote(f'lab{hostile}')}"),
@@ -573,7 +579,8 @@ def test_what_the_database_holds_is_shown_escaped(db):
     for name, page in pages.items():
         assert page.status_code == 200, name
         html = page.content.decode()
-        shown = re.sub(r'<input type="hidden"[^>]*>', "", html)  # (a filter's value, kept as it is: not shown)
+        # (Not shown, kept as they are for the machine: a filter's value, a change's data-column.)
+        shown = re.sub(r'<input type="hidden"[^>]*>|data-column="[^"]*"', "", html)
         raw = [m.start() for m in re.finditer("[" + hostile + "]", shown)]
         assert not raw, (name, [shown[max(0, i - 150):i + 20] for i in raw[:3]])
         if name in ("history", "list", "filtered"):
@@ -582,6 +589,9 @@ def test_what_the_database_holds_is_shown_escaped(db):
             assert f"refund {escaped}" in html and f"man{escaped}" in html, name
     assert f"#7{escaped}" in text(pages["history"].content.decode())
     assert f"Bob {escaped}" in text(pages["history"].content.decode())
+    assert f"col{escaped}" in text(pages["history"].content.decode())
+    assert f"History of Bob {escaped}" in text(pages["bob"].content.decode())
+    assert f"“Bob {escaped}”" in text(pages["bob revert"].content.decode())
     refused = pages["refused"].content.decode()
     assert f'violates check constraint "no{escaped}"' in unescape(refused), re.findall(r'<li class="[^"]*">.*?</li>', refused)
 

@@ -518,6 +518,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _message(text: str) -> str:
+    """An error message for the terminal: it names tables, columns and values from
+    the database, so printable(), and its lines after the first indented (a name
+    holding a line feed cannot start a line of its own, "history-track: ...")."""
+    return render.printable(text, keep="\n").replace("\n", "\n  ")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -526,14 +533,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     try:
         return int(args.func(args))
-    # (Messages name tables, columns and values from the database: printable.)
     except (CommandError, InstallError) as exc:
-        print(render.printable(f"history-track: error: {exc}", keep="\n"), file=sys.stderr)
+        print(_message(f"history-track: error: {exc}"), file=sys.stderr)
         if exc.hint:
-            print(render.printable(f"hint: {exc.hint}", keep="\n"), file=sys.stderr)
+            print(_message(f"hint: {exc.hint}"), file=sys.stderr)
         return 1
     except ServerError as exc:
-        print(render.printable(f"history-track: error: {exc}", keep="\n"), file=sys.stderr)
+        print(_message(f"history-track: error: {exc}"), file=sys.stderr)
         return 1
     except psycopg.Error as exc:
         diag = exc.diag
@@ -543,7 +549,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         if diag.message_detail:
-            print(render.printable(f"detail: {diag.message_detail}", keep="\n"), file=sys.stderr)
+            print(_message(f"detail: {diag.message_detail}"), file=sys.stderr)
         if diag.message_hint:
-            print(render.printable(f"hint: {diag.message_hint}", keep="\n"), file=sys.stderr)
+            print(_message(f"hint: {diag.message_hint}"), file=sys.stderr)
         return 1

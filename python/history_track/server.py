@@ -8,7 +8,8 @@ Shared by ``history-track demo``, the project's tests and the pytest plugin.
   ``pip install``.
 * Root-safe: PostgreSQL refuses to run as root, so when the caller is root the
   server runs as an unprivileged OS user (``postgres`` unless told otherwise)
-  through ``setpriv``; the temporary directory is handed to that user.
+  through ``setpriv``; that user gets the data and socket directories, root
+  keeps the rest (see TemporaryServer).
 * Version-aware: any PostgreSQL installation, chosen by its ``pg_config``.
 * Leaves the installation untouched: the extension's files go into a private
   *overlay* of the installation (a copy of the server binaries next to a share
@@ -180,7 +181,7 @@ class TemporaryServer:
     any local user was its superuser, and ran programs as its OS user.)
     """
 
-    INITDB_ARGS = "-U postgres -A trust --auth-host=reject --no-sync --encoding=UTF8 --locale=C"
+    INITDB_ARGS = "-U postgres -A trust --no-sync --encoding=UTF8 --locale=C"
     POSTGRES_ARGS = "-c listen_addresses= -F -c logging_collector=off -c max_connections=50 -c lc_messages=C"
     BOOT_TIMEOUT = 60.0  # seconds until the server must accept connections
     STOP_TIMEOUT = 30.0  # seconds a fast shutdown may take before the server is killed
@@ -258,7 +259,7 @@ class TemporaryServer:
             entry = pwd.getpwnam(self.run_as)
             for path in (self.data_dir, self.socket_dir):
                 os.chown(path, entry.pw_uid, entry.pw_gid)
-            os.chmod(self.base_dir, 0o755)
+            os.chmod(self.base_dir, 0o711)  # entered to reach them, not listed
         argv = self.as_server_user(
             [
                 str(self.overlay.bindir / "initdb"),
@@ -266,6 +267,7 @@ class TemporaryServer:
                 str(self.data_dir),
                 "--lc-messages=C",
                 *shlex.split(self.initdb_args),
+                "--auth-host=reject",  # whatever initdb_args say: the server trusts whoever connects locally
             ]
         )
         try:
@@ -297,7 +299,8 @@ class TemporaryServer:
                     *shlex.split(self.postgres_args),
                 ]
             )
-            with open(self.log_file, "ab") as log:
+            # (0600: the log may show what the tests write; root's only, when root runs it.)
+            with open(os.open(self.log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab") as log:
                 # Its own session: a Ctrl-C meant for a terminal's foreground
                 # job (psql in history-track sandbox) does not reach the server.
                 self.child_process = subprocess.Popen(
