@@ -263,6 +263,7 @@ BEGIN
                   DETAIL = 'Every event carries the primary key of its row in pgh_obj_id, so that a row''s history can be found.',
                   HINT = format('Add one, e.g. ALTER TABLE %s ADD PRIMARY KEY (...), then track the table.', p_table);
     END IF;
+    PERFORM history_track._assert_key_immediate(p_table);
 
     SELECT array_agg(a.attname ORDER BY a.attnum) INTO v_clash
       FROM pg_attribute AS a
@@ -289,6 +290,25 @@ AS $$
      CROSS JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, ord)
       JOIN pg_attribute AS a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
      WHERE i.indrelid = p_table AND i.indisprimary
+$$;
+
+-- A deferrable primary key lets two rows share a key until the transaction
+-- commits (SET CONSTRAINTS ... DEFERRED needs no privilege): the history,
+-- which tells rows apart by their key, would merge them, and a replay would
+-- lose one. Refused when a table is tracked and when DDL makes its key so.
+CREATE FUNCTION history_track._assert_key_immediate(p_table regclass) RETURNS void
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF EXISTS (SELECT FROM pg_index AS i WHERE i.indrelid = p_table AND i.indisprimary AND NOT i.indimmediate) THEN
+        RAISE EXCEPTION 'the primary key of table % is deferrable', p_table
+            USING ERRCODE = 'feature_not_supported',
+                  DETAIL = 'A row''s history is found by its primary key; deferred, the key may be shared by two rows until the '
+                           'transaction commits, and their histories would merge.',
+                  HINT = 'Use a primary key that is NOT DEFERRABLE (drop the constraint and add it again without DEFERRABLE).';
+    END IF;
+END
 $$;
 
 -- The event table's name for a table name (see doc/reference.md, "Event table names"):

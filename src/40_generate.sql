@@ -48,9 +48,13 @@ AS $$
      GROUP BY rt.oid
 $$;
 
--- Whether the text form of some column of p_table history stores as text
--- depends on settings (DateStyle, extra_float_digits, ...): a composite or
--- range type of a non-superuser's (an enum's labels do not).
+-- Whether what history stores of a row of p_table depends on settings
+-- (DateStyle, TimeZone, extra_float_digits, ...): the text form of a column
+-- it stores as text (a composite or range type of a non-superuser's; an
+-- enum's labels do not vary), or the JSON form of a composite key, pgh_obj_id,
+-- unless each key column's JSON form is fixed. A key written in two forms
+-- would be two rows to the history: a writer could SET TimeZone and have its
+-- DELETE recorded under another key.
 CREATE FUNCTION history_track._text_forms_vary(p_table regclass) RETURNS boolean
 LANGUAGE sql STABLE STRICT
 SET search_path = pg_catalog, pg_temp
@@ -62,15 +66,29 @@ AS $$
            AND NOT EXISTS (SELECT FROM pg_type AS t
                             WHERE t.oid = a.atttypid
                               AND (t.typtype = 'e' OR (SELECT e.typtype FROM pg_type AS e WHERE e.oid = t.typelem) = 'e')))
+        OR EXISTS (
+        SELECT FROM (SELECT history_track._key_columns(p_table) AS cols) AS k
+         CROSS JOIN LATERAL unnest(k.cols) AS u(col)
+          JOIN pg_attribute AS a ON a.attrelid = p_table AND a.attname = u.col
+         CROSS JOIN LATERAL history_track._stored_type(a.atttypid, a.atttypmod) AS s
+         WHERE cardinality(k.cols) > 1
+           -- (JSON writes dates and timestamps without a time zone in ISO
+           -- form whatever DateStyle says; timetz carries its own offset)
+           AND s.stored <> ALL ('{smallint,integer,bigint,numeric,text,"character varying",character,"\"char\"",name,boolean,'
+                                'uuid,oid,date,"timestamp without time zone","time without time zone","time with time zone",'
+                                'inet,cidr,macaddr}'::regtype[]::oid[]))
 $$;
 
--- The SET clauses that fix what text forms depend on, for functions that
--- store values as text.
+-- The SET clauses that fix what text and JSON forms depend on, for functions
+-- that store values as text or compute a composite key's pgh_obj_id
+-- (_text_forms_vary). The functions that match a table's rows by their
+-- pgh_obj_id outside the triggers (manual events, baselines, reverts) carry
+-- the same clauses.
 CREATE FUNCTION history_track._stable_output_settings() RETURNS text
 LANGUAGE sql IMMUTABLE
 AS $$
     SELECT E'SET DateStyle = ''ISO, YMD''\nSET IntervalStyle = ''postgres''\nSET extra_float_digits = 1\n'
-           'SET bytea_output = ''hex''\nSET lc_monetary = ''C''\n'
+           'SET bytea_output = ''hex''\nSET lc_monetary = ''C''\nSET TimeZone = ''UTC''\n'
 $$;
 
 -- A statement id for a single-row update that changed its key: nextval() of

@@ -83,6 +83,7 @@ SET IntervalStyle = 'postgres'
 SET extra_float_digits = 1
 SET bytea_output = 'hex'
 SET lc_monetary = 'C'
+SET TimeZone = 'UTC'
 AS $$
 DECLARE
     v_table  history_track.tracked_table := history_track._tracked(p_table);
@@ -148,6 +149,13 @@ LANGUAGE plpgsql VOLATILE
 -- row-level security (see above); _record_manual() writes the event.
 SET search_path = pg_catalog, pg_temp
 SET constraint_exclusion = off    -- the table owner's CHECK code is not planned: see _untrusted_code()
+-- (the row is found by its key as history stores it: see _stable_output_settings())
+SET DateStyle = 'ISO, YMD'
+SET IntervalStyle = 'postgres'
+SET extra_float_digits = 1
+SET bytea_output = 'hex'
+SET lc_monetary = 'C'
+SET TimeZone = 'UTC'
 AS $$
 DECLARE
     v_label    text := record_history_event.label;
@@ -226,6 +234,7 @@ SET IntervalStyle = 'postgres'
 SET extra_float_digits = 1
 SET bytea_output = 'hex'
 SET lc_monetary = 'C'
+SET TimeZone = 'UTC'
 AS $$
 DECLARE
     v_table history_track.tracked_table := history_track._tracked(p_table);
@@ -252,6 +261,12 @@ CREATE FUNCTION history_track._record_gone(p_table regclass) RETURNS bigint
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 SET constraint_exclusion = off    -- it reads the table: see _untrusted_code()
+SET DateStyle = 'ISO, YMD'
+SET IntervalStyle = 'postgres'
+SET extra_float_digits = 1
+SET bytea_output = 'hex'
+SET lc_monetary = 'C'
+SET TimeZone = 'UTC'
 AS $$
 DECLARE
     v_table history_track.tracked_table := history_track._tracked(p_table);
@@ -313,6 +328,7 @@ SET IntervalStyle = 'postgres'
 SET extra_float_digits = 1
 SET bytea_output = 'hex'
 SET lc_monetary = 'C'
+SET TimeZone = 'UTC'
 AS $$
 DECLARE
     v_table history_track.tracked_table := history_track._tracked(p_table);

@@ -128,6 +128,13 @@ CREATE FUNCTION history_track._revert(p_table regclass, p_source text, p_one_key
                                       p_ts timestamptz, p_key text, p_event bigint) RETURNS bigint
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
+-- (rows are matched by their key as history stores it: see _stable_output_settings())
+SET DateStyle = 'ISO, YMD'
+SET IntervalStyle = 'postgres'
+SET extra_float_digits = 1
+SET bytea_output = 'hex'
+SET lc_monetary = 'C'
+SET TimeZone = 'UTC'
 AS $$
 DECLARE
     v_label   text := pg_catalog.current_setting('history_track.label', true);

@@ -527,20 +527,29 @@ AS $$
      GROUP BY k.tbl
 $$;
 
--- ALTER SCHEMA ... RENAME (from _on_ddl_end()). The generated functions name
--- the event tables, their sequences, tracked tables and types by schema and
--- name, as SQL must: after a rename, the old name could be taken by another
--- schema whose owner makes a look-alike event table (with triggers of its
--- own, run by the history triggers as the extension's owner). So every
--- tracked table's functions are generated again, with the new names, before
--- the command ends. The extension's own schemas are not renamed: its
--- functions call each other by their schema's name.
-CREATE FUNCTION history_track._follow_schema_renames() RETURNS void
-LANGUAGE plpgsql VOLATILE
+-- ALTER SCHEMA (from _on_ddl_end()). The generated functions name the event
+-- tables, their sequences, the tracked tables and their partitions and the
+-- types they cast to by schema and name, as SQL must; so do history_track's
+-- own functions, by the schema it is installed in. A schema that holds any of
+-- them keeps its name, for every role: writing the functions again with the
+-- new name would not do, since a session in the middle of a write when the
+-- rename commits goes on with the body it compiled before, and PostgreSQL
+-- plans that body's statements again from their text -- by the old name,
+-- which the schema's owner may by then have given to a schema of its own,
+-- with a look-alike event table whose triggers would run as the extension's
+-- owner. ALTER SCHEMA ... OWNER TO passes: the command's tag does not tell a
+-- rename from it, so the statement is read; one that cannot be read as a
+-- lone OWNER TO (dynamic SQL, several statements in one query) is refused.
+CREATE FUNCTION history_track._refuse_schema_renames() RETURNS void
+LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    v_table regclass;
+    -- (an identifier, quoted or not: nothing that could open a comment)
+    v_ident   text := '("(?:[^"]|"")+"|[[:alpha:]_][[:alnum:]_$]*)';
+    v_rename  text[];
+    v_schema  name;
+    v_holds   text;
 BEGIN
     IF NOT EXISTS (SELECT FROM pg_event_trigger_ddl_commands() AS c
                     WHERE c.classid = 'pg_namespace'::regclass AND c.command_tag = 'ALTER SCHEMA') THEN
@@ -556,16 +565,61 @@ BEGIN
                            'for them.',
                   HINT = 'Keep the schema''s name; to move history_track, reinstall it (its event tables stay).';
     END IF;
-    FOR v_table IN
-        SELECT t.table_name FROM history_track.tracked_table AS t
-         WHERE EXISTS (SELECT FROM history_track.tracker AS k WHERE k.table_name = t.table_name)
-         ORDER BY t.table_id
-    LOOP
-        IF history_track._is_recording(v_table) THEN
-            PERFORM history_track._generate(v_table);
-        END IF;
-    END LOOP;
+    IF current_query() ~* format('^\s*ALTER\s+SCHEMA\s+%s\s+OWNER\s+TO\s+%1$s\s*;?\s*$', v_ident) THEN
+        RETURN;
+    END IF;
+    SELECT n.nspname,
+           array_to_string((array_agg(DISTINCT h.what ORDER BY h.what))[1:5], ', ')
+           || CASE WHEN count(DISTINCT h.what) > 5 THEN format(' and %s more', count(DISTINCT h.what) - 5) ELSE '' END
+      INTO v_schema, v_holds
+      FROM pg_event_trigger_ddl_commands() AS c
+      JOIN pg_namespace AS n ON n.oid = c.objid
+      JOIN history_track._named_in_generated_code() AS h ON h.schema = n.oid
+     WHERE c.classid = 'pg_namespace'::regclass AND c.command_tag = 'ALTER SCHEMA'
+     GROUP BY n.nspname
+     LIMIT 1;
+    IF NOT FOUND THEN
+        RETURN;
+    END IF;
+    -- (At the command's end the schema has its new name already.)
+    v_rename := regexp_match(current_query(), format('^\s*ALTER\s+SCHEMA\s+%s\s+RENAME\s+TO\s+%1$s\s*;?\s*$', v_ident), 'i');
+    RAISE EXCEPTION '%: history_track''s triggers name what it holds',
+                    CASE WHEN v_rename IS NOT NULL
+                         THEN format('cannot rename schema %s to %s', quote_ident((parse_ident(v_rename[1]))[1]), quote_ident(v_schema))
+                         ELSE format('cannot alter schema %s by this statement', quote_ident(v_schema)) END
+        USING ERRCODE = 'feature_not_supported',
+              DETAIL = format('It holds %s. A write running while a rename commits would still name them by the old name, which '
+                              'another schema could then take.', v_holds),
+              HINT = 'Keep the schema''s name, or stop tracking those tables first (untrack_table keeps their history). '
+                     'ALTER SCHEMA ... OWNER TO passes when issued as a statement of its own.';
 END
+$$;
+
+-- The schemas whose names generated code writes, and what of theirs it names:
+-- the tracked tables and their partitions, the event tables (and their
+-- sequences, which stay with them), and the types of both's columns.
+CREATE FUNCTION history_track._named_in_generated_code() RETURNS TABLE (schema oid, what text)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    WITH tracked AS (
+        SELECT t.table_name, t.event_table FROM history_track.tracked_table AS t
+         WHERE EXISTS (SELECT FROM history_track.tracker AS k WHERE k.table_name = t.table_name)
+    ), rel AS (
+        SELECT t.table_name AS rel FROM tracked AS t
+        UNION SELECT t.event_table FROM tracked AS t
+        UNION SELECT r.relation FROM history_track.tracked_relation AS r
+    )
+    SELECT c.relnamespace, format('%s %I', CASE WHEN e.event_table IS NULL THEN 'table' ELSE 'event table' END, c.relname)
+      FROM rel AS r
+      JOIN pg_class AS c ON c.oid = r.rel
+      LEFT JOIN history_track.tracked_table AS e ON e.event_table = r.rel
+    UNION ALL
+    SELECT ty.typnamespace, format('type %I', ty.typname)
+      FROM rel AS r
+      JOIN pg_attribute AS a ON a.attrelid = r.rel AND a.attnum > 0 AND NOT a.attisdropped
+      JOIN pg_type AS t ON t.oid = a.atttypid
+      JOIN pg_type AS ty ON ty.oid IN (t.oid, t.typelem, t.typbasetype)
 $$;
 
 CREATE FUNCTION history_track._on_ddl_end() RETURNS event_trigger
@@ -585,7 +639,7 @@ BEGIN
         RETURN;
     END IF;
     PERFORM history_track._assert_fresh_catalog(false);
-    PERFORM history_track._follow_schema_renames();
+    PERFORM history_track._refuse_schema_renames();
     FOR v_table IN SELECT * FROM history_track._touched_tables() ORDER BY 1 LOOP
         IF (SELECT c.relispartition FROM pg_class AS c WHERE c.oid = v_table.table_name) THEN
             RAISE EXCEPTION 'tracked table % cannot become a partition', v_table.table_name
@@ -696,6 +750,7 @@ BEGIN
                   HINT = format('Stop tracking first (SELECT untrack_table(%L)), change the key, then track it again; rename the old event '
                                 'table to keep its history apart.', p_table::text);
     END IF;
+    PERFORM history_track._assert_key_immediate(p_table);
 
     SELECT a.attname INTO v_name FROM pg_attribute AS a
      WHERE a.attrelid = p_table AND a.attnum > 0 AND NOT a.attisdropped AND a.attname::text LIKE 'pgh\_%'

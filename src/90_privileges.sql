@@ -49,7 +49,6 @@ REVOKE EXECUTE ON FUNCTION
     history_track._on_sql_drop(),
     history_track._on_ddl_start(),
     history_track._on_ddl_end(),
-    history_track._follow_schema_renames(),
     history_track._on_rewrite(),
     history_track._resync(regclass),
     history_track._refuse_rewrite(),

@@ -939,6 +939,90 @@ def test_text_forms_do_not_depend_on_the_writers_settings(conn, roles):
     assert rows(conn, "SELECT * FROM history_as_of(NULL::m.sens, now())") == rows(conn, "SELECT * FROM m.sens")
 
 
+def test_a_rows_key_does_not_depend_on_the_writers_settings(conn, roles):
+    """pgh_obj_id of a composite key is JSON, whose form of a timestamptz,
+    interval or bytea follows TimeZone, IntervalStyle and bytea_output; a key
+    of the owner's range type is stored as text. Written in two forms, one
+    row would be two to the history: a writer could SET TimeZone and have its
+    DELETE recorded under another key, the row alive in history_as_of and a
+    revert bringing it back. Every form is written with fixed settings."""
+    mallory, app = roles["mallory"], roles["app"]
+    mallory.execute("""
+        CREATE TABLE m.ev (at timestamptz, span interval, tag bytea, v text, PRIMARY KEY (at, span, tag));
+        CREATE TYPE m.slot AS RANGE (subtype = timestamptz);
+        CREATE TABLE m.booking (during m.slot PRIMARY KEY, who text);
+        SELECT track_table('m.ev'); SELECT track_table('m.booking');
+        GRANT SELECT, INSERT, UPDATE, DELETE ON m.ev, m.booking TO htx_app;
+    """)
+    app.execute("SET TimeZone = 'UTC'")
+    app.execute(
+        "INSERT INTO m.ev VALUES ('2026-01-01 00:00+00', '1 day 2 hours', '\\x0102', 'a'),"
+        " ('2026-01-02 00:00+00', '3 days', '\\x03', 'b')"
+    )
+    app.execute("INSERT INTO m.booking VALUES ('[2026-01-01 09:00+00, 2026-01-01 10:00+00)', 'ann')")
+    app.execute(
+        "SET TimeZone = 'Asia/Tokyo'; SET IntervalStyle = 'iso_8601'; SET bytea_output = 'escape';"
+        " SET DateStyle = 'SQL, DMY'"
+    )
+    app.execute("UPDATE m.ev SET v = 'b2' WHERE v = 'b'")
+    app.execute("DELETE FROM m.ev WHERE v = 'a'")
+    app.execute("DELETE FROM m.booking")
+    assert rows(conn, "SELECT pgh_operation, pgh_obj_id::text FROM m.ev_event ORDER BY pgh_id") == [
+        ("INSERT", '["2026-01-01T00:00:00+00:00", "1 day 02:00:00", "\\\\x0102"]'),
+        ("INSERT", '["2026-01-02T00:00:00+00:00", "3 days", "\\\\x03"]'),
+        ("UPDATE", '["2026-01-02T00:00:00+00:00", "3 days", "\\\\x03"]'),
+        ("DELETE", '["2026-01-01T00:00:00+00:00", "1 day 02:00:00", "\\\\x0102"]'),
+    ]
+    assert rows(conn, "SELECT pgh_operation, pgh_obj_id FROM m.booking_event ORDER BY pgh_id") == [
+        ("INSERT", '["2026-01-01 09:00:00+00","2026-01-01 10:00:00+00")'),
+        ("DELETE", '["2026-01-01 09:00:00+00","2026-01-01 10:00:00+00")'),
+    ]
+    mallory.execute("SET TimeZone = 'America/New_York'; SET IntervalStyle = 'sql_standard'")
+    for c in (conn, mallory):  # whoever reads, with whatever settings
+        assert rows(c, "SELECT v FROM history_as_of(NULL::m.ev, now())") == [("b2",)]
+        assert rows(c, "SELECT count(*) FROM history_as_of(NULL::m.booking, now())") == [(0,)]
+    # a manual event and a revert find the row by its key, whatever the caller's settings
+    mallory.execute(
+        """SELECT record_history_event('m.ev', '["2026-01-02T00:00:00+00:00", "3 days", "\\\\x03"]', 'checked')"""
+    )
+    mallory.execute(
+        """SELECT revert_row('m.ev', '["2026-01-02T00:00:00+00:00", "3 days", "\\\\x03"]',"""
+        " (SELECT pgh_created_at FROM m.ev_event WHERE pgh_operation = 'INSERT' AND v = 'b'))"
+    )
+    assert rows(conn, "SELECT v FROM m.ev") == [("b",)]
+    assert rows(conn, "SELECT pgh_label, v FROM m.ev_event WHERE pgh_id > 4 ORDER BY pgh_id") == [
+        ("checked", "b2"),
+        ("revert", "b"),
+    ]
+    assert rows(conn, "SELECT count(DISTINCT pgh_obj_id) FROM m.ev_event") == [(2,)]
+
+
+def test_a_deferrable_primary_key_is_refused(conn, roles):
+    """Deferred, a primary key may be shared by two rows until the transaction
+    commits (SET CONSTRAINTS needs no privilege): their histories would merge,
+    and a replay lose one. Refused when a table is tracked, and when DDL makes
+    a tracked table's key so."""
+    mallory = roles["mallory"]
+    mallory.execute(
+        "CREATE TABLE m.dk (id int PRIMARY KEY DEFERRABLE, v text); CREATE TABLE m.ek (id int PRIMARY KEY, v text)"
+    )
+    error = refused(mallory, "SELECT track_table('m.dk')", "0A000")
+    assert error.diag.message_primary == "the primary key of table m.dk is deferrable"
+    assert (
+        error.diag.message_hint
+        == "Use a primary key that is NOT DEFERRABLE (drop the constraint and add it again without DEFERRABLE)."
+    )
+    assert rows(conn, "SELECT count(*) FROM history_trackers WHERE table_name = 'm.dk'::regclass") == [(0,)]
+    mallory.execute("SELECT track_table('m.ek')")
+    error = refused(
+        mallory, "ALTER TABLE m.ek DROP CONSTRAINT ek_pkey, ADD PRIMARY KEY (id) DEFERRABLE INITIALLY DEFERRED", "0A000"
+    )
+    assert error.diag.message_primary == "the primary key of table m.ek is deferrable"
+    assert rows(
+        conn, "SELECT condeferrable FROM pg_constraint WHERE conrelid = 'm.ek'::regclass AND contype = 'p'"
+    ) == [(False,)]
+
+
 def test_manual_events_are_checked_whoever_calls(conn, roles):
     mallory, app = roles["mallory"], roles["app"]
     mallory.execute("CREATE TABLE m.rm (id int PRIMARY KEY); SELECT track_table('m.rm');"
@@ -997,51 +1081,114 @@ def test_check_history_reports_dropped_indexes_and_interrupted_detaches(conn, ro
 
 # -- Names: what the generated code names is followed, whatever renames it -----
 
-def test_a_renamed_schema_is_followed_not_its_old_name(conn, roles):
-    """The generated functions name the event table by schema and name. After
-    ALTER SCHEMA ... RENAME the owner may create a schema of the old name
-    with a look-alike event table and a trigger of its own on it: history
-    still goes to the real event table, and the look-alike's trigger never
-    runs with history_track's privileges."""
+def test_a_schema_holding_what_history_triggers_name_keeps_its_name(conn, roles):
+    """The generated functions name the event table, the table, its partitions
+    and the types they cast to by schema and name. Following a schema's
+    rename by writing them again is too late for a session in the middle of a
+    write, which plans the body it compiled before again, by the old name: the
+    owner could give that name to a schema of its own, with a look-alike event
+    table whose trigger would run as history_track. So such a schema keeps its
+    name, for every role and however the rename is issued; OWNER TO passes."""
+    mallory, app = roles["mallory"], roles["app"]
+    database = rows(conn, "SELECT current_database()")[0][0]
+    conn.execute(sql.SQL("GRANT CREATE ON DATABASE {} TO htx_mallory").format(sql.Identifier(database)))  # (to rename)
+    conn.execute(
+        "CREATE SCHEMA m2 AUTHORIZATION htx_mallory; CREATE SCHEMA m3 AUTHORIZATION htx_mallory;"
+        " CREATE SCHEMA m4 AUTHORIZATION htx_mallory; GRANT USAGE ON SCHEMA m2, m3 TO htx_app;"
+        # a type only a superuser can change, which the event table stores as itself
+        " CREATE TYPE m3.level AS ENUM ('low', 'high'); GRANT USAGE ON TYPE m3.level TO PUBLIC"
+    )
+    try:
+        mallory.execute("""
+            CREATE TABLE m.t (id int PRIMARY KEY, v text);
+            CREATE TABLE m.p (id int PRIMARY KEY, v text) PARTITION BY RANGE (id);
+            CREATE TABLE m2.p1 PARTITION OF m.p FOR VALUES FROM (0) TO (100);
+            CREATE TABLE m.l (id int PRIMARY KEY, level m3.level);
+            CREATE TABLE m4.free (id int PRIMARY KEY);
+            GRANT SELECT, INSERT, UPDATE, DELETE ON m.t, m.p, m.l TO htx_app;
+            SELECT track_table('m.t'); SELECT track_table('m.p'); SELECT track_table('m.l');
+        """)
+        for schema, holds in [
+            ("m", "event table l_event, event table p_event, event table t_event, table l, table p and 1 more"),
+            ("m2", "table p1"),
+            ("m3", "type level"),
+        ]:
+            for who, stmt, message in [
+                    (mallory, f"ALTER SCHEMA {schema} RENAME TO {schema}_old", f"cannot rename schema {schema} to {schema}_old"),
+                    (conn, f'ALTER SCHEMA "{schema}" RENAME TO "{schema}_old";', f"cannot rename schema {schema} to {schema}_old"),
+                    (mallory, f"DO $$ BEGIN EXECUTE 'ALTER SCHEMA {schema} RENAME TO {schema}_old'; END $$",
+                     f"cannot alter schema {schema}_old by this statement"),
+                    (mallory, f"ALTER SCHEMA {schema} OWNER TO htx_mallory; ALTER SCHEMA {schema} RENAME TO x",
+                     f"cannot alter schema {schema} by this statement"),
+                    # (a rename that reads as OWNER TO, its tail in a comment)
+                    (mallory, f"ALTER SCHEMA {schema}/**/RENAME/**/TO/**/x/* OWNER TO y*/", "cannot alter schema x by this statement")]:
+                error = refused(who, stmt, "0A000")
+                assert error.diag.message_primary == f"{message}: history_track's triggers name what it holds"
+                assert error.diag.message_detail == (
+                    f"It holds {holds}. A write running while a rename commits would still name them by the old name,"
+                    " which another schema could then take."
+                )
+            # a lone OWNER TO passes; one the trigger cannot read as such is refused
+            conn.execute(f"ALTER SCHEMA {schema} OWNER TO htx_auditor")
+            conn.execute(f'ALTER SCHEMA "{schema}" OWNER TO "htx_mallory";')
+            refused(mallory, f"DO $$ BEGIN EXECUTE 'ALTER SCHEMA {schema} OWNER TO htx_mallory'; END $$", "0A000")
+        # a schema holding nothing history_track names is renamed as ever
+        mallory.execute("ALTER SCHEMA m4 RENAME TO m5")
+        app.execute(
+            "INSERT INTO m.t VALUES (1, 'a'); INSERT INTO m.p VALUES (2, 'b'); INSERT INTO m.l VALUES (3, 'high')"
+        )
+        assert rows(
+            conn,
+            "SELECT pgh_operation, id, v FROM m.t_event UNION ALL SELECT pgh_operation, id, v FROM m.p_event"
+            " UNION ALL SELECT pgh_operation, id, level::text FROM m.l_event ORDER BY 2",
+        ) == [("INSERT", 1, "a"), ("INSERT", 2, "b"), ("INSERT", 3, "high")]
+        # untracked, the schema is free again
+        mallory.execute("SELECT untrack_table('m.l')")
+        conn.execute("ALTER SCHEMA m3 RENAME TO m3_old")
+        assert pwned(conn) == []
+    finally:
+        conn.execute("DROP SCHEMA IF EXISTS m5, m4 CASCADE")
+        conn.execute(sql.SQL("REVOKE CREATE ON DATABASE {} FROM htx_mallory").format(sql.Identifier(database)))
+
+
+def test_a_write_running_while_a_schema_rename_is_tried_is_recorded(conn, roles):
+    """The attack the rule above closes: one session in the middle of an
+    UPDATE (its trigger compiled before), the owner renaming the schema
+    meanwhile, to make a look-alike event table of the old name next. The
+    rename is refused, and the UPDATE is recorded in the real event table."""
     mallory, app = roles["mallory"], roles["app"]
     database = rows(conn, "SELECT current_database()")[0][0]
     conn.execute(sql.SQL("GRANT CREATE ON DATABASE {} TO htx_mallory").format(sql.Identifier(database)))
-    mallory.execute("""
-        CREATE TABLE m.t (id int PRIMARY KEY, v text);
-        GRANT SELECT, INSERT, UPDATE, DELETE ON m.t TO htx_app;
-        SELECT track_table('m.t');
-        INSERT INTO m.t VALUES (1, 'a');
-        ALTER SCHEMA m RENAME TO m_real;
-        CREATE SCHEMA m;
-        CREATE TABLE m.log (who name, what text);
-        GRANT USAGE ON SCHEMA m TO PUBLIC; GRANT INSERT, SELECT ON m.log TO PUBLIC;
-        CREATE TABLE m.t_event (pgh_id bigint GENERATED ALWAYS AS IDENTITY, pgh_created_at timestamptz, pgh_label text,
-            pgh_operation text, pgh_obj_id int, pgh_context_id uuid, pgh_context jsonb, pgh_old_obj_id int,
-            pgh_statement_id bigint, id int, v text);
-        GRANT INSERT, SELECT ON m.t_event TO PUBLIC;
-        CREATE FUNCTION m.steal() RETURNS trigger LANGUAGE plpgsql AS $$
-        BEGIN
-            INSERT INTO m.log VALUES (current_user, 'the look-alike event table''s trigger');
-            IF (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) THEN
-                EXECUTE 'ALTER ROLE htx_mallory SUPERUSER';
-            END IF;
-            RETURN NULL;
-        END $$;
-        CREATE TRIGGER steal AFTER INSERT ON m.t_event FOR EACH STATEMENT EXECUTE FUNCTION m.steal();
-    """)
-    app.execute("INSERT INTO m_real.t VALUES (2, 'b')")
-    app.execute("UPDATE m_real.t SET v = 'c' WHERE id = 1")
-    mallory.execute("TRUNCATE m_real.t")
-    assert pwned(conn) == []      # (m.log is the look-alike's here)
-    assert rows(conn, "SELECT count(*) FROM m.t_event") == [(0,)]
-    assert rows(conn, "SELECT pgh_operation, id, v FROM m_real.t_event"
-                      " ORDER BY pgh_operation = 'TRUNCATE', CASE WHEN pgh_operation = 'TRUNCATE' THEN id END, pgh_id") == [
-        ("INSERT", 1, "a"), ("INSERT", 2, "b"), ("UPDATE", 1, "c"), ("TRUNCATE", 1, "c"), ("TRUNCATE", 2, "b")]
-    assert rows(conn, "SELECT * FROM check_history()") == []
-    mallory.execute("DROP SCHEMA m CASCADE; ALTER SCHEMA m_real RENAME TO m")
-    app.execute("INSERT INTO m.t VALUES (3, 'd')")
-    assert rows(conn, "SELECT pgh_operation, id FROM m.t_event ORDER BY pgh_id DESC LIMIT 1") == [("INSERT", 3)]
-    conn.execute(sql.SQL("REVOKE CREATE ON DATABASE {} FROM htx_mallory").format(sql.Identifier(database)))
+    try:
+        mallory.execute("""
+            CREATE TABLE m.t (id int PRIMARY KEY, v text);
+            GRANT SELECT, INSERT, UPDATE, DELETE ON m.t TO htx_app;
+            SELECT track_table('m.t');
+            INSERT INTO m.t VALUES (0, 'start');
+        """)
+        app.execute("UPDATE m.t SET v = 'warm' WHERE id = 0")
+        errors: list[BaseException] = []
+
+        def slow_update() -> None:
+            try:
+                app.execute("UPDATE m.t SET v = 'slow' FROM pg_sleep(2) WHERE id = 0")
+            except BaseException as e:  # noqa: BLE001 - reported below
+                errors.append(e)
+
+        writer = threading.Thread(target=slow_update)
+        writer.start()
+        time.sleep(0.5)
+        refused(mallory, "ALTER SCHEMA m RENAME TO m_x", "0A000")
+        writer.join()
+        assert errors == []
+        assert rows(conn, "SELECT pgh_operation, v FROM m.t_event ORDER BY pgh_id") == [
+            ("INSERT", "start"),
+            ("UPDATE", "warm"),
+            ("UPDATE", "slow"),
+        ]
+        assert pwned(conn) == []
+    finally:
+        conn.execute(sql.SQL("REVOKE CREATE ON DATABASE {} FROM htx_mallory").format(sql.Identifier(database)))
 
 
 @pytest.mark.parametrize("rename", ["ALTER TABLE {} RENAME COLUMN {} TO {}", "ALTER VIEW {} RENAME COLUMN {} TO {}",

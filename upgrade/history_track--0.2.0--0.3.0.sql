@@ -390,6 +390,7 @@ BEGIN
                   DETAIL = 'Every event carries the primary key of its row in pgh_obj_id, so that a row''s history can be found.',
                   HINT = format('Add one, e.g. ALTER TABLE %s ADD PRIMARY KEY (...), then track the table.', p_table);
     END IF;
+    PERFORM history_track._assert_key_immediate(p_table);
 
     SELECT array_agg(a.attname ORDER BY a.attnum) INTO v_clash
       FROM pg_attribute AS a
@@ -415,6 +416,21 @@ AS $$
      CROSS JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, ord)
       JOIN pg_attribute AS a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
      WHERE i.indrelid = p_table AND i.indisprimary
+$$;
+-- from src/20_util.sql
+CREATE OR REPLACE FUNCTION history_track._assert_key_immediate(p_table regclass) RETURNS void
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF EXISTS (SELECT FROM pg_index AS i WHERE i.indrelid = p_table AND i.indisprimary AND NOT i.indimmediate) THEN
+        RAISE EXCEPTION 'the primary key of table % is deferrable', p_table
+            USING ERRCODE = 'feature_not_supported',
+                  DETAIL = 'A row''s history is found by its primary key; deferred, the key may be shared by two rows until the '
+                           'transaction commits, and their histories would merge.',
+                  HINT = 'Use a primary key that is NOT DEFERRABLE (drop the constraint and add it again without DEFERRABLE).';
+    END IF;
+END
 $$;
 -- from src/20_util.sql
 CREATE OR REPLACE FUNCTION history_track._event_table_name(p_table_name name) RETURNS name
@@ -1456,13 +1472,24 @@ AS $$
            AND NOT EXISTS (SELECT FROM pg_type AS t
                             WHERE t.oid = a.atttypid
                               AND (t.typtype = 'e' OR (SELECT e.typtype FROM pg_type AS e WHERE e.oid = t.typelem) = 'e')))
+        OR EXISTS (
+        SELECT FROM (SELECT history_track._key_columns(p_table) AS cols) AS k
+         CROSS JOIN LATERAL unnest(k.cols) AS u(col)
+          JOIN pg_attribute AS a ON a.attrelid = p_table AND a.attname = u.col
+         CROSS JOIN LATERAL history_track._stored_type(a.atttypid, a.atttypmod) AS s
+         WHERE cardinality(k.cols) > 1
+           -- (JSON writes dates and timestamps without a time zone in ISO
+           -- form whatever DateStyle says; timetz carries its own offset)
+           AND s.stored <> ALL ('{smallint,integer,bigint,numeric,text,"character varying",character,"\"char\"",name,boolean,'
+                                'uuid,oid,date,"timestamp without time zone","time without time zone","time with time zone",'
+                                'inet,cidr,macaddr}'::regtype[]::oid[]))
 $$;
 -- from src/40_generate.sql
 CREATE OR REPLACE FUNCTION history_track._stable_output_settings() RETURNS text
 LANGUAGE sql IMMUTABLE
 AS $$
     SELECT E'SET DateStyle = ''ISO, YMD''\nSET IntervalStyle = ''postgres''\nSET extra_float_digits = 1\n'
-           'SET bytea_output = ''hex''\nSET lc_monetary = ''C''\n'
+           'SET bytea_output = ''hex''\nSET lc_monetary = ''C''\nSET TimeZone = ''UTC''\n'
 $$;
 -- from src/40_generate.sql
 CREATE OR REPLACE FUNCTION history_track._statement_id(p_sequence regclass) RETURNS bigint
@@ -2978,6 +3005,7 @@ SET IntervalStyle = 'postgres'
 SET extra_float_digits = 1
 SET bytea_output = 'hex'
 SET lc_monetary = 'C'
+SET TimeZone = 'UTC'
 AS $$
 DECLARE
     v_table  history_track.tracked_table := history_track._tracked(p_table);
@@ -3043,6 +3071,13 @@ LANGUAGE plpgsql VOLATILE
 
 SET search_path = pg_catalog, pg_temp
 SET constraint_exclusion = off
+
+SET DateStyle = 'ISO, YMD'
+SET IntervalStyle = 'postgres'
+SET extra_float_digits = 1
+SET bytea_output = 'hex'
+SET lc_monetary = 'C'
+SET TimeZone = 'UTC'
 AS $$
 DECLARE
     v_label    text := record_history_event.label;
@@ -3120,6 +3155,7 @@ SET IntervalStyle = 'postgres'
 SET extra_float_digits = 1
 SET bytea_output = 'hex'
 SET lc_monetary = 'C'
+SET TimeZone = 'UTC'
 AS $$
 DECLARE
     v_table history_track.tracked_table := history_track._tracked(p_table);
@@ -3144,6 +3180,12 @@ CREATE OR REPLACE FUNCTION history_track._record_gone(p_table regclass) RETURNS 
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 SET constraint_exclusion = off
+SET DateStyle = 'ISO, YMD'
+SET IntervalStyle = 'postgres'
+SET extra_float_digits = 1
+SET bytea_output = 'hex'
+SET lc_monetary = 'C'
+SET TimeZone = 'UTC'
 AS $$
 DECLARE
     v_table history_track.tracked_table := history_track._tracked(p_table);
@@ -3194,6 +3236,7 @@ SET IntervalStyle = 'postgres'
 SET extra_float_digits = 1
 SET bytea_output = 'hex'
 SET lc_monetary = 'C'
+SET TimeZone = 'UTC'
 AS $$
 DECLARE
     v_table history_track.tracked_table := history_track._tracked(p_table);
@@ -3642,6 +3685,13 @@ CREATE OR REPLACE FUNCTION history_track._revert(p_table regclass, p_source text
                                       p_ts timestamptz, p_key text, p_event bigint) RETURNS bigint
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
+
+SET DateStyle = 'ISO, YMD'
+SET IntervalStyle = 'postgres'
+SET extra_float_digits = 1
+SET bytea_output = 'hex'
+SET lc_monetary = 'C'
+SET TimeZone = 'UTC'
 AS $$
 DECLARE
     v_label   text := pg_catalog.current_setting('history_track.label', true);
@@ -4215,12 +4265,16 @@ AS $$
      GROUP BY k.tbl
 $$;
 -- from src/80_lifecycle.sql
-CREATE OR REPLACE FUNCTION history_track._follow_schema_renames() RETURNS void
-LANGUAGE plpgsql VOLATILE
+CREATE OR REPLACE FUNCTION history_track._refuse_schema_renames() RETURNS void
+LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    v_table regclass;
+    -- (an identifier, quoted or not: nothing that could open a comment)
+    v_ident   text := '("(?:[^"]|"")+"|[[:alpha:]_][[:alnum:]_$]*)';
+    v_rename  text[];
+    v_schema  name;
+    v_holds   text;
 BEGIN
     IF NOT EXISTS (SELECT FROM pg_event_trigger_ddl_commands() AS c
                     WHERE c.classid = 'pg_namespace'::regclass AND c.command_tag = 'ALTER SCHEMA') THEN
@@ -4236,16 +4290,58 @@ BEGIN
                            'for them.',
                   HINT = 'Keep the schema''s name; to move history_track, reinstall it (its event tables stay).';
     END IF;
-    FOR v_table IN
-        SELECT t.table_name FROM history_track.tracked_table AS t
-         WHERE EXISTS (SELECT FROM history_track.tracker AS k WHERE k.table_name = t.table_name)
-         ORDER BY t.table_id
-    LOOP
-        IF history_track._is_recording(v_table) THEN
-            PERFORM history_track._generate(v_table);
-        END IF;
-    END LOOP;
+    IF current_query() ~* format('^\s*ALTER\s+SCHEMA\s+%s\s+OWNER\s+TO\s+%1$s\s*;?\s*$', v_ident) THEN
+        RETURN;
+    END IF;
+    SELECT n.nspname,
+           array_to_string((array_agg(DISTINCT h.what ORDER BY h.what))[1:5], ', ')
+           || CASE WHEN count(DISTINCT h.what) > 5 THEN format(' and %s more', count(DISTINCT h.what) - 5) ELSE '' END
+      INTO v_schema, v_holds
+      FROM pg_event_trigger_ddl_commands() AS c
+      JOIN pg_namespace AS n ON n.oid = c.objid
+      JOIN history_track._named_in_generated_code() AS h ON h.schema = n.oid
+     WHERE c.classid = 'pg_namespace'::regclass AND c.command_tag = 'ALTER SCHEMA'
+     GROUP BY n.nspname
+     LIMIT 1;
+    IF NOT FOUND THEN
+        RETURN;
+    END IF;
+    -- (At the command's end the schema has its new name already.)
+    v_rename := regexp_match(current_query(), format('^\s*ALTER\s+SCHEMA\s+%s\s+RENAME\s+TO\s+%1$s\s*;?\s*$', v_ident), 'i');
+    RAISE EXCEPTION '%: history_track''s triggers name what it holds',
+                    CASE WHEN v_rename IS NOT NULL
+                         THEN format('cannot rename schema %s to %s', quote_ident((parse_ident(v_rename[1]))[1]), quote_ident(v_schema))
+                         ELSE format('cannot alter schema %s by this statement', quote_ident(v_schema)) END
+        USING ERRCODE = 'feature_not_supported',
+              DETAIL = format('It holds %s. A write running while a rename commits would still name them by the old name, which '
+                              'another schema could then take.', v_holds),
+              HINT = 'Keep the schema''s name, or stop tracking those tables first (untrack_table keeps their history). '
+                     'ALTER SCHEMA ... OWNER TO passes when issued as a statement of its own.';
 END
+$$;
+-- from src/80_lifecycle.sql
+CREATE OR REPLACE FUNCTION history_track._named_in_generated_code() RETURNS TABLE (schema oid, what text)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    WITH tracked AS (
+        SELECT t.table_name, t.event_table FROM history_track.tracked_table AS t
+         WHERE EXISTS (SELECT FROM history_track.tracker AS k WHERE k.table_name = t.table_name)
+    ), rel AS (
+        SELECT t.table_name AS rel FROM tracked AS t
+        UNION SELECT t.event_table FROM tracked AS t
+        UNION SELECT r.relation FROM history_track.tracked_relation AS r
+    )
+    SELECT c.relnamespace, format('%s %I', CASE WHEN e.event_table IS NULL THEN 'table' ELSE 'event table' END, c.relname)
+      FROM rel AS r
+      JOIN pg_class AS c ON c.oid = r.rel
+      LEFT JOIN history_track.tracked_table AS e ON e.event_table = r.rel
+    UNION ALL
+    SELECT ty.typnamespace, format('type %I', ty.typname)
+      FROM rel AS r
+      JOIN pg_attribute AS a ON a.attrelid = r.rel AND a.attnum > 0 AND NOT a.attisdropped
+      JOIN pg_type AS t ON t.oid = a.atttypid
+      JOIN pg_type AS ty ON ty.oid IN (t.oid, t.typelem, t.typbasetype)
 $$;
 -- from src/80_lifecycle.sql
 CREATE OR REPLACE FUNCTION history_track._on_ddl_end() RETURNS event_trigger
@@ -4265,7 +4361,7 @@ BEGIN
         RETURN;
     END IF;
     PERFORM history_track._assert_fresh_catalog(false);
-    PERFORM history_track._follow_schema_renames();
+    PERFORM history_track._refuse_schema_renames();
     FOR v_table IN SELECT * FROM history_track._touched_tables() ORDER BY 1 LOOP
         IF (SELECT c.relispartition FROM pg_class AS c WHERE c.oid = v_table.table_name) THEN
             RAISE EXCEPTION 'tracked table % cannot become a partition', v_table.table_name
@@ -4368,6 +4464,7 @@ BEGIN
                   HINT = format('Stop tracking first (SELECT untrack_table(%L)), change the key, then track it again; rename the old event '
                                 'table to keep its history apart.', p_table::text);
     END IF;
+    PERFORM history_track._assert_key_immediate(p_table);
 
     SELECT a.attname INTO v_name FROM pg_attribute AS a
      WHERE a.attrelid = p_table AND a.attnum > 0 AND NOT a.attisdropped AND a.attname::text LIKE 'pgh\_%'
@@ -5112,7 +5209,6 @@ REVOKE EXECUTE ON FUNCTION
     history_track._on_sql_drop(),
     history_track._on_ddl_start(),
     history_track._on_ddl_end(),
-    history_track._follow_schema_renames(),
     history_track._on_rewrite(),
     history_track._resync(regclass),
     history_track._refuse_rewrite(),

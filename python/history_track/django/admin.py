@@ -337,15 +337,16 @@ class HistoryAdminMixin(admin.ModelAdmin):
             raise Http404("no such page" if exists else f"{self.opts.verbose_name} {object_id} has no history")
         paginator = Paginator(range(total), per_page)
         page = paginator.get_page(number)
-        gone = f"{self.opts.verbose_name} {printable(str(obj.pk))}, which no longer exists"
+        shown, key_shown = printable(str(obj)), printable(str(obj.pk))
+        gone = f"{self.opts.verbose_name} {key_shown}, which no longer exists"
         context = {
             **self.admin_site.each_context(request),
-            "title": f"History of {printable(str(obj))}" if exists else f"History of {gone}",
+            "title": f"History of {shown if exists else gone}",
             "subtitle": None,
             "opts": self.opts,
             "object": obj,
-            "object_shown": printable(str(obj)),
-            "key_shown": printable(str(obj.pk)),
+            "object_shown": shown,
+            "key_shown": key_shown,
             "object_exists": exists,
             "module_name": capfirst(str(self.opts.verbose_name_plural)),
             "rows": self.history_rows(request, obj, events, exists),
