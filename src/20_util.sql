@@ -295,14 +295,26 @@ $$;
 -- A deferrable primary key lets two rows share a key until the transaction
 -- commits (SET CONSTRAINTS ... DEFERRED needs no privilege): the history,
 -- which tells rows apart by their key, would merge them, and a replay would
--- lose one. Refused when a table is tracked and when DDL makes its key so.
+-- lose one. Refused when a table is tracked and when DDL makes its key, or a
+-- partition's, so.
 CREATE FUNCTION history_track._assert_key_immediate(p_table regclass) RETURNS void
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+    v_relation regclass;
 BEGIN
-    IF EXISTS (SELECT FROM pg_index AS i WHERE i.indrelid = p_table AND i.indisprimary AND NOT i.indimmediate) THEN
-        RAISE EXCEPTION 'the primary key of table % is deferrable', p_table
+    -- (On a partitioned table each partition's own index keeps the key:
+    -- ATTACH PARTITION takes a deferrable one as the partition of an
+    -- immediate one.)
+    SELECT r.relid INTO v_relation
+      FROM (SELECT p_table AS relid UNION SELECT t.relid FROM pg_partition_tree(p_table) AS t
+            UNION SELECT r.relation FROM history_track.tracked_relation AS r WHERE r.table_name = p_table) AS r
+      JOIN pg_index AS i ON i.indrelid = r.relid AND i.indisprimary AND NOT i.indimmediate
+     ORDER BY r.relid = p_table DESC, r.relid
+     LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'the primary key of table % is deferrable', v_relation
             USING ERRCODE = 'feature_not_supported',
                   DETAIL = 'A row''s history is found by its primary key; deferred, the key may be shared by two rows until the '
                            'transaction commits, and their histories would merge.',

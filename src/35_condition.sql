@@ -408,6 +408,30 @@ BEGIN
 END
 $$;
 
+-- Whether a condition's result may depend on the session's settings: it
+-- calls a function or operator that is not immutable (a date's conversion
+-- to timestamptz and back follows TimeZone, to_char lc_time, ...), converts
+-- through a type's text form, or reads CURRENT_DATE and the like. The trigger
+-- functions of its table then run with the settings pinned
+-- (_stable_output_settings), so that a writer's SET cannot decide whether a
+-- labeled event is recorded. (Anything in the tree that reads like a
+-- function or operator counts: an extra match only pins the settings.)
+CREATE FUNCTION history_track._condition_varies(p_function regprocedure) RETURNS boolean
+LANGUAGE sql STABLE STRICT
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT t.tree ~ '\{(COERCEVIAIO|SQLVALUEFUNCTION) '
+        OR EXISTS (SELECT FROM regexp_matches(t.tree, ':funcid (\d+)', 'g') AS m
+                     JOIN pg_proc AS p ON p.oid = m[1]::oid
+                    WHERE p.provolatile <> 'i')
+        OR EXISTS (SELECT FROM regexp_matches(t.tree, ':(?:opno|opfuncid) (\d+)|:opnos \(o([ 0-9]*)\)', 'g') AS m
+                    CROSS JOIN LATERAL unnest(COALESCE(ARRAY[m[1]], '{}') || string_to_array(btrim(m[2]), ' ')) AS u(id)
+                     JOIN pg_proc AS p ON p.oid = COALESCE((SELECT o.oprcode FROM pg_operator AS o WHERE o.oid = u.id::oid),
+                                                          u.id::oid)
+                    WHERE u.id <> '' AND p.provolatile <> 'i')
+      FROM (SELECT p.prosqlbody::text AS tree FROM pg_proc AS p WHERE p.oid = p_function) AS t
+$$;
+
 -- A tracker's condition as PostgreSQL prints it (what history_trackers shows).
 CREATE FUNCTION history_track._condition_text(p_function regprocedure) RETURNS text
 LANGUAGE sql STABLE STRICT

@@ -659,6 +659,7 @@ BEGIN
                                     'partitioning.', v_table.table_name::text);
         END IF;
         PERFORM history_track._assert_trusted_code(v_table.table_name);
+        PERFORM history_track._assert_key_immediate(v_table.table_name);
         IF NOT history_track._is_recording(v_table.table_name) THEN
             CONTINUE;   -- pg_restore rebuilding it: its triggers are not back yet
         END IF;
@@ -750,7 +751,6 @@ BEGIN
                   HINT = format('Stop tracking first (SELECT untrack_table(%L)), change the key, then track it again; rename the old event '
                                 'table to keep its history apart.', p_table::text);
     END IF;
-    PERFORM history_track._assert_key_immediate(p_table);
 
     SELECT a.attname INTO v_name FROM pg_attribute AS a
      WHERE a.attrelid = p_table AND a.attnum > 0 AND NOT a.attisdropped AND a.attname::text LIKE 'pgh\_%'
