@@ -263,7 +263,6 @@ BEGIN
                   DETAIL = 'Every event carries the primary key of its row in pgh_obj_id, so that a row''s history can be found.',
                   HINT = format('Add one, e.g. ALTER TABLE %s ADD PRIMARY KEY (...), then track the table.', p_table);
     END IF;
-    PERFORM history_track._assert_key_immediate(p_table);
 
     SELECT array_agg(a.attname ORDER BY a.attnum) INTO v_clash
       FROM pg_attribute AS a
@@ -290,37 +289,6 @@ AS $$
      CROSS JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, ord)
       JOIN pg_attribute AS a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
      WHERE i.indrelid = p_table AND i.indisprimary
-$$;
-
--- A deferrable primary key lets two rows share a key until the transaction
--- commits (SET CONSTRAINTS ... DEFERRED needs no privilege): the history,
--- which tells rows apart by their key, would merge them, and a replay would
--- lose one. Refused when a table is tracked and when DDL makes its key, or a
--- partition's, so.
-CREATE FUNCTION history_track._assert_key_immediate(p_table regclass) RETURNS void
-LANGUAGE plpgsql STABLE
-SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-    v_relation regclass;
-BEGIN
-    -- (On a partitioned table each partition's own index keeps the key:
-    -- ATTACH PARTITION takes a deferrable one as the partition of an
-    -- immediate one.)
-    SELECT r.relid INTO v_relation
-      FROM (SELECT p_table AS relid UNION SELECT t.relid FROM pg_partition_tree(p_table) AS t
-            UNION SELECT r.relation FROM history_track.tracked_relation AS r WHERE r.table_name = p_table) AS r
-      JOIN pg_index AS i ON i.indrelid = r.relid AND i.indisprimary AND NOT i.indimmediate
-     ORDER BY r.relid = p_table DESC, r.relid
-     LIMIT 1;
-    IF FOUND THEN
-        RAISE EXCEPTION 'the primary key of table % is deferrable', v_relation
-            USING ERRCODE = 'feature_not_supported',
-                  DETAIL = 'A row''s history is found by its primary key; deferred, the key may be shared by two rows until the '
-                           'transaction commits, and their histories would merge.',
-                  HINT = 'Use a primary key that is NOT DEFERRABLE (drop the constraint and add it again without DEFERRABLE).';
-    END IF;
-END
 $$;
 
 -- The event table's name for a table name (see doc/reference.md, "Event table names"):
@@ -683,6 +651,24 @@ AS $$
          WHERE c.relispartition AND NOT i.inhdetachpending
     )
     SELECT array_agg(rel::regclass ORDER BY rel <> p_table, rel) FROM tree
+$$;
+
+-- A deferrable primary key (its table's, or a partition's: ATTACH PARTITION
+-- takes a deferrable one) lets two rows share a key until the transaction
+-- commits, once a writer defers it (SET CONSTRAINTS ... DEFERRED needs no
+-- privilege): the history, which tells rows apart by their key, would merge
+-- them, and a replay lose one. So the insert and update triggers of such a
+-- table check the key at the end of each statement, as a DEFERRABLE
+-- INITIALLY IMMEDIATE key is: a statement may still swap keys. The
+-- statement that does, or NULL when every key is immediate.
+CREATE FUNCTION history_track._immediate_keys_sql(p_table regclass) RETURNS text
+LANGUAGE sql STABLE STRICT
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT 'SET CONSTRAINTS ' || string_agg(format('%I.%I', n.nspname, c.conname), ', ' ORDER BY c.oid) || ' IMMEDIATE'
+      FROM unnest(history_track._relations(p_table)) AS r(rel)
+      JOIN pg_constraint AS c ON c.conrelid = r.rel AND c.contype = 'p' AND c.condeferrable
+      JOIN pg_namespace AS n ON n.oid = c.connamespace
 $$;
 
 -- The name of an object history_track generates for a tracked table

@@ -408,6 +408,20 @@ BEGIN
 END
 $$;
 
+-- Whether a function a condition calls may read a setting: one that is not
+-- immutable, but for the transaction's and statement's start times; and the
+-- immutable ones that read one all the same (timezone(text, ...) reads
+-- timezone_abbreviations, quote_ident quote_all_identifiers).
+CREATE FUNCTION history_track._reads_settings(p_function oid) RETURNS boolean
+LANGUAGE sql STABLE STRICT
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT CASE WHEN p.proname IN ('now', 'statement_timestamp', 'transaction_timestamp') THEN false
+                WHEN p.proname IN ('timezone', 'quote_ident') THEN true
+                ELSE p.provolatile <> 'i' END
+      FROM pg_proc AS p WHERE p.oid = p_function
+$$;
+
 -- Whether a condition's result may depend on the session's settings: it
 -- calls a function or operator that is not immutable (a date's conversion
 -- to timestamptz and back follows TimeZone, to_char lc_time, ...), converts
@@ -423,12 +437,12 @@ AS $$
     SELECT t.tree ~ '\{(COERCEVIAIO|SQLVALUEFUNCTION) '
         OR EXISTS (SELECT FROM regexp_matches(t.tree, ':funcid (\d+)', 'g') AS m
                      JOIN pg_proc AS p ON p.oid = m[1]::oid
-                    WHERE p.provolatile <> 'i')
+                    WHERE history_track._reads_settings(p.oid))
         OR EXISTS (SELECT FROM regexp_matches(t.tree, ':(?:opno|opfuncid) (\d+)|:opnos \(o([ 0-9]*)\)', 'g') AS m
                     CROSS JOIN LATERAL unnest(COALESCE(ARRAY[m[1]], '{}') || string_to_array(btrim(m[2]), ' ')) AS u(id)
                      JOIN pg_proc AS p ON p.oid = COALESCE((SELECT o.oprcode FROM pg_operator AS o WHERE o.oid = u.id::oid),
                                                           u.id::oid)
-                    WHERE u.id <> '' AND p.provolatile <> 'i')
+                    WHERE u.id <> '' AND history_track._reads_settings(p.oid))
       FROM (SELECT p.prosqlbody::text AS tree FROM pg_proc AS p WHERE p.oid = p_function) AS t
 $$;
 

@@ -48,13 +48,36 @@ AS $$
      GROUP BY rt.oid
 $$;
 
--- Whether what history stores of a row of p_table depends on settings
--- (DateStyle, TimeZone, extra_float_digits, ...): the text form of a column
--- it stores as text (a composite or range type of a non-superuser's; an
--- enum's labels do not vary), or the JSON form of a composite key, pgh_obj_id,
--- unless each key column's JSON form is fixed. A key written in two forms
+-- Whether pgh_obj_id's form depends on settings (DateStyle, TimeZone,
+-- extra_float_digits, ...): the JSON of a composite key, unless each key
+-- column's JSON form is fixed, or the text form of a one-column key of a
+-- composite or range type of a non-superuser's. A key written in two forms
 -- would be two rows to the history: a writer could SET TimeZone and have its
--- DELETE recorded under another key.
+-- DELETE recorded under another key. What writes or matches such keys pins
+-- the settings (_output_settings).
+CREATE FUNCTION history_track._key_form_varies(p_table regclass) RETURNS boolean
+LANGUAGE sql STABLE STRICT
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT EXISTS (
+        SELECT FROM (SELECT history_track._key_columns(p_table) AS cols) AS k
+         CROSS JOIN LATERAL unnest(k.cols) AS u(col)
+          JOIN pg_attribute AS a ON a.attrelid = p_table AND a.attname = u.col
+          JOIN pg_type AS t ON t.oid = a.atttypid
+         CROSS JOIN LATERAL history_track._stored_type(a.atttypid, a.atttypmod) AS s
+         WHERE CASE WHEN cardinality(k.cols) > 1
+                    -- (JSON writes dates and timestamps without a time zone in
+                    -- ISO form whatever DateStyle says; timetz carries its own
+                    -- offset)
+                    THEN s.stored <> ALL ('{smallint,integer,bigint,numeric,text,"character varying",character,"\"char\"",name,'
+                                          'boolean,uuid,oid,date,"timestamp without time zone","time without time zone",'
+                                          '"time with time zone",inet,cidr,macaddr}'::regtype[]::oid[])
+                    ELSE s.via = 'text' AND t.typtype <> 'e' END)
+$$;
+
+-- Whether what history stores of a row of p_table depends on settings: the
+-- text form of a column it stores as text (a composite or range type of a
+-- non-superuser's; an enum's labels do not vary), or the key's form.
 CREATE FUNCTION history_track._text_forms_vary(p_table regclass) RETURNS boolean
 LANGUAGE sql STABLE STRICT
 SET search_path = pg_catalog, pg_temp
@@ -66,32 +89,65 @@ AS $$
            AND NOT EXISTS (SELECT FROM pg_type AS t
                             WHERE t.oid = a.atttypid
                               AND (t.typtype = 'e' OR (SELECT e.typtype FROM pg_type AS e WHERE e.oid = t.typelem) = 'e')))
-        OR EXISTS (
-        SELECT FROM (SELECT history_track._key_columns(p_table) AS cols) AS k
-         CROSS JOIN LATERAL unnest(k.cols) AS u(col)
-          JOIN pg_attribute AS a ON a.attrelid = p_table AND a.attname = u.col
-         CROSS JOIN LATERAL history_track._stored_type(a.atttypid, a.atttypmod) AS s
-         WHERE cardinality(k.cols) > 1
-           -- (JSON writes dates and timestamps without a time zone in ISO
-           -- form whatever DateStyle says; timetz carries its own offset)
-           AND s.stored <> ALL ('{smallint,integer,bigint,numeric,text,"character varying",character,"\"char\"",name,boolean,'
-                                'uuid,oid,date,"timestamp without time zone","time without time zone","time with time zone",'
-                                'inet,cidr,macaddr}'::regtype[]::oid[]))
+        OR history_track._key_form_varies(p_table)
 $$;
 
--- The SET clauses that fix what text and JSON forms, and conditions, depend
--- on, for the trigger functions of a table whose stored values or composite
--- key's pgh_obj_id vary with settings (_text_forms_vary), or with a
--- condition that does (_condition_varies). The functions that match a
--- table's rows by their pgh_obj_id outside the triggers (manual events,
--- baselines, reverts) carry the same clauses but the locales', which only
--- conditions read (to_char).
-CREATE FUNCTION history_track._stable_output_settings() RETURNS text
+-- The settings text and JSON forms depend on, with the values history_track
+-- writes them with; conditions (p_conditions) also read the locales
+-- (to_char). The trigger functions of a table whose stored forms vary
+-- (_text_forms_vary) or whose conditions do (_condition_varies) carry them
+-- as SET clauses (_stable_output_settings); so do the functions that write
+-- events of a table's rows outside the triggers (manual events, baselines:
+-- their SET clauses say the same, tests/test_attacks.py checks it); the
+-- functions that find a row by a key a caller gives pin them only where the
+-- key's form varies (_pin_key_settings), the caller's key text being read
+-- with the caller's own settings otherwise.
+CREATE FUNCTION history_track._output_settings(p_conditions boolean DEFAULT false) RETURNS TABLE (name text, setting text)
 LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT E'SET DateStyle = ''ISO, YMD''\nSET IntervalStyle = ''postgres''\nSET extra_float_digits = 1\n'
-           'SET bytea_output = ''hex''\nSET lc_monetary = ''C''\nSET TimeZone = ''UTC''\n'
-           'SET lc_time = ''C''\nSET lc_numeric = ''C''\n'
+    SELECT s.name, s.setting
+      FROM (VALUES (1, 'DateStyle', 'ISO, YMD'), (2, 'IntervalStyle', 'postgres'), (3, 'extra_float_digits', '1'),
+                   (4, 'bytea_output', 'hex'), (5, 'lc_monetary', 'C'), (6, 'TimeZone', 'UTC'),
+                   (7, 'timezone_abbreviations', 'Default'), (8, 'quote_all_identifiers', 'off'), (9, 'array_nulls', 'on'),
+                   (10, 'lc_time', 'C'), (11, 'lc_numeric', 'C')) AS s(n, name, setting)
+     WHERE s.n <= 9 OR p_conditions
+     ORDER BY s.n
+$$;
+
+-- _output_settings() as SET clauses.
+CREATE FUNCTION history_track._stable_output_settings(p_conditions boolean) RETURNS text
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT string_agg(format(E'SET %s = %L\n', s.name, s.setting), '') FROM history_track._output_settings(p_conditions) AS s
+$$;
+
+-- Pin _output_settings() for the rest of the transaction (set_config(...,
+-- true)) when p_table's key form varies; returns what _restore_settings()
+-- puts back (NULL: nothing was pinned).
+CREATE FUNCTION history_track._pin_key_settings(p_table regclass) RETURNS text[]
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_saved text[];
+BEGIN
+    IF NOT history_track._key_form_varies(p_table) THEN
+        RETURN NULL;
+    END IF;
+    SELECT array_agg(array[s.name, current_setting(s.name)] ORDER BY s.name) INTO v_saved
+      FROM history_track._output_settings() AS s;
+    PERFORM set_config(s.name, s.setting, true) FROM history_track._output_settings() AS s;
+    RETURN v_saved;
+END
+$$;
+
+CREATE FUNCTION history_track._restore_settings(p_saved text[]) RETURNS void
+LANGUAGE sql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT set_config(p_saved[i][1], p_saved[i][2], true) FROM generate_subscripts(p_saved, 1) AS i
 $$;
 
 -- A statement id for a single-row update that changed its key: nextval() of
@@ -483,7 +539,8 @@ $$;
 -- run a function of the owner's they call; see _untrusted_code()), not
 -- JIT-compiled.
 -- The text form of a composite or range type of the table owner's
--- (see _stored_type) must not depend on the writer's settings.
+-- (see _stored_type), a composite key's JSON and a condition's result must
+-- not depend on the writer's settings (_output_settings).
 CREATE FUNCTION history_track._trigger_function_sql(p_table regclass, p_operation text, p_function text, p_body text,
                                                     p_partitioned boolean) RETURNS text
 LANGUAGE plpgsql STABLE
@@ -498,10 +555,11 @@ BEGIN
         'AS %L',
         p_function,
         CASE WHEN p_operation = 'truncate' THEN E'SET jit = off\nSET constraint_exclusion = off\n' ELSE '' END,
-        CASE WHEN history_track._text_forms_vary(p_table)
-                  OR EXISTS (SELECT FROM history_track.tracker AS k
-                              WHERE k.table_name = p_table AND history_track._condition_varies(k.condition))
-             THEN history_track._stable_output_settings() ELSE '' END,
+        CASE WHEN EXISTS (SELECT FROM history_track.tracker AS k
+                           WHERE k.table_name = p_table AND history_track._condition_varies(k.condition))
+             THEN history_track._stable_output_settings(true)
+             WHEN history_track._text_forms_vary(p_table) THEN history_track._stable_output_settings(false)
+             ELSE '' END,
         E'#variable_conflict use_column\n'
         || format(E'-- Generated by history_track for %s (%s); do not edit: the catalog is the source.\n',
                   history_track._qualified(p_table), p_operation)
@@ -543,6 +601,20 @@ BEGIN
                    || E'                  HINT = ''DELETE those rows instead, or have the trigger raise an error.'';\n'
                    || E'    END IF;\n'
                ELSE '' END
+           ELSE '' END
+        -- A deferred primary key is checked now (_immediate_keys_sql).
+        || CASE WHEN p_operation IN ('insert', 'update') AND history_track._immediate_keys_sql(p_table) IS NOT NULL THEN
+               E'    BEGIN\n'
+               || format(E'        %s;\n', history_track._immediate_keys_sql(p_table))
+               || E'    EXCEPTION WHEN unique_violation THEN\n'
+               || format(E'        RAISE EXCEPTION ''two rows of tracked table %% would share a key: %%'', %L, SQLERRM\n',
+                         p_table::text)
+               || E'            USING ERRCODE = ''unique_violation'',\n'
+               || E'                  DETAIL = ''history_track tells rows apart by their primary key: it checks a deferred key'
+               || E' at the end of each statement that writes the table.'',\n'
+               || E'                  HINT = ''Change keys so that each statement leaves them unique (one statement may swap'
+               || E' them).'';\n'
+               || E'    END;\n'
            ELSE '' END
         -- The context (30_context.sql), once per statement; read only when
         -- one is set, as three expressions PostgreSQL inlines (a query would

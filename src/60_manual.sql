@@ -84,6 +84,9 @@ SET extra_float_digits = 1
 SET bytea_output = 'hex'
 SET lc_monetary = 'C'
 SET TimeZone = 'UTC'
+SET timezone_abbreviations = 'Default'
+SET quote_all_identifiers = off
+SET array_nulls = on
 AS $$
 DECLARE
     v_table  history_track.tracked_table := history_track._tracked(p_table);
@@ -149,13 +152,6 @@ LANGUAGE plpgsql VOLATILE
 -- row-level security (see above); _record_manual() writes the event.
 SET search_path = pg_catalog, pg_temp
 SET constraint_exclusion = off    -- the table owner's CHECK code is not planned: see _untrusted_code()
--- (the row is found by its key as history stores it: see _stable_output_settings())
-SET DateStyle = 'ISO, YMD'
-SET IntervalStyle = 'postgres'
-SET extra_float_digits = 1
-SET bytea_output = 'hex'
-SET lc_monetary = 'C'
-SET TimeZone = 'UTC'
 AS $$
 DECLARE
     v_label    text := record_history_event.label;
@@ -163,6 +159,7 @@ DECLARE
     v_ctid     tid;
     v_id       bigint;
     v_acting   bigint;
+    v_saved    text[];
 BEGIN
     PERFORM history_track._citus_refuse(tbl, 'record_history_event()');   -- Citus (45_citus.sql)
     IF tbl IS NULL OR key IS NULL THEN
@@ -186,10 +183,12 @@ BEGIN
 
     -- The row, as the caller sees it, locked; then handed over (by EXECUTE:
     -- its type is the table's, which differs from call to call).
+    v_saved := history_track._pin_key_settings(tbl);     -- (found by its key as history stores it)
     EXECUTE format('SELECT pgh_t.tableoid, pgh_t.ctid FROM %s AS pgh_t WHERE %s FOR UPDATE OF pgh_t',
                    history_track._qualified(tbl),
                    history_track._key_match_sql(tbl, history_track._obj_id_sql(tbl, 'pgh_t'), '$1'))
        INTO v_relation, v_ctid USING key;
+    PERFORM history_track._restore_settings(v_saved);
     IF v_ctid IS NULL THEN
         RAISE EXCEPTION 'table % has no row with key %', tbl, key
             USING ERRCODE = 'no_data_found',
@@ -205,6 +204,23 @@ BEGIN
 END
 $$;
 
+-- A key given as a value (the anyelement forms of record_history_event and
+-- revert_row) as text: with the settings pinned where history stores the
+-- key's text form (_pin_key_settings), with the caller's, which the text
+-- form is read back with, otherwise.
+CREATE FUNCTION history_track._key_text(p_table regclass, p_key anyelement) RETURNS text
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_saved text[] := history_track._pin_key_settings(p_table);
+    v_text  text := format('%s', p_key);
+BEGIN
+    PERFORM history_track._restore_settings(v_saved);
+    RETURN v_text;
+END
+$$;
+
 CREATE FUNCTION @extschema@.record_history_event(
     tbl     regclass,
     key     anyelement,
@@ -214,7 +230,7 @@ CREATE FUNCTION @extschema@.record_history_event(
 LANGUAGE sql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT @extschema@.record_history_event(tbl, pg_catalog.format('%s', key), label, context)
+    SELECT @extschema@.record_history_event(tbl, history_track._key_text(tbl, key), label, context)
 $$;
 
 COMMENT ON FUNCTION @extschema@.record_history_event(regclass, text, text, jsonb) IS
@@ -235,6 +251,9 @@ SET extra_float_digits = 1
 SET bytea_output = 'hex'
 SET lc_monetary = 'C'
 SET TimeZone = 'UTC'
+SET timezone_abbreviations = 'Default'
+SET quote_all_identifiers = off
+SET array_nulls = on
 AS $$
 DECLARE
     v_table history_track.tracked_table := history_track._tracked(p_table);
@@ -267,6 +286,9 @@ SET extra_float_digits = 1
 SET bytea_output = 'hex'
 SET lc_monetary = 'C'
 SET TimeZone = 'UTC'
+SET timezone_abbreviations = 'Default'
+SET quote_all_identifiers = off
+SET array_nulls = on
 AS $$
 DECLARE
     v_table history_track.tracked_table := history_track._tracked(p_table);
@@ -329,6 +351,9 @@ SET extra_float_digits = 1
 SET bytea_output = 'hex'
 SET lc_monetary = 'C'
 SET TimeZone = 'UTC'
+SET timezone_abbreviations = 'Default'
+SET quote_all_identifiers = off
+SET array_nulls = on
 AS $$
 DECLARE
     v_table history_track.tracked_table := history_track._tracked(p_table);

@@ -128,19 +128,15 @@ CREATE FUNCTION history_track._revert(p_table regclass, p_source text, p_one_key
                                       p_ts timestamptz, p_key text, p_event bigint) RETURNS bigint
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
--- (rows are matched by their key as history stores it: see _stable_output_settings())
-SET DateStyle = 'ISO, YMD'
-SET IntervalStyle = 'postgres'
-SET extra_float_digits = 1
-SET bytea_output = 'hex'
-SET lc_monetary = 'C'
-SET TimeZone = 'UTC'
 AS $$
 DECLARE
     v_label   text := pg_catalog.current_setting('history_track.label', true);
     v_columns record := history_track._revert_columns(p_table);
     v_count   bigint;
+    v_saved   text[];
 BEGIN
+    -- (the table's rows are matched by their keys as history stores them)
+    v_saved := history_track._pin_key_settings(p_table);
     IF NOT p_one_key THEN
         -- No write may come between the replay and the writes that restore it.
         EXECUTE pg_catalog.format('LOCK TABLE %s IN EXCLUSIVE MODE', p_table);
@@ -154,6 +150,7 @@ BEGIN
            INTO v_count USING p_ts, p_key, p_event;
     END IF;
     PERFORM history_track._set_label(COALESCE(v_label, ''));
+    PERFORM history_track._restore_settings(v_saved);
     RETURN v_count;
 END
 $$;
@@ -226,7 +223,7 @@ CREATE FUNCTION @extschema@.revert_row(tbl regclass, key anyelement, ts timestam
 LANGUAGE sql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT @extschema@.revert_row(tbl, pg_catalog.format('%s', key), ts)
+    SELECT @extschema@.revert_row(tbl, history_track._key_text(tbl, key), ts)
 $$;
 
 CREATE FUNCTION @extschema@.revert_row(tbl regclass, event bigint) RETURNS bigint

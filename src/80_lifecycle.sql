@@ -541,7 +541,7 @@ $$;
 -- rename from it, so the statement is read; one that cannot be read as a
 -- lone OWNER TO (dynamic SQL, several statements in one query) is refused.
 CREATE FUNCTION history_track._refuse_schema_renames() RETURNS void
-LANGUAGE plpgsql STABLE
+LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
@@ -597,7 +597,7 @@ $$;
 
 -- The schemas whose names generated code writes, and what of theirs it names:
 -- the tracked tables and their partitions, the event tables (and their
--- sequences, which stay with them), and the types of both's columns.
+-- sequences, which stay with them), and the types the event tables store.
 CREATE FUNCTION history_track._named_in_generated_code() RETURNS TABLE (schema oid, what text)
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
@@ -616,8 +616,8 @@ AS $$
       LEFT JOIN history_track.tracked_table AS e ON e.event_table = r.rel
     UNION ALL
     SELECT ty.typnamespace, format('type %I', ty.typname)
-      FROM rel AS r
-      JOIN pg_attribute AS a ON a.attrelid = r.rel AND a.attnum > 0 AND NOT a.attisdropped
+      FROM tracked AS r
+      JOIN pg_attribute AS a ON a.attrelid = r.event_table AND a.attnum > 0 AND NOT a.attisdropped
       JOIN pg_type AS t ON t.oid = a.atttypid
       JOIN pg_type AS ty ON ty.oid IN (t.oid, t.typelem, t.typbasetype)
 $$;
@@ -659,7 +659,6 @@ BEGIN
                                     'partitioning.', v_table.table_name::text);
         END IF;
         PERFORM history_track._assert_trusted_code(v_table.table_name);
-        PERFORM history_track._assert_key_immediate(v_table.table_name);
         IF NOT history_track._is_recording(v_table.table_name) THEN
             CONTINUE;   -- pg_restore rebuilding it: its triggers are not back yet
         END IF;

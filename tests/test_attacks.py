@@ -995,40 +995,67 @@ def test_a_rows_key_does_not_depend_on_the_writers_settings(conn, roles):
         ("revert", "b"),
     ]
     assert rows(conn, "SELECT count(DISTINCT pgh_obj_id) FROM m.ev_event") == [(2,)]
+    # A one-column key is stored as itself: a caller names it in its own settings, text or value.
+    mallory.execute("""
+        SET TimeZone = 'Asia/Tokyo'; SET DateStyle = 'SQL, DMY';
+        CREATE TABLE m.tk (at timestamptz PRIMARY KEY, v text); CREATE TABLE m.dk (d date PRIMARY KEY, v text);
+        SELECT track_table('m.tk'); SELECT track_table('m.dk');
+        INSERT INTO m.tk VALUES ('2024-01-01 09:00', 'a'), ('2024-01-01 18:00', 'b');
+        INSERT INTO m.dk VALUES ('02/01/2024', 'a');
+    """)
+    mallory.execute("SELECT record_history_event('m.tk', '2024-01-01 09:00', 'checked'),"
+                    " record_history_event('m.tk', '2024-01-01 18:00'::timestamptz, 'checked'),"
+                    " record_history_event('m.dk', '02/01/2024'::date, 'checked'), record_history_event('m.dk', '02/01/2024', 'checked')")
+    mallory.execute("UPDATE m.tk SET v = v || '2'")
+    mallory.execute("SELECT revert_row('m.tk', '2024-01-01 09:00', (SELECT min(pgh_created_at) FROM m.tk_event))")
+    assert rows(conn, "SELECT v FROM m.tk ORDER BY at") == [("a",), ("b2",)]
+    assert rows(conn, "SELECT pgh_label, v FROM m.tk_event ORDER BY pgh_id") == [
+        ("insert", "a"), ("insert", "b"), ("checked", "a"), ("checked", "b"), ("update", "a2"), ("update", "b2"), ("revert", "a")]
+    assert rows(conn, "SELECT pgh_label, v FROM m.dk_event ORDER BY pgh_id") == [("insert", "a"), ("checked", "a"), ("checked", "a")]
 
 
-def test_a_deferrable_primary_key_is_refused(conn, roles):
+def test_a_deferred_primary_key_is_checked_at_the_end_of_each_statement(conn, roles):
     """Deferred, a primary key may be shared by two rows until the transaction
     commits (SET CONSTRAINTS needs no privilege): their histories would merge,
-    and a replay lose one. Refused when a table is tracked, and when DDL makes
-    a tracked table's key, or a partition's, so."""
-    mallory = roles["mallory"]
-    mallory.execute("CREATE TABLE m.dk (id int PRIMARY KEY DEFERRABLE, v text); CREATE TABLE m.ek (id int PRIMARY KEY, v text)")
-    error = refused(mallory, "SELECT track_table('m.dk')", "0A000")
-    assert error.diag.message_primary == "the primary key of table m.dk is deferrable"
-    assert error.diag.message_hint == "Use a primary key that is NOT DEFERRABLE (drop the constraint and add it again without DEFERRABLE)."
-    assert rows(conn, "SELECT count(*) FROM history_trackers WHERE table_name = 'm.dk'::regclass") == [(0,)]
-    mallory.execute("SELECT track_table('m.ek')")
-    error = refused(mallory, "ALTER TABLE m.ek DROP CONSTRAINT ek_pkey, ADD PRIMARY KEY (id) DEFERRABLE INITIALLY DEFERRED", "0A000")
-    assert error.diag.message_primary == "the primary key of table m.ek is deferrable"
-    assert rows(conn, "SELECT condeferrable FROM pg_constraint WHERE conrelid = 'm.ek'::regclass AND contype = 'p'") == [(False,)]
-    # A partition keeps its own part of the key: ATTACH PARTITION takes a deferrable one, at any level.
+    and a replay lose one. The triggers of a table whose key, or a partition's
+    (ATTACH PARTITION takes a deferrable one), is deferrable check it at the
+    end of each statement, as DEFERRABLE INITIALLY IMMEDIATE does: one
+    statement may still swap keys."""
+    mallory, app = roles["mallory"], roles["app"]
     mallory.execute("""
+        CREATE TABLE m.dk (id int PRIMARY KEY DEFERRABLE INITIALLY DEFERRED, v text);
+        CREATE TABLE m.ek (id int PRIMARY KEY, v text);
         CREATE TABLE m.pk (id int PRIMARY KEY, v text) PARTITION BY RANGE (id);
         CREATE TABLE m.pk1 PARTITION OF m.pk FOR VALUES FROM (0) TO (100) PARTITION BY RANGE (id);
         CREATE TABLE m.pk11 PARTITION OF m.pk1 FOR VALUES FROM (0) TO (50);
-        SELECT track_table('m.pk');
-        CREATE TABLE m.pk2 (id int, v text, PRIMARY KEY (id) DEFERRABLE);
         CREATE TABLE m.pk12 (id int, v text, PRIMARY KEY (id) DEFERRABLE);
+        SELECT track_table('m.dk'); SELECT track_table('m.ek'); SELECT track_table('m.pk');
+        ALTER TABLE m.ek DROP CONSTRAINT ek_pkey, ADD PRIMARY KEY (id) DEFERRABLE;
+        ALTER TABLE m.pk1 ATTACH PARTITION m.pk12 FOR VALUES FROM (50) TO (100);
+        GRANT SELECT, INSERT, UPDATE, DELETE ON m.dk, m.ek, m.pk TO htx_app;
+        INSERT INTO m.dk VALUES (1, 'a'), (2, 'b'), (3, 'c');
+        INSERT INTO m.ek VALUES (1, 'a');
+        INSERT INTO m.pk VALUES (60, 'a');
     """)
-    for attach, partition in [("ALTER TABLE m.pk ATTACH PARTITION m.pk2 FOR VALUES FROM (100) TO (200)", "m.pk2"),
-                              ("ALTER TABLE m.pk1 ATTACH PARTITION m.pk12 FOR VALUES FROM (50) TO (100)", "m.pk12")]:
-        error = refused(mallory, attach, "0A000")
-        assert error.diag.message_primary == f"the primary key of table {partition} is deferrable"
-    assert rows(conn, "SELECT count(*) FROM pg_inherits WHERE inhrelid IN ('m.pk2'::regclass, 'm.pk12'::regclass)") == [(0,)]
-    mallory.execute("SELECT untrack_table('m.pk'); ALTER TABLE m.pk ATTACH PARTITION m.pk2 FOR VALUES FROM (100) TO (200)")
-    error = refused(mallory, "SELECT track_table('m.pk')", "0A000")
-    assert error.diag.message_primary == "the primary key of table m.pk2 is deferrable"
+    for table, constraint, value in [("m.dk", "dk_pkey", 1), ("m.ek", "ek_pkey", 1), ("m.pk", "pk12_pkey", 60)]:
+        app.execute("BEGIN")
+        app.execute("SET CONSTRAINTS ALL DEFERRED")
+        error = refused(app, f"INSERT INTO {table} VALUES ({value}, 'second')", "23505")
+        app.execute("ROLLBACK")
+        assert error.diag.message_primary == (f"two rows of tracked table {table} would share a key: duplicate key value violates"
+                                              f' unique constraint "{constraint}"')
+        assert error.diag.message_hint == "Change keys so that each statement leaves them unique (one statement may swap them)."
+    # two statements that swap keys through a shared one: the first fails
+    app.execute("BEGIN")
+    app.execute("SET CONSTRAINTS ALL DEFERRED")
+    refused(app, "UPDATE m.dk SET id = 3 WHERE id = 2", "23505")
+    app.execute("ROLLBACK")
+    # one statement may
+    app.execute("UPDATE m.dk SET id = 4 - id")
+    assert rows(conn, "SELECT * FROM m.dk ORDER BY id") == [(1, "c"), (2, "b"), (3, "a")]
+    for table in ("m.dk", "m.ek", "m.pk"):
+        assert rows(conn, f"SELECT * FROM history_as_of(NULL::{table}, now()) ORDER BY id") == rows(
+            conn, f"SELECT * FROM {table} ORDER BY id")
 
 
 def test_a_condition_does_not_depend_on_the_writers_settings(conn, roles):
@@ -1054,6 +1081,25 @@ def test_a_condition_does_not_depend_on_the_writers_settings(conn, roles):
     config = "SELECT p.proconfig FROM pg_proc AS p WHERE p.prosrc LIKE '%%Generated by history_track for %s (insert)%%'"
     assert "TimeZone=UTC" in rows(conn, config % "m.pay")[0][0]
     assert rows(conn, config % "m.plain") == [(["search_path=pg_catalog, pg_temp"],)]
+    # immutable, yet reading a setting
+    mallory.execute("""
+        CREATE TABLE m.q (id int PRIMARY KEY, v text);
+        SELECT track_table('m.q', label => 'odd', operations => '{insert}', condition => $$quote_ident(NEW.v) <> NEW.v$$);
+        GRANT INSERT ON m.q TO htx_app;
+    """)
+    app.execute("SET quote_all_identifiers = on; INSERT INTO m.q VALUES (1, 'abc'), (2, 'A b')")
+    assert rows(conn, "SELECT id FROM m.q_event WHERE pgh_label = 'odd'") == [(2,)]
+
+
+def test_what_writes_events_outside_the_triggers_pins_the_same_settings(conn):
+    """Manual events, baselines and the DDL following write events of a
+    table's rows with SET clauses of their own: they are the ones the trigger
+    functions use (_output_settings)."""
+    expected = [f"{name}={setting}" for name, setting in rows(conn, "SELECT * FROM history_track._output_settings()")]
+    for function in ("_record_manual", "_record_rows", "_record_gone", "_resync"):
+        config = rows(conn, "SELECT proconfig FROM pg_proc WHERE proname = %s"
+                            " AND pronamespace = 'history_track'::regnamespace", [function])[0][0]
+        assert [c for c in config if not c.startswith(("search_path=", "constraint_exclusion="))] == expected, function
 
 
 def test_manual_events_are_checked_whoever_calls(conn, roles):

@@ -19,7 +19,6 @@ UNPINNED = {
     "_context_id", "_uuid7", "_context_time", "_parse_context", "_context", "_context_json", "_context_label",
     "_context_is_set",  # 30_context
     "_citus_event_id",                                                               # 45_citus: once per event
-    "_stable_output_settings",                                                       # 40_generate: inlined
     "_diff",                                                                         # 70_read: inlined
     "_chain_bytes",                                                                  # 85_protect: inlined
 }

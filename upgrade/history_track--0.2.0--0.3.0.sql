@@ -390,7 +390,6 @@ BEGIN
                   DETAIL = 'Every event carries the primary key of its row in pgh_obj_id, so that a row''s history can be found.',
                   HINT = format('Add one, e.g. ALTER TABLE %s ADD PRIMARY KEY (...), then track the table.', p_table);
     END IF;
-    PERFORM history_track._assert_key_immediate(p_table);
 
     SELECT array_agg(a.attname ORDER BY a.attnum) INTO v_clash
       FROM pg_attribute AS a
@@ -416,32 +415,6 @@ AS $$
      CROSS JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, ord)
       JOIN pg_attribute AS a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
      WHERE i.indrelid = p_table AND i.indisprimary
-$$;
--- from src/20_util.sql
-CREATE OR REPLACE FUNCTION history_track._assert_key_immediate(p_table regclass) RETURNS void
-LANGUAGE plpgsql STABLE
-SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-    v_relation regclass;
-BEGIN
-    -- (On a partitioned table each partition's own index keeps the key:
-    -- ATTACH PARTITION takes a deferrable one as the partition of an
-    -- immediate one.)
-    SELECT r.relid INTO v_relation
-      FROM (SELECT p_table AS relid UNION SELECT t.relid FROM pg_partition_tree(p_table) AS t
-            UNION SELECT r.relation FROM history_track.tracked_relation AS r WHERE r.table_name = p_table) AS r
-      JOIN pg_index AS i ON i.indrelid = r.relid AND i.indisprimary AND NOT i.indimmediate
-     ORDER BY r.relid = p_table DESC, r.relid
-     LIMIT 1;
-    IF FOUND THEN
-        RAISE EXCEPTION 'the primary key of table % is deferrable', v_relation
-            USING ERRCODE = 'feature_not_supported',
-                  DETAIL = 'A row''s history is found by its primary key; deferred, the key may be shared by two rows until the '
-                           'transaction commits, and their histories would merge.',
-                  HINT = 'Use a primary key that is NOT DEFERRABLE (drop the constraint and add it again without DEFERRABLE).';
-    END IF;
-END
 $$;
 -- from src/20_util.sql
 CREATE OR REPLACE FUNCTION history_track._event_table_name(p_table_name name) RETURNS name
@@ -725,6 +698,16 @@ AS $$
          WHERE c.relispartition AND NOT i.inhdetachpending
     )
     SELECT array_agg(rel::regclass ORDER BY rel <> p_table, rel) FROM tree
+$$;
+-- from src/20_util.sql
+CREATE OR REPLACE FUNCTION history_track._immediate_keys_sql(p_table regclass) RETURNS text
+LANGUAGE sql STABLE STRICT
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT 'SET CONSTRAINTS ' || string_agg(format('%I.%I', n.nspname, c.conname), ', ' ORDER BY c.oid) || ' IMMEDIATE'
+      FROM unnest(history_track._relations(p_table)) AS r(rel)
+      JOIN pg_constraint AS c ON c.conrelid = r.rel AND c.contype = 'p' AND c.condeferrable
+      JOIN pg_namespace AS n ON n.oid = c.connamespace
 $$;
 -- from src/20_util.sql
 CREATE OR REPLACE FUNCTION history_track._generated_name(p_table_id integer, p_suffix text) RETURNS text
@@ -1408,6 +1391,16 @@ BEGIN
 END
 $$;
 -- from src/35_condition.sql
+CREATE OR REPLACE FUNCTION history_track._reads_settings(p_function oid) RETURNS boolean
+LANGUAGE sql STABLE STRICT
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT CASE WHEN p.proname IN ('now', 'statement_timestamp', 'transaction_timestamp') THEN false
+                WHEN p.proname IN ('timezone', 'quote_ident') THEN true
+                ELSE p.provolatile <> 'i' END
+      FROM pg_proc AS p WHERE p.oid = p_function
+$$;
+-- from src/35_condition.sql
 CREATE OR REPLACE FUNCTION history_track._condition_varies(p_function regprocedure) RETURNS boolean
 LANGUAGE sql STABLE STRICT
 SET search_path = pg_catalog, pg_temp
@@ -1415,12 +1408,12 @@ AS $$
     SELECT t.tree ~ '\{(COERCEVIAIO|SQLVALUEFUNCTION) '
         OR EXISTS (SELECT FROM regexp_matches(t.tree, ':funcid (\d+)', 'g') AS m
                      JOIN pg_proc AS p ON p.oid = m[1]::oid
-                    WHERE p.provolatile <> 'i')
+                    WHERE history_track._reads_settings(p.oid))
         OR EXISTS (SELECT FROM regexp_matches(t.tree, ':(?:opno|opfuncid) (\d+)|:opnos \(o([ 0-9]*)\)', 'g') AS m
                     CROSS JOIN LATERAL unnest(COALESCE(ARRAY[m[1]], '{}') || string_to_array(btrim(m[2]), ' ')) AS u(id)
                      JOIN pg_proc AS p ON p.oid = COALESCE((SELECT o.oprcode FROM pg_operator AS o WHERE o.oid = u.id::oid),
                                                           u.id::oid)
-                    WHERE u.id <> '' AND p.provolatile <> 'i')
+                    WHERE u.id <> '' AND history_track._reads_settings(p.oid))
       FROM (SELECT p.prosqlbody::text AS tree FROM pg_proc AS p WHERE p.oid = p_function) AS t
 $$;
 -- from src/35_condition.sql
@@ -1488,6 +1481,26 @@ AS $$
      GROUP BY rt.oid
 $$;
 -- from src/40_generate.sql
+CREATE OR REPLACE FUNCTION history_track._key_form_varies(p_table regclass) RETURNS boolean
+LANGUAGE sql STABLE STRICT
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT EXISTS (
+        SELECT FROM (SELECT history_track._key_columns(p_table) AS cols) AS k
+         CROSS JOIN LATERAL unnest(k.cols) AS u(col)
+          JOIN pg_attribute AS a ON a.attrelid = p_table AND a.attname = u.col
+          JOIN pg_type AS t ON t.oid = a.atttypid
+         CROSS JOIN LATERAL history_track._stored_type(a.atttypid, a.atttypmod) AS s
+         WHERE CASE WHEN cardinality(k.cols) > 1
+                    -- (JSON writes dates and timestamps without a time zone in
+                    -- ISO form whatever DateStyle says; timetz carries its own
+                    -- offset)
+                    THEN s.stored <> ALL ('{smallint,integer,bigint,numeric,text,"character varying",character,"\"char\"",name,'
+                                          'boolean,uuid,oid,date,"timestamp without time zone","time without time zone",'
+                                          '"time with time zone",inet,cidr,macaddr}'::regtype[]::oid[])
+                    ELSE s.via = 'text' AND t.typtype <> 'e' END)
+$$;
+-- from src/40_generate.sql
 CREATE OR REPLACE FUNCTION history_track._text_forms_vary(p_table regclass) RETURNS boolean
 LANGUAGE sql STABLE STRICT
 SET search_path = pg_catalog, pg_temp
@@ -1499,25 +1512,51 @@ AS $$
            AND NOT EXISTS (SELECT FROM pg_type AS t
                             WHERE t.oid = a.atttypid
                               AND (t.typtype = 'e' OR (SELECT e.typtype FROM pg_type AS e WHERE e.oid = t.typelem) = 'e')))
-        OR EXISTS (
-        SELECT FROM (SELECT history_track._key_columns(p_table) AS cols) AS k
-         CROSS JOIN LATERAL unnest(k.cols) AS u(col)
-          JOIN pg_attribute AS a ON a.attrelid = p_table AND a.attname = u.col
-         CROSS JOIN LATERAL history_track._stored_type(a.atttypid, a.atttypmod) AS s
-         WHERE cardinality(k.cols) > 1
-           -- (JSON writes dates and timestamps without a time zone in ISO
-           -- form whatever DateStyle says; timetz carries its own offset)
-           AND s.stored <> ALL ('{smallint,integer,bigint,numeric,text,"character varying",character,"\"char\"",name,boolean,'
-                                'uuid,oid,date,"timestamp without time zone","time without time zone","time with time zone",'
-                                'inet,cidr,macaddr}'::regtype[]::oid[]))
+        OR history_track._key_form_varies(p_table)
 $$;
 -- from src/40_generate.sql
-CREATE OR REPLACE FUNCTION history_track._stable_output_settings() RETURNS text
+CREATE OR REPLACE FUNCTION history_track._output_settings(p_conditions boolean DEFAULT false) RETURNS TABLE (name text, setting text)
 LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT E'SET DateStyle = ''ISO, YMD''\nSET IntervalStyle = ''postgres''\nSET extra_float_digits = 1\n'
-           'SET bytea_output = ''hex''\nSET lc_monetary = ''C''\nSET TimeZone = ''UTC''\n'
-           'SET lc_time = ''C''\nSET lc_numeric = ''C''\n'
+    SELECT s.name, s.setting
+      FROM (VALUES (1, 'DateStyle', 'ISO, YMD'), (2, 'IntervalStyle', 'postgres'), (3, 'extra_float_digits', '1'),
+                   (4, 'bytea_output', 'hex'), (5, 'lc_monetary', 'C'), (6, 'TimeZone', 'UTC'),
+                   (7, 'timezone_abbreviations', 'Default'), (8, 'quote_all_identifiers', 'off'), (9, 'array_nulls', 'on'),
+                   (10, 'lc_time', 'C'), (11, 'lc_numeric', 'C')) AS s(n, name, setting)
+     WHERE s.n <= 9 OR p_conditions
+     ORDER BY s.n
+$$;
+-- from src/40_generate.sql
+CREATE OR REPLACE FUNCTION history_track._stable_output_settings(p_conditions boolean) RETURNS text
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT string_agg(format(E'SET %s = %L\n', s.name, s.setting), '') FROM history_track._output_settings(p_conditions) AS s
+$$;
+-- from src/40_generate.sql
+CREATE OR REPLACE FUNCTION history_track._pin_key_settings(p_table regclass) RETURNS text[]
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_saved text[];
+BEGIN
+    IF NOT history_track._key_form_varies(p_table) THEN
+        RETURN NULL;
+    END IF;
+    SELECT array_agg(array[s.name, current_setting(s.name)] ORDER BY s.name) INTO v_saved
+      FROM history_track._output_settings() AS s;
+    PERFORM set_config(s.name, s.setting, true) FROM history_track._output_settings() AS s;
+    RETURN v_saved;
+END
+$$;
+-- from src/40_generate.sql
+CREATE OR REPLACE FUNCTION history_track._restore_settings(p_saved text[]) RETURNS void
+LANGUAGE sql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT set_config(p_saved[i][1], p_saved[i][2], true) FROM generate_subscripts(p_saved, 1) AS i
 $$;
 -- from src/40_generate.sql
 CREATE OR REPLACE FUNCTION history_track._statement_id(p_sequence regclass) RETURNS bigint
@@ -1847,10 +1886,11 @@ BEGIN
         'AS %L',
         p_function,
         CASE WHEN p_operation = 'truncate' THEN E'SET jit = off\nSET constraint_exclusion = off\n' ELSE '' END,
-        CASE WHEN history_track._text_forms_vary(p_table)
-                  OR EXISTS (SELECT FROM history_track.tracker AS k
-                              WHERE k.table_name = p_table AND history_track._condition_varies(k.condition))
-             THEN history_track._stable_output_settings() ELSE '' END,
+        CASE WHEN EXISTS (SELECT FROM history_track.tracker AS k
+                           WHERE k.table_name = p_table AND history_track._condition_varies(k.condition))
+             THEN history_track._stable_output_settings(true)
+             WHEN history_track._text_forms_vary(p_table) THEN history_track._stable_output_settings(false)
+             ELSE '' END,
         E'#variable_conflict use_column\n'
         || format(E'-- Generated by history_track for %s (%s); do not edit: the catalog is the source.\n',
                   history_track._qualified(p_table), p_operation)
@@ -1892,6 +1932,20 @@ BEGIN
                    || E'                  HINT = ''DELETE those rows instead, or have the trigger raise an error.'';\n'
                    || E'    END IF;\n'
                ELSE '' END
+           ELSE '' END
+        -- A deferred primary key is checked now (_immediate_keys_sql).
+        || CASE WHEN p_operation IN ('insert', 'update') AND history_track._immediate_keys_sql(p_table) IS NOT NULL THEN
+               E'    BEGIN\n'
+               || format(E'        %s;\n', history_track._immediate_keys_sql(p_table))
+               || E'    EXCEPTION WHEN unique_violation THEN\n'
+               || format(E'        RAISE EXCEPTION ''two rows of tracked table %% would share a key: %%'', %L, SQLERRM\n',
+                         p_table::text)
+               || E'            USING ERRCODE = ''unique_violation'',\n'
+               || E'                  DETAIL = ''history_track tells rows apart by their primary key: it checks a deferred key'
+               || E' at the end of each statement that writes the table.'',\n'
+               || E'                  HINT = ''Change keys so that each statement leaves them unique (one statement may swap'
+               || E' them).'';\n'
+               || E'    END;\n'
            ELSE '' END
         -- The context (30_context.sql), once per statement; read only when
         -- one is set, as three expressions PostgreSQL inlines (a query would
@@ -3037,6 +3091,9 @@ SET extra_float_digits = 1
 SET bytea_output = 'hex'
 SET lc_monetary = 'C'
 SET TimeZone = 'UTC'
+SET timezone_abbreviations = 'Default'
+SET quote_all_identifiers = off
+SET array_nulls = on
 AS $$
 DECLARE
     v_table  history_track.tracked_table := history_track._tracked(p_table);
@@ -3102,13 +3159,6 @@ LANGUAGE plpgsql VOLATILE
 
 SET search_path = pg_catalog, pg_temp
 SET constraint_exclusion = off
-
-SET DateStyle = 'ISO, YMD'
-SET IntervalStyle = 'postgres'
-SET extra_float_digits = 1
-SET bytea_output = 'hex'
-SET lc_monetary = 'C'
-SET TimeZone = 'UTC'
 AS $$
 DECLARE
     v_label    text := record_history_event.label;
@@ -3116,6 +3166,7 @@ DECLARE
     v_ctid     tid;
     v_id       bigint;
     v_acting   bigint;
+    v_saved    text[];
 BEGIN
     PERFORM history_track._citus_refuse(tbl, 'record_history_event()');   -- Citus (45_citus.sql)
     IF tbl IS NULL OR key IS NULL THEN
@@ -3139,10 +3190,12 @@ BEGIN
 
     -- The row, as the caller sees it, locked; then handed over (by EXECUTE:
     -- its type is the table's, which differs from call to call).
+    v_saved := history_track._pin_key_settings(tbl);     -- (found by its key as history stores it)
     EXECUTE format('SELECT pgh_t.tableoid, pgh_t.ctid FROM %s AS pgh_t WHERE %s FOR UPDATE OF pgh_t',
                    history_track._qualified(tbl),
                    history_track._key_match_sql(tbl, history_track._obj_id_sql(tbl, 'pgh_t'), '$1'))
        INTO v_relation, v_ctid USING key;
+    PERFORM history_track._restore_settings(v_saved);
     IF v_ctid IS NULL THEN
         RAISE EXCEPTION 'table % has no row with key %', tbl, key
             USING ERRCODE = 'no_data_found',
@@ -3158,6 +3211,19 @@ BEGIN
 END
 $$;
 -- from src/60_manual.sql
+CREATE OR REPLACE FUNCTION history_track._key_text(p_table regclass, p_key anyelement) RETURNS text
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_saved text[] := history_track._pin_key_settings(p_table);
+    v_text  text := format('%s', p_key);
+BEGIN
+    PERFORM history_track._restore_settings(v_saved);
+    RETURN v_text;
+END
+$$;
+-- from src/60_manual.sql
 CREATE OR REPLACE FUNCTION @extschema@.record_history_event(
     tbl     regclass,
     key     anyelement,
@@ -3167,7 +3233,7 @@ CREATE OR REPLACE FUNCTION @extschema@.record_history_event(
 LANGUAGE sql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT @extschema@.record_history_event(tbl, pg_catalog.format('%s', key), label, context)
+    SELECT @extschema@.record_history_event(tbl, history_track._key_text(tbl, key), label, context)
 $$;
 -- from src/60_manual.sql
 COMMENT ON FUNCTION @extschema@.record_history_event(regclass, text, text, jsonb) IS
@@ -3187,6 +3253,9 @@ SET extra_float_digits = 1
 SET bytea_output = 'hex'
 SET lc_monetary = 'C'
 SET TimeZone = 'UTC'
+SET timezone_abbreviations = 'Default'
+SET quote_all_identifiers = off
+SET array_nulls = on
 AS $$
 DECLARE
     v_table history_track.tracked_table := history_track._tracked(p_table);
@@ -3217,6 +3286,9 @@ SET extra_float_digits = 1
 SET bytea_output = 'hex'
 SET lc_monetary = 'C'
 SET TimeZone = 'UTC'
+SET timezone_abbreviations = 'Default'
+SET quote_all_identifiers = off
+SET array_nulls = on
 AS $$
 DECLARE
     v_table history_track.tracked_table := history_track._tracked(p_table);
@@ -3268,6 +3340,9 @@ SET extra_float_digits = 1
 SET bytea_output = 'hex'
 SET lc_monetary = 'C'
 SET TimeZone = 'UTC'
+SET timezone_abbreviations = 'Default'
+SET quote_all_identifiers = off
+SET array_nulls = on
 AS $$
 DECLARE
     v_table history_track.tracked_table := history_track._tracked(p_table);
@@ -3716,19 +3791,15 @@ CREATE OR REPLACE FUNCTION history_track._revert(p_table regclass, p_source text
                                       p_ts timestamptz, p_key text, p_event bigint) RETURNS bigint
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
-
-SET DateStyle = 'ISO, YMD'
-SET IntervalStyle = 'postgres'
-SET extra_float_digits = 1
-SET bytea_output = 'hex'
-SET lc_monetary = 'C'
-SET TimeZone = 'UTC'
 AS $$
 DECLARE
     v_label   text := pg_catalog.current_setting('history_track.label', true);
     v_columns record := history_track._revert_columns(p_table);
     v_count   bigint;
+    v_saved   text[];
 BEGIN
+    -- (the table's rows are matched by their keys as history stores them)
+    v_saved := history_track._pin_key_settings(p_table);
     IF NOT p_one_key THEN
         -- No write may come between the replay and the writes that restore it.
         EXECUTE pg_catalog.format('LOCK TABLE %s IN EXCLUSIVE MODE', p_table);
@@ -3742,6 +3813,7 @@ BEGIN
            INTO v_count USING p_ts, p_key, p_event;
     END IF;
     PERFORM history_track._set_label(COALESCE(v_label, ''));
+    PERFORM history_track._restore_settings(v_saved);
     RETURN v_count;
 END
 $$;
@@ -3812,7 +3884,7 @@ CREATE OR REPLACE FUNCTION @extschema@.revert_row(tbl regclass, key anyelement, 
 LANGUAGE sql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT @extschema@.revert_row(tbl, pg_catalog.format('%s', key), ts)
+    SELECT @extschema@.revert_row(tbl, history_track._key_text(tbl, key), ts)
 $$;
 -- from src/75_revert.sql
 CREATE OR REPLACE FUNCTION @extschema@.revert_row(tbl regclass, event bigint) RETURNS bigint
@@ -4297,7 +4369,7 @@ AS $$
 $$;
 -- from src/80_lifecycle.sql
 CREATE OR REPLACE FUNCTION history_track._refuse_schema_renames() RETURNS void
-LANGUAGE plpgsql STABLE
+LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
@@ -4369,8 +4441,8 @@ AS $$
       LEFT JOIN history_track.tracked_table AS e ON e.event_table = r.rel
     UNION ALL
     SELECT ty.typnamespace, format('type %I', ty.typname)
-      FROM rel AS r
-      JOIN pg_attribute AS a ON a.attrelid = r.rel AND a.attnum > 0 AND NOT a.attisdropped
+      FROM tracked AS r
+      JOIN pg_attribute AS a ON a.attrelid = r.event_table AND a.attnum > 0 AND NOT a.attisdropped
       JOIN pg_type AS t ON t.oid = a.atttypid
       JOIN pg_type AS ty ON ty.oid IN (t.oid, t.typelem, t.typbasetype)
 $$;
@@ -4412,7 +4484,6 @@ BEGIN
                                     'partitioning.', v_table.table_name::text);
         END IF;
         PERFORM history_track._assert_trusted_code(v_table.table_name);
-        PERFORM history_track._assert_key_immediate(v_table.table_name);
         IF NOT history_track._is_recording(v_table.table_name) THEN
             CONTINUE;   -- pg_restore rebuilding it: its triggers are not back yet
         END IF;
