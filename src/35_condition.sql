@@ -410,14 +410,19 @@ $$;
 
 -- Whether a function a condition calls may read a setting: one that is not
 -- immutable, but for the transaction's and statement's start times; and the
--- immutable ones that read one all the same (timezone(text, ...) reads
--- timezone_abbreviations, quote_ident quote_all_identifiers).
+-- immutable ones that read one all the same: those that take a time zone's
+-- name (timezone(text, ...), date_trunc(text, timestamptz, text), date_add,
+-- date_subtract read timezone_abbreviations), quote_ident
+-- (quote_all_identifiers); by name and by the C function they call.
 CREATE FUNCTION history_track._reads_settings(p_function oid) RETURNS boolean
 LANGUAGE sql STABLE STRICT
 SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT CASE WHEN p.proname IN ('now', 'statement_timestamp', 'transaction_timestamp') THEN false
-                WHEN p.proname IN ('timezone', 'quote_ident') THEN true
+                WHEN p.proname IN ('timezone', 'quote_ident', 'date_trunc', 'date_add', 'date_subtract')
+                  OR p.prosrc ~ '^(timestamptz_zone|timestamptz_izone|timetz_zone|timestamp_zone|timestamp_izone|quote_ident'
+                                '|timestamptz_trunc_zone|timestamptz_pl_interval_at_zone|timestamptz_mi_interval_at_zone)$'
+                THEN true
                 ELSE p.provolatile <> 'i' END
       FROM pg_proc AS p WHERE p.oid = p_function
 $$;

@@ -489,6 +489,10 @@ AS $$
                     THEN (SELECT tg.tgrelid FROM pg_trigger AS tg WHERE tg.oid = c.objid)
                     WHEN c.classid = 'pg_statistic_ext'::regclass
                     THEN (SELECT x.stxrelid FROM pg_statistic_ext AS x WHERE x.oid = c.objid)
+                    -- (a constraint renamed: the generated code names a
+                    -- deferrable key's, _immediate_keys_sql)
+                    WHEN c.classid = 'pg_constraint'::regclass
+                    THEN (SELECT k.conrelid FROM pg_constraint AS k WHERE k.oid = c.objid)
                     ELSE COALESCE((SELECT i.indrelid FROM pg_index AS i WHERE i.indexrelid = c.objid), c.objid) END AS rel,
                -- (ALTER of the table itself, whatever the command's tag:
                -- PostgreSQL renames a table's columns by ALTER VIEW, ALTER
@@ -497,7 +501,8 @@ AS $$
                c.classid = 'pg_class'::regclass AND c.command_tag LIKE 'ALTER %'
                    AND NOT EXISTS (SELECT FROM pg_index AS i WHERE i.indexrelid = c.objid) AS altered
           FROM pg_event_trigger_ddl_commands() AS c
-         WHERE c.classid IN ('pg_class'::regclass, 'pg_trigger'::regclass, 'pg_statistic_ext'::regclass)
+         WHERE c.classid IN ('pg_class'::regclass, 'pg_trigger'::regclass, 'pg_statistic_ext'::regclass,
+                             'pg_constraint'::regclass)
         UNION ALL
         -- ALTER TYPE: the tables with a column of the type (or of its array
         -- type), and its typed tables.

@@ -1045,6 +1045,15 @@ def test_a_deferred_primary_key_is_checked_at_the_end_of_each_statement(conn, ro
         assert error.diag.message_primary == (f"two rows of tracked table {table} would share a key: duplicate key value violates"
                                               f' unique constraint "{constraint}"')
         assert error.diag.message_hint == "Change keys so that each statement leaves them unique (one statement may swap them)."
+    # renamed, the key is still the one checked (a constraint of its old name could be another's)
+    mallory.execute("ALTER TABLE m.dk RENAME CONSTRAINT dk_pkey TO dk_key;"
+                    " CREATE TABLE m.decoy (id int, CONSTRAINT dk_pkey UNIQUE (id) DEFERRABLE)")
+    app.execute("BEGIN")
+    app.execute("SET CONSTRAINTS ALL DEFERRED")
+    error = refused(app, "INSERT INTO m.dk VALUES (1, 'second')", "23505")
+    app.execute("ROLLBACK")
+    assert error.diag.message_primary == ("two rows of tracked table m.dk would share a key: duplicate key value violates"
+                                          ' unique constraint "dk_key"')
     # two statements that swap keys through a shared one: the first fails
     app.execute("BEGIN")
     app.execute("SET CONSTRAINTS ALL DEFERRED")
@@ -1089,6 +1098,12 @@ def test_a_condition_does_not_depend_on_the_writers_settings(conn, roles):
     """)
     app.execute("SET quote_all_identifiers = on; INSERT INTO m.q VALUES (1, 'abc'), (2, 'A b')")
     assert rows(conn, "SELECT id FROM m.q_event WHERE pgh_label = 'odd'") == [(2,)]
+    mallory.execute("""
+        CREATE TABLE m.tr (id int PRIMARY KEY, at timestamptz);
+        SELECT track_table('m.tr', label => 'x', operations => '{insert}',
+                           condition => $$date_trunc('day', NEW.at, 'EST') = '2026-01-01 05:00+00'$$);
+    """)
+    assert "timezone_abbreviations=Default" in rows(conn, config % "m.tr")[0][0]
 
 
 def test_what_writes_events_outside_the_triggers_pins_the_same_settings(conn):
