@@ -1108,12 +1108,12 @@ def test_a_condition_does_not_depend_on_the_writers_settings(conn, roles):
 
 def test_what_writes_events_outside_the_triggers_pins_the_same_settings(conn):
     """Manual events, baselines and the DDL following write events of a
-    table's rows with SET clauses of their own: they are the ones the trigger
-    functions use (_output_settings)."""
+    table's rows, and the hash chain hashes them, with SET clauses of their
+    own: they are the ones the trigger functions use (_output_settings)."""
     expected = [f"{name}={setting}" for name, setting in rows(conn, "SELECT * FROM history_track._output_settings()")]
-    for function in ("_record_manual", "_record_rows", "_record_gone", "_resync"):
+    for function in ("_record_manual", "_record_rows", "_record_gone", "_resync", "_chain_link", "verify_history"):
         config = rows(conn, "SELECT proconfig FROM pg_proc WHERE proname = %s"
-                            " AND pronamespace = 'history_track'::regnamespace", [function])[0][0]
+                            " ORDER BY pronamespace = 'history_track'::regnamespace DESC LIMIT 1", [function])[0][0]
         assert [c for c in config if not c.startswith(("search_path=", "constraint_exclusion="))] == expected, function
 
 

@@ -120,3 +120,37 @@ def test_chain_refusals(conn, history_track_dsn):
     # Dropping the history drops its chain.
     conn.execute("SELECT untrack_table('acct', drop_events => true)")
     assert rows(conn, "SELECT count(*) FROM history_track.chain") == [(0,)]
+
+
+def test_the_chain_does_not_depend_on_the_settings_of_who_writes_or_verifies(chained, history_track_dsn):
+    """A link hashes the event's JSON, whose form of a timestamptz follows
+    TimeZone (of a numeric, an interval, extra_float_digits and the like): a
+    writer's SET would break the chain for good, a verifier's report it broken."""
+    conn = chained
+    with psycopg.connect(history_track_dsn, autocommit=True) as writer:
+        writer.execute("SET TimeZone = 'Asia/Tokyo'; SET DateStyle = 'SQL, DMY'; SET extra_float_digits = -3;"
+                       " INSERT INTO acct VALUES (500, 1.5, 'from Tokyo')")
+    events = conn.execute("SELECT count(*) FROM acct_event WHERE pgh_id > 1").fetchone()[0]
+    for zone in ("UTC", "America/New_York"):
+        conn.execute(f"SET TimeZone = '{zone}'; SET IntervalStyle = 'sql_standard'")
+        assert verify(conn) == (events, None, None, None)
+
+
+def test_pruning_follows_the_order_the_replay_follows(conn, history_track_dsn):
+    """An event's time is its transaction's start: a DELETE recorded by a
+    transaction that began before the INSERT it undoes carries the earlier
+    time. Pruning between the two keeps both, so the replay still ends on
+    the row deleted."""
+    conn.execute("CREATE TABLE acct (id int PRIMARY KEY, bal numeric)")
+    conn.execute("SELECT track_table('acct')")
+    with psycopg.connect(history_track_dsn) as early, psycopg.connect(history_track_dsn, autocommit=True) as late:
+        started = early.execute("SELECT now()").fetchone()[0]   # (its transaction starts)
+        late.execute("SELECT pg_sleep(0.2)")
+        late.execute("INSERT INTO acct VALUES (1, 10)")
+        early.execute("DELETE FROM acct WHERE id = 1")
+        early.commit()
+    assert rows(conn, "SELECT pgh_operation, pgh_created_at > %s FROM acct_event ORDER BY pgh_id", [started]) == [
+        ("INSERT", True), ("DELETE", False)]
+    conn.execute("SELECT prune_history('acct', %s::timestamptz + interval '0.1 s')", [started])
+    assert rows(conn, "SELECT pgh_operation FROM acct_event ORDER BY pgh_id") == [("INSERT",), ("DELETE",)]
+    assert rows(conn, "SELECT count(*) FROM history_as_of(NULL::acct, now())") == [(0,)]

@@ -5026,6 +5026,7 @@ AS $$
 DECLARE
     v_table   history_track.tracked_table;
     v_count   bigint;
+    v_cut     bigint;
     v_pruning text := pg_catalog.current_setting('history_track.pruning', true);
 BEGIN
     PERFORM history_track._begin_change(tbl, 'prune_history', false);
@@ -5040,25 +5041,33 @@ BEGIN
                   HINT = 'Pass a past moment; events are recorded at their transaction''s start.';
     END IF;
     v_table := history_track._tracked(tbl);
+    -- The cut is the first event recorded at or after before, by pgh_id, the
+    -- order the replay follows: an event's time is its transaction's start,
+    -- so a DELETE with an earlier time can follow the INSERT it undoes, and
+    -- pruning by time alone would keep the INSERT without it.
+    EXECUTE pg_catalog.format(
+        'SELECT pgh_e.pgh_id FROM %s AS pgh_e WHERE pgh_e.pgh_created_at >= $1 ORDER BY pgh_e.pgh_id LIMIT 1',
+        history_track._qualified(v_table.event_table))
+    INTO v_cut USING before;
     -- A hash chain is verified from the last link of a pruned moment on.
     EXECUTE pg_catalog.format(
         'UPDATE history_track.chain AS c SET anchor_seq = l.seq, anchor_hash = l.hash'
         '  FROM (SELECT l.seq, l.hash FROM history_track.chain_link AS l JOIN %s AS pgh_e ON pgh_e.pgh_id = l.pgh_id'
-        '         WHERE l.event_table = $2 AND pgh_e.pgh_created_at < $1'
+        '         WHERE l.event_table = $2 AND pgh_e.pgh_created_at < $1 AND ($3 IS NULL OR pgh_e.pgh_id < $3)'
         '         ORDER BY l.seq DESC LIMIT 1) AS l'
         ' WHERE c.event_table = $2 AND l.seq > c.anchor_seq',
         history_track._qualified(v_table.event_table))
-    USING before, v_table.event_table;
+    USING before, v_table.event_table, v_cut;
     -- Past the append-only guard, for these deletes only (set here, not in a
     -- SET clause: see the note in 75_revert.sql).
     PERFORM pg_catalog.set_config('history_track.pruning', 'on', true);
     EXECUTE pg_catalog.format(
         E'DELETE FROM %s AS pgh_e\n'
-        ' WHERE pgh_e.pgh_created_at < $1\n'
+        ' WHERE pgh_e.pgh_created_at < $1 AND ($3 IS NULL OR pgh_e.pgh_id < $3)\n'
         '   AND NOT pgh_e.pgh_id = ANY (ARRAY(%s))',
         history_track._qualified(v_table.event_table),
         history_track._replay_sql(tbl, false, 'ids'))
-    USING before, history_track._state_labels();
+    USING before, history_track._state_labels(), v_cut;
     GET DIAGNOSTICS v_count = ROW_COUNT;
     PERFORM pg_catalog.set_config('history_track.pruning', COALESCE(v_pruning, ''), true);
     PERFORM history_track._log_removal(tbl, v_table.event_table, before, v_count, 'prune');
@@ -5109,6 +5118,17 @@ LANGUAGE plpgsql
 
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+
+
+SET DateStyle = 'ISO, YMD'
+SET IntervalStyle = 'postgres'
+SET extra_float_digits = 1
+SET bytea_output = 'hex'
+SET lc_monetary = 'C'
+SET TimeZone = 'UTC'
+SET timezone_abbreviations = 'Default'
+SET quote_all_identifiers = off
+SET array_nulls = on
 AS $$
 DECLARE
     v_seq     bigint;
@@ -5195,6 +5215,17 @@ LANGUAGE plpgsql STABLE
 
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+
+
+SET DateStyle = 'ISO, YMD'
+SET IntervalStyle = 'postgres'
+SET extra_float_digits = 1
+SET bytea_output = 'hex'
+SET lc_monetary = 'C'
+SET TimeZone = 'UTC'
+SET timezone_abbreviations = 'Default'
+SET quote_all_identifiers = off
+SET array_nulls = on
 AS $$
 DECLARE
     v_table   history_track.tracked_table := history_track._readable(tbl, 'verify_history', history_track._session_role());
